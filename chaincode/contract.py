@@ -1,0 +1,176 @@
+"""The `evidence` contract: log registration, append-only checkpoint anchoring, queries, events.
+
+A log is bound to the identity (MSP id and certificate hash) that registered it. A checkpoint is
+accepted only from that identity, only if the log's own notary key signed it, and only with a valid
+RFC 9162 consistency proof from the last anchored checkpoint, so the ledger refuses a rewritten
+history. The contract does no I/O beyond the stub, so the same class runs on Fabric and embedded.
+"""
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+_root = logging.getLogger()
+_before = (_root.level, list(_root.handlers))
+from fabric_chaincode_python.fabric_contract_api import Contract, TransactionContext  # noqa: E402
+
+# Importing the shim configures the root logger at DEBUG and logs every state access on "asyncio";
+# undo that so the host process keeps its own logging.
+_root.setLevel(_before[0])
+for _handler in [h for h in _root.handlers if h not in _before[1]]:
+    _root.removeHandler(_handler)
+logging.getLogger("asyncio").setLevel(logging.WARNING)
+
+from verifier.errors import VerificationError  # noqa: E402
+from verifier.merkle import hex_hashes, verify_consistency  # noqa: E402
+from verifier.note import parse_vkey, verify_checkpoint  # noqa: E402
+
+ANCHOR_EVENT = "CheckpointAnchored"
+MAX_PAGE = 1000
+
+
+class ContractError(Exception):
+    """A transaction refused by the contract; the message says why."""
+
+
+def _log_key(log_id: str) -> str:
+    return f"log/{log_id}"
+
+
+def _anchor_key(log_id: str, size: int) -> str:
+    return f"anchor/{log_id}/{size:020d}"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _check_log_id(log_id: str) -> None:
+    if not log_id or len(log_id) > 200 or "/" in log_id or not log_id.isprintable():
+        raise ContractError(f"log id must be 1-200 printable characters without '/', got {log_id!r:.60}")
+
+
+def _caller(ctx: TransactionContext) -> tuple[str, str]:
+    identity = ctx.get_client_identity()
+    cert = identity.get_x509()
+    return identity.get_mspid(), hashlib.sha256(cert).hexdigest()
+
+
+def _timestamp(ctx: TransactionContext) -> str:
+    ts = ctx.get_stub().get_tx_timestamp()
+    return f"{ts.seconds}.{ts.nanos:09d}" if ts is not None else ""
+
+
+class EvidenceContract(Contract):
+    Name = "evidence"
+
+    async def register_log(self, ctx: TransactionContext, log_id: str, note_key: str) -> str:
+        """Bind `log_id` to the caller's identity and the notary's checkpoint key (idempotent)."""
+        _check_log_id(log_id)
+        try:
+            key = parse_vkey(note_key)
+        except VerificationError as exc:
+            raise ContractError(f"log {log_id}: {exc}") from exc
+        msp_id, id_hash = _caller(ctx)
+        stub = ctx.get_stub()
+        existing = await stub.get_state(_log_key(log_id))
+        if existing:
+            log = json.loads(existing)
+            if (log["owner_msp"], log["owner_id"], log["note_key"]) != (msp_id, id_hash, key.vkey()):
+                raise ContractError(
+                    f"log {log_id} is already registered to {log['owner_msp']} with key {log['note_key']}"
+                )
+            return _dumps(log)
+        log = {
+            "log_id": log_id,
+            "origin": key.name,
+            "note_key": key.vkey(),
+            "owner_msp": msp_id,
+            "owner_id": id_hash,
+            "registered_at": _timestamp(ctx),
+            "size": 0,
+            "root": hashlib.sha256(b"").hexdigest(),
+        }
+        await stub.put_state(_log_key(log_id), _dumps(log).encode())
+        return _dumps(log)
+
+    async def anchor_checkpoint(
+        self, ctx: TransactionContext, log_id: str, checkpoint: str, consistency_proof: str
+    ) -> str:
+        """Anchor a signed checkpoint that extends the last anchored one."""
+        stub = ctx.get_stub()
+        log = await self._log(ctx, log_id)
+        msp_id, id_hash = _caller(ctx)
+        if (msp_id, id_hash) != (log["owner_msp"], log["owner_id"]):
+            raise ContractError(
+                f"log {log_id} belongs to {log['owner_msp']} identity {log['owner_id'][:16]}…, "
+                f"not to caller {msp_id} identity {id_hash[:16]}…"
+            )
+        try:
+            cp = verify_checkpoint(checkpoint, parse_vkey(log["note_key"]))
+            proof = hex_hashes("consistency proof", json.loads(consistency_proof))
+        except (VerificationError, ValueError) as exc:
+            raise ContractError(f"log {log_id}: {exc}") from exc
+        if cp.origin != log["origin"]:
+            raise ContractError(f"checkpoint origin {cp.origin!r} is not log {log_id}'s {log['origin']!r}")
+        prev_size, prev_root = int(log["size"]), bytes.fromhex(log["root"])
+        if cp.size < prev_size:
+            raise ContractError(f"log {log_id}: checkpoint size {cp.size} is below anchored size {prev_size}")
+        try:
+            verify_consistency(prev_size, cp.size, proof, prev_root, cp.root)
+        except VerificationError as exc:
+            raise ContractError(
+                f"log {log_id}: checkpoint of size {cp.size} does not extend anchored size {prev_size}: {exc}"
+            ) from exc
+        if cp.size == prev_size and prev_size > 0:
+            existing = await stub.get_state(_anchor_key(log_id, cp.size))
+            return str(existing.decode())
+        anchor = {
+            "log_id": log_id,
+            "size": cp.size,
+            "root": cp.root.hex(),
+            "checkpoint": checkpoint,
+            "previous_size": prev_size,
+            "tx_id": stub.get_txid(),
+            "anchored_at": _timestamp(ctx),
+        }
+        log.update(size=cp.size, root=cp.root.hex())
+        await stub.put_state(_anchor_key(log_id, cp.size), _dumps(anchor).encode())
+        await stub.put_state(_log_key(log_id), _dumps(log).encode())
+        stub.set_event(ANCHOR_EVENT, _dumps({k: anchor[k] for k in ("log_id", "size", "root", "tx_id")}))
+        return _dumps(anchor)
+
+    async def get_log(self, ctx: TransactionContext, log_id: str) -> str:
+        return _dumps(await self._log(ctx, log_id))
+
+    async def get_anchor(self, ctx: TransactionContext, log_id: str, size: str) -> str:
+        _check_log_id(log_id)
+        if not size.isdigit():
+            raise ContractError(f"size must be a non-negative integer, got {size!r:.40}")
+        raw = await ctx.get_stub().get_state(_anchor_key(log_id, int(size)))
+        if not raw:
+            raise ContractError(f"log {log_id} has no anchored checkpoint of size {size}")
+        return str(raw.decode())
+
+    async def list_anchors(self, ctx: TransactionContext, log_id: str, from_size: str, limit: str) -> str:
+        """Anchors of a log with size >= from_size, in order, at most `limit` (<= 1000)."""
+        _check_log_id(log_id)
+        if not from_size.isdigit() or not limit.isdigit() or not 0 < int(limit) <= MAX_PAGE:
+            raise ContractError(f"from_size must be >= 0 and limit in 1..{MAX_PAGE}, got {from_size}, {limit}")
+        start, end = _anchor_key(log_id, int(from_size)), f"anchor/{log_id}/~"
+        iterator = await ctx.get_stub().get_state_by_range(start, end)
+        anchors: list[Any] = []
+        async for kv in iterator:
+            anchors.append(json.loads(kv.value))
+            if len(anchors) >= int(limit):
+                break
+        return _dumps(anchors)
+
+    async def _log(self, ctx: TransactionContext, log_id: str) -> dict[str, Any]:
+        _check_log_id(log_id)
+        raw = await ctx.get_stub().get_state(_log_key(log_id))
+        if not raw:
+            raise ContractError(f"log {log_id} is not registered")
+        log: dict[str, Any] = json.loads(raw)
+        return log

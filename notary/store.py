@@ -1,0 +1,117 @@
+"""Storage of the evidence log through SQLAlchemy: SQLite in WAL mode (default) or PostgreSQL.
+
+Every commit is durable before it returns: SQLite runs with `synchronous=FULL` (the WAL is fsync'd at
+each commit); PostgreSQL keeps its default `synchronous_commit=on`.
+"""
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+_Id = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's fast rowid
+
+leaves = Table(
+    "leaves",
+    metadata,
+    Column("seq", _Id, primary_key=True, autoincrement=False),
+    Column("record_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("entry", LargeBinary, nullable=False),
+    Column("project_id", String(128), nullable=False),
+    Column("project_seq", BigInteger, nullable=False),
+    Column("batch_start", BigInteger, nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Index("ix_leaves_project", "project_id", "project_seq", unique=True),
+)
+
+# Perfect subtree roots, keyed by node_id(level, index).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+submitters = Table(
+    "submitters",
+    metadata,
+    Column("submitter_id", String(128), primary_key=True),
+    Column("role", String(32), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("registered_at", String(40), nullable=False),
+    Column("revoked_at", String(40)),
+)
+
+# Openings of personal-data commitments. Never part of the log or the ledger.
+disclosures = Table(
+    "disclosures",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("field", String(128), primary_key=True),
+    Column("salt", LargeBinary, nullable=False),
+    Column("value", Text, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", _Id, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", String(40), nullable=False),
+)
+
+anchors = Table(
+    "anchors",
+    metadata,
+    Column("size", _Id, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("ledger", String(16), nullable=False),
+    Column("tx_id", String(128), nullable=False),
+    Column("anchored_at", String(40), nullable=False),
+    Column("evidence", Text, nullable=False),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+LEVEL_SHIFT = 42  # room for 2**42 leaves
+
+
+def node_id(level: int, index: int) -> int:
+    return (level << LEVEL_SHIFT) | index
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_engine(url: str) -> Engine:
+    """Open (and create if needed) the log database at a SQLAlchemy URL."""
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine
