@@ -19,11 +19,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fabric_chaincode_python.fabric_contract_api import ContractChaincode
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from anchors.ledger import Anchor, LedgerRefused, LedgerUnavailable
-from chaincode.contract import EvidenceContract
+from chaincode.contract import ContractChaincode, EvidenceContract
 from verifier.canonical import canonical_bytes
 
 GENESIS = "0" * 64
@@ -129,7 +128,9 @@ class EmbeddedLedger:
         self.org = org
         self._key = load_org_key(directory / "org.key")
         self._path = directory / "ledger.db"
-        self._creator = {"mspid": client_msp, "idBytes": client_id}
+        self._client_msp = client_msp
+        self._client_id = client_id
+        self._creator: dict[str, Any] = {"mspid": client_msp, "idBytes": client_id}
         self._lock = threading.Lock()
         self._chaincode = ContractChaincode.new_chaincode(EvidenceContract())
         self._db = self._connect()
@@ -184,8 +185,8 @@ class EmbeddedLedger:
             "timestamp": stub.timestamp.ToJsonString(),
             "transaction": {
                 "tx_id": stub.tx_id,
-                "creator_msp": self._creator["mspid"],
-                "creator_id": hashlib.sha256(self._creator["idBytes"]).hexdigest(),
+                "creator_msp": self._client_msp,
+                "creator_id": hashlib.sha256(self._client_id).hexdigest(),
                 "function": args[0],
                 "args": args[1:],
                 "result": payload,

@@ -13,7 +13,7 @@ from typing import Any
 
 _root = logging.getLogger()
 _before = (_root.level, list(_root.handlers))
-from fabric_chaincode_python.fabric_contract_api import Contract, TransactionContext  # noqa: E402
+from fabric_chaincode_python.fabric_contract_api import Contract, ContractChaincode, TransactionContext  # noqa: E402
 
 # Importing the shim configures the root logger at DEBUG and logs every state access on "asyncio";
 # undo that so the host process keeps its own logging.
@@ -25,6 +25,8 @@ logging.getLogger("asyncio").setLevel(logging.WARNING)
 from verifier.errors import VerificationError  # noqa: E402
 from verifier.merkle import hex_hashes, verify_consistency  # noqa: E402
 from verifier.note import parse_vkey, verify_checkpoint  # noqa: E402
+
+__all__ = ["ContractChaincode", "ContractError", "EvidenceContract"]
 
 ANCHOR_EVENT = "CheckpointAnchored"
 MAX_PAGE = 1000
@@ -62,7 +64,7 @@ def _timestamp(ctx: TransactionContext) -> str:
     return f"{ts.seconds}.{ts.nanos:09d}" if ts is not None else ""
 
 
-class EvidenceContract(Contract):
+class EvidenceContract(Contract):  # type: ignore[misc]
     Name = "evidence"
 
     async def register_log(self, ctx: TransactionContext, log_id: str, note_key: str) -> str:

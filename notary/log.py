@@ -65,6 +65,12 @@ class Submission:
     disclosures: Sequence[Disclosure] = ()
 
 
+@dataclass(frozen=True)
+class SubmitResult:
+    receipts: list[dict[str, Any]]
+    appended: int  # the rest were already in the log
+
+
 @dataclass
 class Submitter:
     submitter_id: str
@@ -204,7 +210,7 @@ class EvidenceLog:
 
     # ----- submission -----
 
-    def submit(self, submission: Submission) -> list[dict[str, Any]]:
+    def submit(self, submission: Submission) -> "SubmitResult":
         """Check and durably append a batch; return one receipt per record, in order.
 
         A record already in the log (same canonical bytes) is not appended again: its receipt is the
@@ -235,7 +241,8 @@ class EvidenceLog:
         except binascii.Error as exc:
             raise RecordRejected(400, "signature is not base64") from exc
         try:
-            verify_signature(key, signature, batch_statement(SUBMISSION_CONTEXT, sub.submitter_id, len(records), batch_root), sub.submitter_id)
+            statement = batch_statement(SUBMISSION_CONTEXT, sub.submitter_id, len(records), batch_root)
+            verify_signature(key, signature, statement, sub.submitter_id)
         except VerificationError as exc:
             raise RecordRejected(
                 401, f"signature does not verify for {sub.submitter_id} (key registered {sub.registered_at}) "
@@ -277,7 +284,7 @@ class EvidenceLog:
     def _append(
         self, submitter: str, records: Sequence[Any], canon: list[bytes], record_hashes: list[bytes],
         paths: list[list[bytes]], alg: str, sig_b64: str, openings: dict[int, list[Disclosure]],
-    ) -> list[dict[str, Any]]:
+    ) -> "SubmitResult":
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(store.leaves.c.record_hash, store.leaves.c.seq).where(
@@ -303,7 +310,9 @@ class EvidenceLog:
                     pseq = self._project_seq(conn, project_id)
                 next_seq[project_id] = pseq + 1
                 seq = tree.size
-                entry = _entry_bytes(seq, pseq, received_at, canon[i], submitter, alg, i, paths[i], len(records), sig_b64)
+                entry = _entry_bytes(
+                    seq, pseq, received_at, canon[i], submitter, alg, i, paths[i], len(records), sig_b64
+                )
                 lh = leaf_hash(entry)
                 placed[rh] = seq
                 leaf_rows.append(
@@ -327,14 +336,8 @@ class EvidenceLog:
         self._project_next.update(next_seq)
         fresh = self._receipts([(r["seq"], r["leaf_hash"], r["record_hash"]) for r in leaf_rows], received_at)
         by_hash = {r["record_hash"]: fresh[r["seq"] - start] for r in leaf_rows}
-        old = {rh: seq for rh, seq in known.items()}
-        receipts: list[dict[str, Any]] = []
-        for rh in record_hashes:
-            if rh in by_hash:
-                receipts.append(by_hash[rh])
-            else:
-                receipts.append(self.receipt(old[rh]))
-        return receipts
+        receipts = [by_hash[rh] if rh in by_hash else self.receipt(known[rh]) for rh in record_hashes]
+        return SubmitResult(receipts, len(leaf_rows))
 
     # ----- receipts -----
 
@@ -369,7 +372,8 @@ class EvidenceLog:
             ).all()
         received_at = json.loads(row.entry)["received_at"]
         members = [(r.seq, bytes(r.leaf_hash), bytes(r.record_hash)) for r in batch]
-        return self._receipts(members, received_at)[seq - row.batch_start]
+        receipt: dict[str, Any] = self._receipts(members, received_at)[seq - row.batch_start]
+        return receipt
 
     # ----- reading and proofs -----
 

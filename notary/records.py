@@ -64,8 +64,8 @@ class Booking(_Timed):
 
 class DrawCommitment(_Strict):
     draw_id: Ident
+    pool: Annotated[list[Ident], Field(min_length=1, max_length=100_000)]
     pool_digest: Hex64
-    pool_size: Annotated[int, Field(ge=1)]
     criteria: dict[str, Any]
     count: Annotated[int, Field(ge=1, le=1000)]
     recusal_rules: list[Short]
@@ -77,6 +77,7 @@ class DrawResult(_Strict):
     commitment_leaf: Annotated[int, Field(ge=0)]
     beacon: Hex64
     revealed_seed: Hex64
+    excluded: list[Ident]
     selected: list[Ident]
     replaces: Ident | None = None
 

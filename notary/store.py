@@ -83,6 +83,7 @@ anchors = Table(
     Column("ledger", String(16), nullable=False),
     Column("tx_id", String(128), nullable=False),
     Column("anchored_at", String(40), nullable=False),
+    Column("checkpoint", Text, nullable=False),
     Column("evidence", Text, nullable=False),
 )
 

@@ -14,9 +14,10 @@ from verifier.errors import MalformedInput
 def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 encoding of a JSON value (dict, list, str, int, float, bool, None)."""
     try:
-        return rfc8785.dumps(value)
+        encoded: bytes = rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise MalformedInput(f"value cannot be canonicalised as RFC 8785 JSON: {exc}") from exc
+    return encoded
 
 
 def sha256_hex(data: bytes) -> str:

@@ -1,0 +1,42 @@
+"""Application factory: routers per resource, the notary as a dependency, errors as clear 4xx."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from notary.api import admin, ops, proofs, records
+from notary.api.deps import Metrics
+from notary.log import RecordRejected
+from notary.service import Notary
+
+
+def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if start_sealer:
+            notary.start()
+        try:
+            yield
+        finally:
+            if start_sealer:
+                notary.sealer.stop()
+
+    app = FastAPI(
+        title="bidtrace notary",
+        version="1",
+        summary="Tamper-evident evidence log for remote bid evaluation, anchored on a ledger.",
+        lifespan=lifespan,
+    )
+    app.state.notary = notary
+    app.state.metrics = Metrics(notary)
+
+    @app.exception_handler(RecordRejected)
+    async def rejected(_: Request, exc: RecordRejected) -> JSONResponse:
+        app.state.metrics.rejected.labels(status=str(exc.status)).inc()
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    for router in (records.router, proofs.router, admin.router, ops.router):
+        app.include_router(router)
+    return app

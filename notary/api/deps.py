@@ -1,0 +1,46 @@
+"""Dependencies shared by the routers: the notary, admin authentication, metrics."""
+
+import hmac
+
+from fastapi import Header, HTTPException, Request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from notary.service import Notary
+
+
+def get_notary(request: Request) -> Notary:
+    notary: Notary = request.app.state.notary
+    return notary
+
+
+def get_metrics(request: Request) -> "Metrics":
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def require_admin(request: Request, authorization: str = Header(default="")) -> None:
+    token = get_notary(request).admin_token
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(401, "this operation needs the notary's admin token (Authorization: Bearer …)")
+
+
+class Metrics:
+    def __init__(self, notary: Notary) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.appended = Counter("bidtrace_records_appended_total", "Records appended to the log", registry=r)
+        self.duplicates = Counter("bidtrace_records_duplicate_total", "Resubmitted records", registry=r)
+        self.rejected = Counter(
+            "bidtrace_submissions_rejected_total", "Refused submissions", ["status"], registry=r
+        )
+        self.submit_seconds = Histogram(
+            "bidtrace_submit_seconds", "Time to check and durably append a batch", registry=r
+        )
+        Gauge("bidtrace_log_size", "Leaves in the log", registry=r).set_function(lambda: notary.log.size)
+        Gauge("bidtrace_anchored_size", "Size of the newest anchored checkpoint", registry=r).set_function(
+            lambda: notary.sealer.state.anchored_size
+        )
+        Gauge("bidtrace_anchor_failures", "Consecutive failed anchoring attempts", registry=r).set_function(
+            lambda: notary.sealer.state.failures
+        )

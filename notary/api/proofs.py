@@ -1,0 +1,116 @@
+"""Checkpoints, proofs, anchors and extracts."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from notary.api.deps import get_notary, require_admin
+from notary.api.models import (
+    AnchorOut,
+    CheckpointOut,
+    ConsistencyProofOut,
+    InclusionProofOut,
+    LogOut,
+    Problem,
+)
+from notary.extract import NotAnchored, build_extract, proof_bundle
+from notary.service import Notary
+from notary.store import anchors
+
+router = APIRouter(prefix="/v1", tags=["proofs"])
+Size = Annotated[int, Query(ge=0, le=2**42)]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"model": Problem}}
+
+
+@router.get("/log", response_model=LogOut)
+def get_log(notary: Notary = Depends(get_notary)) -> LogOut:
+    return LogOut(
+        log_id=notary.log.log_id,
+        origin=notary.key.name,
+        note_key=notary.key.vkey,
+        size=notary.log.size,
+        anchored_size=notary.sealer.state.anchored_size,
+        ledger=notary.ledger.kind,
+        max_merge_delay=notary.config.max_merge_delay,
+        trust_roots={"notary": {"log_id": notary.log.log_id, "note_key": notary.key.vkey},
+                     "ledger": notary.ledger.trust_roots()},
+    )
+
+
+@router.get("/checkpoint", response_model=CheckpointOut)
+def get_checkpoint(notary: Notary = Depends(get_notary)) -> CheckpointOut:
+    """The newest signed checkpoint (C2SP signed note)."""
+    latest = notary.log.latest_checkpoint()
+    size, root, note = latest if latest is not None else notary.log.sign_checkpoint()
+    return CheckpointOut(size=size, root=root.hex(), note=note)
+
+
+@router.get("/proof/inclusion", response_model=InclusionProofOut, responses=_NOT_FOUND)
+def get_inclusion_proof(leaf_index: Size, tree_size: Size, notary: Notary = Depends(get_notary)) -> InclusionProofOut:
+    if not leaf_index < tree_size <= notary.log.size:
+        raise HTTPException(
+            404, f"need leaf_index < tree_size <= {notary.log.size}, got {leaf_index} and {tree_size}"
+        )
+    proof = notary.log.inclusion_proof(leaf_index, tree_size)
+    return InclusionProofOut(leaf_index=leaf_index, tree_size=tree_size, proof=[h.hex() for h in proof])
+
+
+@router.get("/proof/consistency", response_model=ConsistencyProofOut, responses=_NOT_FOUND)
+def get_consistency_proof(first: Size, second: Size, notary: Notary = Depends(get_notary)) -> ConsistencyProofOut:
+    if not first <= second <= notary.log.size:
+        raise HTTPException(404, f"need first <= second <= {notary.log.size}, got {first} and {second}")
+    proof = notary.log.consistency_proof(first, second)
+    return ConsistencyProofOut(first=first, second=second, proof=[h.hex() for h in proof])
+
+
+@router.get("/proof/bundle/{leaf_index}", responses=_NOT_FOUND)
+def get_proof_bundle(
+    leaf_index: Annotated[int, Path(ge=0, le=2**42)], notary: Notary = Depends(get_notary)
+) -> dict[str, Any]:
+    """Record, inclusion proof to the newest anchored checkpoint, the checkpoint and its anchor evidence."""
+    try:
+        return proof_bundle(notary.log, leaf_index)
+    except NotAnchored as exc:
+        raise HTTPException(409, f"{exc}; anchoring happens within {notary.config.max_merge_delay}s") from exc
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.get("/anchors", response_model=list[AnchorOut])
+def list_anchors(
+    after_size: Annotated[int, Query(ge=-1, le=2**42)] = -1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    notary: Notary = Depends(get_notary),
+) -> list[AnchorOut]:
+    with notary.engine.connect() as conn:
+        rows = conn.execute(
+            select(anchors).where(anchors.c.size > after_size).order_by(anchors.c.size).limit(limit)
+        ).all()
+    return [
+        AnchorOut(size=r.size, root=bytes(r.root).hex(), ledger=r.ledger, tx_id=r.tx_id, anchored_at=r.anchored_at)
+        for r in rows
+    ]
+
+
+@router.get(
+    "/projects/{project_id}/extract",
+    responses={200: {"content": {"application/zip": {}}}, **_NOT_FOUND},
+    response_class=Response,
+)
+def get_extract(
+    project_id: Annotated[str, Path(max_length=128)],
+    disclose: bool = False,
+    notary: Notary = Depends(get_notary),
+    _: None = Depends(require_admin),
+) -> Response:
+    """The project's audit extract (zip); `disclose` adds the openings of personal-data commitments."""
+    try:
+        data = build_extract(notary.log, notary.ledger, project_id, disclose=disclose)
+    except NotAnchored as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return Response(
+        data, media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="extract-{project_id}.zip"'},
+    )

@@ -1,0 +1,166 @@
+"""Sealing and anchoring: sign a checkpoint of the log and anchor it on the ledger, on a schedule.
+
+A job runs every `interval` seconds (and at once when `batch_records` records wait). Ledger failures
+are retried with exponential backoff while submissions keep being accepted; the next success anchors
+the whole backlog with one consistency proof. Before anchoring, the log is checked against what the
+ledger already holds: a log shorter than its anchored size, or with another root at that size, was
+truncated or rewritten, and sealing stops with that alarm rather than hide it.
+"""
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import insert, select
+
+from anchors.ledger import Anchor, Ledger, LedgerError, LedgerRefused, LedgerUnavailable
+from notary import store
+from notary.log import EvidenceLog
+
+log = logging.getLogger("bidtrace.notary.sealing")
+
+
+@dataclass
+class SealerState:
+    anchored_size: int = 0
+    last_error: str | None = None
+    failures: int = 0
+    retry_at: float = 0.0
+    alarm: str | None = None  # set when the log disagrees with the ledger; never cleared automatically
+    registered: bool = False
+    anchors_made: int = 0
+    history: list[float] = field(default_factory=list)
+
+
+class Sealer:
+    def __init__(
+        self, evidence: EvidenceLog, ledger: Ledger, interval: float = 1.0, batch_records: int = 10_000,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.evidence = evidence
+        self.ledger = ledger
+        self.interval = interval
+        self.batch_records = batch_records
+        self.max_backoff = max_backoff
+        self.state = SealerState(anchored_size=self._stored_anchor_size())
+        self._run_lock = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+
+    def _stored_anchor_size(self) -> int:
+        with self.evidence.engine.connect() as conn:
+            size = conn.execute(
+                select(store.anchors.c.size).order_by(store.anchors.c.size.desc()).limit(1)
+            ).scalar()
+        return int(size or 0)
+
+    # ----- scheduling -----
+
+    def start(self) -> None:
+        self._scheduler = BackgroundScheduler(daemon=True)
+        self._scheduler.add_job(
+            self.seal, "interval", seconds=self.interval, id="seal", max_instances=1, coalesce=True,
+            misfire_grace_time=None,
+        )
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+
+    def nudge(self) -> None:
+        """Called after appends: seal now if enough records wait."""
+        if self._scheduler is not None and self.evidence.size - self.state.anchored_size >= self.batch_records:
+            self._scheduler.modify_job("seal", next_run_time=_now())
+
+    # ----- one round -----
+
+    def seal(self) -> Anchor | None:
+        """Sign and anchor a checkpoint of the current log if it grew; return the new anchor, if any."""
+        if not self._run_lock.acquire(blocking=False):
+            return None
+        try:
+            if self.state.alarm or time.monotonic() < self.state.retry_at:
+                return None
+            return self._seal_once()
+        except LedgerUnavailable as exc:
+            self._failed(str(exc))
+            return None
+        except LedgerRefused as exc:
+            self._failed(f"ledger refused the checkpoint: {exc}")
+            return None
+        except LedgerError as exc:
+            self._failed(str(exc))
+            return None
+        finally:
+            self._run_lock.release()
+
+    def _failed(self, message: str) -> None:
+        state = self.state
+        state.failures += 1
+        state.last_error = message
+        delay = min(self.max_backoff, self.interval * 2 ** min(state.failures, 10))
+        state.retry_at = time.monotonic() + delay
+        log.warning("anchoring failed (%d in a row), retry in %.1fs: %s", state.failures, delay, message)
+
+    def _seal_once(self) -> Anchor | None:
+        evidence = self.evidence
+        if not self.state.registered:
+            self.ledger.register_log(evidence.log_id, evidence.key.vkey)
+            self.state.registered = True
+        head = self.ledger.get_log(evidence.log_id)
+        anchored = int(head["size"]) if head else 0
+        if anchored > evidence.size:
+            self._alarm(f"log has {evidence.size} records but the ledger anchored size {anchored}: truncated")
+            return None
+        if head and anchored and evidence.root(anchored).hex() != head["root"]:
+            self._alarm(f"log's root at anchored size {anchored} differs from the ledger's: rewritten")
+            return None
+        if evidence.size == anchored:
+            self._record_missing_anchors(anchored)
+            self._succeeded(anchored)
+            return None
+        size, _, note = evidence.sign_checkpoint()
+        proof = evidence.consistency_proof(anchored, size)
+        anchor = self.ledger.anchor_checkpoint(evidence.log_id, note, proof)
+        self._store(anchor)
+        self.state.anchors_made += 1
+        self._succeeded(anchor.size)
+        return anchor
+
+    def _succeeded(self, size: int) -> None:
+        self.state.anchored_size = size
+        self.state.failures = 0
+        self.state.last_error = None
+        self.state.retry_at = 0.0
+
+    def _alarm(self, message: str) -> None:
+        self.state.alarm = message
+        log.error("sealing stopped: %s", message)
+
+    def _record_missing_anchors(self, anchored: int) -> None:
+        # An anchor made just before a crash may be on the ledger but not in our table.
+        if anchored and self._stored_anchor_size() < anchored:
+            for anchor in self.ledger.anchors(self.evidence.log_id, from_size=self._stored_anchor_size() + 1):
+                self._store(anchor)
+
+    def _store(self, anchor: Anchor) -> None:
+        evidence = self.ledger.anchor_evidence(anchor)
+        with self.evidence.engine.begin() as conn:
+            exists = conn.execute(select(store.anchors.c.size).where(store.anchors.c.size == anchor.size)).scalar()
+            if exists is None:
+                conn.execute(
+                    insert(store.anchors).values(
+                        size=anchor.size, root=anchor.root, ledger=self.ledger.kind, tx_id=anchor.tx_id,
+                        anchored_at=anchor.anchored_at, checkpoint=anchor.checkpoint,
+                        evidence=json.dumps(evidence),
+                    )
+                )
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()

@@ -1,0 +1,260 @@
+"""Verification of an audit extract, offline, trusting only the notary key and the ledger roots.
+
+Checks, in order: the manifest is the notary's (signature), the checkpoint is the notary's and matches
+the manifest, the anchor evidence shows that checkpoint on the ledger, and then for every record:
+its entry is the one listed (leaf hash), it is in the tree (inclusion proof), it is the project's next
+record (no gap, no reordering), its submitter's registered key signed it, and disclosed personal
+fields open their commitments. Nothing in the extract is trusted before it is checked.
+"""
+
+import base64
+import binascii
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from verifier.anchor import verify_embedded_anchor
+from verifier.canonical import canonical_bytes
+from verifier.commitments import verify_disclosure
+from verifier.entry import LogEntry, parse_entry, verify_entry_signature
+from verifier.errors import ExtractError, MalformedInput, VerificationError
+from verifier.merkle import hex_hash, hex_hashes, leaf_hash, verify_inclusion
+from verifier.note import parse_vkey, verify_checkpoint
+from verifier.signatures import PublicKey, load_public_key
+
+EXTRACT_FORMAT = "bidtrace-extract/1"
+MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v1\n"
+MAX_MEMBER = 64 * 1024 * 1024
+CHECKS = ("content", "submitter", "inclusion", "order")
+
+
+@dataclass
+class RecordResult:
+    leaf_index: int
+    type: str = "?"
+    occurred_at: str = "?"
+    submitter: str = "?"
+    checks: dict[str, bool] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(self.checks.get(c) for c in CHECKS)
+
+
+@dataclass
+class ExtractReport:
+    project_id: str = "?"
+    log_id: str = "?"
+    checkpoint: str = ""
+    anchor: str = ""
+    records: list[RecordResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.records) and all(r.ok for r in self.records)
+
+
+AnchorCheck = Callable[[dict[str, Any], dict[str, Any], str, int, bytes], str]
+
+
+def _anchor_checker(kind: str) -> AnchorCheck:
+    if kind == "embedded":
+        return verify_embedded_anchor
+    if kind == "fabric":
+        try:
+            from verifier.fabric import verify_fabric_anchor  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise ExtractError(f"this verifier cannot check Fabric anchors: {exc}") from exc
+        check: AnchorCheck = verify_fabric_anchor
+        return check
+    raise ExtractError(f"unknown ledger kind {kind!r} in anchor evidence")
+
+
+def _read(zf: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise ExtractError(f"extract has no {name}") from None
+    if info.file_size > MAX_MEMBER:
+        raise ExtractError(f"{name} is {info.file_size} bytes, more than {MAX_MEMBER}")
+    try:
+        return zf.read(name)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ExtractError(f"{name} in the extract is corrupted: {exc}") from exc
+
+
+def _json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedInput(f"{what} is not JSON: {exc}") from exc
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedInput(f"{what} must be a JSON object")
+    return value
+
+
+def verify_extract(path: Path, trust: dict[str, Any] | None = None) -> ExtractReport:
+    """Verify the extract at `path`. With `trust` None, the extract's own trust.json is used (and said so)."""
+    report = ExtractReport()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            _verify(zf, trust, report)
+    except VerificationError as exc:
+        report.errors.append(str(exc))
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        report.errors.append(f"extract is not a readable zip file: {exc}")
+    return report
+
+
+def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractReport) -> None:
+    if trust is None:
+        trust = _obj(_json(_read(zf, "trust.json"), "trust.json"), "trust.json")
+        report.notes.append(
+            "trust roots were taken from the extract itself; compare their fingerprints with the published ones "
+            "or pass --trust"
+        )
+    notary = _obj(trust.get("notary"), "trust notary")
+    note_key = parse_vkey(str(notary.get("note_key", "")))
+    ledger_trust = _obj(trust.get("ledger"), "trust ledger")
+
+    manifest_bytes = _read(zf, "manifest.json")
+    try:
+        signature = base64.b64decode(_read(zf, "manifest.sig").strip(), validate=True)
+        Ed25519PublicKey.from_public_bytes(note_key.public_key).verify(signature, MANIFEST_CONTEXT + manifest_bytes)
+    except (binascii.Error, InvalidSignature, ValueError) as exc:
+        raise ExtractError(f"manifest is not signed by notary {note_key.name}") from exc
+    manifest = _obj(_json(manifest_bytes, "manifest.json"), "manifest")
+    if manifest.get("format") != EXTRACT_FORMAT:
+        raise ExtractError(f"extract format is {manifest.get('format')!r}, this verifier reads {EXTRACT_FORMAT}")
+    report.project_id = str(manifest.get("project_id"))
+    report.log_id = str(manifest.get("log_id"))
+    if report.log_id != notary.get("log_id"):
+        raise ExtractError(f"extract is for log {report.log_id!r}, trusted notary keeps log {notary.get('log_id')!r}")
+
+    cp_info = _obj(manifest.get("checkpoint"), "manifest checkpoint")
+    checkpoint = verify_checkpoint(str(cp_info.get("note", "")), note_key)
+    if checkpoint.size != cp_info.get("size") or checkpoint.root.hex() != cp_info.get("root"):
+        raise ExtractError("manifest's checkpoint size or root differs from the signed checkpoint")
+    report.checkpoint = f"size {checkpoint.size}, root {checkpoint.root.hex()[:16]}…, signed by {note_key.name} ✓"
+
+    anchor = _obj(manifest.get("anchor"), "manifest anchor")
+    kind = str(anchor.get("ledger"))
+    if ledger_trust.get("ledger") != kind:
+        raise ExtractError(f"anchor is on a {kind!r} ledger, trusted ledger is {ledger_trust.get('ledger')!r}")
+    evidence = _obj(anchor.get("evidence"), "anchor evidence")
+    report.anchor = _anchor_checker(kind)(evidence, ledger_trust, report.log_id, checkpoint.size, checkpoint.root)
+
+    keys = _submitter_keys(manifest.get("submitters"))
+    listed = manifest.get("records")
+    if not isinstance(listed, list) or not listed:
+        raise ExtractError("manifest lists no records")
+    files = {str(item.get("file")) for item in listed if isinstance(item, dict)}
+    extra = sorted(n for n in zf.namelist() if n.startswith("records/") and n not in files)
+    if extra:
+        raise ExtractError(f"extract holds records the manifest does not list: {', '.join(extra[:3])}")
+    previous = -1
+    for position, item in enumerate(listed):
+        result = _verify_record(zf, _obj(item, "manifest record"), position, previous, checkpoint.size,
+                                checkpoint.root, report.project_id, keys)
+        previous = result.leaf_index
+        report.records.append(result)
+
+
+def _submitter_keys(value: Any) -> dict[str, tuple[PublicKey, dict[str, Any]]]:
+    if not isinstance(value, list):
+        raise MalformedInput("manifest submitters must be a list")
+    keys = {}
+    for item in value:
+        item = _obj(item, "manifest submitter")
+        keys[str(item.get("submitter_id"))] = (load_public_key(str(item.get("public_key", ""))), item)
+    return keys
+
+
+def _verify_record(
+    zf: zipfile.ZipFile, item: dict[str, Any], position: int, previous: int, size: int, root: bytes,
+    project_id: str, keys: dict[str, tuple[PublicKey, dict[str, Any]]],
+) -> RecordResult:
+    leaf_index = item.get("leaf_index")
+    result = RecordResult(leaf_index if isinstance(leaf_index, int) else -1)
+    try:
+        listed_hash = hex_hash("manifest leaf hash", item.get("leaf_hash"))
+        data = _obj(_json(_read(zf, str(item.get("file"))), str(item.get("file"))), "record file")
+        entry_bytes = canonical_bytes(data.get("entry"))
+        entry = parse_entry(entry_bytes)
+        result.type = str(entry.record.get("type"))
+        result.occurred_at = str(entry.record.get("occurred_at"))
+        result.submitter = entry.submitter
+        result.checks["content"] = leaf_hash(entry_bytes) == listed_hash
+        if not result.checks["content"]:
+            result.errors.append(f"entry does not hash to the manifest's leaf hash {listed_hash.hex()[:16]}…")
+        result.checks["order"] = _check_order(entry, result, position, previous, project_id)
+        _check_step(result, "inclusion", lambda: verify_inclusion(
+            leaf_hash(entry_bytes), result.leaf_index, size, hex_hashes("inclusion proof", data.get("inclusion_proof")),
+            root))
+        _check_step(result, "submitter", lambda: _check_submitter(entry, keys))
+        disclosures = data.get("disclosures") or []
+        if disclosures:
+            _check_step(result, "disclosed", lambda: _check_disclosures(entry, disclosures))
+    except VerificationError as exc:
+        result.errors.append(str(exc))
+    return result
+
+
+def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> None:
+    try:
+        step()
+        result.checks[name] = True
+    except VerificationError as exc:
+        result.checks[name] = False
+        result.errors.append(f"{name}: {exc}")
+
+
+def _check_order(entry: LogEntry, result: RecordResult, position: int, previous: int, project_id: str) -> bool:
+    problems = []
+    if entry.seq != result.leaf_index:
+        problems.append(f"entry says leaf {entry.seq}, manifest says {result.leaf_index}")
+    if entry.seq <= previous:
+        problems.append(f"leaf {entry.seq} comes after leaf {previous}: records are out of order")
+    if entry.project_id != project_id:
+        problems.append(f"record belongs to project {entry.project_id!r}, not {project_id!r}")
+    if entry.project_seq != position:
+        problems.append(
+            f"record is the project's record #{entry.project_seq} but stands at #{position}: "
+            f"{'a record is missing before it' if entry.project_seq > position else 'records are reordered'}"
+        )
+    result.errors.extend(problems)
+    return not problems
+
+
+def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey, dict[str, Any]]]) -> None:
+    if entry.submitter not in keys:
+        raise ExtractError(f"submitter {entry.submitter} is not in the notary's registry")
+    key, info = keys[entry.submitter]
+    revoked = info.get("revoked_at")
+    if revoked and str(revoked) <= entry.received_at:
+        raise ExtractError(f"submitter {entry.submitter}'s key was revoked {revoked}, before this record")
+    verify_entry_signature(entry, key)
+
+
+def _check_disclosures(entry: LogEntry, disclosures: Any) -> None:
+    if not isinstance(disclosures, list):
+        raise MalformedInput("disclosures must be a list")
+    payload = entry.record.get("payload", {})
+    for d in disclosures:
+        d = _obj(d, "disclosure")
+        name = str(d.get("field"))
+        if name not in payload:
+            raise ExtractError(f"disclosure names field {name!r}, which the record does not have")
+        verify_disclosure(str(payload[name]), str(d.get("salt")), d.get("value"), name)  # type: ignore[arg-type]
