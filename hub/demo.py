@@ -9,20 +9,14 @@ import hashlib
 import os
 import secrets
 import shutil
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from notary.api import create_app
 from notary.client import NotaryClient, SubmitterKey
-from notary.service import Notary, NotaryConfig
+from notary.server import running_notary
+from notary.service import NotaryConfig
 from verifier.cli import render
 from verifier.commitments import commit
 from verifier.draw import draw, pool_digest
@@ -33,30 +27,6 @@ PROJECT = "SD-2026-JN-0417"
 SESSION = "S-20261126-01"
 MAIN, SECONDARY = "V-JINAN-01", ["V-QINGDAO-02", "V-YANTAI-03"]
 CAMERAS_PER_VENUE = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def running_notary(config: NotaryConfig) -> Iterator[tuple[Notary, str]]:
-    """A notary served over real HTTP on a loopback port, in a background thread."""
-    notary = Notary(config)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(notary), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield notary, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        notary.close()
 
 
 class Evaluation:

@@ -6,9 +6,8 @@ one file per record with its entry and inclusion proof, the trust roots, and a h
 """
 
 import base64
-import io
+import hashlib
 import json
-import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from anchors.ledger import Ledger
 from notary import store
 from notary.log import EvidenceLog, now_rfc3339
 from verifier.canonical import canonical_bytes
+from verifier.extract import canonical_zip
 from verifier.merkle import leaf_hash
 
 EXTRACT_FORMAT = "bidtrace-extract/1"
@@ -128,26 +128,26 @@ def build_extract(
             for s in evidence_log.submitters()
         ],
     }
+    summary = _summary(manifest, [json.loads(entry) for _, entry in rows])
+    manifest["summary_sha256"] = hashlib.sha256(summary.encode()).hexdigest()
     manifest_bytes = canonical_bytes(manifest)
     signature = evidence_log.key.sign(MANIFEST_CONTEXT + manifest_bytes)
     trust = {
         "notary": {"log_id": evidence_log.log_id, "note_key": evidence_log.key.vkey},
         "ledger": ledger.trust_roots(),
     }
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("manifest.json", manifest_bytes)
-        zf.writestr("manifest.sig", base64.b64encode(signature) + b"\n")
-        zf.writestr("trust.json", json.dumps(trust, indent=2, sort_keys=True))
-        parsed = []
-        for seq, entry in rows:
-            record_file = {
-                "leaf_index": seq,
-                "entry": json.loads(entry),
-                "inclusion_proof": [h.hex() for h in evidence_log.inclusion_proof(seq, anchor.size)],
-                "disclosures": evidence_log.disclosures(seq) if disclose else [],
-            }
-            parsed.append(record_file["entry"])
-            zf.writestr(f"records/{seq:012d}.json", json.dumps(record_file, indent=1, ensure_ascii=False))
-        zf.writestr("SUMMARY.txt", _summary(manifest, parsed))
-    return buffer.getvalue()
+    members = [
+        ("manifest.json", manifest_bytes),
+        ("manifest.sig", base64.b64encode(signature) + b"\n"),
+        ("trust.json", json.dumps(trust, indent=2, sort_keys=True).encode()),
+        ("SUMMARY.txt", summary.encode()),
+    ]
+    for seq, entry in rows:
+        record_file = {
+            "leaf_index": seq,
+            "entry": json.loads(entry),
+            "inclusion_proof": [h.hex() for h in evidence_log.inclusion_proof(seq, anchor.size)],
+            "disclosures": evidence_log.disclosures(seq) if disclose else [],
+        }
+        members.append((f"records/{seq:012d}.json", json.dumps(record_file, indent=1, ensure_ascii=False).encode()))
+    return canonical_zip(members)

@@ -9,6 +9,8 @@ fields open their commitments. Nothing in the extract is trusted before it is ch
 
 import base64
 import binascii
+import hashlib
+import io
 import json
 import zipfile
 from collections.abc import Callable
@@ -32,6 +34,7 @@ EXTRACT_FORMAT = "bidtrace-extract/1"
 MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v1\n"
 MAX_MEMBER = 64 * 1024 * 1024
 CHECKS = ("content", "submitter", "inclusion", "order")
+FIXED_MEMBERS = frozenset({"manifest.json", "manifest.sig", "trust.json", "SUMMARY.txt"})
 
 
 @dataclass
@@ -88,8 +91,8 @@ def _read(zf: zipfile.ZipFile, name: str) -> bytes:
         raise ExtractError(f"{name} is {info.file_size} bytes, more than {MAX_MEMBER}")
     try:
         return zf.read(name)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ExtractError(f"{name} in the extract is corrupted: {exc}") from exc
+    except Exception as exc:  # zipfile raises many types on damaged archives; all mean the same here
+        raise ExtractError(f"{name} in the extract is corrupted: {type(exc).__name__}: {exc}") from exc
 
 
 def _json(data: bytes, what: str) -> Any:
@@ -105,16 +108,44 @@ def _obj(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
+    """The one byte layout of an extract with these members: stored, fixed time stamps and attributes.
+
+    A verifier rebuilds it from the members it read and compares, so no byte of the file goes unchecked.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for name, content in members:
+            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, content)
+    return buffer.getvalue()
+
+
+def _check_layout(data: bytes, zf: zipfile.ZipFile) -> None:
+    names = zf.namelist()
+    if len(names) != len(set(names)) or len(names) > 1_000_000:
+        raise ExtractError("extract archive lists a member twice")
+    rebuilt = canonical_zip([(name, _read(zf, name)) for name in names])
+    if rebuilt != data:
+        pairs = enumerate(zip(rebuilt, data, strict=False))
+        at = next((i for i, (a, b) in pairs if a != b), min(len(rebuilt), len(data)))
+        raise ExtractError(f"extract archive is not in its canonical layout: byte {at} differs (file altered)")
+
+
 def verify_extract(path: Path, trust: dict[str, Any] | None = None) -> ExtractReport:
     """Verify the extract at `path`. With `trust` None, the extract's own trust.json is used (and said so)."""
     report = ExtractReport()
     try:
-        with zipfile.ZipFile(path) as zf:
+        data = path.read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            _check_layout(data, zf)
             _verify(zf, trust, report)
     except VerificationError as exc:
         report.errors.append(str(exc))
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        report.errors.append(f"extract is not a readable zip file: {exc}")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, RuntimeError,
+            ValueError) as exc:
+        report.errors.append(f"extract is not a readable zip file: {type(exc).__name__}: {exc}")
     return report
 
 
@@ -138,6 +169,12 @@ def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractRe
     manifest = _obj(_json(manifest_bytes, "manifest.json"), "manifest")
     if manifest.get("format") != EXTRACT_FORMAT:
         raise ExtractError(f"extract format is {manifest.get('format')!r}, this verifier reads {EXTRACT_FORMAT}")
+    summary = hashlib.sha256(_read(zf, "SUMMARY.txt")).hexdigest()
+    if summary != manifest.get("summary_sha256"):
+        raise ExtractError("SUMMARY.txt is not the summary the notary signed")
+    unknown = [n for n in zf.namelist() if n not in FIXED_MEMBERS and not n.startswith("records/")]
+    if unknown:
+        raise ExtractError(f"extract holds files that are not part of the format: {', '.join(unknown[:3])}")
     report.project_id = str(manifest.get("project_id"))
     report.log_id = str(manifest.get("log_id"))
     if report.log_id != notary.get("log_id"):

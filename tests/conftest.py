@@ -1,0 +1,145 @@
+"""Shared fixtures: real databases (SQLite files and a PostgreSQL server), notaries, participants."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notary.client import SubmitterKey
+from notary.server import free_port
+from notary.service import Notary, NotaryConfig
+
+PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def _pg_tool(name: str) -> str:
+    for d in PG_BIN_DIRS:
+        if (d / name).exists():
+            return str(d / name)
+    found = shutil.which(name)
+    if not found:
+        pytest.skip(f"PostgreSQL's {name} is not installed; run .ci/run or set BIDTRACE_TEST_POSTGRES_URL")
+    return found
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the session: BIDTRACE_TEST_POSTGRES_URL, or a throwaway cluster started here."""
+    url = os.environ.get("BIDTRACE_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
+    base = Path(tempfile.mkdtemp(prefix="bidtrace-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([initdb, "-D", str(data), "-A", "trust", "-U", "bidtrace"]), check=True,
+                   capture_output=True)
+    subprocess.run(
+        _as_postgres([pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+                      f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=on", "start"]),
+        check=True, capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://bidtrace@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import sqlalchemy
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    base, _, _ = postgres_server.rpartition("/")
+    yield f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'notary.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def make_config(data_dir: Path, database_url: str | None = None, **kw: Any) -> NotaryConfig:
+    return NotaryConfig(data_dir=data_dir, database_url=database_url, admin_token="test-admin-token", **kw)
+
+
+@pytest.fixture
+def notary(tmp_path: Path, database_url: str) -> Iterator[Notary]:
+    n = Notary(make_config(tmp_path / "notary", database_url))
+    yield n
+    n.close()
+
+
+@pytest.fixture
+def sqlite_notary(tmp_path: Path) -> Iterator[Notary]:
+    n = Notary(make_config(tmp_path / "notary"))
+    yield n
+    n.close()
+
+
+class Participants:
+    """A hub and two devices, registered with a notary."""
+
+    def __init__(self, notary: Notary) -> None:
+        self.hub = SubmitterKey.generate("hub-1")
+        self.camera = SubmitterKey.generate("V-1.cam1")
+        self.station = SubmitterKey.generate("V-1.checkin", "ed25519")
+        notary.log.register_submitter("hub-1", "hub", self.hub.public_pem())
+        notary.log.register_submitter("V-1.cam1", "device", self.camera.public_pem())
+        notary.log.register_submitter("V-1.checkin", "device", self.station.public_pem())
+
+
+def segment(n: int, device: str = "V-1.cam1", project: str = "P-1", previous: str | None = None) -> dict[str, Any]:
+    digest = f"{n:064x}"
+    return {
+        "type": "recording_segment", "project_id": project, "session_id": "S-1", "venue_id": "V-1",
+        "device_id": device, "occurred_at": f"2026-11-26T10:{n // 60 % 60:02d}:{n % 60:02d}+08:00",
+        "payload": {"camera_id": "cam1", "segment_index": n, "start": "2026-11-26T10:00:00+08:00",
+                    "end": "2026-11-26T10:00:10+08:00", "frame_count": 250, "sha256": digest,
+                    "previous_segment": previous},
+    }
+
+
+def incident(n: int, project: str = "P-1", device: str = "hub-1") -> dict[str, Any]:
+    return {
+        "type": "incident", "project_id": project, "session_id": "S-1", "venue_id": "V-1", "device_id": device,
+        "occurred_at": "2026-11-26T10:00:00+08:00",
+        "payload": {"incident_id": f"I-{n}", "kind": "network_failure", "description": f"link down #{n}",
+                    "started_at": "2026-11-26T10:00:00+08:00"},
+    }
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)

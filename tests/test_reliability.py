@@ -1,0 +1,202 @@
+"""What must hold when things break: kill -9 of the notary, an unavailable ledger, a tampered database."""
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from notary.audit import audit_log
+from notary.client import NotaryClient, NotaryError, SubmitterKey
+from notary.log import Submission
+from notary.server import free_port, serving
+from notary.service import Notary
+from tests.conftest import Participants, incident, make_config, segment, wait_until
+from verifier.canonical import canonical_bytes
+from verifier.entry import parse_entry
+
+ADMIN = "test-admin-token"
+
+
+def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BIDTRACE_ADMIN_TOKEN": ADMIN}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
+         "--seal-interval", "0.2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"notary exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code in (200, 503):
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("notary did not start within 60s")
+
+
+@pytest.mark.slow
+def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
+    data, port = tmp_path / "notary", free_port()
+    rng = random.Random(9)
+    acked: dict[int, dict[str, Any]] = {}  # leaf index -> record
+    pending: list[dict[str, Any]] | None = None
+    camera = SubmitterKey.generate("V-1.cam1")
+    proc = _start_server(data, port)
+    client = NotaryClient(f"http://127.0.0.1:{port}", admin_token=ADMIN, timeout=5)
+    client.register(camera, "device")
+    counter = 0
+    kills = 0
+    while kills < 20:
+        kill_at = time.monotonic() + rng.uniform(0.05, 0.6)
+        while time.monotonic() < kill_at:
+            if pending is None:
+                size = rng.choice([1, 1, 5, 50, 200])
+                pending = [segment(counter + i) for i in range(size)]
+                counter += size
+            try:
+                receipts = client.submit(camera, pending)
+            except (httpx.HTTPError, NotaryError):
+                break
+            for record, receipt in zip(pending, receipts, strict=True):
+                acked[receipt["leaf_index"]] = record
+            pending = None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        proc = _start_server(data, port)
+    # The batch in flight at the last kill is resent: it appends once, or returns its receipts.
+    if pending is not None:
+        for record, receipt in zip(pending, client.submit(camera, pending), strict=True):
+            acked[receipt["leaf_index"]] = record
+    try:
+        wait_until(lambda: client.get("/healthz")["anchor_lag"] == 0, 60, "the backlog to be anchored")
+        health = client.get("/healthz")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        client.close()
+    assert kills == 20 and len(acked) > 100
+    notary = Notary(make_config(data))
+    try:
+        assert notary.log.size == health["size"] == health["anchored_size"]
+        for leaf, record in acked.items():  # present, at the index its receipt named, in order
+            assert canonical_bytes(parse_entry(notary.log.entry(leaf)).record) == canonical_bytes(record)
+        indexes = sorted(acked)
+        assert [acked[i]["payload"]["segment_index"] for i in indexes] == sorted(
+            acked[i]["payload"]["segment_index"] for i in indexes)
+        assert audit_log(notary.log, notary.ledger) == []
+    finally:
+        notary.close()
+
+
+def test_submissions_keep_succeeding_while_the_ledger_is_down(sqlite_notary: Notary) -> None:
+    notary = sqlite_notary
+    notary.sealer.interval = 0.1
+    people = Participants(notary)
+    with serving(notary) as url:
+        client = NotaryClient(url)
+        client.submit(people.hub, [incident(0)])
+        wait_until(lambda: notary.sealer.state.anchored_size == 1, 10, "first anchor")
+        blocker = sqlite3.connect(notary.config.data_dir / "ledger" / "ledger.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # another process holds the ledger: writes time out
+        try:
+            for i in range(1, 60):
+                client.submit(people.hub, [incident(i)])
+                time.sleep(0.02)
+            wait_until(lambda: notary.sealer.state.failures >= 1, 20, "an anchoring failure")
+            health = client.get("/healthz")
+            assert health["status"] == "degraded" and health["anchored_size"] == 1
+            assert "database is locked" in health["last_error"]
+            assert notary.log.size == 60
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        wait_until(lambda: notary.sealer.state.anchored_size == 60, 60, "the backlog to be anchored")
+        assert client.get("/healthz")["status"] == "ok"
+        bundle = client.get("/v1/proof/bundle/42")
+        assert bundle["anchor"]["size"] == 60
+        client.close()
+
+
+def _filled(notary: Notary, n: int = 40) -> Participants:
+    people = Participants(notary)
+    for start in range(0, n, 10):
+        batch = [incident(i) for i in range(start, start + 10)]
+        notary.log.submit(Submission("hub-1", batch, people.hub.sign_batch(batch)))
+        notary.sealer.seal()
+    assert audit_log(notary.log, notary.ledger) == []
+    return people
+
+
+def _sql(notary: Notary, statement: str, **params: Any) -> None:
+    with notary.engine.begin() as conn:
+        conn.execute(text(statement), params)
+
+
+def test_changed_row_is_detected(notary: Notary) -> None:
+    _filled(notary)
+    entry = notary.log.entry(7).replace(b"link down #7", b"link down #8")
+    _sql(notary, "UPDATE leaves SET entry = :e WHERE seq = 7", e=entry)
+    problems = audit_log(notary.log, notary.ledger)
+    assert any("leaf 7: stored leaf hash is not the hash of its entry" in p for p in problems)
+
+
+def test_changed_row_with_recomputed_hash_is_detected(notary: Notary) -> None:
+    _filled(notary)
+    from verifier.merkle import leaf_hash
+    entry = notary.log.entry(7).replace(b"link down #7", b"link down #8")
+    _sql(notary, "UPDATE leaves SET entry = :e, leaf_hash = :h WHERE seq = 7", e=entry, h=leaf_hash(entry))
+    problems = audit_log(notary.log, notary.ledger)
+    assert any("leaf 7: signature by hub-1 does not verify" in p for p in problems)
+    assert any("tree node (0, 7)" in p for p in problems)
+    assert any("differs from the ledger's anchor" in p for p in problems)
+
+
+def test_deleted_row_is_detected(notary: Notary) -> None:
+    _filled(notary)
+    _sql(notary, "DELETE FROM leaves WHERE seq = 12")
+    problems = audit_log(notary.log, notary.ledger)
+    assert any("leaves 12..12 are missing" in p for p in problems)
+
+
+def test_swapped_rows_are_detected(notary: Notary) -> None:
+    _filled(notary)
+    a, b = notary.log.entry(3), notary.log.entry(4)
+    _sql(notary, "UPDATE leaves SET entry = :e WHERE seq = 3", e=b)
+    _sql(notary, "UPDATE leaves SET entry = :e WHERE seq = 4", e=a)
+    problems = audit_log(notary.log, notary.ledger)
+    assert any("leaf 3: its entry says it is leaf 4" in p for p in problems)
+
+
+def test_inserted_row_is_detected(notary: Notary) -> None:
+    _filled(notary)
+    forged = notary.log.entry(39).replace(b'"seq":39', b'"seq":40').replace(b"#39", b"#40")
+    from verifier.merkle import leaf_hash
+    _sql(notary, "INSERT INTO leaves (seq, record_hash, leaf_hash, entry, project_id, project_seq, batch_start, "
+         "batch_size) VALUES (40, :r, :h, :e, 'P-1', 40, 40, 1)", r=b"\x01" * 32, h=leaf_hash(forged), e=forged)
+    problems = audit_log(notary.log, notary.ledger)
+    assert any("leaf 40" in p and "signature" in p for p in problems)
+
+
+def test_truncated_log_raises_the_alarm_and_stops_sealing(notary: Notary) -> None:
+    _filled(notary)
+    _sql(notary, "DELETE FROM leaves WHERE seq >= 30")
+    reopened = Notary(notary.config, ledger=notary.ledger)
+    try:
+        reopened.sealer.seal()
+        assert "truncated" in (reopened.sealer.state.alarm or "")
+        assert any("truncated" in p for p in audit_log(reopened.log, reopened.ledger))
+    finally:
+        reopened.engine.dispose()
