@@ -95,6 +95,28 @@ def _summary(manifest: dict[str, Any], entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _beacons(evidence_log: EvidenceLog, rows: list[tuple[int, bytes]], final: StoredAnchor) -> list[dict[str, Any]]:
+    """For each draw in the extract, the anchored checkpoint its beacon is the root of, proven consistent
+    with the extract's own checkpoint, so a verifier can see the randomness came after the commitment."""
+    wanted = set()
+    for _, entry in rows:
+        record = json.loads(entry)["record"]
+        if record["type"] == "draw_result":
+            wanted.add(bytes.fromhex(record["payload"]["beacon"]))
+    if not wanted:
+        return []
+    with evidence_log.engine.connect() as conn:
+        found = conn.execute(select(store.anchors).where(store.anchors.c.root.in_(wanted))).all()
+    return [
+        {
+            "size": row.size, "root": bytes(row.root).hex(), "checkpoint": row.checkpoint,
+            "evidence": json.loads(row.evidence),
+            "consistency_proof": [h.hex() for h in evidence_log.consistency_proof(row.size, final.size)],
+        }
+        for row in found
+    ]
+
+
 def build_extract(
     evidence_log: EvidenceLog, ledger: Ledger, project_id: str, disclose: bool = False
 ) -> bytes:
@@ -122,6 +144,7 @@ def build_extract(
             {"leaf_index": seq, "leaf_hash": leaf_hash(entry).hex(), "file": f"records/{seq:012d}.json"}
             for seq, entry in rows
         ],
+        "beacons": _beacons(evidence_log, rows, anchor),
         "submitters": [
             {"submitter_id": s.submitter_id, "role": s.role, "public_key": s.public_key,
              "registered_at": s.registered_at, "revoked_at": s.revoked_at}

@@ -128,6 +128,18 @@ def segment(n: int, device: str = "V-1.cam1", project: str = "P-1", previous: st
     }
 
 
+def recording(first: int, count: int, previous: str | None = None) -> list[dict[str, Any]]:
+    """Segments first..first+count-1 of one camera, hash-chained, each ten seconds long."""
+    segments = []
+    for i in range(first, first + count):
+        seg = segment(i, previous=previous)
+        seg["payload"]["start"] = f"2026-11-26T10:{i * 10 // 60:02d}:{i * 10 % 60:02d}+08:00"
+        seg["payload"]["end"] = f"2026-11-26T10:{(i + 1) * 10 // 60:02d}:{(i + 1) * 10 % 60:02d}+08:00"
+        previous = seg["payload"]["sha256"]
+        segments.append(seg)
+    return segments
+
+
 def incident(n: int, project: str = "P-1", device: str = "hub-1") -> dict[str, Any]:
     return {
         "type": "incident", "project_id": project, "session_id": "S-1", "venue_id": "V-1", "device_id": device,

@@ -17,7 +17,7 @@ from notary.extract import build_extract
 from notary.keys import NotaryKey
 from notary.log import Submission
 from notary.service import Notary
-from tests.conftest import Participants, incident, make_config, segment
+from tests.conftest import Participants, incident, make_config, recording
 from verifier.canonical import canonical_bytes
 from verifier.extract import canonical_zip, verify_extract
 from verifier.note import Checkpoint
@@ -33,8 +33,10 @@ def extract(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     notary = Notary(make_config(tmp_path_factory.mktemp("extract") / "notary"))
     NOTARY_KEY[:] = [notary.key]
     people = Participants(notary)
+    previous = None
     for start in range(0, 30, 10):
-        cams = [segment(i) for i in range(start, start + 10)]
+        cams = recording(start, 10, previous)
+        previous = cams[-1]["payload"]["sha256"]
         notary.log.submit(Submission("V-1.cam1", cams, people.camera.sign_batch(cams)))
         other = [incident(start, project="P-OTHER")]
         notary.log.submit(Submission("hub-1", other, people.hub.sign_batch(other)))

@@ -27,13 +27,18 @@ def render(report: ExtractReport) -> str:
             marks = " ".join(f"{MARK[r.checks.get(c)]:<9}" for c in CHECKS)
             lines.append(f"{r.leaf_index:>8}  {r.type:<18} {r.occurred_at:<26} {r.submitter:<18} {marks}")
             lines += [f"{'':>10}✗ {e}" for e in r.errors]
+    if report.sessions:
+        lines.append("")
+        lines += [f"{s.name} {MARK[s.ok]} {s.detail}" for s in report.sessions]
     lines.append("")
     lines += [f"✗ {e}" for e in report.errors]
     bad = sum(1 for r in report.records if not r.ok)
     if report.ok:
         lines.append(f"VERIFIED: all {len(report.records)} records hold.")
     else:
-        lines.append(f"NOT VERIFIED: {bad} of {len(report.records)} records fail, {len(report.errors)} extract errors.")
+        failed = sum(1 for s in report.sessions if not s.ok)
+        lines.append(f"NOT VERIFIED: {bad} of {len(report.records)} records fail, {failed} session checks fail, "
+                     f"{len(report.errors)} extract errors.")
     return "\n".join(lines)
 
 

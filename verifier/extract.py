@@ -26,8 +26,9 @@ from verifier.canonical import canonical_bytes
 from verifier.commitments import verify_disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
-from verifier.merkle import hex_hash, hex_hashes, leaf_hash, verify_inclusion
-from verifier.note import parse_vkey, verify_checkpoint
+from verifier.merkle import hex_hash, hex_hashes, leaf_hash, verify_consistency, verify_inclusion
+from verifier.note import Checkpoint, NoteKey, parse_vkey, verify_checkpoint
+from verifier.session import SessionCheck, draw_reproducibility, recording_continuity
 from verifier.signatures import PublicKey, load_public_key
 
 EXTRACT_FORMAT = "bidtrace-extract/1"
@@ -58,12 +59,14 @@ class ExtractReport:
     checkpoint: str = ""
     anchor: str = ""
     records: list[RecordResult] = field(default_factory=list)
+    sessions: list[SessionCheck] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.errors and bool(self.records) and all(r.ok for r in self.records)
+        return (not self.errors and bool(self.records) and all(r.ok for r in self.records)
+                and all(s.ok for s in self.sessions))
 
 
 AnchorCheck = Callable[[dict[str, Any], dict[str, Any], str, int, bytes], str]
@@ -202,11 +205,41 @@ def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractRe
     if extra:
         raise ExtractError(f"extract holds records the manifest does not list: {', '.join(extra[:3])}")
     previous = -1
+    proven: list[LogEntry] = []
     for position, item in enumerate(listed):
-        result = _verify_record(zf, _obj(item, "manifest record"), position, previous, checkpoint.size,
-                                checkpoint.root, report.project_id, keys)
+        result, entry = _verify_record(zf, _obj(item, "manifest record"), position, previous, checkpoint.size,
+                                       checkpoint.root, report.project_id, keys)
         previous = result.leaf_index
         report.records.append(result)
+        if entry is not None and result.ok:
+            proven.append(entry)
+
+    def beacon_check(leaf: int, beacon: bytes) -> str:
+        return _check_beacon(manifest.get("beacons"), leaf, beacon, note_key, checkpoint, kind, ledger_trust,
+                             report.log_id)
+
+    report.sessions = recording_continuity(proven) + draw_reproducibility(proven, beacon_check)
+
+
+def _check_beacon(beacons: Any, leaf: int, beacon: bytes, note_key: NoteKey, final: Checkpoint, kind: str,
+                  trust: dict[str, Any], log_id: str) -> str:
+    if not isinstance(beacons, list):
+        raise ExtractError("manifest has no beacons for its draws")
+    for item in beacons:
+        item = _obj(item, "beacon")
+        if item.get("root") != beacon.hex():
+            continue
+        cp = verify_checkpoint(str(item.get("checkpoint", "")), note_key)
+        if cp.root != beacon:
+            raise ExtractError("beacon checkpoint's root is not the beacon")
+        if cp.size <= leaf:
+            raise ExtractError(f"beacon is the root at size {cp.size}, not covering the commitment (leaf {leaf})")
+        verify_consistency(cp.size, final.size, hex_hashes("beacon consistency proof", item.get("consistency_proof")),
+                           cp.root, final.root)
+        where = _anchor_checker(kind)(_obj(item.get("evidence"), "beacon anchor evidence"), trust, log_id, cp.size,
+                                      cp.root)
+        return f"anchored at size {cp.size} ({where.split(',')[1].strip()})"
+    raise ExtractError(f"beacon {beacon.hex()[:16]}… is not an anchored checkpoint in the extract")
 
 
 def _submitter_keys(value: Any) -> dict[str, tuple[PublicKey, dict[str, Any]]]:
@@ -222,9 +255,10 @@ def _submitter_keys(value: Any) -> dict[str, tuple[PublicKey, dict[str, Any]]]:
 def _verify_record(
     zf: zipfile.ZipFile, item: dict[str, Any], position: int, previous: int, size: int, root: bytes,
     project_id: str, keys: dict[str, tuple[PublicKey, dict[str, Any]]],
-) -> RecordResult:
+) -> tuple[RecordResult, LogEntry | None]:
     leaf_index = item.get("leaf_index")
     result = RecordResult(leaf_index if isinstance(leaf_index, int) else -1)
+    entry = None
     try:
         listed_hash = hex_hash("manifest leaf hash", item.get("leaf_hash"))
         data = _obj(_json(_read(zf, str(item.get("file"))), str(item.get("file"))), "record file")
@@ -246,7 +280,7 @@ def _verify_record(
             _check_step(result, "disclosed", lambda: _check_disclosures(entry, disclosures))
     except VerificationError as exc:
         result.errors.append(str(exc))
-    return result
+    return result, entry
 
 
 def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> None:

@@ -1,0 +1,221 @@
+"""Checkpoints, consistency proofs and identities for Fabric tests, made with verifier/ and cryptography."""
+
+import datetime
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
+from fabric_protos.common import common_pb2
+from fabric_protos.ledger.rwset import rwset_pb2
+from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2
+from fabric_protos.msp import identities_pb2
+from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
+
+from anchors.fabric.identity import Identity, Signer
+from anchors.fabric.proposal import new_proposal
+from verifier.fabric import block_header_bytes
+from verifier.merkle import leaf_hash, node_hash, root_of_hashes
+from verifier.note import Checkpoint, NoteKey, signature_line
+
+
+def _split(n: int) -> int:
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def consistency_proof(leaves: list[bytes], m: int) -> list[bytes]:
+    """RFC 9162 section 2.1.4.1 PROOF(m, D[n]) over raw entries."""
+    hashes_ = [leaf_hash(e) for e in leaves]
+
+    def subproof(m: int, d: list[bytes], complete: bool) -> list[bytes]:
+        n = len(d)
+        if m == n:
+            return [] if complete else [root_of_hashes(d)]
+        k = _split(n)
+        if m <= k:
+            return [*subproof(m, d[:k], complete), root_of_hashes(d[k:])]
+        return [*subproof(m - k, d[k:], False), root_of_hashes(d[:k])]
+
+    if m == 0 or m == len(leaves):
+        return []
+    return subproof(m, hashes_, True)
+
+
+@dataclass
+class Notary:
+    """A log with an Ed25519 checkpoint key, growing one entry at a time."""
+
+    origin: str
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    entries: list[bytes] = field(default_factory=list)
+
+    @property
+    def public_key(self) -> bytes:
+        return self.key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    def vkey(self) -> str:
+        return NoteKey(self.origin, self.public_key).vkey()
+
+    def append(self, *entries: bytes) -> None:
+        self.entries.extend(entries)
+
+    def root(self, size: int | None = None) -> bytes:
+        n = len(self.entries) if size is None else size
+        return root_of_hashes([leaf_hash(e) for e in self.entries[:n]])
+
+    def checkpoint(self, size: int | None = None, root: bytes | None = None) -> str:
+        n = len(self.entries) if size is None else size
+        body = Checkpoint(self.origin, n, root if root is not None else self.root(n)).body()
+        sig = signature_line(self.origin, self.public_key, self.key.sign(body.encode()))
+        return body + "\n" + sig
+
+    def proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        n = len(self.entries) if new_size is None else new_size
+        return consistency_proof(self.entries[:n], old_size)
+
+
+def self_signed_identity(common_name: str = "user1", ou: str = "client") -> tuple[bytes, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key
+
+
+__all__ = ["Notary", "consistency_proof", "node_hash", "self_signed_identity"]
+
+
+# --- A synthetic Fabric block, assembled the way peers and orderers assemble one ------------------------
+
+
+@dataclass
+class OrgCA:
+    msp_id: str
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    @classmethod
+    def create(cls, msp_id: str) -> "OrgCA":
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ca.{msp_id.lower()}")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(msp_id, key, cert)
+
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def issue(self, name: str, ou: str) -> tuple[Identity, Signer]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name(
+            [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou), x509.NameAttribute(NameOID.COMMON_NAME, name)]
+        )
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .sign(self.key, hashes.SHA256())
+        )
+        return Identity(self.msp_id, cert.public_bytes(serialization.Encoding.PEM)), Signer(key)
+
+
+def anchor_block(
+    creator: tuple[Identity, Signer],
+    endorsers: list[tuple[Identity, Signer]],
+    orderer: tuple[Identity, Signer] | None,
+    log_id: str,
+    size: int,
+    root: bytes,
+    number: int = 7,
+    channel: str = "evidence",
+    valid: bool = True,
+) -> tuple[bytes, str]:
+    """A serialized block whose second transaction anchors (log_id, size, root); returns it and the tx id."""
+    identity, signer = creator
+    tx_id, proposal = new_proposal(identity, channel, "evidence", "evidence:anchor_checkpoint", [b"x"])
+    anchor = {"log_id": log_id, "size": size, "root": root.hex(), "tx_id": tx_id}
+    value = json.dumps(anchor, sort_keys=True).encode()
+    kv = kv_rwset_pb2.KVRWSet(writes=[kv_rwset_pb2.KVWrite(key=f"anchor/{log_id}/{size:020d}", value=value)])
+    rwset = rwset_pb2.TxReadWriteSet(
+        data_model=rwset_pb2.TxReadWriteSet.KV,
+        ns_rwset=[rwset_pb2.NsReadWriteSet(namespace="evidence", rwset=kv.SerializeToString())],
+    )
+    action = proposal_pb2.ChaincodeAction(
+        results=rwset.SerializeToString(),
+        response=proposal_response_pb2.Response(status=200, payload=value),
+        chaincode_id=chaincode_pb2.ChaincodeID(name="evidence", version="1"),
+    )
+    prp = proposal_response_pb2.ProposalResponsePayload(
+        proposal_hash=hashlib.sha256(proposal.header + proposal.payload).digest(),
+        extension=action.SerializeToString(),
+    ).SerializeToString()
+    endorsements = []
+    for e_identity, e_signer in endorsers:
+        endorser = e_identity.serialize()
+        signature = e_signer.sign(prp + endorser)
+        endorsements.append(proposal_response_pb2.Endorsement(endorser=endorser, signature=signature))
+    cap = transaction_pb2.ChaincodeActionPayload(
+        chaincode_proposal_payload=proposal.payload,
+        action=transaction_pb2.ChaincodeEndorsedAction(proposal_response_payload=prp, endorsements=endorsements),
+    )
+    header = common_pb2.Header.FromString(proposal.header)
+    tx = transaction_pb2.Transaction(
+        actions=[transaction_pb2.TransactionAction(header=header.signature_header, payload=cap.SerializeToString())]
+    )
+    payload = common_pb2.Payload(header=header, data=tx.SerializeToString()).SerializeToString()
+    envelope = common_pb2.Envelope(payload=payload, signature=signer.sign(payload)).SerializeToString()
+    _other_id, other = new_proposal(identity, channel, "evidence", "evidence:get_log", [b"y"])
+    other_payload = common_pb2.Payload(header=common_pb2.Header.FromString(other.header)).SerializeToString()
+    other_env = common_pb2.Envelope(payload=other_payload, signature=signer.sign(other_payload)).SerializeToString()
+    data = [other_env, envelope]
+    block = common_pb2.Block()
+    block.header.number = number
+    block.header.previous_hash = hashlib.sha256(b"previous").digest()
+    block.header.data_hash = hashlib.sha256(b"".join(data)).digest()
+    block.data.data.extend(data)
+    signatures = common_pb2.Metadata(value=b"orderer-block-metadata")
+    if orderer is not None:
+        o_identity, o_signer = orderer
+        sig_header = common_pb2.SignatureHeader(creator=o_identity.serialize(), nonce=b"n" * 24).SerializeToString()
+        signed = signatures.value + sig_header + block_header_bytes(block.header)
+        signatures.signatures.add(signature_header=sig_header, signature=o_signer.sign(signed))
+    flags = bytes([transaction_pb2.VALID, transaction_pb2.VALID if valid else transaction_pb2.MVCC_READ_CONFLICT])
+    block.metadata.metadata.extend([signatures.SerializeToString(), b"", flags, b"", b""])
+    return block.SerializeToString(), tx_id
+
+
+def serialized_identity(identity: Identity) -> identities_pb2.SerializedIdentity:
+    return identities_pb2.SerializedIdentity.FromString(identity.serialize())

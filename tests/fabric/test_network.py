@@ -1,0 +1,158 @@
+"""The promises of the Fabric ledger, checked on a real three-organisation network."""
+
+import base64
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fabric_helpers import Notary
+
+from anchors.fabric import FabricLedger
+from anchors.ledger import LedgerRefused
+from network.topology import FabricNetwork
+from verifier.errors import AnchorError
+from verifier.fabric import verify_fabric_anchor
+
+pytestmark = pytest.mark.fabric
+LedgerOf = Callable[[str], FabricLedger]
+
+
+def _new_log(ledger: FabricLedger, entries: int = 3) -> tuple[str, Notary]:
+    log_id = f"log-{uuid.uuid4().hex[:12]}"
+    notary = Notary(f"bidtrace.test/{log_id}")
+    ledger.register_log(log_id, notary.vkey())
+    notary.append(*[f"entry {i}".encode() for i in range(entries)])
+    return log_id, notary
+
+
+def test_anchor_is_endorsed_by_a_majority_and_readable_from_every_peer(ledger_of: LedgerOf) -> None:
+    province = ledger_of("ProvinceMSP")
+    log_id, notary = _new_log(province)
+    started = time.monotonic()
+    anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
+    print(f"submit to commit: {time.monotonic() - started:.2f} s")
+    assert (anchor.size, anchor.root) == (3, notary.root())
+    summary = verify_fabric_anchor(province.anchor_evidence(anchor), province.trust_roots(), log_id, 3, notary.root())
+    assert "of 3)" in summary and "(1 of 3)" not in summary
+    for msp in ("ProvinceMSP", "JinanMSP", "QingdaoMSP"):
+        assert ledger_of(msp).get_anchor(log_id, 3) == anchor
+        assert ledger_of(msp).anchors(log_id) == [anchor]
+
+
+def test_ledger_refuses_checkpoint_that_rewrites_history(ledger_of: LedgerOf) -> None:
+    province = ledger_of("ProvinceMSP")
+    log_id, notary = _new_log(province)
+    province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
+    forged = Notary(notary.origin, key=notary.key)
+    forged.append(b"entry 0", b"rewritten", b"entry 2", b"entry 3", b"entry 4")
+    proof = json.dumps([h.hex() for h in forged.proof(3)])
+    with pytest.raises(LedgerRefused, match="does not extend anchored size 3"):
+        province.anchor_checkpoint(log_id, forged.checkpoint(), forged.proof(3))
+    for msp in ("ProvinceMSP", "JinanMSP", "QingdaoMSP"):  # every peer's copy of the contract refuses it
+        with pytest.raises(LedgerRefused, match="does not extend"):
+            ledger_of(msp).contract.evaluate_transaction("anchor_checkpoint", log_id, forged.checkpoint(), proof)
+    assert province.get_log(log_id)["size"] == 3  # type: ignore[index]
+
+
+def test_checkpoint_from_another_organisation_is_refused(ledger_of: LedgerOf) -> None:
+    log_id, notary = _new_log(ledger_of("ProvinceMSP"))
+    with pytest.raises(LedgerRefused, match="belongs to ProvinceMSP"):
+        ledger_of("JinanMSP").anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
+
+
+def test_verifier_accepts_real_evidence_and_rejects_a_flipped_byte(ledger_of: LedgerOf) -> None:
+    province = ledger_of("ProvinceMSP")
+    log_id, notary = _new_log(province, entries=5)
+    anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
+    evidence, roots = province.anchor_evidence(anchor), province.trust_roots()
+    print(verify_fabric_anchor(evidence, roots, log_id, 5, notary.root()))
+    raw = bytearray(base64.b64decode(evidence["block"]))
+    raw[len(raw) // 2] ^= 0x01
+    with pytest.raises(AnchorError):
+        verify_fabric_anchor({**evidence, "block": base64.b64encode(bytes(raw)).decode()}, roots, log_id, 5,
+                             notary.root())
+
+
+def test_fabric_cli_reads_the_anchor_the_python_client_wrote(
+    fabric_network: FabricNetwork, ledger_of: LedgerOf
+) -> None:
+    province = ledger_of("ProvinceMSP")
+    log_id, notary = _new_log(province)
+    anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
+    jinan = fabric_network.org("JinanMSP")
+    out = subprocess.run(
+        [str(fabric_network.bins.path("peer")), "chaincode", "query", "-C", "evidence", "-n", "evidence",
+         "-c", json.dumps({"Args": ["evidence:get_anchor", log_id, "3"]})],
+        env=fabric_network._admin_env(jinan), capture_output=True, text=True, check=True, timeout=60,
+    ).stdout
+    assert json.loads(out)["root"] == anchor.root.hex()
+
+
+def test_anchor_event_is_delivered(ledger_of: LedgerOf) -> None:
+    province = ledger_of("ProvinceMSP")
+    log_id, notary = _new_log(province)
+    anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
+    block = province.anchor_evidence(anchor)["block_number"]
+    events = province.network.chaincode_events("evidence", start_block=block, timeout=30)
+    try:
+        for event in events:
+            if event.tx_id == anchor.tx_id:
+                assert event.name == "CheckpointAnchored"
+                assert json.loads(event.payload)["size"] == 3
+                break
+    finally:
+        events.close()
+
+
+def test_concurrent_transactions_all_commit(ledger_of: LedgerOf) -> None:
+    province = ledger_of("ProvinceMSP")
+    notary = Notary("bidtrace.test/concurrent")
+    ids = [f"log-{uuid.uuid4().hex[:12]}" for _ in range(64)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(lambda i: province.register_log(i, notary.vkey()), ids))
+    elapsed = time.monotonic() - started
+    print(f"64 transactions at concurrency 32: {elapsed:.1f} s ({64 / elapsed:.1f} tx/s)")
+    assert sorted(r["log_id"] for r in results) == sorted(ids)
+
+
+def test_anchoring_goes_on_with_one_peer_and_one_orderer_stopped(
+    fabric_network: FabricNetwork, ledger_of: LedgerOf
+) -> None:
+    province = ledger_of("ProvinceMSP")
+    log_id, notary = _new_log(province)
+    stopped = ["peer-qingdao", "orderer-qingdao"]
+    for name in stopped:
+        assert fabric_network.stop_node(name)
+    try:
+        anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
+        assert anchor.size == 3
+    finally:
+        for name in reversed(stopped):
+            fabric_network.start_node(name)
+
+
+def test_add_org_joins_a_city_that_can_read_anchors(fabric_network: FabricNetwork, ledger_of: LedgerOf) -> None:
+    province = ledger_of("ProvinceMSP")
+    log_id, notary = _new_log(province)
+    anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
+    fabric_network.add_org("YantaiMSP")
+    yantai = FabricLedger.from_profile(fabric_network.profile_file(fabric_network.org("YantaiMSP")))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert yantai.get_anchor(log_id, 3) == anchor
+                break
+            except LedgerRefused:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        own_log, own = _new_log(yantai)
+        assert yantai.anchor_checkpoint(own_log, own.checkpoint(), own.proof(0)).size == 3
+    finally:
+        yantai.close()

@@ -1,0 +1,66 @@
+"""Property-based fuzzing of the whole published API (schemathesis against /openapi.json): no 5xx, ever."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from notary.client import NotaryClient
+from notary.log import Submission
+from notary.server import serving
+from notary.service import Notary
+from tests.conftest import Participants, incident, make_config, segment
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    notary = Notary(make_config(tmp_path_factory.mktemp("fuzz") / "notary", seal_interval=0.2))
+    people = Participants(notary)
+    batch = [segment(i) for i in range(20)]
+    notary.log.submit(Submission("V-1.cam1", batch, people.camera.sign_batch(batch)))
+    notary.log.submit(Submission("hub-1", [incident(1)], people.hub.sign_batch([incident(1)])))
+    with serving(notary) as url:
+        deadline = time.monotonic() + 20
+        while notary.sealer.state.anchored_size < 21 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield url
+    notary.close()
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@pytest.fixture(scope="module")
+def api_schema(served: str) -> schemathesis.BaseSchema:
+    # The document under test is the one the live server publishes.
+    loaded = schemathesis.openapi.from_url(served + "/openapi.json")
+    loaded.config.headers = {"Authorization": "Bearer test-admin-token"}
+    return loaded
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_request_makes_the_notary_fail(case: schemathesis.Case) -> None:
+    response = case.call(headers={"Authorization": "Bearer test-admin-token"}, timeout=30)
+    where = f"{case.method} {case.formatted_path}"
+    assert response.status_code < 500, f"{where}: {response.status_code} {response.text[:300]}"
+
+
+def test_openapi_document_names_the_interfaces(served: str) -> None:
+    doc = httpx.get(served + "/openapi.json").json()
+    for path in ["/v1/records", "/v1/records/{leaf_index}", "/v1/checkpoint", "/v1/proof/inclusion",
+                 "/v1/proof/consistency", "/v1/anchors", "/healthz", "/metrics"]:
+        assert path in doc["paths"], path
+    client = NotaryClient(served)
+    assert client.get("/v1/log")["size"] == 21
+    client.close()
+
+
+def test_extract_path_needs_the_admin_token(served: str, tmp_path: Path) -> None:
+    assert httpx.get(served + "/v1/projects/P-1/extract").status_code == 401
+    ok = httpx.get(served + "/v1/projects/P-1/extract", headers={"Authorization": "Bearer test-admin-token"})
+    assert ok.status_code == 200 and ok.headers["content-type"] == "application/zip"

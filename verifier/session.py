@@ -1,0 +1,104 @@
+"""Checks over a session's records as a whole: is each camera's recording complete, is each draw reproducible.
+
+A recording is complete when, per venue and camera, segment numbers run from 0 without a gap, each
+segment names the hash of the one before it, and each starts when the previous one ended. A draw is
+reproducible when re-running `verifier.draw` from its commitment, revealed seed and anchored beacon
+selects exactly the published experts.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from verifier.draw import verify_draw
+from verifier.entry import LogEntry
+from verifier.errors import VerificationError
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    name: str
+    ok: bool
+    detail: str
+
+
+def recording_continuity(entries: list[LogEntry]) -> list[SessionCheck]:
+    cameras: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        if e.record.get("type") == "recording_segment":
+            payload = e.record.get("payload", {})
+            cameras[(str(e.record.get("venue_id")), str(payload.get("camera_id")))].append(payload)
+    checks = []
+    for (venue, camera), segments in sorted(cameras.items()):
+        problems = _chain_problems(sorted(segments, key=lambda p: int(p.get("segment_index", -1))))
+        name = f"recording {venue}/{camera}"
+        if problems:
+            checks.append(SessionCheck(name, False, "; ".join(problems[:3])))
+        else:
+            first, last = segments[0], segments[-1]
+            checks.append(SessionCheck(name, True, f"{len(segments)} segments, no gap from {first.get('start')} "
+                                                   f"to {last.get('end')}"))
+    return checks
+
+
+def _chain_problems(segments: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    previous: dict[str, Any] | None = None
+    for expected, seg in enumerate(segments):
+        index = seg.get("segment_index")
+        if index != expected:
+            problems.append(f"segment {expected} is missing (next present is {index})")
+            break
+        if previous is None:
+            if seg.get("previous_segment") is not None:
+                problems.append("segment 0 names a predecessor: the recording's start is missing")
+        else:
+            if seg.get("previous_segment") != previous.get("sha256"):
+                problems.append(f"segment {index} does not chain to segment {index - 1}")
+            if _time(seg.get("start")) != _time(previous.get("end")):
+                problems.append(f"time gap between segment {index - 1} (ends {previous.get('end')}) "
+                                f"and {index} (starts {seg.get('start')})")
+        previous = seg
+    return problems
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+BeaconCheck = Callable[[int, bytes], str]
+
+
+def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> list[SessionCheck]:
+    """`beacon_check(commitment_leaf, beacon)` must prove the beacon is an anchored root covering the leaf."""
+    by_leaf = {e.seq: e for e in entries}
+    checks = []
+    for e in entries:
+        if e.record.get("type") != "draw_result":
+            continue
+        result = e.record.get("payload", {})
+        name = f"draw {result.get('draw_id')}"
+        try:
+            commitment = by_leaf.get(result.get("commitment_leaf"))  # type: ignore[arg-type]
+            if commitment is None or commitment.record.get("type") != "draw_commitment":
+                raise VerificationError(f"its commitment (leaf {result.get('commitment_leaf')}) is not in the extract")
+            c = commitment.record["payload"]
+            if c.get("draw_id") != result.get("draw_id"):
+                raise VerificationError(f"leaf {commitment.seq} commits to draw {c.get('draw_id')}")
+            if commitment.seq >= e.seq:
+                raise VerificationError("the result was logged before its commitment")
+            beacon = bytes.fromhex(str(result.get("beacon")))
+            where = beacon_check(commitment.seq, beacon)
+            verify_draw(list(c["pool"]), str(c["pool_digest"]), str(c["seed_commitment"]), int(c["count"]),
+                        bytes.fromhex(str(result["revealed_seed"])), beacon, list(result["excluded"]),
+                        list(result["selected"]))
+            checks.append(SessionCheck(name, True, f"{c['count']} of {len(c['pool'])} re-drawn and identical; "
+                                                   f"beacon {where}"))
+        except (VerificationError, KeyError, TypeError, ValueError) as exc:
+            checks.append(SessionCheck(name, False, f"not reproducible: {exc}"))
+    return checks
