@@ -149,6 +149,12 @@ def incident(n: int, project: str = "P-1", device: str = "hub-1") -> dict[str, A
     }
 
 
+def entry_of(notary: Notary, seq: int) -> bytes:
+    data = notary.log.entry(seq)
+    assert data is not None, f"leaf {seq} is not in the log"
+    return data
+
+
 def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

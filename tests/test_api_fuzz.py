@@ -44,7 +44,7 @@ def api_schema(served: str) -> schemathesis.BaseSchema:
 
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_request_makes_the_notary_fail(case: schemathesis.Case) -> None:
+def test_no_request_makes_the_notary_fail(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
     response = case.call(headers={"Authorization": "Bearer test-admin-token"}, timeout=30)
     where = f"{case.method} {case.formatted_path}"
     assert response.status_code < 500, f"{where}: {response.status_code} {response.text[:300]}"

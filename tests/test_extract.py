@@ -108,7 +108,7 @@ def _resign(files: Files, manifest: dict[str, Any], key: NotaryKey) -> None:
     files["manifest.sig"] = base64.b64encode(key.sign(b"bidtrace/extract-manifest/v1\n" + body))
 
 
-TAMPERING: list[tuple[str, Callable[[Files], None], str]] = [
+TAMPERING: list[tuple[str, Callable[[Files], object], str]] = [
     ("changed payload", lambda f: _edit_record(f, 5, lambda d: d["entry"]["record"]["payload"].update(frame_count=1)),
      "entry does not hash to the manifest's leaf hash"),
     ("changed received_at", lambda f: _edit_record(f, 2, lambda d: d["entry"].update(received_at="2020-01-01")),
@@ -148,7 +148,7 @@ def _flip_anchor(files: Files) -> None:
 
 @pytest.mark.parametrize(("name", "tamper", "message"), TAMPERING, ids=[t[0] for t in TAMPERING])
 def test_tampered_extract_fails_and_says_what(tmp_path: Path, extract: bytes, name: str,
-                                              tamper: Callable[[Files], None], message: str) -> None:
+                                              tamper: Callable[[Files], object], message: str) -> None:
     files = _files(extract)
     tamper(files)
     report = _verify(tmp_path, _zip(files))

@@ -86,7 +86,9 @@ def test_reference_consistency_proofs_verify_and_are_what_we_build(size1: int, s
     assert consistency_proof(size1, size2, lambda ids: {i: store[i] for i in ids}) == _h(proof)
 
 
-def _inclusion_probes(index: int, size: int, proof: list[bytes], root: bytes, leaf: bytes) -> list[tuple]:
+def _inclusion_probes(
+    index: int, size: int, proof: list[bytes], root: bytes, leaf: bytes
+) -> list[tuple[int, int, bytes, bytes, list[bytes]]]:
     probes = [
         (index - 1, size, root, leaf, proof), (index + 1, size, root, leaf, proof),
         (index ^ 2, size, root, leaf, proof), (index, size * 2, root, leaf, proof),

@@ -19,7 +19,7 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.log import Submission
 from notary.server import free_port, serving
 from notary.service import Notary
-from tests.conftest import Participants, incident, make_config, segment, wait_until
+from tests.conftest import Participants, entry_of, incident, make_config, segment, wait_until
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
 
@@ -92,7 +92,7 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
     try:
         assert notary.log.size == health["size"] == health["anchored_size"]
         for leaf, record in acked.items():  # present, at the index its receipt named, in order
-            assert canonical_bytes(parse_entry(notary.log.entry(leaf)).record) == canonical_bytes(record)
+            assert canonical_bytes(parse_entry(entry_of(notary, leaf)).record) == canonical_bytes(record)
         indexes = sorted(acked)
         assert [acked[i]["payload"]["segment_index"] for i in indexes] == sorted(
             acked[i]["payload"]["segment_index"] for i in indexes)
@@ -147,7 +147,7 @@ def _sql(notary: Notary, statement: str, **params: Any) -> None:
 
 def test_changed_row_is_detected(notary: Notary) -> None:
     _filled(notary)
-    entry = notary.log.entry(7).replace(b"link down #7", b"link down #8")
+    entry = entry_of(notary, 7).replace(b"link down #7", b"link down #8")
     _sql(notary, "UPDATE leaves SET entry = :e WHERE seq = 7", e=entry)
     problems = audit_log(notary.log, notary.ledger)
     assert any("leaf 7: stored leaf hash is not the hash of its entry" in p for p in problems)
@@ -156,7 +156,7 @@ def test_changed_row_is_detected(notary: Notary) -> None:
 def test_changed_row_with_recomputed_hash_is_detected(notary: Notary) -> None:
     _filled(notary)
     from verifier.merkle import leaf_hash
-    entry = notary.log.entry(7).replace(b"link down #7", b"link down #8")
+    entry = entry_of(notary, 7).replace(b"link down #7", b"link down #8")
     _sql(notary, "UPDATE leaves SET entry = :e, leaf_hash = :h WHERE seq = 7", e=entry, h=leaf_hash(entry))
     problems = audit_log(notary.log, notary.ledger)
     assert any("leaf 7: signature by hub-1 does not verify" in p for p in problems)
@@ -173,7 +173,7 @@ def test_deleted_row_is_detected(notary: Notary) -> None:
 
 def test_swapped_rows_are_detected(notary: Notary) -> None:
     _filled(notary)
-    a, b = notary.log.entry(3), notary.log.entry(4)
+    a, b = entry_of(notary, 3), entry_of(notary, 4)
     _sql(notary, "UPDATE leaves SET entry = :e WHERE seq = 3", e=b)
     _sql(notary, "UPDATE leaves SET entry = :e WHERE seq = 4", e=a)
     problems = audit_log(notary.log, notary.ledger)
@@ -182,7 +182,7 @@ def test_swapped_rows_are_detected(notary: Notary) -> None:
 
 def test_inserted_row_is_detected(notary: Notary) -> None:
     _filled(notary)
-    forged = notary.log.entry(39).replace(b'"seq":39', b'"seq":40').replace(b"#39", b"#40")
+    forged = entry_of(notary, 39).replace(b'"seq":39', b'"seq":40').replace(b"#39", b"#40")
     from verifier.merkle import leaf_hash
     _sql(notary, "INSERT INTO leaves (seq, record_hash, leaf_hash, entry, project_id, project_seq, batch_start, "
          "batch_size) VALUES (40, :r, :h, :e, 'P-1', 40, 40, 1)", r=b"\x01" * 32, h=leaf_hash(forged), e=forged)

@@ -11,7 +11,7 @@ from notary.log import Submission
 from notary.server import serving
 from notary.service import Notary, NotaryConfig
 from notary.store import open_engine
-from tests.conftest import Participants, incident, segment
+from tests.conftest import Participants, entry_of, incident, segment
 from verifier.canonical import canonical_bytes
 from verifier.commitments import commit
 from verifier.entry import parse_entry, verify_entry_signature
@@ -43,7 +43,7 @@ def test_batch_signed_once_proves_each_records_submitter_on_its_own(api: Any) ->
     assert [r["leaf_index"] for r in receipts] == list(range(37))
     key = load_public_key(people.camera.public_pem())
     for i in (0, 17, 36):
-        entry = parse_entry(notary.log.entry(i))
+        entry = parse_entry(entry_of(notary, i))
         assert entry.record == records[i] and entry.submitter == "V-1.cam1"
         verify_entry_signature(entry, key)  # this record alone, with its path, proves its submitter
         other = load_public_key(people.hub.public_pem())
@@ -56,7 +56,7 @@ def test_receipts_are_signed_by_the_notary_and_match_the_leaves(api: Any) -> Non
     receipts = client.submit(people.hub, [incident(i) for i in range(5)])
     for r in receipts:
         verify_receipt(r, notary.key.note_key, "province")
-        assert r["record_hash"] == parse_entry(notary.log.entry(r["leaf_index"])).record_hash.hex()
+        assert r["record_hash"] == parse_entry(entry_of(notary, r["leaf_index"])).record_hash.hex()
     forged = dict(receipts[0], leaf_index=3, leaf_hash=receipts[3]["leaf_hash"])
     forged["batch"] = receipts[0]["batch"]
     with pytest.raises(SignatureError):
@@ -148,7 +148,7 @@ def test_personal_data_enters_only_as_a_commitment_and_disclosures_must_open_it(
     assert err.value.status == 422 and "does not open its commitment" in err.value.detail
     right = [{"index": 0, "field": "expert_commitment", "salt": salt.hex(), "value": "370102197001011234"}]
     receipt = client.submit(people.station, [checkin], right)[0]
-    assert b"370102197001011234" not in notary.log.entry(receipt["leaf_index"])
+    assert b"370102197001011234" not in entry_of(notary, receipt["leaf_index"])
     assert notary.log.disclosures(receipt["leaf_index"])[0]["value"] == "370102197001011234"
 
 
@@ -178,7 +178,7 @@ def test_proofs_from_the_api_verify_against_the_signed_checkpoint(api: Any) -> N
         proof = client.get("/v1/proof/inclusion", leaf_index=leaf, tree_size=30)
         verify_inclusion(bytes.fromhex(record["leaf_hash"]), leaf, 30, [bytes.fromhex(h) for h in proof["proof"]],
                          cp2.root)
-        assert canonical_bytes(record["entry"]) == notary.log.entry(leaf)
+        assert canonical_bytes(record["entry"]) == entry_of(notary, leaf)
     consistency = client.get("/v1/proof/consistency", first=11, second=30)
     verify_consistency(11, 30, [bytes.fromhex(h) for h in consistency["proof"]], cp1.root, cp2.root)
 
@@ -232,6 +232,6 @@ def test_the_log_reopens_where_it_stopped(tmp_path: Any, database_url: str) -> N
     assert second.log.size == 9 and second.log.root() == root
     batch = [incident(i, project="P-1") for i in range(9, 12)]
     result = second.log.submit(Submission("hub-1", batch, hub.sign_batch(batch)))
-    assert [json.loads(second.log.entry(r["leaf_index"]))["project_seq"] for r in result.receipts] == [9, 10, 11]
+    assert [json.loads(entry_of(second, r["leaf_index"]))["project_seq"] for r in result.receipts] == [9, 10, 11]
     assert base64.b64decode(result.receipts[0]["signature"])
     second.close()

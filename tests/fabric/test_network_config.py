@@ -92,3 +92,12 @@ def test_wait_for_port_reports_a_dead_node(tmp_path: Path) -> None:
     node.start([sys.executable, "-c", "print('cannot start: bad config')"], env={})
     with pytest.raises(RuntimeError, match="bad config"):
         wait_for_port("127.0.0.1", 1, 10, node)
+
+
+def test_fabric_ledger_names_the_missing_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from anchors.fabric import open_fabric_ledger
+
+    monkeypatch.setenv("BIDTRACE_FABRIC_HOME", str(tmp_path))
+    monkeypatch.delenv("BIDTRACE_FABRIC_PROFILE", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"profiles/jinan.json; run `bidtrace network up`"):
+        open_fabric_ledger("JinanMSP")
