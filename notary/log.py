@@ -326,11 +326,9 @@ class EvidenceLog:
                 )
             for row in leaf_rows:
                 row["batch_size"] = len(leaf_rows)
-            if leaf_rows:
-                conn.execute(insert(store.leaves), leaf_rows)
-                conn.execute(insert(store.nodes), node_rows)
-                if disclosure_rows:
-                    conn.execute(insert(store.disclosures), disclosure_rows)
+            store.insert_many(conn, store.leaves, leaf_rows)
+            store.insert_many(conn, store.nodes, node_rows)
+            store.insert_many(conn, store.disclosures, disclosure_rows)
         # Committed: only now does the in-memory state move on.
         self._tree = tree
         self._project_next.update(next_seq)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -99,6 +100,17 @@ LEVEL_SHIFT = 42  # room for 2**42 leaves
 
 def node_id(level: int, index: int) -> int:
     return (level << LEVEL_SHIFT) | index
+
+
+def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows through the driver's executemany: the append hot path, where SQLAlchemy's per-row
+    parameter processing cost more than the database itself."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})"
+    conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -138,21 +138,21 @@ def batch_tree(leaf_hashes: list[bytes]) -> tuple[bytes, list[list[bytes]]]:
     """Root and every member's inclusion path of a small in-memory tree, in one bottom-up pass.
 
     Pairing neighbours level by level and carrying an unpaired last node up unchanged builds exactly
-    the RFC 9162 tree, so these paths verify with `verifier.merkle.verify_inclusion`.
+    the RFC 9162 tree, so these paths verify with `verifier.merkle.verify_inclusion`. A member i sits at
+    index i >> level on every level, so its path is each level's neighbour of that index, where one exists.
     """
     if not leaf_hashes:
         raise ValueError("a batch needs at least one member")
-    paths: list[list[bytes]] = [[] for _ in leaf_hashes]
-    positions = list(range(len(leaf_hashes)))  # each member's node index at the current level
-    level = list(leaf_hashes)
-    while len(level) > 1:
-        for member, pos in enumerate(positions):
-            sibling = pos ^ 1
-            if sibling < len(level):
-                paths[member].append(level[sibling])
-            positions[member] = pos >> 1
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    levels = [list(leaf_hashes)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        up = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) & 1:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0], paths
+            up.append(level[-1])
+        levels.append(up)
+    shape = [(depth, len(level)) for depth, level in enumerate(levels[:-1])]
+    paths = [
+        [levels[d][(i >> d) ^ 1] for d, width in shape if (i >> d) ^ 1 < width]
+        for i in range(len(leaf_hashes))
+    ]
+    return levels[-1][0], paths

@@ -7,6 +7,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -128,13 +129,16 @@ def segment(n: int, device: str = "V-1.cam1", project: str = "P-1", previous: st
     }
 
 
+START = datetime(2026, 11, 26, 10, 0, tzinfo=timezone(timedelta(hours=8)))
+
+
 def recording(first: int, count: int, previous: str | None = None) -> list[dict[str, Any]]:
     """Segments first..first+count-1 of one camera, hash-chained, each ten seconds long."""
     segments = []
     for i in range(first, first + count):
         seg = segment(i, previous=previous)
-        seg["payload"]["start"] = f"2026-11-26T10:{i * 10 // 60:02d}:{i * 10 % 60:02d}+08:00"
-        seg["payload"]["end"] = f"2026-11-26T10:{(i + 1) * 10 // 60:02d}:{(i + 1) * 10 % 60:02d}+08:00"
+        seg["payload"]["start"] = (START + timedelta(seconds=10 * i)).isoformat()
+        seg["payload"]["end"] = (START + timedelta(seconds=10 * (i + 1))).isoformat()
         previous = seg["payload"]["sha256"]
         segments.append(seg)
     return segments

@@ -84,7 +84,7 @@ def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> 
         result = e.record.get("payload", {})
         name = f"draw {result.get('draw_id')}"
         try:
-            commitment = by_leaf.get(result.get("commitment_leaf"))  # type: ignore[arg-type]
+            commitment = by_leaf.get(result.get("commitment_leaf"))
             if commitment is None or commitment.record.get("type") != "draw_commitment":
                 raise VerificationError(f"its commitment (leaf {result.get('commitment_leaf')}) is not in the extract")
             c = commitment.record["payload"]
