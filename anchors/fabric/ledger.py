@@ -1,0 +1,125 @@
+"""`FabricLedger`: the `Ledger` interface on a Fabric network, through one organisation's Gateway peer.
+
+It reads a connection profile (JSON) that `network up` writes per organisation, so it needs nothing from
+`network/` itself: peer endpoint and TLS root, the client identity's MSP folder, and every organisation's
+root certificate for `trust_roots()`.
+"""
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from fabric_protos.common import common_pb2
+
+from anchors.fabric.gateway import Contract, Gateway, Network
+from anchors.fabric.identity import load_msp
+from anchors.ledger import Anchor, LedgerRefused
+
+CONTRACT = "evidence"
+
+
+class FabricLedger:
+    kind = "fabric"
+
+    def __init__(self, profile: dict[str, Any], base_dir: Path | None = None) -> None:
+        self.profile = profile
+        base = base_dir or Path(".")
+
+        def path(value: str) -> Path:
+            p = Path(value)
+            return p if p.is_absolute() else base / p
+
+        self._path = path
+        identity, signer = load_msp(path(profile["identity"]["msp_dir"]), profile["msp_id"])
+        self.gateway = Gateway(
+            profile["peer"]["endpoint"],
+            path(profile["peer"]["tls_root_cert"]).read_bytes(),
+            identity,
+            signer,
+            server_name=profile["peer"].get("host_name"),
+        )
+        self.network: Network = self.gateway.get_network(profile["channel"])
+        self.contract: Contract = self.network.get_contract(profile["chaincode"], CONTRACT)
+
+    @classmethod
+    def from_profile(cls, profile_file: Path | str) -> "FabricLedger":
+        profile_path = Path(profile_file)
+        return cls(json.loads(profile_path.read_text()), profile_path.parent)
+
+    def register_log(self, log_id: str, note_key: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.contract.submit_transaction("register_log", log_id, note_key))
+        return result
+
+    def anchor_checkpoint(self, log_id: str, checkpoint: str, consistency_proof: list[bytes]) -> Anchor:
+        proof = json.dumps([h.hex() for h in consistency_proof])
+        return Anchor.from_contract(self.contract.submit_transaction("anchor_checkpoint", log_id, checkpoint, proof))
+
+    def get_log(self, log_id: str) -> dict[str, Any] | None:
+        try:
+            log: dict[str, Any] = json.loads(self.contract.evaluate_transaction("get_log", log_id))
+        except LedgerRefused as exc:
+            if "is not registered" in str(exc):
+                return None
+            raise
+        return log
+
+    def anchors(self, log_id: str, from_size: int = 0, limit: int = 1000) -> list[Anchor]:
+        raw = self.contract.evaluate_transaction("list_anchors", log_id, str(from_size), str(limit))
+        return [Anchor.from_contract(json.dumps(a)) for a in json.loads(raw)]
+
+    def get_anchor(self, log_id: str, size: int) -> Anchor:
+        return Anchor.from_contract(self.contract.evaluate_transaction("get_anchor", log_id, str(size)))
+
+    def anchor_evidence(self, anchor: Anchor) -> dict[str, Any]:
+        raw = self.network.get_block_by_tx_id(anchor.tx_id)
+        block = common_pb2.Block.FromString(raw)
+        return {
+            "kind": "fabric",
+            "channel": self.profile["channel"],
+            "chaincode": self.profile["chaincode"],
+            "tx_id": anchor.tx_id,
+            "block_number": int(block.header.number),
+            "block": base64.b64encode(raw).decode(),
+        }
+
+    def trust_roots(self) -> dict[str, Any]:
+        orgs = self.profile["organizations"]
+        return {
+            "kind": "fabric",
+            "channel": self.profile["channel"],
+            "chaincode": self.profile["chaincode"],
+            "organizations": {msp: self._path(o["root_cert"]).read_text() for msp, o in orgs.items()},
+            "orderers": {
+                msp: self._path(o["root_cert"]).read_text() for msp, o in self.profile.get("orderers", {}).items()
+            },
+            "endorsement": {
+                "rule": "MAJORITY",
+                "organizations": sorted(orgs),
+                "required": len(orgs) // 2 + 1,
+            },
+        }
+
+    def close(self) -> None:
+        self.gateway.close()
+
+
+def profile_path(msp_id: str) -> Path:
+    """Where `network up` wrote `msp_id`'s profile: $BIDTRACE_FABRIC_PROFILE, or under the network's home."""
+    explicit = os.environ.get("BIDTRACE_FABRIC_PROFILE")
+    if explicit:
+        return Path(explicit)
+    home = Path(os.environ.get("BIDTRACE_FABRIC_HOME", "data/fabric"))
+    return home / "profiles" / f"{msp_id.removesuffix('MSP').lower()}.json"
+
+
+def open_fabric_ledger(msp_id: str) -> FabricLedger:
+    """The Fabric ledger as organisation `msp_id` (its user identity, through its own peer)."""
+    path = profile_path(msp_id)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no Fabric connection profile for {msp_id} at {path}; run `bidtrace network up` "
+            "or set BIDTRACE_FABRIC_HOME / BIDTRACE_FABRIC_PROFILE"
+        )
+    return FabricLedger.from_profile(path)

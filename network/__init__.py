@@ -1,0 +1,1 @@
+"""Operator tooling for a real Fabric network of province and city centres."""
