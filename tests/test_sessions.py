@@ -77,3 +77,35 @@ def test_draw_is_uniform_enough_and_deterministic() -> None:
         for e in draw(POOL, 5, SEED, hashlib.sha256(k.to_bytes(4, "big")).digest()):
             counts[e] += 1
     assert min(counts.values()) > 20 and max(counts.values()) < 90  # expected 50 each
+
+
+def test_segment_files_are_checked_against_their_logged_hashes(tmp_path: Path) -> None:
+    notary = Notary(make_config(tmp_path / "n"))
+    people = Participants(notary)
+    media = tmp_path / "media"
+    media.mkdir()
+    segments = recording(0, 4)
+    previous = None
+    for seg in segments:
+        content = f"frames of segment {seg['payload']['segment_index']}".encode() * 1000
+        name = f"cam1-{seg['payload']['segment_index']:05d}.mp4"
+        (media / name).write_bytes(content)
+        digest = hashlib.sha256(content).hexdigest()
+        seg["payload"].update(sha256=digest, previous_segment=previous)
+        seg["attachments"] = [{"name": name, "sha256": digest, "size": len(content), "media_type": "video/mp4"}]
+        previous = digest
+    _submit(notary, people, "V-1.cam1", segments)
+    notary.sealer.seal()
+    path = tmp_path / "x.zip"
+    path.write_bytes(build_extract(notary.log, notary.ledger, "P-1"))
+    notary.close()
+    (media / "cam1-00003.mp4").unlink()  # an absent file is reported, not a failure: the log proves it
+    report = verify_extract(path, media=media)
+    check = next(s for s in report.sessions if s.name == "media V-1/cam1")
+    assert report.ok and check.ok and "3 of 4 segment files present" in check.detail
+    edited = bytearray((media / "cam1-00001.mp4").read_bytes())
+    edited[500] ^= 1  # one edited frame
+    (media / "cam1-00001.mp4").write_bytes(bytes(edited))
+    report = verify_extract(path, media=media)
+    check = next(s for s in report.sessions if s.name == "media V-1/cam1")
+    assert not report.ok and "segment 1 file cam1-00001.mp4 differs" in check.detail

@@ -45,6 +45,7 @@ def render(report: ExtractReport) -> str:
 def verify_command(
     extract: Path = typer.Argument(..., help="audit extract (.zip)"),
     trust: Path | None = typer.Option(None, help="published trust roots (JSON); default: the extract's own"),
+    media: Path | None = typer.Option(None, help="folder of recording segment files to check against the log"),
 ) -> None:
     """Verify an audit extract offline. Exit 0 only if everything holds."""
     roots = None
@@ -56,6 +57,6 @@ def verify_command(
             raise typer.Exit(2) from exc
         if not isinstance(roots, dict):
             raise MalformedInput(f"trust roots {trust} must be a JSON object")
-    report = verify_extract(extract, roots)
+    report = verify_extract(extract, roots, media)
     typer.echo(render(report))
     raise typer.Exit(0 if report.ok else 1)

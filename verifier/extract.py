@@ -26,6 +26,7 @@ from verifier.canonical import canonical_bytes
 from verifier.commitments import verify_disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
+from verifier.media import check_media
 from verifier.merkle import hex_hash, hex_hashes, leaf_hash, verify_consistency, verify_inclusion
 from verifier.note import Checkpoint, NoteKey, parse_vkey, verify_checkpoint
 from verifier.session import SessionCheck, draw_reproducibility, recording_continuity
@@ -136,14 +137,17 @@ def _check_layout(data: bytes, zf: zipfile.ZipFile) -> None:
         raise ExtractError(f"extract archive is not in its canonical layout: byte {at} differs (file altered)")
 
 
-def verify_extract(path: Path, trust: dict[str, Any] | None = None) -> ExtractReport:
-    """Verify the extract at `path`. With `trust` None, the extract's own trust.json is used (and said so)."""
+def verify_extract(path: Path, trust: dict[str, Any] | None = None, media: Path | None = None) -> ExtractReport:
+    """Verify the extract at `path`. With `trust` None, the extract's own trust.json is used (and said so).
+    With `media`, recording segment files found there are checked against their logged hashes."""
     report = ExtractReport()
     try:
         data = path.read_bytes()
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             _check_layout(data, zf)
-            _verify(zf, trust, report)
+            proven = _verify(zf, trust, report)
+        if media is not None:
+            report.sessions += check_media(proven, media)
     except VerificationError as exc:
         report.errors.append(str(exc))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, RuntimeError,
@@ -152,7 +156,8 @@ def verify_extract(path: Path, trust: dict[str, Any] | None = None) -> ExtractRe
     return report
 
 
-def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractReport) -> None:
+def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractReport) -> list[LogEntry]:
+    """Fill `report`; return the entries whose every check held."""
     if trust is None:
         trust = _obj(_json(_read(zf, "trust.json"), "trust.json"), "trust.json")
         report.notes.append(
@@ -219,6 +224,7 @@ def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractRe
                              report.log_id)
 
     report.sessions = recording_continuity(proven) + draw_reproducibility(proven, beacon_check)
+    return proven
 
 
 def _check_beacon(beacons: Any, leaf: int, beacon: bytes, note_key: NoteKey, final: Checkpoint, kind: str,

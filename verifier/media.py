@@ -1,0 +1,54 @@
+"""Recorded media against the log: every segment file that is present must be the file whose hash was logged.
+
+Files are looked up by the attachment name that the recorder logged; absent files are reported as absent
+(the log still proves what they were), present files must match their SHA-256 and size exactly.
+"""
+
+import hashlib
+from collections import defaultdict
+from pathlib import Path
+
+from verifier.entry import LogEntry
+from verifier.session import SessionCheck
+
+CHUNK = 4 * 1024 * 1024
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_media(entries: list[LogEntry], media_dir: Path) -> list[SessionCheck]:
+    cameras: dict[str, list[tuple[int, dict[str, object]]]] = defaultdict(list)
+    for e in entries:
+        if e.record.get("type") != "recording_segment":
+            continue
+        payload = e.record.get("payload", {})
+        camera = f"{e.record.get('venue_id')}/{payload.get('camera_id')}"
+        for attachment in e.record.get("attachments", []) or []:
+            cameras[camera].append((int(payload.get("segment_index", -1)), attachment))
+    checks = []
+    for camera, attachments in sorted(cameras.items()):
+        present = 0
+        problems = []
+        for index, attachment in sorted(attachments, key=lambda a: a[0]):
+            name = Path(str(attachment.get("name", "")))
+            if name.name != str(name) or name.name in ("", ".", ".."):
+                problems.append(f"segment {index} names an unsafe file {str(name)!r}")
+                continue
+            path = media_dir / name.name
+            if not path.is_file():
+                continue
+            present += 1
+            if path.stat().st_size != attachment.get("size") or file_sha256(path) != attachment.get("sha256"):
+                problems.append(f"segment {index} file {name.name} differs from the logged hash")
+        detail = f"{present} of {len(attachments)} segment files present"
+        if problems:
+            checks.append(SessionCheck(f"media {camera}", False, f"{detail}; " + "; ".join(problems[:3])))
+        else:
+            checks.append(SessionCheck(f"media {camera}", True, f"{detail}, all match their logged hashes"))
+    return checks
