@@ -1,5 +1,7 @@
 """The `bidtrace` command: one entry point whose subcommands live with the package they belong to."""
 
+import importlib
+
 import typer
 
 from notary.cli import extract_command, notary_app
@@ -24,15 +26,19 @@ def demo(
     raise typer.Exit(run_demo(Path(data), segments))
 
 
-def _mount_optional() -> None:
-    try:
-        from network.cli import app as network_app  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return
-    app.add_typer(network_app, name="network")
+def _mount_parts() -> None:
+    """`bidtrace network|device|hub …` come from the packages that own them."""
+    for name, module in (("network", "network.cli"), ("device", "devices.cli"), ("hub", "hub.cli")):
+        try:
+            part = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        app.add_typer(part.app, name=name)
 
 
-_mount_optional()
+_mount_parts()
 
 
 def main() -> None:
