@@ -26,11 +26,11 @@ from verifier.entry import parse_entry
 ADMIN = "test-admin-token"
 
 
-def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(data: Path, port: int, database_url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BIDTRACE_ADMIN_TOKEN": ADMIN}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
-         "--seal-interval", "0.2"],
+         "--seal-interval", "0.2", "--database-url", database_url],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
@@ -47,13 +47,13 @@ def _start_server(data: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
-def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
+def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) -> None:
     data, port = tmp_path / "notary", free_port()
     rng = random.Random(9)
     acked: dict[int, dict[str, Any]] = {}  # leaf index -> record
     pending: list[dict[str, Any]] | None = None
     camera = SubmitterKey.generate("V-1.cam1")
-    proc = _start_server(data, port)
+    proc = _start_server(data, port, database_url)
     client = NotaryClient(f"http://127.0.0.1:{port}", admin_token=ADMIN, timeout=5)
     client.register(camera, "device")
     counter = 0
@@ -75,7 +75,7 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
-        proc = _start_server(data, port)
+        proc = _start_server(data, port, database_url)
     # The batch in flight at the last kill is resent: it appends once, or returns its receipts.
     if pending is not None:
         for record, receipt in zip(pending, client.submit(camera, pending), strict=True):
@@ -88,7 +88,7 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path) -> None:
         proc.wait(timeout=30)
         client.close()
     assert kills == 20 and len(acked) > 100
-    notary = Notary(make_config(data))
+    notary = Notary(make_config(data, database_url))
     try:
         assert notary.log.size == health["size"] == health["anchored_size"]
         for leaf, record in acked.items():  # present, at the index its receipt named, in order
