@@ -13,3 +13,19 @@ def test_demo_runs_end_to_end_and_its_extract_verifies(tmp_path: Path) -> None:
     extract = next((tmp_path / "demo").glob("extract-*.zip"))
     again = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(extract)], capture_output=True, text=True)
     assert again.returncode == 0 and "draw_result" in again.stdout
+
+    # The operator's commands on the demo's notary data: a full audit, and a fresh extract from the database.
+    notary_data = str(tmp_path / "demo" / "notary")
+    audit = subprocess.run([sys.executable, "-m", "bidtrace", "notary", "audit", "--data", notary_data],
+                           capture_output=True, text=True)
+    assert audit.returncode == 0 and "leaves verify and agree with the ledger" in audit.stdout, audit.stdout
+    out = tmp_path / "fresh.zip"
+    fresh = subprocess.run([sys.executable, "-m", "bidtrace", "extract", "--project", "SD-2026-JN-0417",
+                            "--data", notary_data, "--out", str(out), "--disclose"], capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr
+    checked = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(out)], capture_output=True, text=True)
+    assert checked.returncode == 0 and "draw D-1 ✓" in checked.stdout
+    missing = subprocess.run([sys.executable, "-m", "bidtrace", "extract", "--project", "NO-SUCH",
+                              "--data", notary_data, "--out", str(tmp_path / "none.zip")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "project NO-SUCH has no anchored records yet" in missing.stderr
