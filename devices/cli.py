@@ -1,0 +1,229 @@
+"""`bidtrace device …`: the venue capture agents.
+
+Every agent keeps its evidence in a durable queue under --state-dir (one SQLite file per device) before
+sending it; whatever could not be sent yet goes out on the next run or with `bidtrace device flush`.
+Exit status: 0 everything acknowledged by the notary, 3 evidence still queued (notary unreachable),
+4 a record was refused by the notary (see `status`), 2 bad input or a refused check-in.
+"""
+
+import json
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import typer
+
+from devices.checkin import BlobStore, CheckinConfig, CheckinRefused, CheckinStation, capture_photo
+from devices.queue import EvidenceQueue, SendReport, open_queue
+from devices.recorder import Recorder, RecorderConfig, RecorderError, describe
+from notary.client import NotaryClient, NotaryError, SubmitterKey
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Venue capture agents (recorder, check-in).")
+
+EXIT_PENDING, EXIT_REFUSED, EXIT_INPUT = 3, 4, 2
+
+StateDir = typer.Option(Path("data/device"), "--state-dir", help="queue, chain state and key files of this device")
+DeviceId = typer.Option(..., "--device-id", help="this device's submitter id, as registered with the notary")
+KeyFile = typer.Option(None, "--key-file", help="device key (PEM; created if missing) [default: STATE_DIR/ID.key]")
+NotaryUrl = typer.Option("http://127.0.0.1:8700", "--notary", help="notary base URL")
+Project = typer.Option(..., "--project", help="project id (招标项目编号)")
+Session = typer.Option(..., "--session", help="session id")
+Venue = typer.Option(..., "--venue", help="venue id")
+DrainTimeout = typer.Option(30.0, "--drain-timeout", help="seconds to keep sending queued evidence at the end")
+
+
+def queue_path(state_dir: Path, device_id: str) -> Path:
+    return state_dir / f"{device_id}.queue.db"
+
+
+def _key(state_dir: Path, device_id: str, key_file: Path | None) -> SubmitterKey:
+    return SubmitterKey.load_or_create(key_file or state_dir / f"{device_id}.key", device_id)
+
+
+def _finish(queue: EvidenceQueue, timeout: float) -> int:
+    report: SendReport = queue.drain(timeout)
+    st = queue.status()
+    if report.refusal is not None or st.refusal is not None:
+        typer.echo(f"REFUSED: {report.refusal or st.refusal}", err=True)
+        return EXIT_REFUSED
+    if st.pending:
+        typer.echo(f"{st.pending} records stay queued in {queue.path} ({report.error}); "
+                   "they will be sent on the next run or with `bidtrace device flush`", err=True)
+        return EXIT_PENDING
+    last = st.last_receipt
+    typer.echo(f"all {st.sent} queued records acknowledged"
+               + (f"; last leaf {last['leaf_index']} of log {last['log_id']}" if last else ""))
+    return 0
+
+
+@app.command("record")
+def record(
+    source: str = typer.Option(..., "--source", help="camera index (0), stream URL, or video file"),
+    camera_id: str = typer.Option(..., "--camera-id"),
+    venue: str = Venue,
+    device_id: str = DeviceId,
+    project: str = Project,
+    session: str = Session,
+    key_file: Path | None = KeyFile,
+    notary: str = NotaryUrl,
+    segment_seconds: float = typer.Option(10.0, "--segment-seconds", help="segment length (frames = seconds × fps)"),
+    output_dir: Path = typer.Option(Path("data/device/segments"), "--output-dir", help="segment files"),
+    state_dir: Path = StateDir,
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="stop after this long"),
+    max_frames: int | None = typer.Option(None, "--max-frames", help="stop after this many frames"),
+    codec: str = typer.Option("mp4v", "--codec", help="mp4v (.mp4) or MJPG (.avi)"),
+    clock: str = typer.Option("auto", "--clock", help="auto, media (file time) or wall (camera time)"),
+    realtime: bool = typer.Option(False, "--realtime", help="read a video file at its frame rate, like a camera"),
+    batch_size: int = typer.Option(50, "--batch-size", help="records per submission"),
+    drain_timeout: float = DrainTimeout,
+) -> None:
+    """Record segments, hash-chain them and send them to the notary through the durable queue."""
+    if clock not in ("auto", "media", "wall"):
+        raise typer.BadParameter("--clock must be auto, media or wall")
+    key = _key(state_dir, device_id, key_file)
+    queue = open_queue(queue_path(state_dir, device_id), key, notary, batch_size=batch_size)
+    config = RecorderConfig(
+        source=source, camera_id=camera_id, project_id=project, session_id=session, venue_id=venue,
+        device_id=device_id, output_dir=output_dir, segment_seconds=segment_seconds, max_frames=max_frames,
+        max_seconds=max_seconds, codec=codec, clock=clock,  # type: ignore[arg-type]
+        realtime=realtime,
+    )
+    code = 0
+    try:
+        recorder = Recorder(config, queue, on_segment=lambda s: typer.echo(describe(s)))
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            recorder.stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        queue.start()
+        try:
+            segments = recorder.run()
+        except RecorderError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            code = EXIT_INPUT
+        else:
+            typer.echo(f"recorded {len(segments)} segments of camera {camera_id}; next index "
+                       f"{recorder.next_index}")
+        queue.stop()
+        finish = _finish(queue, drain_timeout)
+        code = code or finish
+    finally:
+        queue.close()
+    raise typer.Exit(code)
+
+
+@app.command("checkin")
+def checkin(
+    source: str = typer.Option(..., "--source", help="camera index (0), stream URL, or image file"),
+    identity: str = typer.Option(..., "--identity", envvar="BIDTRACE_IDENTITY_NUMBER", prompt=True,
+                                 hide_input=True, help="the expert's identity number (only its commitment is "
+                                                       "logged); prompted for, or from the environment"),
+    venue: str = Venue,
+    device_id: str = DeviceId,
+    project: str = Project,
+    session: str = Session,
+    key_file: Path | None = KeyFile,
+    notary: str = NotaryUrl,
+    state_dir: Path = StateDir,
+    drain_timeout: float = DrainTimeout,
+) -> None:
+    """Photograph an expert, require exactly one face, store the photo encrypted and submit the check-in."""
+    key = _key(state_dir, device_id, key_file)
+    queue = open_queue(queue_path(state_dir, device_id), key, notary)
+    try:
+        station = CheckinStation(CheckinConfig(project, session, venue, device_id), queue,
+                                 BlobStore(state_dir / "blobs", state_dir / "blob.key"))
+        try:
+            result = station.check_in(identity, capture_photo(source))
+        except CheckinRefused as exc:
+            typer.echo(f"check-in refused: {exc}", err=True)
+            raise typer.Exit(EXIT_INPUT) from exc
+        p = result.record["payload"]
+        typer.echo(f"check-in queued: photo {result.photo_sha256}, {result.faces} face, result {p['result']}"
+                   + (f" by {p['provider']}" if p["provider"] else " (no face-verification provider configured)"))
+        code = _finish(queue, drain_timeout)
+    finally:
+        queue.close()
+    raise typer.Exit(code)
+
+
+@app.command("status")
+def status(
+    device_id: str = DeviceId,
+    state_dir: Path = StateDir,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Queue depth, last receipt, and why sending stopped (if it did)."""
+    path = queue_path(state_dir, device_id)
+    if not path.exists():
+        typer.echo(f"no queue for device {device_id} in {state_dir}", err=True)
+        raise typer.Exit(EXIT_INPUT)
+    queue = EvidenceQueue(path, SubmitterKey.generate(device_id))  # reads only; the key is not used
+    try:
+        st = queue.status().as_dict()
+    finally:
+        queue.close()
+    if as_json:
+        typer.echo(json.dumps(st, indent=2))
+        return
+    last: dict[str, Any] | None = st["last_receipt"]
+    typer.echo(f"device {device_id}: {st['pending']} pending, {st['sent']} sent, {st['refused']} refused, "
+               f"{st['set_aside']} set aside")
+    if st["oldest_pending_at"]:
+        typer.echo(f"oldest pending since {st['oldest_pending_at']}")
+    typer.echo("last receipt: " + (f"leaf {last['leaf_index']} of log {last['log_id']} "
+                                   f"({last['leaf_hash']}, received {last['received_at']})" if last else "none"))
+    if st["refusal"]:
+        typer.echo(f"BLOCKED: {st['refusal']}")
+
+
+@app.command("flush")
+def flush(
+    device_id: str = DeviceId,
+    state_dir: Path = StateDir,
+    key_file: Path | None = KeyFile,
+    notary: str = NotaryUrl,
+    retry_refused: bool = typer.Option(False, "--retry-refused", help="send refused records again (cause fixed)"),
+    set_aside_refused: bool = typer.Option(False, "--set-aside-refused",
+                                           help="keep refused records but stop trying to send them"),
+    drain_timeout: float = DrainTimeout,
+) -> None:
+    """Send whatever is queued."""
+    queue = open_queue(queue_path(state_dir, device_id), _key(state_dir, device_id, key_file), notary)
+    try:
+        if retry_refused:
+            typer.echo(f"{queue.retry_refused()} refused records back in line")
+        if set_aside_refused:
+            typer.echo(f"{queue.set_aside_refused()} refused records set aside")
+        code = _finish(queue, drain_timeout)
+    finally:
+        queue.close()
+    raise typer.Exit(code)
+
+
+@app.command("register")
+def register(
+    device_id: str = DeviceId,
+    state_dir: Path = StateDir,
+    key_file: Path | None = KeyFile,
+    notary: str = NotaryUrl,
+    admin_token: str = typer.Option(..., "--admin-token", envvar="BIDTRACE_ADMIN_TOKEN", help="notary admin token"),
+) -> None:
+    """Register this device's key with the notary (role device); creates the key if needed."""
+    key = _key(state_dir, device_id, key_file)
+    client = NotaryClient(notary, admin_token=admin_token)
+    try:
+        out = client.register(key, "device")
+    except NotaryError as exc:
+        typer.echo(f"registration refused: {exc}", err=True)
+        raise typer.Exit(EXIT_REFUSED) from exc
+    finally:
+        client.close()
+    typer.echo(f"registered {out['submitter_id']} as {out['role']} at {out['registered_at']}")
+
+
+if __name__ == "__main__":
+    app()
