@@ -25,7 +25,8 @@ def _submit(notary: Notary, people: Participants, who: str, records: list[dict[s
     return notary.log.submit(Submission(who, records, key.sign_batch(records))).receipts
 
 
-def _session(tmp_path: Path, tamper_selection: bool = False, skip_segment: int | None = None) -> Any:
+def _session(tmp_path: Path, tamper_selection: bool = False, skip_segment: int | None = None,
+             late_beacon: bool = False) -> Any:
     notary = Notary(make_config(tmp_path / "n"))
     people = Participants(notary)
     commitment = _record("draw_commitment", {
@@ -34,6 +35,11 @@ def _session(tmp_path: Path, tamper_selection: bool = False, skip_segment: int |
     leaf = _submit(notary, people, "hub-1", [commitment])[0]["leaf_index"]
     anchor = notary.sealer.seal()
     assert anchor is not None
+    if late_beacon:  # wait for a later anchor and use its root instead of the first one covering the leaf
+        _submit(notary, people, "hub-1", [_record("incident", {
+            "incident_id": "I-1", "kind": "other", "description": "x", "started_at": "2026-11-26T09:00:00+08:00"})])
+        anchor = notary.sealer.seal()
+        assert anchor is not None
     selected = draw(POOL, 5, SEED, anchor.root, frozenset({"E-007"}))
     if tamper_selection:
         selected = [*selected[:4], next(e for e in POOL if e not in selected and e != "E-007")]
@@ -61,6 +67,12 @@ def test_changed_draw_result_is_detected(tmp_path: Path) -> None:
     report = _session(tmp_path, tamper_selection=True)
     draw_check = next(s for s in report.sessions if s.name == "draw D-1")
     assert not report.ok and not draw_check.ok and "the committed draw selects" in draw_check.detail
+
+
+def test_beacon_must_be_the_first_anchor_covering_the_commitment(tmp_path: Path) -> None:
+    report = _session(tmp_path, late_beacon=True)
+    draw_check = next(s for s in report.sessions if s.name == "draw D-1")
+    assert not report.ok and "is not the first to cover leaf 0" in draw_check.detail
 
 
 def test_missing_segment_is_detected(tmp_path: Path) -> None:

@@ -24,10 +24,28 @@ def _b64(value: object, what: str) -> bytes:
         raise AnchorError(f"{what} is not base64") from exc
 
 
+def check_first_cover(anchor: dict[str, Any], leaf: int | None) -> None:
+    """With `leaf`, the anchor must be the first of its log to cover that leaf: the anchor before it (whose
+    size the contract records as `previous_size`) must not. Used for draw beacons, so a drawer cannot wait
+    for a later anchor whose root it likes better."""
+    if leaf is None:
+        return
+    previous = anchor.get("previous_size")
+    if not isinstance(previous, int) or isinstance(previous, bool):
+        raise AnchorError("anchor record has no previous_size")
+    if previous > leaf:
+        raise AnchorError(
+            f"anchor of size {anchor.get('size')} is not the first to cover leaf {leaf}: "
+            f"the anchor before it already had size {previous}"
+        )
+
+
 def verify_embedded_anchor(
-    evidence: dict[str, Any], trust: dict[str, Any], log_id: str, size: int, root: bytes
+    evidence: dict[str, Any], trust: dict[str, Any], log_id: str, size: int, root: bytes,
+    first_cover: int | None = None,
 ) -> str:
-    """Check an embedded-ledger block anchors (log_id, size, root); return a one-line summary."""
+    """Check an embedded-ledger block anchors (log_id, size, root); return a one-line summary.
+    With `first_cover`, also that it is the first anchor of the log covering that leaf index."""
     body = _b64(evidence.get("block"), "anchor block")
     signature = _b64(evidence.get("signature"), "anchor block signature")
     try:
@@ -56,6 +74,7 @@ def verify_embedded_anchor(
             f"anchor records size {result.get('size')} root {str(result.get('root'))[:16]}…, "
             f"expected size {size} root {root.hex()[:16]}…"
         )
+    check_first_cover(result, first_cover)
     digest = hashlib.sha256(body).hexdigest()
     return (
         f"embedded ledger of {block['org']}, block {block['number']} ({digest[:12]}…), "

@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -26,6 +26,7 @@ from verifier.canonical import canonical_bytes
 from verifier.commitments import verify_disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
+from verifier.fabric import verify_fabric_anchor
 from verifier.media import check_media
 from verifier.merkle import hex_hash, hex_hashes, leaf_hash, verify_consistency, verify_inclusion
 from verifier.note import Checkpoint, NoteKey, parse_vkey, verify_checkpoint
@@ -70,19 +71,16 @@ class ExtractReport:
                 and all(s.ok for s in self.sessions))
 
 
-AnchorCheck = Callable[[dict[str, Any], dict[str, Any], str, int, bytes], str]
+class AnchorCheck(Protocol):
+    def __call__(self, evidence: dict[str, Any], trust: dict[str, Any], log_id: str, size: int, root: bytes,
+                 /, first_cover: int | None = None) -> str: ...
 
 
 def _anchor_checker(kind: str) -> AnchorCheck:
     if kind == "embedded":
         return verify_embedded_anchor
     if kind == "fabric":
-        try:
-            from verifier.fabric import verify_fabric_anchor  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:
-            raise ExtractError(f"this verifier cannot check Fabric anchors: {exc}") from exc
-        check: AnchorCheck = verify_fabric_anchor
-        return check
+        return verify_fabric_anchor
     raise ExtractError(f"unknown ledger kind {kind!r} in anchor evidence")
 
 
@@ -243,7 +241,7 @@ def _check_beacon(beacons: Any, leaf: int, beacon: bytes, note_key: NoteKey, fin
         verify_consistency(cp.size, final.size, hex_hashes("beacon consistency proof", item.get("consistency_proof")),
                            cp.root, final.root)
         where = _anchor_checker(kind)(_obj(item.get("evidence"), "beacon anchor evidence"), trust, log_id, cp.size,
-                                      cp.root)
+                                      cp.root, first_cover=leaf)
         return f"anchored at size {cp.size} ({where.split(',')[1].strip()})"
     raise ExtractError(f"beacon {beacon.hex()[:16]}… is not an anchored checkpoint in the extract")
 

@@ -29,6 +29,7 @@ from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
 from google.protobuf.message import DecodeError, Message
 
+from verifier.anchor import check_first_cover
 from verifier.errors import AnchorError
 
 M = TypeVar("M", bound=Message)
@@ -36,17 +37,19 @@ NODE_OU_ROLES = frozenset({"client", "peer", "admin", "orderer", "member"})
 
 
 def verify_fabric_anchor(evidence: dict[str, Any], trust_roots: dict[str, Any], log_id: str, size: int,
-                         root: bytes) -> str:
-    """Raise AnchorError unless the evidence shows (log_id, size, root) anchored; return a summary."""
+                         root: bytes, first_cover: int | None = None) -> str:
+    """Raise AnchorError unless the evidence shows (log_id, size, root) anchored; return a summary.
+    With `first_cover`, also that it is the first anchor of the log covering that leaf index."""
     try:
-        return _verify(evidence, trust_roots, log_id, size, root)
+        return _verify(evidence, trust_roots, log_id, size, root, first_cover)
     except AnchorError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise AnchorError(f"Fabric anchor evidence is malformed: {type(exc).__name__}: {exc}") from exc
 
 
-def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: int, root: bytes) -> str:
+def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: int, root: bytes,
+            first_cover: int | None) -> str:
     if not isinstance(evidence, dict) or evidence.get("kind") != "fabric":
         raise AnchorError(f"expected Fabric anchor evidence (kind 'fabric'), got {_kind(evidence)}")
     if not isinstance(roots, dict) or not isinstance(roots.get("organizations"), dict):
@@ -128,7 +131,7 @@ def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: 
             f"({len(counted)} of {len(policy_orgs)}), the policy needs {required}"
         )
 
-    _check_anchor(cc_action, chaincode, tx_id, log_id, size, root)
+    _check_anchor(cc_action, chaincode, tx_id, log_id, size, root, first_cover)
     signed_by = f", block signed by orderer of {orderer}" if orderer else ""
     return (
         f"Fabric block {number}, tx {tx_id[:8]}…, submitted by {creator_msp}, endorsed by "
@@ -283,7 +286,8 @@ def _check_signed(
 
 
 def _check_anchor(
-    action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str, size: int, root: bytes
+    action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str, size: int, root: bytes,
+    first_cover: int | None,
 ) -> None:
     if action.response.status != 200:
         raise AnchorError(f"transaction {tx_id} returned status {action.response.status}, not 200")
@@ -305,6 +309,7 @@ def _check_anchor(
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                     raise AnchorError(f"transaction {tx_id} wrote a malformed anchor under {key}") from exc
                 _match_anchor(written, f"anchor written under {key}", log_id, size, root)
+                check_first_cover(written, first_cover)
                 return
     raise AnchorError(f"transaction {tx_id} does not write the anchor of {log_id} at size {size}")
 

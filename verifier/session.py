@@ -72,11 +72,20 @@ def _time(value: Any) -> datetime | None:
 
 
 BeaconCheck = Callable[[int, bytes], str]
+_MAX_CHAIN = 100
 
 
 def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> list[SessionCheck]:
-    """`beacon_check(commitment_leaf, beacon)` must prove the beacon is an anchored root covering the leaf."""
+    """Re-run every draw result in `entries` (see `verifier.draw` for the algorithm, the venue assignment
+    and how a replacement draw is re-run with the earlier selections of its chain excluded).
+
+    `beacon_check(commitment_leaf, beacon)` must prove the beacon is an anchored root covering the leaf.
+    """
     by_leaf = {e.seq: e for e in entries}
+    results: dict[str, list[LogEntry]] = defaultdict(list)
+    for e in entries:
+        if e.record.get("type") == "draw_result":
+            results[str(e.record.get("payload", {}).get("draw_id"))].append(e)
     checks = []
     for e in entries:
         if e.record.get("type") != "draw_result":
@@ -84,21 +93,68 @@ def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> 
         result = e.record.get("payload", {})
         name = f"draw {result.get('draw_id')}"
         try:
-            commitment = by_leaf.get(result.get("commitment_leaf"))
-            if commitment is None or commitment.record.get("type") != "draw_commitment":
-                raise VerificationError(f"its commitment (leaf {result.get('commitment_leaf')}) is not in the extract")
+            commitment = _commitment_of(by_leaf, e)
             c = commitment.record["payload"]
-            if c.get("draw_id") != result.get("draw_id"):
-                raise VerificationError(f"leaf {commitment.seq} commits to draw {c.get('draw_id')}")
-            if commitment.seq >= e.seq:
-                raise VerificationError("the result was logged before its commitment")
             beacon = bytes.fromhex(str(result.get("beacon")))
             where = beacon_check(commitment.seq, beacon)
+            earlier, chain = _earlier_selections(by_leaf, results, commitment)
+            venues = c.get("venues")
             verify_draw(list(c["pool"]), str(c["pool_digest"]), str(c["seed_commitment"]), int(c["count"]),
                         bytes.fromhex(str(result["revealed_seed"])), beacon, list(result["excluded"]),
-                        list(result["selected"]))
+                        list(result["selected"]), excluded_digest=c.get("excluded_digest"), earlier=earlier,
+                        venues=None if venues is None else [(str(q["venue_id"]), int(q["count"])) for q in venues],
+                        assignments=result.get("assignments"))
+            others = [o.seq for o in results[str(result.get("draw_id"))] if o.seq != e.seq]
+            if others:
+                raise VerificationError(f"draw {result.get('draw_id')} has another published result at leaf "
+                                        f"{', '.join(map(str, others))}")
+            replaced = f"; replaces {', '.join(c['replaced_experts'])} of {' ← '.join(chain)}" if chain else ""
             checks.append(SessionCheck(name, True, f"{c['count']} of {len(c['pool'])} re-drawn and identical; "
-                                                   f"beacon {where}"))
-        except (VerificationError, KeyError, TypeError, ValueError) as exc:
+                                                   f"beacon {where}{replaced}"))
+        except (VerificationError, KeyError, TypeError, ValueError, AttributeError) as exc:
             checks.append(SessionCheck(name, False, f"not reproducible: {exc}"))
     return checks
+
+
+def _commitment_of(by_leaf: dict[int, LogEntry], result_entry: LogEntry) -> LogEntry:
+    result = result_entry.record["payload"]
+    commitment = by_leaf.get(result.get("commitment_leaf"))
+    if commitment is None or commitment.record.get("type") != "draw_commitment":
+        raise VerificationError(f"its commitment (leaf {result.get('commitment_leaf')}) is not in the extract")
+    if commitment.record["payload"].get("draw_id") != result.get("draw_id"):
+        raise VerificationError(f"leaf {commitment.seq} commits to draw {commitment.record['payload'].get('draw_id')}")
+    if commitment.seq >= result_entry.seq:
+        raise VerificationError("the result was logged before its commitment")
+    if commitment.record["payload"].get("replaces_draw") != result.get("replaces"):
+        raise VerificationError(f"the result says it replaces {result.get('replaces')!r}, its commitment says "
+                                f"{commitment.record['payload'].get('replaces_draw')!r}")
+    return commitment
+
+
+def _earlier_selections(
+    by_leaf: dict[int, LogEntry], results: dict[str, list[LogEntry]], commitment: LogEntry
+) -> tuple[set[str], list[str]]:
+    """For a replacement draw: every expert selected by the earlier draws of its chain, and the chain's ids."""
+    c = commitment.record["payload"]
+    earlier: set[str] = set()
+    chain: list[str] = []
+    previous = c.get("replaces_draw")
+    while previous is not None:
+        if previous in chain or len(chain) >= _MAX_CHAIN:
+            raise VerificationError(f"the replacement chain of draw {c.get('draw_id')} loops or is too long")
+        found = results.get(str(previous), [])
+        if len(found) != 1:
+            raise VerificationError(f"draw {previous}, which this draw replaces experts of, has "
+                                    f"{len(found)} results in the extract")
+        if found[0].seq >= commitment.seq:
+            raise VerificationError(f"the result of draw {previous} was logged after this replacement's commitment")
+        earlier_commitment = _commitment_of(by_leaf, found[0])
+        if earlier_commitment.record["payload"].get("pool_digest") != c.get("pool_digest"):
+            raise VerificationError(f"draw {previous} drew from another pool")
+        earlier |= set(found[0].record["payload"]["selected"])
+        chain.append(str(previous))
+        previous = earlier_commitment.record["payload"].get("replaces_draw")
+    missing = set(c.get("replaced_experts") or []) - earlier
+    if missing:
+        raise VerificationError(f"it replaces {', '.join(sorted(missing))}, whom no earlier draw of its chain selected")
+    return earlier, chain
