@@ -7,7 +7,7 @@ identities appear only as salted commitments (`*_commitment`, 64 hex characters)
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Hex64
@@ -16,13 +16,13 @@ Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Short = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-def _rfc3339_with_offset(value: str) -> str:
+def rfc3339_with_offset(value: str) -> str:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"{value!r} is not an RFC 3339 date-time") from exc
     if parsed.tzinfo is None or "T" not in value:
-        raise ValueError(f"{value!r} must be an RFC 3339 date-time with a UTC offset")
+        raise ValueError(f"{value!r} needs a UTC offset, e.g. 2026-11-26T09:30:00+08:00")
     return value
 
 
@@ -38,7 +38,7 @@ class _Timed(_Strict):
     @classmethod
     def _times(cls, value: Any, info: Any) -> Any:
         if info.field_name in _TIME_FIELDS and isinstance(value, str):
-            return _rfc3339_with_offset(value)
+            return rfc3339_with_offset(value)
         return value
 
 
@@ -53,13 +53,23 @@ class Attachment(_Strict):
 
 
 class Booking(_Timed):
+    """A room and slot of a session: the main venue `reserved` its own room or `offered` the session to a
+    secondary venue, which `confirmed` or `declined`; `changed` (new room or slot, to be confirmed again)
+    and `cancelled` follow. `reason` says why, for changes, declines and cancellations."""
+
     booking_id: Ident
-    action: Literal["offered", "confirmed", "declined", "cancelled", "changed"]
+    action: Literal["reserved", "offered", "confirmed", "declined", "cancelled", "changed"]
     main_venue_id: Ident
     venue_id: Ident
     room: Short
     slot_start: Timestamp
     slot_end: Timestamp
+    reason: Short | None = None
+
+
+class VenueQuota(_Strict):
+    venue_id: Ident
+    count: Annotated[int, Field(ge=1, le=1000)]
 
 
 class DrawCommitment(_Strict):
@@ -70,6 +80,19 @@ class DrawCommitment(_Strict):
     count: Annotated[int, Field(ge=1, le=1000)]
     recusal_rules: list[Short]
     seed_commitment: Hex64
+    # Optional, checked by the verifier when present (see verifier.draw):
+    excluded_digest: Hex64 | None = None  # pool_digest of the recused experts, fixed before the beacon exists
+    venues: Annotated[list[VenueQuota], Field(min_length=1, max_length=100)] | None = None  # 主副场一次抽取
+    replaces_draw: Ident | None = None  # 补抽: the draw (latest of its chain) whose experts this one replaces
+    replaced_experts: Annotated[list[Ident], Field(max_length=1000)] = []
+
+    @model_validator(mode="after")
+    def _quotas(self) -> "DrawCommitment":
+        if self.venues is not None and sum(q.count for q in self.venues) != self.count:
+            raise ValueError(f"venue counts add up to {sum(q.count for q in self.venues)}, not to count {self.count}")
+        if (self.replaces_draw is None) != (not self.replaced_experts):
+            raise ValueError("a replacement draw names both replaces_draw and replaced_experts")
+        return self
 
 
 class DrawResult(_Strict):
@@ -79,7 +102,8 @@ class DrawResult(_Strict):
     revealed_seed: Hex64
     excluded: list[Ident]
     selected: list[Ident]
-    replaces: Ident | None = None
+    replaces: Ident | None = None  # the draw id this replacement draw supplements (its commitment's replaces_draw)
+    assignments: dict[Ident, list[Ident]] | None = None  # venue id -> experts, when the commitment has venues
 
 
 class CheckIn(_Strict):
@@ -94,9 +118,10 @@ class CheckIn(_Strict):
 class SignatureEvent(_Strict):
     document_sha256: Hex64
     signer_commitment: Commitment
-    certificate_sha256: Hex64
+    certificate_sha256: Hex64  # SHA-256 of the certificate's DER bytes
     algorithm: Short
     signature: Annotated[str, Field(min_length=1, max_length=2000)]
+    ca_sha256: Hex64 | None = None  # the trusted CA certificate that issued the signer's certificate
 
 
 class RecordingSegment(_Timed):
@@ -116,6 +141,15 @@ class Misconduct(_Strict):
     subject_commitment: Commitment
     description: Text
     evidence: list[Annotated[int, Field(ge=0)]] = []
+    forwarded_to: Short | None = None  # the supervisor (行政监督部门) a forwarded record went to
+
+    @model_validator(mode="after")
+    def _names_evidence(self) -> "Misconduct":
+        if self.status in ("published", "forwarded") and not self.evidence:
+            raise ValueError(f"a {self.status} misconduct record names its evidence leaves")
+        if self.status == "forwarded" and not self.forwarded_to:
+            raise ValueError("a forwarded misconduct record names the supervisor it went to")
+        return self
 
 
 class Objection(_Timed):
@@ -124,6 +158,9 @@ class Objection(_Timed):
     filed_by_commitment: Commitment
     summary: Text
     deadline: Timestamp | None = None
+    lead_venue_id: Ident | None = None  # the main venue, which leads the handling
+    answer: Text | None = None
+    alarm: Literal["deadline_missed"] | None = None  # set on the record that reports a missed deadline
 
 
 class FeePayment(_Strict):
@@ -146,6 +183,23 @@ class Incident(_Timed):
     description: Text
     started_at: Timestamp
     ended_at: Timestamp | None = None
+    new_main_venue_id: Ident | None = None  # for main_venue_switch
+    affected_device_id: Ident | None = None  # for device_failure
+
+
+class RosterEntry(_Strict):
+    expert_id: Ident
+    venue_id: Ident
+    draw_id: Ident
+    status: Literal["present", "absent", "replaced", "rejected"]
+    checkin_leaf: Annotated[int, Field(ge=0)] | None = None
+
+
+class Roster(_Strict):
+    """The session roster the hub records from the devices' check-in records (named by leaf)."""
+
+    roster_id: Ident
+    experts: Annotated[list[RosterEntry], Field(max_length=1000)]
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {
@@ -160,6 +214,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "fee_payment": FeePayment,
     "archive": Archive,
     "incident": Incident,
+    "roster": Roster,
 }
 
 ROLES: dict[str, frozenset[str]] = {

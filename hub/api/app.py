@@ -1,0 +1,48 @@
+"""Application factory: routers per resource, the hub as a dependency, errors as clear 4xx with a message."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from hub.api import public, sessions, steps, venues
+from hub.errors import HubError
+from hub.service import Hub
+
+
+def _where(loc: tuple[object, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if start_jobs:
+            hub.start()
+        try:
+            yield
+        finally:
+            if start_jobs:
+                hub.stop()
+
+    app = FastAPI(title="bidtrace hub (省协调系统)", version="1", lifespan=lifespan,
+                  summary="Bookings, verifiable expert draws, check-ins, signatures, fees, objections, misconduct, "
+                          "incidents and the supervision feed; every state change is evidence in the notary's log.")
+    app.state.hub = hub
+
+    @app.exception_handler(HubError)
+    async def hub_error(_: Request, exc: HubError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return JSONResponse({"detail": f"{_where(tuple(first['loc']))}: {first['msg']}{more}"}, status_code=422)
+
+    for router in (venues.router, sessions.router, steps.router, public.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,166 @@
+"""Request and response bodies of the hub API (published in /openapi.json)."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from notary.records import rfc3339_with_offset
+
+IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+Ident = Annotated[str, Field(pattern=IDENT)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+Timestamp = Annotated[str, Field(max_length=40), AfterValidator(rfc3339_with_offset)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VenueIn(_In):
+    venue_id: Ident
+    name: Name
+    city: Name
+    rooms: Annotated[list[Name], Field(min_length=1, max_length=100)]
+
+
+class ExpertIn(_In):
+    expert_id: Ident
+    name: Name
+    identity_number: Annotated[str, Field(min_length=4, max_length=64)]
+    employer: Name
+    specialty: Name
+    level: Annotated[str, Field(min_length=1, max_length=50)]
+    active: bool = True
+
+
+class ExpertsIn(_In):
+    experts: Annotated[list[ExpertIn], Field(min_length=1, max_length=100_000)]
+
+
+class Bidder(_In):
+    name: Name
+    credit_code: Annotated[str, Field(min_length=1, max_length=64, description="统一社会信用代码")]
+
+
+class SessionIn(_In):
+    session_id: Ident
+    project_id: Ident
+    main_venue_id: Ident
+    room: Name
+    slot_start: Timestamp
+    slot_end: Timestamp
+    bidders: Annotated[list[Bidder], Field(max_length=1000)] = []
+
+
+class OfferIn(_In):
+    venue_id: Ident
+    room: Name
+    slot_start: Timestamp | None = None
+    slot_end: Timestamp | None = None
+
+
+class BookingActionIn(_In):
+    by_venue: Ident | None = Field(default=None, description="the venue acting; checked against the booking")
+    reason: Name | None = None
+
+
+class BookingChangeIn(_In):
+    room: Name | None = None
+    slot_start: Timestamp | None = None
+    slot_end: Timestamp | None = None
+    reason: Name | None = None
+
+
+class VenueQuotaIn(_In):
+    venue_id: Ident
+    count: Annotated[int, Field(ge=1, le=1000)]
+
+
+class DrawIn(_In):
+    criteria: dict[str, str] = Field(description="pool filter: specialty (required), level (optional)")
+    count: Annotated[int, Field(ge=1, le=1000)] | None = None
+    venues: Annotated[list[VenueQuotaIn], Field(min_length=1, max_length=100)] | None = None
+    same_employer_recusal: bool = True
+    conflicts: Annotated[list[Ident], Field(max_length=10_000)] = []
+
+
+class ReplacementIn(_In):
+    experts: Annotated[list[Ident], Field(min_length=1, max_length=1000)]
+    reason: Literal["absent", "recused"]
+    conflicts: Annotated[list[Ident], Field(max_length=10_000)] = []
+
+
+class CheckInReportIn(_In):
+    expert_id: Ident
+    checkin_leaf: Annotated[int, Field(ge=0)]
+    salt: Annotated[str, Field(pattern=r"^[0-9a-f]{32,128}$")] | None = Field(
+        default=None, description="opening of the record's expert_commitment, to check it names this expert")
+
+
+class SignatureIn(_In):
+    expert_id: Ident
+    document_sha256: Hex64
+    certificate_pem: Annotated[str, Field(min_length=1, max_length=20_000)]
+    signature: Annotated[str, Field(pattern=r"^[0-9a-f]{16,400}$", description="DER ECDSA signature, hex")]
+
+
+class FeeIn(_In):
+    expert_id: Ident
+    amount_fen: Annotated[int, Field(ge=1, le=10**10)]
+    payer: Name
+
+
+class ObjectionIn(_In):
+    filed_by: Name
+    summary: Text
+    deadline: Timestamp | None = None
+
+
+class ObjectionStepIn(_In):
+    by_venue: Ident
+    answer: Text | None = None
+
+
+class MisconductIn(_In):
+    session_id: Ident
+    subject_kind: Literal["tenderer", "agency", "bidder", "expert"]
+    subject_id: Annotated[str, Field(min_length=1, max_length=64, description="credit code, or expert id")]
+    subject_name: Name | None = Field(default=None, description="organisation name (public once published)")
+    description: Text
+    evidence: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=1000)] = []
+
+
+class MisconductStepIn(_In):
+    evidence: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=1000)] = []
+    supervisor: Name | None = None
+
+
+class IncidentIn(_In):
+    venue_id: Ident
+    kind: Literal["power_failure", "network_failure", "device_failure", "main_venue_switch", "other"]
+    description: Text
+    started_at: Timestamp
+    ended_at: Timestamp | None = None
+    new_main_venue_id: Ident | None = None
+    affected_device_id: Ident | None = None
+
+
+class IncidentResolveIn(_In):
+    ended_at: Timestamp
+
+
+class SubscriptionIn(_In):
+    project_id: Ident
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=2000)]
+    secret: Annotated[str, Field(min_length=16, max_length=200)]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+Json = dict[str, Any]

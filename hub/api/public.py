@@ -1,0 +1,23 @@
+"""Public endpoints, no token: 信息公开 and health."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from hub.api.deps import get_hub
+from hub.api.models import Problem
+from hub.service import Hub
+from hub.workflows import public
+
+router = APIRouter(tags=["public"])
+
+
+@router.get("/public/projects/{project_id}", responses={404: {"model": Problem}},
+            summary="信息公开: what of the project may be public (no personal data, no secrets)")
+def disclosure(project_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    return public.disclosure(hub, project_id)
+
+
+@router.get("/healthz")
+def health(hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    return {"status": "ok", "hub_id": hub.config.hub_id, "notary": hub.config.notary_url}

@@ -1,0 +1,71 @@
+"""`bidtrace hub …`: run the coordination hub (省协调系统)."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from hub.config import HubConfig
+
+app = typer.Typer(no_args_is_help=True, help="Run the coordination hub (省协调系统).")
+
+DATA = typer.Option(Path("data/hub"), "--data", envvar="BIDTRACE_HUB_DATA", help="hub data folder (state, key, CAs)")
+NOTARY = typer.Option("http://127.0.0.1:8400", "--notary-url", envvar="BIDTRACE_NOTARY_URL", help="notary base URL")
+DB = typer.Option(None, "--database-url", envvar="BIDTRACE_HUB_DATABASE_URL", help="SQLAlchemy URL (default SQLite)")
+HUB_ID = typer.Option("hub-province", "--hub-id", help="the hub's submitter id with the notary")
+
+
+def _config(data: Path, notary_url: str, database_url: str | None, hub_id: str) -> "HubConfig":
+    from hub.config import HubConfig
+
+    config = HubConfig(data_dir=data, notary_url=notary_url, hub_id=hub_id)
+    if database_url:
+        config.database_url = database_url
+    return config
+
+
+@app.command("serve")
+def serve(
+    data: Path = DATA, notary_url: str = NOTARY, database_url: str | None = DB, hub_id: str = HUB_ID,
+    host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8500),
+    register: bool = typer.Option(False, help="register the hub's key with the notary (needs BIDTRACE_ADMIN_TOKEN)"),
+) -> None:
+    """Serve the hub's HTTP API and run its schedule (supervision feed, objection deadlines)."""
+    import uvicorn
+
+    from hub.api import create_app
+    from hub.service import Hub
+
+    hub = Hub(_config(data, notary_url, database_url, hub_id))
+    try:
+        if register:
+            hub.register()
+        if not hub.config.api_token:
+            typer.echo("warning: BIDTRACE_HUB_TOKEN is not set; the hub API is open to anyone who can reach it",
+                       err=True)
+        typer.echo(f"hub {hub_id} on http://{host}:{port}, notary {notary_url}")
+        uvicorn.run(create_app(hub), host=host, port=port, log_level="warning")
+    finally:
+        hub.close()
+
+
+@app.command("register")
+def register(data: Path = DATA, notary_url: str = NOTARY, hub_id: str = HUB_ID) -> None:
+    """Register the hub's key (created in the data folder if missing) with the notary, role `hub`."""
+    from hub.service import Hub
+
+    hub = Hub(_config(data, notary_url, None, hub_id))
+    try:
+        result = hub.register()
+    finally:
+        hub.close()
+    typer.echo(f"registered {result['submitter_id']} as {result['role']} at {result['registered_at']}")
+
+
+@app.command("key")
+def key(data: Path = DATA, hub_id: str = HUB_ID) -> None:
+    """Print the hub's public key (PEM), for an operator to register by hand."""
+    from notary.client import SubmitterKey
+
+    typer.echo(SubmitterKey.load_or_create(data / "hub.key", hub_id).public_pem(), nl=False)

@@ -1,0 +1,33 @@
+"""Configuration of a running hub."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class HubConfig:
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("BIDTRACE_HUB_DATA", "data/hub")))
+    notary_url: str = field(default_factory=lambda: os.environ.get("BIDTRACE_NOTARY_URL", "http://127.0.0.1:8400"))
+    hub_id: str = "hub-province"
+    database_url: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_HUB_DATABASE_URL"))
+    notary_admin_token: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_ADMIN_TOKEN"))
+    api_token: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_HUB_TOKEN"))
+    utc_offset_hours: int = 8
+    tail_interval: float = 0.5  # seconds between reads of the notary log for the supervision feed
+    deliver_interval: float = 0.5  # seconds between webhook delivery rounds
+    deadline_interval: float = 5.0  # seconds between objection deadline checks
+    retry_base: float = 0.5  # first webhook retry delay; doubles per failure up to retry_max
+    retry_max: float = 60.0
+    webhook_timeout: float = 5.0
+    beacon_wait: float = 30.0  # how long a draw waits for its commitment to be anchored
+    objection_hours: float = 72.0  # default answer deadline of an objection
+
+    @property
+    def url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hub.db'}"
+
+    @property
+    def trusted_ca_dir(self) -> Path:
+        """PEM certificates of the CAs whose certificates cloud signatures may use (多 CA 互认)."""
+        return self.data_dir / "trusted-ca"

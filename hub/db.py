@@ -1,0 +1,244 @@
+"""The hub's own state (SQLAlchemy 2, SQLite by default): venues, sessions, bookings, the expert pool,
+draws, check-ins, signatures, fees, objections, misconduct cases, incidents, the supervision feed.
+
+Personal data (expert names and identity numbers, who filed an objection, who a misconduct case is about)
+lives only here; evidence carries salted commitments of it (see `hub.evidence`).
+"""
+
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Venue(Base):
+    __tablename__ = "venues"
+    venue_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    rooms: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class EvalSession(Base):
+    """One evaluation session (评标) of a project, led by its main venue."""
+
+    __tablename__ = "sessions"
+    session_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(128), index=True)
+    main_venue_id: Mapped[str] = mapped_column(ForeignKey("venues.venue_id"))
+    room: Mapped[str] = mapped_column(String(200))
+    slot_start: Mapped[str] = mapped_column(String(40))
+    slot_end: Mapped[str] = mapped_column(String(40))
+    bidders: Mapped[list[Any]] = mapped_column(JSON)  # [{"name", "credit_code"}]: organisations
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | archived
+    archive_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    booking_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id"), index=True)
+    main_venue_id: Mapped[str] = mapped_column(String(128))
+    venue_id: Mapped[str] = mapped_column(String(128), index=True)
+    room: Mapped[str] = mapped_column(String(200))
+    slot_start: Mapped[str] = mapped_column(String(40))
+    slot_end: Mapped[str] = mapped_column(String(40))
+    start_utc: Mapped[str] = mapped_column(String(40))
+    end_utc: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))  # reserved | offered | confirmed | declined | cancelled
+    history: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"action", "leaf"}]
+
+
+class Expert(Base):
+    """The provincial expert pool (专家库). Names and identity numbers never leave the hub."""
+
+    __tablename__ = "experts"
+    expert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    identity_number: Mapped[str] = mapped_column(String(64))
+    employer: Mapped[str] = mapped_column(String(200))
+    specialty: Mapped[str] = mapped_column(String(200), index=True)
+    level: Mapped[str] = mapped_column(String(50))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Draw(Base):
+    __tablename__ = "draws"
+    draw_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # committed | drawn
+    count: Mapped[int] = mapped_column(Integer)
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSON)
+    pool: Mapped[list[Any]] = mapped_column(JSON)
+    excluded: Mapped[list[Any]] = mapped_column(JSON)
+    conflicts: Mapped[list[Any]] = mapped_column(JSON)
+    same_employer: Mapped[bool] = mapped_column(Boolean, default=True)
+    venues: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    seed_hex: Mapped[str] = mapped_column(String(64))  # secret until the result reveals it
+    seed_commitment: Mapped[str] = mapped_column(String(64))
+    commitment_leaf: Mapped[int] = mapped_column(Integer)
+    beacon: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    result_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    selected: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    assignments: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    replaces_draw: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    replaced_experts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Selection(Base):
+    """An expert drawn for a session and the venue they sit in."""
+
+    __tablename__ = "selections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(128), index=True)
+    draw_id: Mapped[str] = mapped_column(String(128))
+    expert_id: Mapped[str] = mapped_column(String(128))
+    venue_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(20))  # selected | replaced
+
+
+class CheckIn(Base):
+    __tablename__ = "checkins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(128), index=True)
+    expert_id: Mapped[str] = mapped_column(String(128))
+    venue_id: Mapped[str] = mapped_column(String(128))
+    leaf: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(20))
+    identity_checked: Mapped[bool] = mapped_column(Boolean)
+
+
+class SignatureRow(Base):
+    __tablename__ = "signatures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(128), index=True)
+    expert_id: Mapped[str] = mapped_column(String(128))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    certificate_sha256: Mapped[str] = mapped_column(String(64))
+    certificate_pem: Mapped[str] = mapped_column(Text)  # holds the signer's name: stays in the hub
+    leaf: Mapped[int] = mapped_column(Integer)
+
+
+class Fee(Base):
+    __tablename__ = "fees"
+    payment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), index=True)
+    expert_id: Mapped[str] = mapped_column(String(128))
+    payer: Mapped[str] = mapped_column(String(200))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    leaf: Mapped[int] = mapped_column(Integer)
+
+
+class Objection(Base):
+    __tablename__ = "objections"
+    objection_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # received | under_review | answered | withdrawn
+    lead_venue_id: Mapped[str] = mapped_column(String(128))
+    filed_by: Mapped[str] = mapped_column(String(200))  # personal or organisation: stays in the hub
+    filed_by_commitment: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    deadline: Mapped[str] = mapped_column(String(40))
+    deadline_epoch: Mapped[float] = mapped_column(Float, index=True)
+    alarm_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    leaves: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class MisconductCase(Base):
+    __tablename__ = "misconduct"
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(128), index=True)
+    session_id: Mapped[str] = mapped_column(String(128))
+    venue_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(20))  # recorded | verified | published | forwarded
+    subject_kind: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(200))  # stays in the hub
+    subject_public: Mapped[str] = mapped_column(String(200))  # organisation name or expert id
+    subject_commitment: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list[Any]] = mapped_column(JSON)
+    forwarded_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    leaves: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    incident_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), index=True)
+    venue_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[str] = mapped_column(String(40))
+    ended_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    new_main_venue_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    affected_device_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    leaves: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class EvidenceRow(Base):
+    """The hub's mirror of the notary log for the projects it coordinates (its own and devices' records)."""
+
+    __tablename__ = "evidence"
+    leaf_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    project_id: Mapped[str] = mapped_column(String(128), index=True)
+    session_id: Mapped[str] = mapped_column(String(128), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[str] = mapped_column(String(40))
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    receipt: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    subscription_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(128), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Outbox(Base):
+    """Durable per-subscriber queue: delivered strictly in id order, retried until the receiver says 2xx."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.subscription_id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    leaf_index: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class State(Base):
+    __tablename__ = "hub_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+def open_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _: Any) -> None:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    Base.metadata.create_all(engine)
+    return engine

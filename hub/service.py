@@ -1,0 +1,155 @@
+"""A running hub: its state, its registered key with the notary, and the one way it writes evidence.
+
+Every state change follows the same order under the hub's lock: check the transition against the
+stored state, write the evidence through the notary API (signed with the hub's key), then commit the
+new state. If the notary refuses or cannot be reached nothing changes and the caller is told so.
+Personal data enters a record only as a salted commitment; the opening goes to the notary as a
+disclosure (kept in its access-controlled store), never into the record.
+"""
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub import db as models
+from hub.config import HubConfig
+from hub.errors import NotaryRefused, NotaryUnavailable, NotFound
+from notary.client import NotaryClient, NotaryError, SubmitterKey
+from verifier.commitments import commit
+
+log = logging.getLogger("bidtrace.hub")
+
+
+class Hub:
+    def __init__(self, config: HubConfig) -> None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.engine = models.open_engine(config.url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.key = SubmitterKey.load_or_create(config.data_dir / "hub.key", config.hub_id)
+        self.notary = NotaryClient(config.notary_url, timeout=15.0, admin_token=config.notary_admin_token)
+        self.lock = threading.RLock()
+        self.tz = timezone(timedelta(hours=config.utc_offset_hours))
+        self._scheduler: Any = None
+
+    # ----- lifecycle -----
+
+    def register(self) -> dict[str, Any]:
+        """Register the hub's key with the notary (needs the notary's admin token; idempotent)."""
+        return self.notary.register(self.key, "hub")
+
+    def start(self) -> None:
+        from hub.jobs import start_scheduler
+
+        if self._scheduler is None:
+            self._scheduler = start_scheduler(self)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+
+    def close(self) -> None:
+        self.stop()
+        self.notary.close()
+        self.engine.dispose()
+
+    # ----- helpers -----
+
+    @contextmanager
+    def db(self) -> Iterator[Session]:
+        with self.sessions() as s:
+            yield s
+
+    def now(self) -> datetime:
+        return datetime.now(self.tz)
+
+    def stamp(self) -> str:
+        return self.now().isoformat(timespec="milliseconds")
+
+    def next_id(self, s: Session, prefix: str) -> str:
+        row = s.get(models.State, f"seq:{prefix}")
+        if row is None:
+            row = models.State(key=f"seq:{prefix}", value=0)
+            s.add(row)
+        row.value += 1
+        return f"{prefix}-{row.value}"
+
+    def get(self, s: Session, model: type[Any], key: str, what: str) -> Any:
+        obj = s.get(model, key)
+        if obj is None:
+            raise NotFound(f"{what} {key} does not exist")
+        return obj
+
+    def notary_get(self, path: str, **params: Any) -> Any:
+        try:
+            return self.notary.get(path, **params)
+        except NotaryError as exc:
+            if exc.status == 404:
+                raise NotFound(f"notary: {exc.detail}") from exc
+            raise NotaryUnavailable(f"the notary answered {exc.status}: {exc.detail}") from exc
+        except httpx.HTTPError as exc:
+            raise NotaryUnavailable(f"the notary at {self.config.notary_url} cannot be reached ({exc})") from exc
+
+    # ----- evidence -----
+
+    def write(
+        self, s: Session, session: models.EvalSession, kind: str, venue_id: str, payload: dict[str, Any],
+        personal: dict[str, str] | None = None, attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Submit one record about `session` to the notary and mirror it; return its receipt (and the record
+        submitted, under "record").
+
+        `personal` maps payload fields (named `*_commitment`) to personal values: each becomes
+        sha256(salt || value) with a fresh 16-byte salt, and the opening is disclosed to the notary only.
+        """
+        payload = dict(payload)
+        disclosures = []
+        for name, value in (personal or {}).items():
+            salt = secrets.token_bytes(16)
+            payload[name] = commit(salt, value)
+            disclosures.append({"index": 0, "field": name, "salt": salt.hex(), "value": value})
+        record = {
+            "type": kind, "project_id": session.project_id, "session_id": session.session_id,
+            "venue_id": venue_id, "device_id": self.key.submitter_id, "occurred_at": self.stamp(),
+            "payload": payload, "attachments": attachments or [],
+        }
+        try:
+            receipt = self.notary.submit(self.key, [record], disclosures)[0]
+        except NotaryError as exc:
+            if exc.status >= 500:
+                raise NotaryUnavailable(f"the notary failed ({exc.status}: {exc.detail}); nothing was changed") from exc
+            raise NotaryRefused(f"the notary refused the {kind} record ({exc.status}: {exc.detail}); "
+                                "nothing was changed") from exc
+        except httpx.HTTPError as exc:
+            raise NotaryUnavailable(f"the notary at {self.config.notary_url} cannot be reached ({exc}); "
+                                    "nothing was changed") from exc
+        leaf = int(receipt["leaf_index"])
+        if s.get(models.EvidenceRow, leaf) is None:
+            s.add(models.EvidenceRow(
+                leaf_index=leaf, project_id=session.project_id, session_id=session.session_id, type=kind,
+                occurred_at=record["occurred_at"], leaf_hash=receipt["leaf_hash"], record=record, receipt=receipt,
+                fanned_out=False))
+        log.info("%s %s of %s -> leaf %d", kind, payload.get("action") or payload.get("status") or "",
+                 session.session_id, leaf)
+        return {**receipt, "record": record}
+
+    def open_session(self, s: Session, session_id: str) -> models.EvalSession:
+        """The session, refusing changes once it is archived."""
+        from hub.errors import Conflict
+
+        session: models.EvalSession = self.get(s, models.EvalSession, session_id, "session")
+        if session.status == "archived":
+            raise Conflict(f"session {session_id} was archived (leaf {session.archive_leaf}); it cannot change")
+        return session
+
+    def projects(self, s: Session) -> set[str]:
+        return set(s.scalars(select(models.EvalSession.project_id).distinct()))
