@@ -264,6 +264,7 @@ class Scenario:
     clients: int
     requests_per_client: int
     seconds: float
+    workers: int = 1
 
 
 @dataclass
@@ -306,21 +307,33 @@ def postgres_schema(base_url: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def notary_server(
-    workdir: Path, url: str | None, stage_timers: Path | None = None, cprofile: Path | None = None
+    workdir: Path, url: str | None, stage_timers: Path | None = None, cprofile: Path | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[str, str]]:
-    """Start `python -m bench.ingest serve` in its own process; yield (base URL, admin token)."""
+    """Start the notary in its own process; yield (base URL, admin token).
+
+    One worker: `python -m bench.ingest serve` (which can be instrumented). Several: the product's own
+    `bidtrace notary serve --workers N`, whose workers append concurrently through the database."""
     port = _free_port()
     token = secrets.token_urlsafe(16)
-    cmd = [sys.executable, "-m", "bench.ingest", "serve", "--data", str(workdir), "--port", str(port),
-           f"--admin-token={token}"]  # "=" form: a URL-safe token may start with "-"
-    if url:
-        cmd += [f"--url={url}"]
-    if stage_timers:
-        cmd += ["--stage-timers", str(stage_timers)]
-    if cprofile:
-        cmd += ["--cprofile", str(cprofile)]
+    env = dict(os.environ)
+    if workers > 1:
+        cmd = [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(workdir), "--port", str(port),
+               "--log-id", "bench", "--workers", str(workers)]
+        if url:
+            cmd += [f"--database-url={url}"]
+        env["BIDTRACE_ADMIN_TOKEN"] = token
+    else:
+        cmd = [sys.executable, "-m", "bench.ingest", "serve", "--data", str(workdir), "--port", str(port),
+               f"--admin-token={token}"]  # "=" form: a URL-safe token may start with "-"
+        if url:
+            cmd += [f"--url={url}"]
+        if stage_timers:
+            cmd += ["--stage-timers", str(stage_timers)]
+        if cprofile:
+            cmd += ["--cprofile", str(cprofile)]
     log = open(workdir.parent / f"{workdir.name}.server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = Deadline(60)
@@ -355,7 +368,7 @@ def run_scenario(sc: Scenario, url: str | None, tmp: Path, tag: str,
 
     out = Outcome(sc)
     workdir = tmp / tag
-    with notary_server(workdir, url, stage_timers, cprofile) as (base, token):
+    with notary_server(workdir, url, stage_timers, cprofile, sc.workers) as (base, token):
         admin = NotaryClient(base, admin_token=token)
         venues = ["V-JINAN-01", "V-QINGDAO-02", "V-YANTAI-03"]
         plans: list[list[bytes]] = []
@@ -374,6 +387,11 @@ def run_scenario(sc: Scenario, url: str | None, tmp: Path, tag: str,
             acked = 0
             lat: list[float] = []
             errs: list[str] = []
+            # With several workers, each request comes on a fresh connection: the kernel spreads connections
+            # over the workers' SO_REUSEPORT sockets, so four kept-alive ones could all land on one worker.
+            headers = {"content-type": "application/json"}
+            if sc.workers > 1:
+                headers["connection"] = "close"
             with httpx.Client(base_url=base, timeout=120) as http:
                 barrier.wait()
                 deadline = deadline_box[0]
@@ -381,7 +399,7 @@ def run_scenario(sc: Scenario, url: str | None, tmp: Path, tag: str,
                     if deadline.passed():
                         break
                     t = time.perf_counter()
-                    r = http.post("/v1/records", content=body, headers={"content-type": "application/json"})
+                    r = http.post("/v1/records", content=body, headers=headers)
                     lat.append(time.perf_counter() - t)
                     if r.status_code != 200:
                         errs.append(f"{r.status_code} {r.text[:200]}")
@@ -466,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=40, help="max requests per client for batches of 1,000")
     parser.add_argument("--seconds", type=float, default=30.0, help="time bound of each scenario")
     parser.add_argument("--clients", default="1,4", help="concurrent clients to try, comma-separated")
+    parser.add_argument("--workers", default="1,2", help="notary worker processes to try (at most one per client)")
     parser.add_argument("--profile-batches", type=int, default=20, help="batches of 1,000 in each profiled run")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--postgres-url", default=os.environ.get("BIDTRACE_BENCH_POSTGRES_URL", ""))
@@ -480,16 +499,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("(PostgreSQL skipped: set BIDTRACE_BENCH_POSTGRES_URL to a scratch database to include it)")
     clients = [int(c) for c in args.clients.split(",") if c]
+    workers = [int(w) for w in args.workers.split(",") if w]
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="bidtrace-ingest-") as tmpdir:
         tmp = Path(tmpdir)
         n = 0
         for backend, base_url in backends:
             for batch, per_client in ((1, args.singles), (1000, args.batches)):
-                for c in clients:
+                for c, w in [(c, w) for c in clients for w in workers if w <= c]:
                     n += 1
-                    sc = Scenario(backend, batch, c, per_client, args.seconds)
-                    tag = f"{n:02d}-{backend}-b{batch}-c{c}"
+                    sc = Scenario(backend, batch, c, per_client, args.seconds, w)
+                    tag = f"{n:02d}-{backend}-b{batch}-c{c}-w{w}"
                     with contextlib.ExitStack() as stack:
                         url = stack.enter_context(postgres_schema(base_url)) if base_url else None
                         outcomes.append(run_scenario(sc, url, tmp, tag))
@@ -497,12 +517,13 @@ def main(argv: list[str] | None = None) -> int:
         for o in outcomes:
             lat = sorted(o.latencies)
             sc = o.scenario
-            rows.append([sc.backend, f"{sc.batch:,}", str(sc.clients), f"{o.records:,}", f"{o.elapsed:.1f}s",
+            rows.append([sc.backend, f"{sc.batch:,}", str(sc.clients), str(sc.workers), f"{o.records:,}",
+                         f"{o.elapsed:.1f}s",
                          fmt_rate(o.rate), fmt_us(percentile(lat, 0.5)), fmt_us(percentile(lat, 0.99)),
                          f"{o.rate / TARGET:.2f}×" if sc.batch > 1 else "",
                          "; ".join(o.errors[:1])])
         print("\nRecords acknowledged durably (200 from POST /v1/records after COMMIT), signatures checked")
-        print(table(["database", "batch", "clients", "records", "time", "records/s", "request p50",
+        print(table(["database", "batch", "clients", "workers", "records", "time", "records/s", "request p50",
                      "request p99", "vs 20k/s target", "errors"], rows))
 
         if not args.no_profile:

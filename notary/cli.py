@@ -1,5 +1,6 @@
 """`bidtrace notary …` and `bidtrace extract`: run the notary, audit its log, write extracts."""
 
+import os
 from pathlib import Path
 
 import typer
@@ -28,6 +29,7 @@ def serve(
     data: Path = DATA, database_url: str | None = DB, ledger: str = LEDGER, log_id: str = LOG_ID, org: str = ORG,
     host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8400),
     seal_interval: float = typer.Option(1.0, help="seconds between checkpoints"),
+    workers: int = typer.Option(1, min=1, max=64, help="HTTP worker processes (appends are serialised by the DB)"),
 ) -> None:
     """Serve the notary HTTP API and anchor checkpoints on the ledger."""
     import uvicorn
@@ -37,9 +39,22 @@ def serve(
     config = _config(data, database_url, ledger, log_id, org)
     config.seal_interval = seal_interval
     notary = Notary(config)
-    typer.echo(f"notary {config.log_id} ({notary.key.vkey}) on http://{host}:{port}, ledger {config.ledger}")
+    typer.echo(f"notary {config.log_id} ({notary.key.vkey}) on http://{host}:{port}, ledger {config.ledger}, "
+               f"{workers} worker(s)")
     try:
-        uvicorn.run(create_app(notary), host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(create_app(notary), host=host, port=port, log_level="warning")
+            return
+        # Workers rebuild the same notary from the environment; this process seals and anchors.
+        os.environ.update({
+            "BIDTRACE_DATA": str(config.data_dir), "BIDTRACE_DATABASE_URL": config.url,
+            "BIDTRACE_LEDGER": config.ledger, "BIDTRACE_LOG_ID": config.log_id, "BIDTRACE_ORG": config.org,
+            "BIDTRACE_ADMIN_TOKEN": notary.admin_token,
+        })
+        notary.start()
+        from notary.api.worker import supervise
+
+        supervise(host, port, workers)
     finally:
         notary.close()
 

@@ -62,6 +62,20 @@ class SubmitterKey:
         return base64.b64encode(self.sign(statement)).decode()
 
 
+def complete_receipts(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill in the batch paths that a submission's answer leaves out: the receipts without one are the
+    leaves that request appended, one signed batch whose every leaf hash the answer carries."""
+    fresh = [r for r in receipts if r["batch"].get("path") is None]
+    if fresh:
+        hashes = {r["batch"]["index"]: bytes.fromhex(r["leaf_hash"]) for r in fresh}
+        if sorted(hashes) != list(range(fresh[0]["batch"]["size"])):
+            raise NotaryError(502, "the notary's answer does not carry every leaf hash of its signed batch")
+        _, paths = batch_tree([hashes[i] for i in range(fresh[0]["batch"]["size"])])
+        for receipt in fresh:
+            receipt["batch"]["path"] = [h.hex() for h in paths[receipt["batch"]["index"]]]
+    return receipts
+
+
 class NotaryError(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"{status}: {detail}")
@@ -104,7 +118,7 @@ class NotaryClient:
         content = json.dumps(body, ensure_ascii=False).encode()
         response = self._http.post("/v1/records", content=content, headers={"content-type": "application/json"})
         receipts: list[dict[str, Any]] = self._check(response)["receipts"]
-        return receipts
+        return complete_receipts(receipts)
 
     def get(self, path: str, **params: Any) -> Any:
         return self._check(self._http.get(path, params=params))

@@ -1,23 +1,23 @@
 """The evidence log: sequencing, durable appends, tree state, proofs and receipts.
 
-One writer appends at a time. A batch is checked in full (submitter, role, schema, signature,
-disclosures) before anything is written, then appended in one transaction together with the tree
-nodes it completes. A record is acknowledged only after that transaction commits. The right edge of
-the tree (a compact range) is kept in memory, so an append costs O(1) amortised hashes and a proof
-costs O(log n) node reads at any size.
+A batch is checked in full (submitter, role, schema, signature, disclosures) before anything is
+written, then appended in one transaction together with the tree nodes it completes. A record is
+acknowledged only after that transaction commits. The database is the only state: an append takes the
+sequencer row lock first, then reads the tree size and its right edge (O(log n) perfect-subtree roots),
+so any number of notary processes can append to one log safely, each append costs O(1) amortised hashes,
+and a proof costs O(log n) node reads at any size.
 """
 
 import base64
 import binascii
 import hashlib
 import json
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from notary import store
 from notary.keys import NotaryKey
@@ -26,7 +26,7 @@ from notary.tree import CompactRange, NodeId, batch_tree, consistency_proof, inc
 from verifier.canonical import canonical_bytes
 from verifier.commitments import verify_disclosure
 from verifier.errors import VerificationError
-from verifier.merkle import leaf_hash
+from verifier.merkle import leaf_hash, root_of_hashes
 from verifier.note import Checkpoint
 from verifier.signatures import (
     RECEIPT_CONTEXT,
@@ -78,7 +78,11 @@ class Submitter:
     public_key: str
     registered_at: str
     revoked_at: str | None = None
-    key: PublicKey | None = field(default=None, repr=False)
+
+
+def _size(conn: Connection) -> int:
+    last = conn.execute(select(func.max(store.leaves.c.seq))).scalar()
+    return 0 if last is None else int(last) + 1
 
 
 def now_rfc3339() -> str:
@@ -105,113 +109,133 @@ class EvidenceLog:
         self.engine = engine
         self.key = key
         self.log_id = log_id
-        self._lock = threading.Lock()
-        self._submitters: dict[str, Submitter] = {}
-        self._project_next: dict[str, int] = {}
-        self._tree = self._load_tree()
-        self._load_submitters()
+        self._keys: dict[str, PublicKey] = {}  # parsed public keys by PEM: a cache, not state
+        self._append_lock = store.AppendLock(engine)
+        store.ensure_sequencer(engine)
+        with engine.connect() as conn:
+            size = _size(conn)
+            count = conn.execute(select(func.count()).select_from(store.leaves)).scalar_one()
+        if count != size:
+            raise RuntimeError(f"log has {count} leaves but its last sequence number is {size - 1}")
+
+    def close(self) -> None:
+        self._append_lock.close()
 
     # ----- state -----
 
     @property
     def size(self) -> int:
-        return self._tree.size
-
-    def _load_tree(self) -> CompactRange:
         with self.engine.connect() as conn:
-            size = conn.execute(select(func.count()).select_from(store.leaves)).scalar_one()
-            last = conn.execute(select(func.max(store.leaves.c.seq))).scalar()
-        if size and last != size - 1:
-            raise RuntimeError(f"log has {size} leaves but its last sequence number is {last}")
-        ids = CompactRange.node_ids(size)
-        found = self._fetch(ids)
-        return CompactRange(size, [found[i] for i in ids])
+            return _size(conn)
 
-    def _fetch(self, ids: Iterable[NodeId]) -> Mapping[NodeId, bytes]:
-        wanted = {store.node_id(level, index): (level, index) for level, index in ids}
-        if not wanted:
+    def _fetch(self, ids: Iterable[NodeId], conn: Connection | None = None) -> Mapping[NodeId, bytes]:
+        """Perfect-subtree roots by (level, index): leaves from `leaves`, the levels above from `nodes`."""
+        ids = list(ids)
+        if not ids:
             return {}
-        with self.engine.connect() as conn:
+        if conn is None:
+            with self.engine.connect() as own:
+                return self._fetch(ids, own)
+        leaf_ids = [index for level, index in ids if level == 0]
+        wanted = {store.node_id(level, index): (level, index) for level, index in ids if level > 0}
+        found: dict[NodeId, bytes] = {}
+        if leaf_ids:
+            rows = conn.execute(
+                select(store.leaves.c.seq, store.leaves.c.leaf_hash).where(store.leaves.c.seq.in_(leaf_ids))
+            ).all()
+            found.update({(0, row.seq): bytes(row.leaf_hash) for row in rows})
+        if wanted:
             rows = conn.execute(
                 select(store.nodes.c.id, store.nodes.c.hash).where(store.nodes.c.id.in_(list(wanted)))
             ).all()
-        found = {wanted[row.id]: bytes(row.hash) for row in rows}
-        if len(found) != len(wanted):
-            missing = sorted(set(wanted.values()) - set(found))
+            found.update({wanted[row.id]: bytes(row.hash) for row in rows})
+        if len(found) != len(set(ids)):
+            missing = sorted(set(ids) - set(found))
             raise RuntimeError(f"tree nodes missing from the database: {missing[:5]}")
         return found
 
+    def _edge(self, conn: Connection, size: int) -> CompactRange:
+        ids = CompactRange.node_ids(size)
+        found = self._fetch(ids, conn)
+        return CompactRange(size, [found[i] for i in ids])
+
+    def state(self) -> tuple[int, bytes]:
+        """The current tree size and root, read together."""
+        with self.engine.connect() as conn:
+            size = _size(conn)
+            return size, self._edge(conn, size).root()
+
     def root(self, size: int | None = None) -> bytes:
-        size = self.size if size is None else size
-        if size == self.size:
-            return self._tree.root()
+        if size is None:
+            return self.state()[1]
         return tree_root(size, self._fetch)
 
     # ----- submitters -----
 
-    def _load_submitters(self) -> None:
-        with self.engine.connect() as conn:
-            for row in conn.execute(select(store.submitters)):
-                self._submitters[row.submitter_id] = Submitter(**row._asdict())
+    def _load_submitter(self, conn: Connection, submitter_id: str) -> Submitter | None:
+        row = conn.execute(select(store.submitters).where(store.submitters.c.submitter_id == submitter_id)).first()
+        return None if row is None else Submitter(**row._asdict())
 
     def register_submitter(self, submitter_id: str, role: str, public_key_pem: str) -> Submitter:
         if role not in ROLES:
             raise RecordRejected(422, f"role must be one of {sorted(ROLES)}, got {role!r}")
         try:
-            key = load_public_key(public_key_pem)
+            load_public_key(public_key_pem)
         except VerificationError as exc:
             raise RecordRejected(422, f"submitter {submitter_id}: {exc}") from exc
-        with self._lock:
-            existing = self._submitters.get(submitter_id)
+        with self.engine.begin() as conn:
+            store.lock_sequencer(conn)
+            existing = self._load_submitter(conn, submitter_id)
             if existing is not None:
                 if existing.public_key.strip() == public_key_pem.strip() and existing.role == role:
                     return existing
                 raise RecordRejected(409, f"submitter {submitter_id} is already registered with another key")
-            sub = Submitter(submitter_id, role, public_key_pem, now_rfc3339(), None, key)
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(store.submitters).values(
-                        submitter_id=submitter_id, role=role, public_key=public_key_pem,
-                        registered_at=sub.registered_at,
-                    )
+            sub = Submitter(submitter_id, role, public_key_pem, now_rfc3339(), None)
+            conn.execute(
+                insert(store.submitters).values(
+                    submitter_id=submitter_id, role=role, public_key=public_key_pem, registered_at=sub.registered_at,
                 )
-            self._submitters[submitter_id] = sub
-            return sub
+            )
+        return sub
 
     def revoke_submitter(self, submitter_id: str) -> Submitter:
-        with self._lock:
-            sub = self._submitters.get(submitter_id)
+        with self.engine.begin() as conn:
+            store.lock_sequencer(conn)  # no append of this submitter's records runs while its key is revoked
+            sub = self._load_submitter(conn, submitter_id)
             if sub is None:
                 raise RecordRejected(404, f"submitter {submitter_id} is not registered")
             if sub.revoked_at is None:
                 sub.revoked_at = now_rfc3339()
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        update(store.submitters)
-                        .where(store.submitters.c.submitter_id == submitter_id)
-                        .values(revoked_at=sub.revoked_at)
-                    )
-            return sub
+                conn.execute(
+                    update(store.submitters)
+                    .where(store.submitters.c.submitter_id == submitter_id)
+                    .values(revoked_at=sub.revoked_at)
+                )
+        return sub
 
     def submitters(self) -> list[Submitter]:
-        return sorted(self._submitters.values(), key=lambda s: s.submitter_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(store.submitters).order_by(store.submitters.c.submitter_id)).all()
+        return [Submitter(**row._asdict()) for row in rows]
 
-    def _submitter(self, submitter_id: str) -> tuple[Submitter, PublicKey]:
-        sub = self._submitters.get(submitter_id)
+    def _submitter(self, conn: Connection, submitter_id: str) -> tuple[Submitter, PublicKey]:
+        sub = self._load_submitter(conn, submitter_id)
         if sub is None:
             raise RecordRejected(403, f"submitter {submitter_id!r} is not registered with this notary")
         if sub.revoked_at is not None:
             raise RecordRejected(
                 403, f"key of submitter {submitter_id} (registered {sub.registered_at}) was revoked {sub.revoked_at}"
             )
-        if sub.key is None:
-            sub.key = load_public_key(sub.public_key)
-        return sub, sub.key
+        key = self._keys.get(sub.public_key)
+        if key is None:
+            key = self._keys[sub.public_key] = load_public_key(sub.public_key)
+        return sub, key
 
     # ----- submission -----
 
     def submit(self, submission: Submission) -> "SubmitResult":
-        """Check and durably append a batch; return one receipt per record, in order.
+        """Check and durably append a batch; return one receipt per record, in order. The receipts of the
+        records appended now come without their batch paths (see `_receipts`).
 
         A record already in the log (same canonical bytes) is not appended again: its receipt is the
         one it got the first time.
@@ -219,7 +243,8 @@ class EvidenceLog:
         records = submission.records
         if not 1 <= len(records) <= MAX_BATCH:
             raise RecordRejected(413 if records else 400, f"a batch holds 1 to {MAX_BATCH} records, got {len(records)}")
-        sub, key = self._submitter(submission.submitter)
+        with self.engine.connect() as conn:
+            sub, key = self._submitter(conn, submission.submitter)
         allowed = ROLES[sub.role]
         canon: list[bytes] = []
         for i, record in enumerate(records):
@@ -252,8 +277,7 @@ class EvidenceLog:
         record_hashes = [hashlib.sha256(c).digest() for c in canon]
         sig_b64 = base64.b64encode(signature).decode()
         alg = key_algorithm(key)
-        with self._lock:
-            return self._append(sub.submitter_id, records, canon, record_hashes, paths, alg, sig_b64, openings)
+        return self._append(sub, records, canon, record_hashes, paths, alg, sig_b64, openings)
 
     def _check_disclosures(
         self, records: Sequence[Any], disclosures: Sequence[Disclosure]
@@ -272,37 +296,37 @@ class EvidenceLog:
             openings.setdefault(d.index, []).append(d)
         return openings
 
-    def _project_seq(self, conn: Any, project_id: str) -> int:
-        nxt = self._project_next.get(project_id)
-        if nxt is None:
-            last = conn.execute(
-                select(func.max(store.leaves.c.project_seq)).where(store.leaves.c.project_id == project_id)
-            ).scalar()
-            nxt = 0 if last is None else last + 1
-        return nxt
+    @staticmethod
+    def _project_seq(conn: Connection, project_id: str) -> int:
+        last = conn.execute(
+            select(func.max(store.leaves.c.project_seq)).where(store.leaves.c.project_id == project_id)
+        ).scalar()
+        return 0 if last is None else int(last) + 1
 
     def _append(
-        self, submitter: str, records: Sequence[Any], canon: list[bytes], record_hashes: list[bytes],
+        self, sub: Submitter, records: Sequence[Any], canon: list[bytes], record_hashes: list[bytes],
         paths: list[list[bytes]], alg: str, sig_b64: str, openings: dict[int, list[Disclosure]],
     ) -> "SubmitResult":
-        with self.engine.connect() as conn:
+        leaf_rows: list[dict[str, Any]] = []
+        node_rows: list[dict[str, Any]] = []
+        disclosure_rows: list[dict[str, Any]] = []
+        with self._append_lock.held(), self.engine.begin() as conn:
+            store.lock_sequencer(conn)  # held until commit: one append at a time, across processes
+            current, _ = self._submitter(conn, sub.submitter_id)
+            if current.public_key != sub.public_key:
+                raise RecordRejected(409, f"submitter {sub.submitter_id}'s key changed during the submission")
             rows = conn.execute(
                 select(store.leaves.c.record_hash, store.leaves.c.seq).where(
                     store.leaves.c.record_hash.in_(set(record_hashes))
                 )
             ).all()
-        known: dict[bytes, int] = {bytes(r.record_hash): r.seq for r in rows}
-        tree = CompactRange(self._tree.size, self._tree.nodes)
-        received_at = now_rfc3339()
-        leaf_rows: list[dict[str, Any]] = []
-        node_rows: list[dict[str, Any]] = []
-        disclosure_rows: list[dict[str, Any]] = []
-        next_seq: dict[str, int] = {}
-        placed: dict[bytes, int] = {}
-        start = tree.size
-        with self.engine.begin() as conn:
+            known: dict[bytes, int] = {bytes(r.record_hash): r.seq for r in rows}
+            start = _size(conn)
+            tree = self._edge(conn, start)
+            received_at = now_rfc3339()
+            next_seq: dict[str, int] = {}
             for i, rh in enumerate(record_hashes):
-                if rh in known or rh in placed:
+                if rh in known:
                     continue
                 project_id = records[i]["project_id"]
                 pseq = next_seq.get(project_id)
@@ -311,15 +335,16 @@ class EvidenceLog:
                 next_seq[project_id] = pseq + 1
                 seq = tree.size
                 entry = _entry_bytes(
-                    seq, pseq, received_at, canon[i], submitter, alg, i, paths[i], len(records), sig_b64
+                    seq, pseq, received_at, canon[i], sub.submitter_id, alg, i, paths[i], len(records), sig_b64
                 )
                 lh = leaf_hash(entry)
-                placed[rh] = seq
+                known[rh] = seq
                 leaf_rows.append(
                     {"seq": seq, "record_hash": rh, "leaf_hash": lh, "entry": entry, "project_id": project_id,
                      "project_seq": pseq, "batch_start": start, "batch_size": 0}
                 )
-                node_rows.extend({"id": store.node_id(*nid), "hash": h} for nid, h in tree.append(lh))
+                # Level 0 is the leaves table itself; only the levels above are stored as nodes.
+                node_rows.extend({"id": store.node_id(*nid), "hash": h} for nid, h in tree.append(lh)[1:])
                 disclosure_rows.extend(
                     {"seq": seq, "field": d.field, "salt": bytes.fromhex(d.salt), "value": d.value}
                     for d in openings.get(i, ())
@@ -329,35 +354,43 @@ class EvidenceLog:
             store.insert_many(conn, store.leaves, leaf_rows)
             store.insert_many(conn, store.nodes, node_rows)
             store.insert_many(conn, store.disclosures, disclosure_rows)
-        # Committed: only now does the in-memory state move on.
-        self._tree = tree
-        self._project_next.update(next_seq)
-        fresh = self._receipts([(r["seq"], r["leaf_hash"], r["record_hash"]) for r in leaf_rows], received_at)
-        by_hash = {r["record_hash"]: fresh[r["seq"] - start] for r in leaf_rows}
-        receipts = [by_hash[rh] if rh in by_hash else self.receipt(known[rh]) for rh in record_hashes]
+        members = [(r["seq"], r["leaf_hash"], r["record_hash"]) for r in leaf_rows]
+        fresh = self._receipts(members, received_at, paths=False)
+        by_seq = {r["seq"]: receipt for r, receipt in zip(leaf_rows, fresh, strict=True)}
+        receipts = [by_seq[known[rh]] if known[rh] in by_seq else self.receipt(known[rh]) for rh in record_hashes]
         return SubmitResult(receipts, len(leaf_rows))
 
     # ----- receipts -----
 
-    def _receipts(self, members: list[tuple[int, bytes, bytes]], received_at: str) -> list[dict[str, Any]]:
+    def _receipts(
+        self, members: list[tuple[int, bytes, bytes]], received_at: str, paths: bool = True
+    ) -> list[dict[str, Any]]:
+        """Receipts for one appended batch, one signature over the root of its leaf hashes. Without
+        `paths`, each receipt's batch path is left out: whoever holds all of them can compute it
+        (`notary.client.complete_receipts`), and a submission's answer holds all of them."""
         if not members:
             return []
-        root, paths = batch_tree([lh for _, lh, _ in members])
+        hashes = [lh for _, lh, _ in members]
+        root, member_paths = batch_tree(hashes) if paths else (root_of_hashes(hashes), [])
         sig = base64.b64encode(
             self.key.sign(batch_statement(RECEIPT_CONTEXT, self.log_id, len(members), root))
         ).decode()
-        return [
+        receipts: list[dict[str, Any]] = [
             {
                 "log_id": self.log_id,
                 "leaf_index": seq,
                 "leaf_hash": lh.hex(),
                 "record_hash": rh.hex(),
                 "received_at": received_at,
-                "batch": {"size": len(members), "index": i, "path": [h.hex() for h in paths[i]]},
+                "batch": {"size": len(members), "index": i},
                 "signature": sig,
             }
             for i, (seq, lh, rh) in enumerate(members)
         ]
+        for receipt, path in zip(receipts, member_paths, strict=False):
+            batch: dict[str, Any] = receipt["batch"]
+            batch["path"] = [h.hex() for h in path]
+        return receipts
 
     def receipt(self, seq: int) -> dict[str, Any]:
         """The receipt a leaf was given when it was appended (signatures are deterministic)."""
@@ -397,8 +430,9 @@ class EvidenceLog:
         return consistency_proof(first, second, self._fetch)
 
     def _check_size(self, size: int) -> None:
-        if size > self.size:
-            raise ValueError(f"tree size {size} is beyond the log's size {self.size}")
+        current = self.size
+        if size > current:
+            raise ValueError(f"tree size {size} is beyond the log's size {current}")
 
     def disclosures(self, seq: int) -> list[dict[str, str]]:
         with self.engine.connect() as conn:
@@ -409,8 +443,7 @@ class EvidenceLog:
 
     def sign_checkpoint(self) -> tuple[int, bytes, str]:
         """Sign and store a checkpoint of the current tree (or return the stored one of that size)."""
-        with self._lock:
-            size, root = self._tree.size, self._tree.root()
+        size, root = self.state()
         with self.engine.begin() as conn:
             note = conn.execute(select(store.checkpoints.c.note).where(store.checkpoints.c.size == size)).scalar()
             if note is None:

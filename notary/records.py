@@ -7,7 +7,7 @@ identities appear only as salted commitments (`*_commitment`, 64 hex characters)
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Hex64
@@ -26,23 +26,11 @@ def rfc3339_with_offset(value: str) -> str:
     return value
 
 
-Timestamp = Annotated[str, Field(max_length=40)]
+Timestamp = Annotated[str, Field(max_length=40), AfterValidator(rfc3339_with_offset)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class _Timed(_Strict):
-    @field_validator("*", mode="after")
-    @classmethod
-    def _times(cls, value: Any, info: Any) -> Any:
-        if info.field_name in _TIME_FIELDS and isinstance(value, str):
-            return rfc3339_with_offset(value)
-        return value
-
-
-_TIME_FIELDS = {"occurred_at", "slot_start", "slot_end", "start", "end", "deadline", "started_at", "ended_at"}
 
 
 class Attachment(_Strict):
@@ -52,7 +40,7 @@ class Attachment(_Strict):
     media_type: Short
 
 
-class Booking(_Timed):
+class Booking(_Strict):
     """A room and slot of a session: the main venue `reserved` its own room or `offered` the session to a
     secondary venue, which `confirmed` or `declined`; `changed` (new room or slot, to be confirmed again)
     and `cancelled` follow. `reason` says why, for changes, declines and cancellations."""
@@ -124,7 +112,7 @@ class SignatureEvent(_Strict):
     ca_sha256: Hex64 | None = None  # the trusted CA certificate that issued the signer's certificate
 
 
-class RecordingSegment(_Timed):
+class RecordingSegment(_Strict):
     camera_id: Ident
     segment_index: Annotated[int, Field(ge=0)]
     start: Timestamp
@@ -152,7 +140,7 @@ class Misconduct(_Strict):
         return self
 
 
-class Objection(_Timed):
+class Objection(_Strict):
     objection_id: Ident
     status: Literal["received", "under_review", "answered", "withdrawn"]
     filed_by_commitment: Commitment
@@ -177,7 +165,7 @@ class Archive(_Strict):
     leaf_hashes: list[Hex64]
 
 
-class Incident(_Timed):
+class Incident(_Strict):
     incident_id: Ident
     kind: Literal["power_failure", "network_failure", "device_failure", "main_venue_switch", "other"]
     description: Text
@@ -223,7 +211,7 @@ ROLES: dict[str, frozenset[str]] = {
 }
 
 
-class RecordEnvelope(_Timed):
+class RecordEnvelope(_Strict):
     type: Literal[tuple(PAYLOADS)]  # type: ignore[valid-type]
     project_id: Ident
     session_id: Ident

@@ -13,15 +13,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from anchors.ledger import Anchor, Ledger, LedgerError, LedgerRefused, LedgerUnavailable
 from notary import store
 from notary.log import EvidenceLog
 
 log = logging.getLogger("bidtrace.notary.sealing")
+STATUS = "sealer_status"
 
 
 @dataclass
@@ -34,6 +36,18 @@ class SealerState:
     registered: bool = False
     anchors_made: int = 0
     history: list[float] = field(default_factory=list)
+
+
+def read_status(engine: Engine) -> SealerState:
+    """The sealer's last published state, as seen from any process of the notary."""
+    with engine.connect() as conn:
+        raw = conn.execute(select(store.settings.c.value).where(store.settings.c.name == STATUS)).scalar()
+        anchored = conn.execute(select(func.max(store.anchors.c.size))).scalar() or 0
+    if raw is None:
+        return SealerState(anchored_size=int(anchored))
+    status = json.loads(raw)
+    return SealerState(anchored_size=int(status["anchored_size"]), failures=int(status["failures"]),
+                       last_error=status["last_error"], alarm=status["alarm"])
 
 
 class Sealer:
@@ -49,6 +63,11 @@ class Sealer:
         self.state = SealerState(anchored_size=self._stored_anchor_size())
         self._run_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
+        self._published: dict[str, Any] = {}
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None
 
     def _stored_anchor_size(self) -> int:
         with self.evidence.engine.connect() as conn:
@@ -97,7 +116,20 @@ class Sealer:
             self._failed(str(exc))
             return None
         finally:
+            self._publish()
             self._run_lock.release()
+
+    def _publish(self) -> None:
+        """Share this round's outcome with the notary's other processes (they serve /healthz too)."""
+        state = self.state
+        status = {"anchored_size": state.anchored_size, "failures": state.failures,
+                  "last_error": state.last_error, "alarm": state.alarm}
+        if status == self._published:
+            return
+        with self.evidence.engine.begin() as conn:
+            conn.execute(delete(store.settings).where(store.settings.c.name == STATUS))
+            conn.execute(insert(store.settings).values(name=STATUS, value=json.dumps(status)))
+        self._published = status
 
     def _failed(self, message: str) -> None:
         state = self.state

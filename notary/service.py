@@ -8,7 +8,7 @@ from pathlib import Path
 from anchors.ledger import Ledger
 from notary.keys import NotaryKey
 from notary.log import EvidenceLog
-from notary.sealing import Sealer
+from notary.sealing import Sealer, SealerState, read_status
 from notary.store import open_engine
 
 
@@ -16,10 +16,10 @@ from notary.store import open_engine
 class NotaryConfig:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("BIDTRACE_DATA", "data/notary")))
     database_url: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_DATABASE_URL"))
-    log_id: str = "province"
+    log_id: str = field(default_factory=lambda: os.environ.get("BIDTRACE_LOG_ID", "province"))
     origin: str | None = None
-    ledger: str = "embedded"
-    org: str = "ProvinceMSP"
+    ledger: str = field(default_factory=lambda: os.environ.get("BIDTRACE_LEDGER", "embedded"))
+    org: str = field(default_factory=lambda: os.environ.get("BIDTRACE_ORG", "ProvinceMSP"))
     seal_interval: float = 1.0
     seal_records: int = 10_000
     max_merge_delay: int = 60
@@ -71,7 +71,12 @@ class Notary:
     def start(self) -> None:
         self.sealer.start()
 
+    def status(self) -> SealerState:
+        """Anchoring status: this process's sealer if it runs one, else what the sealing process published."""
+        return self.sealer.state if self.sealer.running else read_status(self.engine)
+
     def close(self) -> None:
         self.sealer.stop()
+        self.log.close()
         self.ledger.close()
         self.engine.dispose()

@@ -4,6 +4,11 @@ Every commit is durable before it returns: SQLite runs with `synchronous=FULL` (
 each commit); PostgreSQL keeps its default `synchronous_commit=on`.
 """
 
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +25,11 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
+    select,
+    update,
 )
+from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 _Id = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's fast rowid
@@ -102,6 +111,60 @@ def node_id(level: int, index: int) -> int:
     return (level << LEVEL_SHIFT) | index
 
 
+SEQUENCER = "sequencer"
+
+
+def ensure_sequencer(engine: Engine) -> None:
+    """Create the row whose lock serialises appends (and key changes) across notary processes."""
+    with engine.connect() as conn:
+        if conn.execute(select(settings.c.name).where(settings.c.name == SEQUENCER)).first() is not None:
+            return
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(settings).values(name=SEQUENCER, value="append lock"))
+    except IntegrityError:
+        pass  # another process created it first
+
+
+def lock_sequencer(conn: Connection) -> None:
+    """Take the append lock until the transaction ends. The first statement of the transaction must be
+    this write: SQLite then starts the transaction holding its write lock with a fresh snapshot (waiting
+    up to busy_timeout for another writer), PostgreSQL holds the row lock, and every read that follows
+    sees what the previous append committed."""
+    conn.execute(update(settings).where(settings.c.name == SEQUENCER).values(value=settings.c.value))
+
+
+class AppendLock:
+    """Orders appenders before they reach the database. SQLite's own lock waits by polling with growing
+    sleeps, which idles a waiting worker long after the lock is free; an OS file lock wakes it at once.
+    A thread lock comes first because flock does not exclude threads sharing one open file. PostgreSQL
+    queues row-lock waiters itself, so there only the sequencer row is used."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        if database and database != ":memory:":
+            self._fd = os.open(f"{database}.append-lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._fd is None:
+                yield
+                return
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert rows through the driver's executemany: the append hot path, where SQLAlchemy's per-row
     parameter processing cost more than the database itself."""
@@ -118,6 +181,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # A bigger page cache keeps the random-keyed record_hash index in memory; fewer, larger WAL
+    # checkpoints keep appends from stalling on one every megabytes.
+    cursor.execute("PRAGMA cache_size=-131072")
+    cursor.execute("PRAGMA wal_autocheckpoint=16384")
     cursor.close()
 
 

@@ -39,8 +39,8 @@ class Metrics:
         )
         Gauge("bidtrace_log_size", "Leaves in the log", registry=r).set_function(lambda: notary.log.size)
         Gauge("bidtrace_anchored_size", "Size of the newest anchored checkpoint", registry=r).set_function(
-            lambda: notary.sealer.state.anchored_size
+            lambda: notary.status().anchored_size
         )
         Gauge("bidtrace_anchor_failures", "Consecutive failed anchoring attempts", registry=r).set_function(
-            lambda: notary.sealer.state.failures
+            lambda: notary.status().failures
         )

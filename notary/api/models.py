@@ -29,7 +29,11 @@ class SubmissionIn(BaseModel):
 class BatchPosition(BaseModel):
     size: int
     index: int
-    path: list[str]
+    path: list[str] | None = Field(
+        default=None,
+        description="inclusion path of the leaf hash in the signed batch; omitted in a POST /v1/records answer "
+        "for the leaves that request appended, whose hashes the answer all carries (the path follows from them)",
+    )
 
 
 class Receipt(BaseModel):

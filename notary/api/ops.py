@@ -15,7 +15,7 @@ router = APIRouter(tags=["operations"])
 def healthz(notary: Notary = Depends(get_notary)) -> JSONResponse:
     """ok; degraded while anchoring fails (records are still accepted); alarm if the log disagrees with
     the ledger (503)."""
-    state = notary.sealer.state
+    state = notary.status()
     status = "alarm" if state.alarm else "degraded" if state.last_error else "ok"
     health = Health(
         status=status, size=notary.log.size, anchored_size=state.anchored_size,

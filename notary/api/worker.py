@@ -1,0 +1,83 @@
+"""The HTTP worker processes of a notary served by several (`bidtrace notary serve --workers N`).
+
+Each worker listens on the same port (SO_REUSEPORT, the kernel spreads connections) and serves the
+whole API; the database serialises their appends. Sealing and anchoring run only in the parent, which
+publishes its status for the workers' /healthz, restarts a worker that dies, and stops them all on
+SIGTERM or SIGINT. A worker whose parent is gone stops too.
+
+Each worker opens its own listening socket as IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets
+that say they are TCP, and without it a kept-alive connection waits 40 ms on delayed ACKs per answer.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import uvicorn
+
+from notary.api.app import create_app
+from notary.service import Notary, NotaryConfig
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def serve_worker(host: str, port: int) -> None:
+    parent = os.getppid()
+    notary = Notary(NotaryConfig())
+    server = uvicorn.Server(uvicorn.Config(create_app(notary, start_sealer=False), log_level="warning"))
+
+    def watch_parent() -> None:
+        while not server.should_exit:
+            if os.getppid() != parent:
+                server.should_exit = True
+            time.sleep(1)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    try:
+        server.run(sockets=[_listen(host, port)])
+    finally:
+        notary.close()
+
+
+def supervise(host: str, port: int, workers: int) -> None:
+    """Run `workers` worker processes until SIGTERM or SIGINT (the caller seals and anchors meanwhile)."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "notary.api.worker", host, str(port)])
+
+    procs = [start() for _ in range(workers)]
+    try:
+        while not stop.wait(0.5):
+            for i, proc in enumerate(procs):
+                if proc.poll() is not None:
+                    print(f"notary worker {proc.pid} exited with {proc.returncode}; starting another", file=sys.stderr)
+                    procs[i] = start()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == "__main__":
+    serve_worker(sys.argv[1], int(sys.argv[2]))

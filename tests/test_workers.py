@@ -1,0 +1,97 @@
+"""Several HTTP worker processes append to one log: the database serialises them, nothing is lost or doubled."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from notary.audit import audit_log
+from notary.client import NotaryClient, NotaryError, SubmitterKey
+from notary.server import free_port
+from notary.service import Notary
+from tests.conftest import incident, make_config, wait_until
+from verifier.receipt import verify_receipt
+
+ADMIN = "test-admin-token"
+
+
+def test_concurrent_appends_through_several_workers(tmp_path: Path, database_url: str) -> None:
+    data, port = tmp_path / "notary", free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
+         "--workers", "3", "--seal-interval", "0.2", "--database-url", database_url],
+        env={**os.environ, "BIDTRACE_ADMIN_TOKEN": ADMIN}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _up(url), 60, "the notary's workers")
+        hubs = [SubmitterKey.generate(f"hub-{i}") for i in range(4)]
+        admin = NotaryClient(url, admin_token=ADMIN)
+        for hub in hubs:  # registered through whichever worker answers; used through the others
+            admin.register(hub, "hub")
+        receipts: list[dict[str, Any]] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def client(n: int) -> None:
+            mine = NotaryClient(url)
+            try:
+                for round_ in range(12):
+                    batch = [incident(1000 * n + 10 * round_ + k, project=f"P-{k % 3}") for k in range(1 + round_ % 7)]
+                    got = mine.submit(hubs[n], batch)
+                    again = mine.submit(hubs[n], batch[:1])  # a resend, possibly to another worker
+                    assert again[0] == got[0]
+                    with lock:
+                        receipts.extend(got)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+            finally:
+                mine.close()
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        leaves = sorted(r["leaf_index"] for r in receipts)
+        assert leaves == list(range(len(leaves))), "leaf indexes must be unique and without gaps"
+        wait_until(lambda: admin.get("/healthz")["anchor_lag"] == 0, 60, "anchoring of everything")
+        revoked = admin._http.post("/v1/submitters/hub-0/revoke")
+        assert revoked.status_code == 200
+        for _ in range(6):  # every worker sees the revocation at once
+            try:
+                NotaryClient(url).submit(hubs[0], [incident(99_999)])
+                raise AssertionError("a revoked key was accepted")
+            except NotaryError as exc:
+                assert exc.status == 403 and "revoked" in exc.detail
+        admin.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    notary = Notary(make_config(data, database_url))
+    try:
+        for r in receipts:
+            verify_receipt(r, notary.key.note_key, "province")
+        for project in ("P-0", "P-1", "P-2"):
+            seqs = [json.loads(e)["project_seq"] for _, e in notary.log.entries(limit=1000, project_id=project)]
+            assert seqs == list(range(len(seqs)))
+        assert audit_log(notary.log, notary.ledger) == []
+    finally:
+        notary.close()
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        time.sleep(0.1)
+        return False
