@@ -160,7 +160,8 @@ def bench_ours_sqlite(entries: list[bytes], samples: list[int], budget: float, t
                 "seq": seq, "record_hash": hashlib.sha256(e).digest(), "leaf_hash": lh, "entry": e,
                 "project_id": "bench", "project_seq": seq, "batch_start": start, "batch_size": len(chunk),
             })
-            node_rows.extend({"id": store.node_id(*nid), "hash": h} for nid, h in tree.append(lh))
+            # Level 0 lives in the leaves table; nodes holds the levels above (as EvidenceLog._append).
+            node_rows.extend({"id": store.node_id(*nid), "hash": h} for nid, h in tree.append(lh)[1:])
         t0 = time.perf_counter()
         with engine.begin() as conn:
             if insert_many is not None:  # what EvidenceLog._append uses now

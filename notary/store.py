@@ -166,11 +166,18 @@ class AppendLock:
 
 
 def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows through the driver's executemany: the append hot path, where SQLAlchemy's per-row
-    parameter processing cost more than the database itself."""
+    """Insert rows through the driver (COPY on PostgreSQL, executemany on SQLite): the append hot path,
+    where SQLAlchemy's per-row parameter processing cost more than the database itself."""
     if not rows:
         return
     columns = list(rows[0])
+    if conn.dialect.name == "postgresql":
+        # COPY streams the rows in one statement; executemany sends one bound statement per row.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[c] for c in columns))
+        return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})"
     conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])

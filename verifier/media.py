@@ -1,7 +1,8 @@
 """Recorded media against the log: every segment file that is present must be the file whose hash was logged.
 
-Files are looked up by the attachment name that the recorder logged; absent files are reported as absent
-(the log still proves what they were), present files must match their SHA-256 and size exactly.
+Files are looked up by the attachment name that the recorder logged, in a folder named after the venue
+(`MEDIA/<venue_id>/<name>`) or else directly in the media folder; absent files are reported as absent (the
+log still proves what they were), present files must match their SHA-256 and size exactly.
 """
 
 import hashlib
@@ -31,6 +32,7 @@ def check_media(entries: list[LogEntry], media_dir: Path) -> list[SessionCheck]:
         camera = f"{e.record.get('venue_id')}/{payload.get('camera_id')}"
         for attachment in e.record.get("attachments", []) or []:
             cameras[camera].append((int(payload.get("segment_index", -1)), attachment))
+    venues = {camera: camera.rsplit("/", 1)[0] for camera in cameras}
     checks = []
     for camera, attachments in sorted(cameras.items()):
         present = 0
@@ -40,8 +42,10 @@ def check_media(entries: list[LogEntry], media_dir: Path) -> list[SessionCheck]:
             if name.name != str(name) or name.name in ("", ".", ".."):
                 problems.append(f"segment {index} names an unsafe file {str(name)!r}")
                 continue
-            path = media_dir / name.name
-            if not path.is_file():
+            venue = venues[camera]
+            folders = [media_dir / venue, media_dir] if Path(venue).name == venue else [media_dir]
+            path = next((folder / name.name for folder in folders if (folder / name.name).is_file()), None)
+            if path is None:
                 continue
             present += 1
             if path.stat().st_size != attachment.get("size") or file_sha256(path) != attachment.get("sha256"):
