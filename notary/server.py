@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from fastapi import FastAPI
 
 from notary.api import create_app
 from notary.service import Notary, NotaryConfig
@@ -19,23 +20,29 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(notary: Notary, start_sealer: bool = True) -> Iterator[str]:
-    """Serve `notary` until the block ends; yields its base URL."""
+def serving_app(app: FastAPI, what: str = "HTTP server") -> Iterator[str]:
+    """Serve an ASGI app on a free loopback port from a background thread; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(notary, start_sealer), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("notary HTTP server did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serving(notary: Notary, start_sealer: bool = True) -> Iterator[str]:
+    """Serve `notary` until the block ends; yields its base URL."""
+    with serving_app(create_app(notary, start_sealer), "notary HTTP server") as url:
+        yield url
 
 
 @contextmanager

@@ -235,3 +235,16 @@ def test_the_log_reopens_where_it_stopped(tmp_path: Any, database_url: str) -> N
     assert [json.loads(entry_of(second, r["leaf_index"]))["project_seq"] for r in result.receipts] == [9, 10, 11]
     assert base64.b64decode(result.receipts[0]["signature"])
     second.close()
+
+
+def test_disclosed_values_round_trip_exactly(api: Any) -> None:
+    notary, client, people = api
+    salt = bytes(range(16, 32))
+    value = "张三\tline\nbreak \\ back\\slash\r\\N end"
+    checkin = {**segment(0, device="V-1.checkin"), "type": "checkin", "payload": {
+        "expert_commitment": commit(salt, value), "method": "card", "result": "matched", "provider": "demo",
+        "photo_sha256": None, "faces_detected": None}}
+    receipt = client.submit(people.station, [checkin],
+                            [{"index": 0, "field": "expert_commitment", "salt": salt.hex(), "value": value}])[0]
+    assert notary.log.disclosures(receipt["leaf_index"]) == [
+        {"field": "expert_commitment", "salt": salt.hex(), "value": value}]
