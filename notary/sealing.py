@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +34,6 @@ class SealerState:
     retry_at: float = 0.0
     alarm: str | None = None  # set when the log disagrees with the ledger; never cleared automatically
     registered: bool = False
-    anchors_made: int = 0
-    history: list[float] = field(default_factory=list)
 
 
 def read_status(engine: Engine) -> SealerState:
@@ -160,7 +158,6 @@ class Sealer:
         proof = evidence.consistency_proof(anchored, size)
         anchor = self.ledger.anchor_checkpoint(evidence.log_id, note, proof)
         self._store(anchor)
-        self.state.anchors_made += 1
         self._succeeded(anchor.size)
         return anchor
 
