@@ -1,225 +1,261 @@
-"""`bidtrace demo`: one remote evaluation, simulated end to end against a real notary on the embedded ledger.
+"""`bidtrace demo`: one remote evaluation run end to end through the real interfaces, on the embedded ledger.
 
-A main venue in Jinan and secondary venues in Qingdao and Yantai: booking, a verifiable expert draw,
-seven experts' check-ins and signatures, recording segments from every camera, a misconduct record,
-an objection, fees and the archive. Then an audit extract is written and verified offline.
+A notary and the coordination hub serve over HTTP on loopback. The main venue in Jinan offers the session
+to Qingdao and Yantai; the hub commits and anchors an expert draw for all three venues, then draws;
+check-in stations report seven experts; two cameras per venue record (synthetic video made with OpenCV,
+segmented, hashed and hash-chained by the real recorder, sent through its durable queue); experts sign
+the report with cloud-signature certificates; fees, an objection, a misconduct case and the archive
+follow. The project's audit extract is then verified offline, segment files included.
 """
 
 import hashlib
-import os
 import secrets
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import httpx
+import numpy as np
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.x509.oid import NameOID
+
+from devices.queue import EvidenceQueue
+from devices.recorder import Recorder, RecorderConfig
+from hub.config import HubConfig
+from hub.server import serving_hub
+from hub.service import Hub
 from notary.client import NotaryClient, SubmitterKey
 from notary.server import running_notary
 from notary.service import NotaryConfig
 from verifier.cli import render
 from verifier.commitments import commit
-from verifier.draw import draw, pool_digest
 from verifier.extract import verify_extract
 
-CST = timezone(timedelta(hours=8))
 PROJECT = "SD-2026-JN-0417"
 SESSION = "S-20261126-01"
 MAIN, SECONDARY = "V-JINAN-01", ["V-QINGDAO-02", "V-YANTAI-03"]
-CAMERAS_PER_VENUE = 2
+VENUES = [MAIN, *SECONDARY]
+CITIES = {MAIN: "济南", "V-QINGDAO-02": "青岛", "V-YANTAI-03": "烟台"}
+CAMERAS = ("cam1", "cam2")
+FPS = 10
+BIDDERS = [{"name": "山东建工集团", "credit_code": "91370000MA3C5XXXX1"},
+           {"name": "青岛海建有限公司", "credit_code": "91370200MA3D6XXXX2"},
+           {"name": "烟台港城建设有限公司", "credit_code": "91370600MA3E7XXXX3"}]
 
 
-class Evaluation:
-    """The simulated participants, each with its own registered key."""
+def _experts(n: int = 240) -> list[dict[str, Any]]:
+    return [{"expert_id": f"E-{i:04d}", "name": f"专家{i:03d}", "identity_number": _identity(f"E-{i:04d}"),
+             "employer": "山东建工集团" if i % 97 == 0 else f"单位{i}", "specialty": "房屋建筑工程", "level": "高级"}
+            for i in range(1, n + 1)]
 
-    def __init__(self, client: NotaryClient) -> None:
-        self.client = client
-        self.hub = SubmitterKey.generate("hub-province")
-        client.register(self.hub, "hub")
-        self.devices: dict[str, SubmitterKey] = {}
-        for venue in [MAIN, *SECONDARY]:
-            for name in [*(f"cam{i}" for i in range(1, CAMERAS_PER_VENUE + 1)), "checkin", "signpad"]:
-                device = SubmitterKey.generate(f"{venue}.{name}")
-                client.register(device, "device")
-                self.devices[device.submitter_id] = device
-        self.clock = datetime(2026, 11, 26, 9, 0, tzinfo=CST)
-        self.salts: dict[str, bytes] = {}
 
-    def at(self, minutes: float = 1) -> str:
-        self.clock += timedelta(minutes=minutes)
-        return self.clock.isoformat(timespec="seconds")
-
-    def record(self, kind: str, venue: str, device: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        return {
-            "type": kind, "project_id": PROJECT, "session_id": SESSION, "venue_id": venue, "device_id": device,
-            "occurred_at": extra.pop("occurred_at", None) or self.at(), "payload": payload,
-            "attachments": extra.pop("attachments", []),
-        }
-
-    def commitment(self, label: str, value: str) -> tuple[str, dict[str, Any]]:
-        salt = self.salts.setdefault(label, secrets.token_bytes(16))
-        return commit(salt, value), {"salt": salt.hex(), "value": value}
-
-    def submit_hub(self, records: list[dict[str, Any]], disclosures: list[dict[str, Any]] | None = None) -> list[Any]:
-        return self.client.submit(self.hub, records, disclosures)
+def _identity(expert_id: str) -> str:
+    return f"3701021970{int(expert_id[2:]):04d}1234"
 
 
 def _step(message: str) -> None:
     print(f"  • {message}", flush=True)
 
 
-def simulate(ev: Evaluation, segments: int, wait_anchor: Any) -> list[str]:
-    """Run the evaluation; return the ids of the experts drawn."""
-    booking = [
-        ev.record("booking", MAIN, "hub-province", {
-            "booking_id": f"B-{venue}", "action": action, "main_venue_id": MAIN, "venue_id": venue,
-            "room": "评标室 3", "slot_start": "2026-11-26T09:30:00+08:00", "slot_end": "2026-11-26T17:30:00+08:00",
-        }) for venue in SECONDARY for action in ("offered", "confirmed")
-    ]
-    ev.submit_hub(booking)
-    _step(f"booking: {MAIN} offered the session to {', '.join(SECONDARY)}; both confirmed")
+class _Hub:
+    """The hub's HTTP API as the demo's operator uses it."""
 
-    pool = [f"E-{i:04d}" for i in range(1, 241)]
-    seed = secrets.token_bytes(32)
-    commitment = ev.record("draw_commitment", MAIN, "hub-province", {
-        "draw_id": "D-1", "pool": pool, "pool_digest": pool_digest(pool),
-        "criteria": {"specialty": "房屋建筑工程", "level": "高级"}, "count": 7,
-        "recusal_rules": ["same employer as a bidder", "declared conflict"],
-        "seed_commitment": hashlib.sha256(seed).hexdigest(),
-    })
-    commitment_leaf = ev.submit_hub([commitment])[0]["leaf_index"]
-    beacon = wait_anchor(commitment_leaf)
-    excluded = ["E-0017", "E-0102"]
-    selected = draw(pool, 7, seed, beacon, frozenset(excluded))
-    ev.submit_hub([ev.record("draw_result", MAIN, "hub-province", {
-        "draw_id": "D-1", "commitment_leaf": commitment_leaf, "beacon": beacon.hex(), "revealed_seed": seed.hex(),
-        "excluded": excluded, "selected": selected,
-    })])
-    _step(f"expert draw: 7 of {len(pool)} drawn with the anchored root {beacon.hex()[:12]}… as beacon: "
-          + ", ".join(selected))
+    def __init__(self, url: str, token: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"})
 
-    venues = [MAIN, *SECONDARY]
-    for i, expert in enumerate(selected):
-        venue = venues[i % 3]
-        device = ev.devices[f"{venue}.checkin"]
-        value, disclosure = ev.commitment(expert, f"37010219{70 + i}0101{1000 + i}")
-        photo = hashlib.sha256(f"photo of {expert}".encode()).hexdigest()
-        rec = ev.record("checkin", venue, device.submitter_id, {
-            "expert_commitment": value, "method": "face", "result": "unverified", "provider": None,
-            "photo_sha256": photo, "faces_detected": 1,
-        })
-        ev.client.submit(device, [rec], [{"index": 0, "field": "expert_commitment", **disclosure}])
-    _step("check-in: 7 experts photographed at their venues (one face each; no face-verification provider "
-          "is configured, so results say 'unverified')")
+    def __call__(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise RuntimeError(f"hub refused {method} {path}: {response.status_code} {response.text}")
+        return response.json()
 
-    per_camera = max(1, segments // (len(venues) * CAMERAS_PER_VENUE))
-    start = datetime(2026, 11, 26, 9, 30, tzinfo=CST)
+
+class _CloudSignCA:
+    """The cloud-signature system's CA, issuing each expert a certificate (云签名)."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "山东省云签名 CA (demo)")])
+        self.cert = self._build(name, self.key.public_key(), ca=True)
+
+    def _build(self, subject: x509.Name, public_key: ec.EllipticCurvePublicKey, ca: bool) -> x509.Certificate:
+        now = datetime.now(UTC)
+        issuer = subject if ca else self.cert.subject
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+                .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+                .not_valid_after(now + timedelta(days=365))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+                .sign(self.key, hashes.SHA256()))
+
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def sign_as(self, expert_id: str, document_sha256: str) -> tuple[str, str]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = self._build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"专家 {expert_id}")]),
+                           key.public_key(), ca=False)
+        signature = key.sign(bytes.fromhex(document_sha256), ec.ECDSA(Prehashed(hashes.SHA256())))
+        return cert.public_bytes(serialization.Encoding.PEM).decode(), signature.hex()
+
+
+def _camera_video(path: Path, frames: int, label: str) -> Path:
+    """A synthetic camera: a moving marker and a clock drawn on every frame (a file the recorder reads)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), FPS, (160, 120))
+    for i in range(frames):
+        frame = np.full((120, 160, 3), 35, np.uint8)
+        cv2.circle(frame, ((i * 5) % 160, 50), 10, (0, 190, 255), -1)
+        cv2.putText(frame, f"{label} {i // FPS:04d}s", (4, 112), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def _check_in(notary: NotaryClient, hub: _Hub, station: SubmitterKey, venue: str, expert: str) -> None:
+    """A venue's check-in station writes the check-in to the notary, then reports it to the hub. No face
+    verification provider is configured here, so the record says 'unverified' rather than invent one."""
+    salt = secrets.token_bytes(16)
+    record = {
+        "type": "checkin", "project_id": PROJECT, "session_id": SESSION, "venue_id": venue,
+        "device_id": station.submitter_id, "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "payload": {"expert_commitment": commit(salt, _identity(expert)), "method": "face", "result": "unverified",
+                    "provider": None, "photo_sha256": hashlib.sha256(f"photo of {expert}".encode()).hexdigest(),
+                    "faces_detected": 1},
+    }
+    opening = [{"index": 0, "field": "expert_commitment", "salt": salt.hex(), "value": _identity(expert)}]
+    leaf = notary.submit(station, [record], opening)[0]["leaf_index"]
+    hub("POST", f"/sessions/{SESSION}/checkins", {"expert_id": expert, "checkin_leaf": leaf, "salt": salt.hex()})
+
+
+def _record_cameras(notary_url: str, admin: NotaryClient, data: Path, per_camera: int) -> int:
     total = 0
-    for venue in venues:
-        for cam in range(1, CAMERAS_PER_VENUE + 1):
-            device = ev.devices[f"{venue}.cam{cam}"]
-            previous: str | None = None
-            batch = []
-            for s in range(per_camera):
-                content = hashlib.sha256(f"{venue}/{cam}/{s}".encode()).digest() * 1024
-                digest = hashlib.sha256(content).hexdigest()
-                t0, t1 = start + timedelta(seconds=10 * s), start + timedelta(seconds=10 * (s + 1))
-                batch.append(ev.record("recording_segment", venue, device.submitter_id, {
-                    "camera_id": f"cam{cam}", "segment_index": s, "start": t0.isoformat(), "end": t1.isoformat(),
-                    "frame_count": 250, "sha256": digest, "previous_segment": previous,
-                }, occurred_at=t1.isoformat(), attachments=[{
-                    "name": f"{venue}-cam{cam}-{s:05d}.mp4", "sha256": digest, "size": len(content),
-                    "media_type": "video/mp4"}]))
-                previous = digest
-            ev.client.submit(device, batch)
-            total += len(batch)
-    _step(f"recording: {total} ten-second segments from {len(venues) * CAMERAS_PER_VENUE} cameras, hash-chained")
-
-    report = hashlib.sha256(b"evaluation report v1").hexdigest()
-    for i, expert in enumerate(selected):
-        venue = venues[i % 3]
-        pad = ev.devices[f"{venue}.signpad"]
-        signer, _ = ev.commitment(expert, f"37010219{70 + i}0101{1000 + i}")
-        expert_key = SubmitterKey.generate(f"cloudsign-{expert}")
-        ev.client.submit(pad, [ev.record("signature", venue, pad.submitter_id, {
-            "document_sha256": report, "signer_commitment": signer,
-            "certificate_sha256": hashlib.sha256(expert_key.public_pem().encode()).hexdigest(),
-            "algorithm": "ecdsa-p256-sha256", "signature": expert_key.sign(bytes.fromhex(report)).hex(),
-        })])
-    _step("signatures: 7 cloud signatures over the evaluation report")
-
-    bidder, bidder_disclosure = ev.commitment("bidder-3", "91370100MA3C5XXXX3")
-    misconduct = ev.record("misconduct", SECONDARY[0], "hub-province", {
-        "case_id": "M-1", "status": "recorded", "subject_kind": "bidder", "subject_commitment": bidder,
-        "description": "投标文件雷同，疑似围标串标 (near-identical bid documents)", "evidence": [commitment_leaf],
-    })
-    objector, _ = ev.commitment("bidder-5", "91370200MA3D6XXXX5")
-    objection = ev.record("objection", MAIN, "hub-province", {
-        "objection_id": "O-1", "status": "received", "filed_by_commitment": objector,
-        "summary": "对评分结果提出异议 (objection to the scoring)", "deadline": "2026-11-29T17:00:00+08:00",
-    })
-    answered = ev.record("objection", MAIN, "hub-province", {
-        "objection_id": "O-1", "status": "answered", "filed_by_commitment": objector,
-        "summary": "复核后维持原评审结果 (result upheld after review)", "deadline": "2026-11-29T17:00:00+08:00",
-    })
-    ev.submit_hub([misconduct, objection, answered],
-                  [{"index": 0, "field": "subject_commitment", **bidder_disclosure}])
-    _step("misconduct record M-1 about a bidder; objection O-1 received and answered")
-
-    fees = []
-    for i, expert in enumerate(selected):
-        payee, _ = ev.commitment(expert, f"37010219{70 + i}0101{1000 + i}")
-        fees.append(ev.record("fee_payment", venues[i % 3], "hub-province", {
-            "payment_id": f"F-{i + 1}", "payee_commitment": payee, "payer": "山东省公共资源交易中心",
-            "amount_fen": 80_000, "reference": f"{PROJECT}/{expert}"}))
-    ev.submit_hub(fees)
-    _step("expert fees: 7 payments of ¥800.00")
-    return selected
+    for venue in VENUES:
+        for camera in CAMERAS:
+            key = SubmitterKey.generate(f"{venue}.{camera}")
+            admin.register(key, "device")
+            video = _camera_video(data / "camera-feeds" / f"{venue}-{camera}.avi", per_camera * FPS,
+                                  f"{CITIES[venue]} {camera}")
+            queue = EvidenceQueue(data / "devices" / f"{venue}-{camera}.queue.db", key, NotaryClient(notary_url),
+                                  batch_size=25)
+            recorder = Recorder(RecorderConfig(
+                source=str(video), camera_id=camera, project_id=PROJECT, session_id=SESSION, venue_id=venue,
+                device_id=key.submitter_id, output_dir=data / "media" / venue, segment_seconds=1.0,
+                codec="MJPG"), queue)
+            total += len(recorder.run())
+            queue.drain(timeout=60)
+            status = queue.status()
+            queue.close()
+            if status.pending or status.refused:
+                raise RuntimeError(f"camera {venue}/{camera} left records unsent: {status.as_dict()}")
+    return total
 
 
 def run_demo(data: Path, segments: int) -> int:
     if data.exists():
         shutil.rmtree(data)
+    (data / "camera-feeds").mkdir(parents=True)
     started = time.monotonic()
     print(f"bidtrace demo — project {PROJECT}, main venue {MAIN}, secondary venues {', '.join(SECONDARY)}")
-    config = NotaryConfig(data_dir=data / "notary", log_id="province", seal_interval=0.5,
-                          admin_token=secrets.token_urlsafe(16))
-    with running_notary(config) as (notary, url):
-        print(f"notary on {url}, embedded ledger ({notary.ledger.trust_roots()['org']}), "
+    admin_token, hub_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    config = NotaryConfig(data_dir=data / "notary", log_id="province", seal_interval=0.5, admin_token=admin_token)
+    with running_notary(config) as (notary, notary_url):
+        print(f"notary on {notary_url}, embedded ledger ({notary.ledger.trust_roots()['org']}), "
               f"checkpoint key {notary.key.vkey[:40]}…")
-        client = NotaryClient(url, admin_token=config.admin_token)
-        ev = Evaluation(client)
-        print(f"registered the hub and {len(ev.devices)} venue devices")
-
-        def wait_anchor(leaf: int) -> bytes:
-            while notary.sealer.state.anchored_size <= leaf:
-                time.sleep(0.05)
-            anchor = client.get("/v1/anchors", limit=1)[0]
-            return bytes.fromhex(anchor["root"])
-
-        simulate(ev, segments, wait_anchor)
-        size = notary.log.size
-        leaves = client.get("/v1/records", project_id=PROJECT, limit=1000)["records"]
-        archive = ev.record("archive", MAIN, "hub-province", {
-            "archive_id": f"A-{PROJECT}", "leaves": [r["leaf_index"] for r in leaves],
-            "leaf_hashes": [r["leaf_hash"] for r in leaves]})
-        ev.submit_hub([archive])
-        _step(f"archive: {len(leaves)} pieces of evidence listed and sealed")
-        print(f"log size {notary.log.size}; waiting for the anchor…", flush=True)
-        wait_anchor(size)
-        extract = client.extract(PROJECT, disclose=True)
-        client.close()
+        admin = NotaryClient(notary_url, admin_token=admin_token)
+        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, notary_admin_token=admin_token,
+                                    api_token=hub_token, beacon_wait=30))
+        hub_service.register()
+        try:
+            with serving_hub(hub_service) as hub_url:
+                print(f"hub on {hub_url}, writing its evidence as {hub_service.config.hub_id}")
+                hub = _Hub(hub_url, hub_token)
+                _evaluate(hub, admin, notary_url, data, segments)
+                size = notary.log.size
+                print(f"log size {size}; waiting for the anchor…", flush=True)
+                while notary.sealer.state.anchored_size < size:
+                    time.sleep(0.05)
+                extract = admin.extract(PROJECT, disclose=True)
+        finally:
+            hub_service.close()
+            admin.close()
     path = data / f"extract-{PROJECT}.zip"
     path.write_bytes(extract)
     print(f"audit extract written: {path} ({len(extract) // 1024} KiB)\n")
-    print(f"verifying offline (bidtrace verify {path}):")
-    report = verify_extract(path)
+    print(f"verifying offline (bidtrace verify {path} --media {data / 'media'}):")
+    report = verify_extract(path, media=data / "media")
     text = render(report).splitlines()
-    shown = [*text[:12], "   …", *text[-12:]] if len(text) > 30 else text
-    print("\n".join(shown))
+    print("\n".join([*text[:12], "   …", *text[-22:]] if len(text) > 40 else text))
     print(f"\ndone in {time.monotonic() - started:.1f}s")
     return 0 if report.ok else 1
 
 
-if __name__ == "__main__":
-    raise SystemExit(run_demo(Path(os.environ.get("BIDTRACE_DEMO_DATA", "data/demo")), 300))
+def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segments: int) -> None:
+    for venue in VENUES:
+        hub("PUT", "/venues", {"venue_id": venue, "name": f"{CITIES[venue]}评标中心", "city": CITIES[venue],
+                               "rooms": ["评标室 1", "评标室 2", "评标室 3"]})
+    pool = _experts()
+    hub("PUT", "/experts", {"experts": pool})
+    hub("POST", "/sessions", {"session_id": SESSION, "project_id": PROJECT, "main_venue_id": MAIN,
+                              "room": "评标室 3", "slot_start": "2026-11-26T09:30:00+08:00",
+                              "slot_end": "2026-11-26T17:30:00+08:00", "bidders": BIDDERS})
+    for venue in SECONDARY:
+        offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": "评标室 1"})
+        hub("POST", f"/bookings/{offer['booking_id']}/confirm", {"by_venue": venue})
+    _step(f"booking: {MAIN} offered the session to {', '.join(SECONDARY)}; both confirmed")
+
+    committed = hub("POST", f"/sessions/{SESSION}/draws", {
+        "criteria": {"specialty": "房屋建筑工程", "level": "高级"}, "conflicts": ["E-0042"],
+        "venues": [{"venue_id": MAIN, "count": 3}, {"venue_id": SECONDARY[0], "count": 2},
+                   {"venue_id": SECONDARY[1], "count": 2}]})
+    drawn = hub("POST", f"/draws/{committed['draw_id']}/execute")
+    _step(f"expert draw: 7 of {len(pool)} drawn for three venues at once, {len(drawn['excluded'])} recused, "
+          f"beacon = anchored root {drawn['beacon'][:12]}…: " + ", ".join(drawn["selected"]))
+
+    stations = {}
+    for venue in VENUES:
+        stations[venue] = SubmitterKey.generate(f"{venue}.checkin")
+        admin.register(stations[venue], "device")
+    for venue, experts in drawn["assignments"].items():
+        for expert in experts:
+            _check_in(admin, hub, stations[venue], venue, expert)
+    hub("POST", f"/sessions/{SESSION}/roster")
+    _step("check-in: 7 experts photographed at their venues and on the roster (no face-verification provider "
+          "is configured, so results say 'unverified')")
+
+    per_camera = max(1, segments // (len(VENUES) * len(CAMERAS)))
+    total = _record_cameras(notary_url, admin, data, per_camera)
+    _step(f"recording: {total} one-second segments from {len(VENUES) * len(CAMERAS)} cameras, "
+          "segmented, hashed and hash-chained by the venues' recorders")
+
+    ca = _CloudSignCA()
+    hub("POST", "/trusted-cas", {"pem": ca.pem()})
+    report = hashlib.sha256(b"evaluation report v1").hexdigest()
+    for expert in drawn["selected"]:
+        cert, signature = ca.sign_as(expert, report)
+        hub("POST", f"/sessions/{SESSION}/signatures", {"expert_id": expert, "document_sha256": report,
+                                                        "certificate_pem": cert, "signature": signature})
+        hub("POST", f"/sessions/{SESSION}/fees", {"expert_id": expert, "amount_fen": 80_000,
+                                                  "payer": "山东省公共资源交易中心"})
+    _step("signatures: 7 cloud signatures over the evaluation report, verified; fees: 7 payments of ¥800.00")
+
+    objection = hub("POST", f"/sessions/{SESSION}/objections",
+                    {"filed_by": "青岛海建有限公司", "summary": "对评分结果提出异议 (objection to the scoring)"})
+    hub("POST", f"/objections/{objection['objection_id']}/review", {"by_venue": MAIN})
+    hub("POST", f"/objections/{objection['objection_id']}/answer",
+        {"by_venue": MAIN, "answer": "复核后维持原评审结果 (result upheld after review)"})
+    case = hub("POST", "/misconduct", {
+        "session_id": SESSION, "subject_kind": "bidder", "subject_id": "91370600MA3E7XXXX3",
+        "subject_name": "烟台港城建设有限公司",
+        "description": "投标文件雷同，疑似围标串标 (near-identical bid documents)", "evidence": [drawn["result_leaf"]]})
+    for action, body in (("verify", {}), ("publish", {}), ("forward", {"supervisor": "山东省住房和城乡建设厅"})):
+        hub("POST", f"/misconduct/{case['case_id']}/{action}", body)
+    _step("objection received, reviewed and answered by the main venue; misconduct case recorded, verified, "
+          "published and forwarded to the supervisor")
+
+    archived = hub("POST", f"/sessions/{SESSION}/archive")
+    _step(f"archive: {len(archived['leaves'])} pieces of evidence listed and sealed")

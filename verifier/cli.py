@@ -19,13 +19,13 @@ def render(report: ExtractReport) -> str:
     if report.anchor:
         lines.append(f"anchor ✓ {report.anchor}")
     if report.records:
-        header = f"{'leaf':>8}  {'type':<18} {'occurred at':<26} {'submitter':<18} " + " ".join(
+        header = f"{'leaf':>8}  {'type':<18} {'occurred at':<30} {'submitter':<18} " + " ".join(
             f"{c:<9}" for c in CHECKS
         )
         lines += ["", header]
         for r in report.records:
             marks = " ".join(f"{MARK[r.checks.get(c)]:<9}" for c in CHECKS)
-            lines.append(f"{r.leaf_index:>8}  {r.type:<18} {r.occurred_at:<26} {r.submitter:<18} {marks}")
+            lines.append(f"{r.leaf_index:>8}  {r.type:<18} {r.occurred_at:<30} {r.submitter:<18} {marks}")
             lines += [f"{'':>10}✗ {e}" for e in r.errors]
     if report.sessions:
         lines.append("")
