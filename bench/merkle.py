@@ -224,7 +224,7 @@ def bench_ours_sqlite_raw(entries: list[bytes], budget: float, txn: int, workdir
             seq = tree.size
             lh = leaf_hash(e)
             leaf_rows.append((seq, hashlib.sha256(e).digest(), lh, e, "bench", seq, start, len(chunk)))
-            node_rows.extend(((level << shift) | index, h) for (level, index), h in tree.append(lh))
+            node_rows.extend(((level << shift) | index, h) for (level, index), h in tree.append(lh)[1:])
         with dbapi:  # one transaction, committed (fsync) on exit
             dbapi.executemany(
                 "INSERT INTO leaves (seq, record_hash, leaf_hash, entry, project_id, project_seq, batch_start, "

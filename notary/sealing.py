@@ -89,9 +89,9 @@ class Sealer:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
 
-    def nudge(self) -> None:
-        """Called after appends: seal now if enough records wait."""
-        if self._scheduler is not None and self.evidence.size - self.state.anchored_size >= self.batch_records:
+    def nudge(self, size: int) -> None:
+        """Called after an append that left the log at `size` leaves: seal now if enough records wait."""
+        if self._scheduler is not None and size - self.state.anchored_size >= self.batch_records:
             self._scheduler.modify_job("seal", next_run_time=_now())
 
     # ----- one round -----

@@ -50,7 +50,7 @@ def open_ledger(config: NotaryConfig, key: NotaryKey) -> Ledger:
 
         return EmbeddedLedger(config.data_dir / "ledger", config.org, config.org, key.public_pem().encode())
     if config.ledger == "fabric":
-        from anchors.fabric import open_fabric_ledger  # type: ignore[attr-defined,unused-ignore]
+        from anchors.fabric import open_fabric_ledger
 
         ledger: Ledger = open_fabric_ledger(config.org)
         return ledger

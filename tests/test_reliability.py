@@ -200,3 +200,19 @@ def test_truncated_log_raises_the_alarm_and_stops_sealing(notary: Notary) -> Non
         assert any("truncated" in p for p in audit_log(reopened.log, reopened.ledger))
     finally:
         reopened.engine.dispose()
+
+
+def test_enough_waiting_records_are_sealed_before_the_interval(tmp_path: Path) -> None:
+    notary = Notary(make_config(tmp_path / "n", seal_interval=3600, seal_records=10))
+    people = Participants(notary)
+    try:
+        with serving(notary) as url:
+            client = NotaryClient(url)
+            client.submit(people.hub, [incident(i) for i in range(3)])
+            time.sleep(0.5)
+            assert notary.sealer.state.anchored_size == 0  # fewer than 10 waiting: the hourly round decides
+            client.submit(people.hub, [incident(i) for i in range(3, 12)])
+            wait_until(lambda: notary.sealer.state.anchored_size == 12, 10, "sealing triggered by 10 waiting records")
+            client.close()
+    finally:
+        notary.close()

@@ -84,11 +84,18 @@ def _anchor_checker(kind: str) -> AnchorCheck:
     raise ExtractError(f"unknown ledger kind {kind!r} in anchor evidence")
 
 
-def _read(zf: zipfile.ZipFile, name: str) -> bytes:
+Members = dict[str, bytes]
+
+
+def _read(files: Members, name: str) -> bytes:
     try:
-        info = zf.getinfo(name)
+        return files[name]
     except KeyError:
         raise ExtractError(f"extract has no {name}") from None
+
+
+def _unzip(zf: zipfile.ZipFile, name: str) -> bytes:
+    info = zf.getinfo(name)
     if info.file_size > MAX_MEMBER:
         raise ExtractError(f"{name} is {info.file_size} bytes, more than {MAX_MEMBER}")
     try:
@@ -124,15 +131,19 @@ def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def _check_layout(data: bytes, zf: zipfile.ZipFile) -> None:
-    names = zf.namelist()
-    if len(names) != len(set(names)) or len(names) > 1_000_000:
-        raise ExtractError("extract archive lists a member twice")
-    rebuilt = canonical_zip([(name, _read(zf, name)) for name in names])
+def _members(data: bytes) -> Members:
+    """Every member of the archive, read once, after checking the archive is laid out canonically."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        if len(names) != len(set(names)) or len(names) > 1_000_000:
+            raise ExtractError("extract archive lists a member twice")
+        members = [(name, _unzip(zf, name)) for name in names]
+    rebuilt = canonical_zip(members)
     if rebuilt != data:
         pairs = enumerate(zip(rebuilt, data, strict=False))
         at = next((i for i, (a, b) in pairs if a != b), min(len(rebuilt), len(data)))
         raise ExtractError(f"extract archive is not in its canonical layout: byte {at} differs (file altered)")
+    return dict(members)
 
 
 def verify_extract(path: Path, trust: dict[str, Any] | None = None, media: Path | None = None) -> ExtractReport:
@@ -140,10 +151,7 @@ def verify_extract(path: Path, trust: dict[str, Any] | None = None, media: Path 
     With `media`, recording segment files found there are checked against their logged hashes."""
     report = ExtractReport()
     try:
-        data = path.read_bytes()
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            _check_layout(data, zf)
-            proven = _verify(zf, trust, report)
+        proven = _verify(_members(path.read_bytes()), trust, report)
         if media is not None:
             report.sessions += check_media(proven, media)
     except VerificationError as exc:
@@ -154,10 +162,10 @@ def verify_extract(path: Path, trust: dict[str, Any] | None = None, media: Path 
     return report
 
 
-def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractReport) -> list[LogEntry]:
+def _verify(files: Members, trust: dict[str, Any] | None, report: ExtractReport) -> list[LogEntry]:
     """Fill `report`; return the entries whose every check held."""
     if trust is None:
-        trust = _obj(_json(_read(zf, "trust.json"), "trust.json"), "trust.json")
+        trust = _obj(_json(_read(files, "trust.json"), "trust.json"), "trust.json")
         report.notes.append(
             "trust roots were taken from the extract itself; compare their fingerprints with the published ones "
             "or pass --trust"
@@ -166,19 +174,19 @@ def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractRe
     note_key = parse_vkey(str(notary.get("note_key", "")))
     ledger_trust = _obj(trust.get("ledger"), "trust ledger")
 
-    manifest_bytes = _read(zf, "manifest.json")
+    manifest_bytes = _read(files, "manifest.json")
     try:
-        signature = base64.b64decode(_read(zf, "manifest.sig").strip(), validate=True)
+        signature = base64.b64decode(_read(files, "manifest.sig").strip(), validate=True)
         Ed25519PublicKey.from_public_bytes(note_key.public_key).verify(signature, MANIFEST_CONTEXT + manifest_bytes)
     except (binascii.Error, InvalidSignature, ValueError) as exc:
         raise ExtractError(f"manifest is not signed by notary {note_key.name}") from exc
     manifest = _obj(_json(manifest_bytes, "manifest.json"), "manifest")
     if manifest.get("format") != EXTRACT_FORMAT:
         raise ExtractError(f"extract format is {manifest.get('format')!r}, this verifier reads {EXTRACT_FORMAT}")
-    summary = hashlib.sha256(_read(zf, "SUMMARY.txt")).hexdigest()
+    summary = hashlib.sha256(_read(files, "SUMMARY.txt")).hexdigest()
     if summary != manifest.get("summary_sha256"):
         raise ExtractError("SUMMARY.txt is not the summary the notary signed")
-    unknown = [n for n in zf.namelist() if n not in FIXED_MEMBERS and not n.startswith("records/")]
+    unknown = [n for n in files if n not in FIXED_MEMBERS and not n.startswith("records/")]
     if unknown:
         raise ExtractError(f"extract holds files that are not part of the format: {', '.join(unknown[:3])}")
     report.project_id = str(manifest.get("project_id"))
@@ -203,14 +211,14 @@ def _verify(zf: zipfile.ZipFile, trust: dict[str, Any] | None, report: ExtractRe
     listed = manifest.get("records")
     if not isinstance(listed, list) or not listed:
         raise ExtractError("manifest lists no records")
-    files = {str(item.get("file")) for item in listed if isinstance(item, dict)}
-    extra = sorted(n for n in zf.namelist() if n.startswith("records/") and n not in files)
+    named = {str(item.get("file")) for item in listed if isinstance(item, dict)}
+    extra = sorted(n for n in files if n.startswith("records/") and n not in named)
     if extra:
         raise ExtractError(f"extract holds records the manifest does not list: {', '.join(extra[:3])}")
     previous = -1
     proven: list[LogEntry] = []
     for position, item in enumerate(listed):
-        result, entry = _verify_record(zf, _obj(item, "manifest record"), position, previous, checkpoint.size,
+        result, entry = _verify_record(files, _obj(item, "manifest record"), position, previous, checkpoint.size,
                                        checkpoint.root, report.project_id, keys)
         previous = result.leaf_index
         report.records.append(result)
@@ -257,7 +265,7 @@ def _submitter_keys(value: Any) -> dict[str, tuple[PublicKey, dict[str, Any]]]:
 
 
 def _verify_record(
-    zf: zipfile.ZipFile, item: dict[str, Any], position: int, previous: int, size: int, root: bytes,
+    files: Members, item: dict[str, Any], position: int, previous: int, size: int, root: bytes,
     project_id: str, keys: dict[str, tuple[PublicKey, dict[str, Any]]],
 ) -> tuple[RecordResult, LogEntry | None]:
     leaf_index = item.get("leaf_index")
@@ -265,7 +273,7 @@ def _verify_record(
     entry = None
     try:
         listed_hash = hex_hash("manifest leaf hash", item.get("leaf_hash"))
-        data = _obj(_json(_read(zf, str(item.get("file"))), str(item.get("file"))), "record file")
+        data = _obj(_json(_read(files, str(item.get("file"))), str(item.get("file"))), "record file")
         entry_bytes = canonical_bytes(data.get("entry"))
         entry = parse_entry(entry_bytes)
         result.type = str(entry.record.get("type"))

@@ -36,7 +36,7 @@ def submit_records(
     duplicates = len(result.receipts) - result.appended
     metrics.appended.inc(result.appended)
     metrics.duplicates.inc(duplicates)
-    notary.sealer.nudge()
+    notary.sealer.nudge(1 + max(r["leaf_index"] for r in result.receipts))
     content = json.dumps({"receipts": result.receipts, "appended": result.appended, "duplicates": duplicates})
     return Response(content, media_type="application/json")
 
