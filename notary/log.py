@@ -1,23 +1,28 @@
 """The evidence log: sequencing, durable appends, tree state, proofs and receipts.
 
 A batch is checked in full (submitter, role, schema, signature, disclosures) before anything is
-written, then appended in one transaction together with the tree nodes it completes. A record is
-acknowledged only after that transaction commits. The database is the only state: an append takes the
-sequencer row lock first, then reads the tree size and its right edge (O(log n) perfect-subtree roots),
-so any number of notary processes can append to one log safely, each append costs O(1) amortised hashes,
-and a proof costs O(log n) node reads at any size.
+written. Checked batches are appended in groups: whatever waits while one group commits forms the
+next, all of it in one transaction with the tree nodes it completes, one commit and one fsync; each
+record is acknowledged only after its group commits. The database is the only state: a group takes
+the sequencer row lock first, then reads the tree size and its right edge (O(log n) perfect-subtree
+roots), so any number of notary processes can append to one log safely, each append costs O(1)
+amortised hashes, and a proof costs O(log n) node reads at any size.
 """
-
+import asyncio
 import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from notary import store
 from notary.keys import NotaryKey
@@ -89,19 +94,128 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _entry_bytes(
-    seq: int, project_seq: int, received_at: str, record: bytes, submitter: str, alg: str,
-    index: int, path: list[bytes], size: int, sig_b64: str,
-) -> bytes:
-    # Keys in RFC 8785 order; every value but `record` (already canonical) is ASCII by validation,
-    # so this equals rfc8785.dumps of the same object (tests check it against the library).
-    path_json = ",".join(f'"{h.hex()}"' for h in path)
-    return (
-        f'{{"project_seq":{project_seq},"received_at":"{received_at}","record":'.encode()
-        + record
-        + f',"seq":{seq},"signature":{{"alg":"{alg}","index":{index},"path":[{path_json}],'
-        f'"size":{size},"value":"{sig_b64}"}},"submitter":"{submitter}"}}'.encode()
-    )
+@dataclass(frozen=True)
+class _Pending:
+    """A checked submission waiting for its group's commit."""
+
+    submitter: Submitter
+    records: Sequence[Any]
+    record_hashes: list[bytes]
+    paths: list[list[bytes]]  # each record's inclusion path in the signed batch
+    alg: str
+    signature: str  # base64
+    openings: dict[int, list[Disclosure]]
+
+
+@dataclass(frozen=True)
+class _Appended:
+    """What one submission's part of a group commit wrote."""
+
+    members: list[tuple[int, bytes, bytes]]  # (seq, leaf hash, record hash) of the leaves it appended
+    received_at: str
+    seq_of: dict[bytes, int]  # record hash -> leaf, for every record of the group, old or new
+
+    @property
+    def appended_seqs(self) -> int:
+        return len(self.members)
+
+
+def _still_registered(sub: Submitter, current: Submitter | None) -> RecordRejected | None:
+    if current is None or current.public_key != sub.public_key:
+        return RecordRejected(409, f"submitter {sub.submitter_id}'s key changed during the submission")
+    if current.revoked_at is not None:
+        return RecordRejected(
+            403,
+            f"key of submitter {sub.submitter_id} (registered {sub.registered_at}) was revoked {current.revoked_at}",
+        )
+    return None
+
+
+class CommitCounts:
+    """How many durable commits appended how many submissions (a group commit appends several at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.commits = 0
+        self.submissions = 0
+
+    def add(self, submissions: int) -> None:
+        with self._lock:
+            self.commits += 1
+            self.submissions += submissions
+
+
+class _GroupCommit:
+    """Appends submissions in groups: one thread takes every submission waiting, appends them in one
+    transaction, commits once, then answers each. Whatever arrives during a commit forms the next group,
+    so a lone submission waits for nothing and a crowd shares each fsync. Across processes the
+    sequencer lock orders the groups of each worker."""
+
+    MAX_GROUP_RECORDS = 20_000  # bounds one transaction; a larger crowd simply forms several groups
+
+    def __init__(self, append: Callable[[list[_Pending]], list[_Appended | RecordRejected]]) -> None:
+        self._append = append
+        self._waiting: queue.SimpleQueue[tuple[_Pending, Future[_Appended]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def commit(self, pending: _Pending) -> "Future[_Appended]":
+        future: Future[_Appended] = Future()
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+                    self._thread.start()
+        self._waiting.put((pending, future))
+        return future
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._waiting.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        carried: tuple[_Pending, Future[_Appended]] | None = None
+        while True:
+            first = carried or self._waiting.get()
+            carried = None
+            if first is None:
+                return
+            group = [first]
+            records = len(first[0].records)
+            while records < self.MAX_GROUP_RECORDS:
+                try:
+                    item = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._waiting.put(None)  # stop after this group
+                    break
+                if records + len(item[0].records) > self.MAX_GROUP_RECORDS:
+                    carried = item
+                    break
+                group.append(item)
+                records += len(item[0].records)
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[_Pending, "Future[_Appended]"]]) -> None:
+        try:
+            outcomes = self._append([pending for pending, _ in group])
+        except SQLAlchemyError as exc:
+            refusal = RecordRejected(503, f"the log database did not take the append, nothing was written: {exc}")
+            for _, future in group:
+                future.set_exception(refusal)
+            return
+        except BaseException as exc:  # answered to every waiter, never lost in this thread
+            for _, future in group:
+                future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, RecordRejected):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
 
 class EvidenceLog:
@@ -110,7 +224,10 @@ class EvidenceLog:
         self.key = key
         self.log_id = log_id
         self._keys: dict[str, PublicKey] = {}  # parsed public keys by PEM: a cache, not state
+        self._registered: dict[str, Submitter] = {}  # submitters by id as last read: a cache, not state
         self._append_lock = store.AppendLock(engine)
+        self._group = _GroupCommit(self._append_group)
+        self.commits = CommitCounts()
         store.ensure_sequencer(engine)
         with engine.connect() as conn:
             size = _size(conn)
@@ -119,6 +236,7 @@ class EvidenceLog:
             raise RuntimeError(f"log has {count} leaves but its last sequence number is {size - 1}")
 
     def close(self) -> None:
+        self._group.close()
         self._append_lock.close()
 
     # ----- state -----
@@ -238,13 +356,26 @@ class EvidenceLog:
         records appended now come without their batch paths (see `_receipts`).
 
         A record already in the log (same canonical bytes) is not appended again: its receipt is the
-        one it got the first time.
+        one it got the first time. Concurrent submissions share one commit (see `_GroupCommit`).
         """
+        pending = self._check(submission)
+        appended = self._group.commit(pending).result()
+        return self._answer(pending, appended)
+
+    async def submit_async(self, submission: Submission) -> "SubmitResult":
+        """`submit` for an event loop: the loop serves other requests while the group commits."""
+        pending = self._check(submission)
+        appended = await asyncio.wrap_future(self._group.commit(pending))
+        if appended.appended_seqs != len(pending.record_hashes):  # resubmissions: their receipts are read back
+            return await asyncio.to_thread(self._answer, pending, appended)
+        return self._answer(pending, appended)
+
+    def _check(self, submission: Submission) -> "_Pending":
+        """Everything about a submission that needs no lock: size, schema, role, signature, disclosures."""
         records = submission.records
         if not 1 <= len(records) <= MAX_BATCH:
             raise RecordRejected(413 if records else 400, f"a batch holds 1 to {MAX_BATCH} records, got {len(records)}")
-        with self.engine.connect() as conn:
-            sub, key = self._submitter(conn, submission.submitter)
+        sub, key = self._checked_submitter(submission.submitter)
         allowed = ROLES[sub.role]
         canon: list[bytes] = []
         for i, record in enumerate(records):
@@ -274,10 +405,30 @@ class EvidenceLog:
                 f"over a batch of {len(records)} records with root {batch_root.hex()}"
             ) from exc
         openings = self._check_disclosures(records, submission.disclosures)
-        record_hashes = [hashlib.sha256(c).digest() for c in canon]
-        sig_b64 = base64.b64encode(signature).decode()
-        alg = key_algorithm(key)
-        return self._append(sub, records, canon, record_hashes, paths, alg, sig_b64, openings)
+        return _Pending(
+            submitter=sub, records=records, record_hashes=[hashlib.sha256(c).digest() for c in canon], paths=paths,
+            alg=key_algorithm(key), signature=base64.b64encode(signature).decode(), openings=openings,
+        )
+
+    def _checked_submitter(self, submitter_id: str) -> tuple[Submitter, PublicKey]:
+        """The submitter as last seen registered. A cached entry may since have been revoked: the group
+        commit checks every submitter again inside its transaction, which is what decides."""
+        cached = self._registered.get(submitter_id)
+        if cached is not None:
+            return cached, self._keys[cached.public_key]
+        with self.engine.connect() as conn:
+            sub, key = self._submitter(conn, submitter_id)
+        self._registered[submitter_id] = sub
+        return sub, key
+
+    def _answer(self, pending: "_Pending", appended: "_Appended") -> "SubmitResult":
+        fresh = self._receipts(appended.members, appended.received_at, paths=False)
+        by_seq = {seq: receipt for (seq, _, _), receipt in zip(appended.members, fresh, strict=True)}
+        receipts = [
+            by_seq[seq] if seq in by_seq else self.receipt(seq)
+            for seq in (appended.seq_of[rh] for rh in pending.record_hashes)
+        ]
+        return SubmitResult(receipts, len(appended.members))
 
     def _check_disclosures(
         self, records: Sequence[Any], disclosures: Sequence[Disclosure]
@@ -303,62 +454,76 @@ class EvidenceLog:
         ).scalar()
         return 0 if last is None else int(last) + 1
 
-    def _append(
-        self, sub: Submitter, records: Sequence[Any], canon: list[bytes], record_hashes: list[bytes],
-        paths: list[list[bytes]], alg: str, sig_b64: str, openings: dict[int, list[Disclosure]],
-    ) -> "SubmitResult":
+    def _append_group(self, group: list["_Pending"]) -> list["_Appended | RecordRejected"]:
+        """Append every submission of a group in one transaction, in the order they arrived; one commit
+        (one fsync) makes them all durable. A submission whose submitter was revoked meanwhile is refused
+        alone. Each submission keeps its own contiguous leaves, so its receipts stay one signed batch."""
         leaf_rows: list[dict[str, Any]] = []
         node_rows: list[dict[str, Any]] = []
         disclosure_rows: list[dict[str, Any]] = []
+        outcomes: list[_Appended | RecordRejected] = []
         with self._append_lock.held(), self.engine.begin() as conn:
-            store.lock_sequencer(conn)  # held until commit: one append at a time, across processes
-            current, _ = self._submitter(conn, sub.submitter_id)
-            if current.public_key != sub.public_key:
-                raise RecordRejected(409, f"submitter {sub.submitter_id}'s key changed during the submission")
+            store.lock_sequencer(conn)  # held until commit: one group at a time, across processes
+            current = self._current_submitters(conn, {p.submitter.submitter_id for p in group})
+            all_hashes = {rh for p in group for rh in p.record_hashes}
             rows = conn.execute(
-                select(store.leaves.c.record_hash, store.leaves.c.seq).where(
-                    store.leaves.c.record_hash.in_(set(record_hashes))
-                )
+                select(store.leaves.c.record_hash, store.leaves.c.seq).where(store.leaves.c.record_hash.in_(all_hashes))
             ).all()
-            known: dict[bytes, int] = {bytes(r.record_hash): r.seq for r in rows}
-            start = _size(conn)
-            tree = self._edge(conn, start)
+            seq_of: dict[bytes, int] = {bytes(r.record_hash): r.seq for r in rows}
+            tree = self._edge(conn, _size(conn))
             received_at = now_rfc3339()
             next_seq: dict[str, int] = {}
-            for i, rh in enumerate(record_hashes):
-                if rh in known:
+            for pending in group:
+                sub = pending.submitter
+                refusal = _still_registered(sub, current.get(sub.submitter_id))
+                if refusal is not None:
+                    self._registered.pop(sub.submitter_id, None)
+                    outcomes.append(refusal)
                     continue
-                project_id = records[i]["project_id"]
-                pseq = next_seq.get(project_id)
-                if pseq is None:
-                    pseq = self._project_seq(conn, project_id)
-                next_seq[project_id] = pseq + 1
-                seq = tree.size
-                entry = _entry_bytes(
-                    seq, pseq, received_at, canon[i], sub.submitter_id, alg, i, paths[i], len(records), sig_b64
-                )
-                lh = leaf_hash(entry)
-                known[rh] = seq
-                leaf_rows.append(
-                    {"seq": seq, "record_hash": rh, "leaf_hash": lh, "entry": entry, "project_id": project_id,
-                     "project_seq": pseq, "batch_start": start, "batch_size": 0}
-                )
-                # Level 0 is the leaves table itself; only the levels above are stored as nodes.
-                node_rows.extend({"id": store.node_id(*nid), "hash": h} for nid, h in tree.append(lh)[1:])
-                disclosure_rows.extend(
-                    {"seq": seq, "field": d.field, "salt": bytes.fromhex(d.salt), "value": d.value}
-                    for d in openings.get(i, ())
-                )
-            for row in leaf_rows:
-                row["batch_size"] = len(leaf_rows)
+                first = len(leaf_rows)
+                members: list[tuple[int, bytes, bytes]] = []
+                for i, rh in enumerate(pending.record_hashes):
+                    if rh in seq_of:
+                        continue
+                    record = pending.records[i]
+                    project_id = record["project_id"]
+                    pseq = next_seq.get(project_id)
+                    if pseq is None:
+                        pseq = self._project_seq(conn, project_id)
+                    next_seq[project_id] = pseq + 1
+                    seq = tree.size
+                    entry = canonical_bytes({
+                        "project_seq": pseq, "received_at": received_at, "record": record, "seq": seq,
+                        "signature": {"alg": pending.alg, "index": i, "path": [h.hex() for h in pending.paths[i]],
+                                      "size": len(pending.records), "value": pending.signature},
+                        "submitter": sub.submitter_id,
+                    })
+                    lh = leaf_hash(entry)
+                    seq_of[rh] = seq
+                    members.append((seq, lh, rh))
+                    leaf_rows.append(
+                        {"seq": seq, "record_hash": rh, "leaf_hash": lh, "entry": entry, "project_id": project_id,
+                         "project_seq": pseq, "batch_start": seq - len(members) + 1, "batch_size": 0}
+                    )
+                    # Level 0 is the leaves table itself; only the levels above are stored as nodes.
+                    node_rows.extend({"id": store.node_id(*nid), "hash": h} for nid, h in tree.append(lh)[1:])
+                    disclosure_rows.extend(
+                        {"seq": seq, "field": d.field, "salt": bytes.fromhex(d.salt), "value": d.value}
+                        for d in pending.openings.get(i, ())
+                    )
+                for row in leaf_rows[first:]:
+                    row["batch_size"] = len(members)
+                outcomes.append(_Appended(members, received_at, seq_of))
             store.insert_many(conn, store.leaves, leaf_rows)
             store.insert_many(conn, store.nodes, node_rows)
             store.insert_many(conn, store.disclosures, disclosure_rows)
-        members = [(r["seq"], r["leaf_hash"], r["record_hash"]) for r in leaf_rows]
-        fresh = self._receipts(members, received_at, paths=False)
-        by_seq = {r["seq"]: receipt for r, receipt in zip(leaf_rows, fresh, strict=True)}
-        receipts = [by_seq[known[rh]] if known[rh] in by_seq else self.receipt(known[rh]) for rh in record_hashes]
-        return SubmitResult(receipts, len(leaf_rows))
+        self.commits.add(len(group))
+        return outcomes
+
+    @staticmethod
+    def _current_submitters(conn: Connection, ids: set[str]) -> dict[str, Submitter]:
+        rows = conn.execute(select(store.submitters).where(store.submitters.c.submitter_id.in_(ids))).all()
+        return {row.submitter_id: Submitter(**row._asdict()) for row in rows}
 
     # ----- receipts -----
 

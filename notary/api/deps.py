@@ -1,9 +1,12 @@
 """Dependencies shared by the routers: the notary, admin authentication, metrics."""
 
 import hmac
+from collections.abc import Iterator
 
 from fastapi import Header, HTTPException, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from notary.service import Notary
 
@@ -37,10 +40,27 @@ class Metrics:
         self.submit_seconds = Histogram(
             "bidtrace_submit_seconds", "Time to check and durably append a batch", registry=r
         )
+        r.register(_GroupCommits(notary))
         Gauge("bidtrace_log_size", "Leaves in the log", registry=r).set_function(lambda: notary.log.size)
         Gauge("bidtrace_anchored_size", "Size of the newest anchored checkpoint", registry=r).set_function(
             lambda: notary.status().anchored_size
         )
         Gauge("bidtrace_anchor_failures", "Consecutive failed anchoring attempts", registry=r).set_function(
             lambda: notary.status().failures
+        )
+
+
+class _GroupCommits(Collector):
+    """The log's own commit counts: submissions per commit shows how well concurrent ones are grouped."""
+
+    def __init__(self, notary: Notary) -> None:
+        self.notary = notary
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self.notary.log.commits
+        yield CounterMetricFamily(
+            "bidtrace_append_commits", "Durable commits that appended submissions", value=counts.commits
+        )
+        yield CounterMetricFamily(
+            "bidtrace_append_commit_submissions", "Submissions appended by those commits", value=counts.submissions
         )

@@ -20,11 +20,11 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/records", response_model=SubmissionOut, responses=_ERRORS)
-def submit_records(
+async def submit_records(
     body: SubmissionIn, notary: Notary = Depends(get_notary), metrics: Metrics = Depends(get_metrics)
 ) -> Response:
     """Append one record or a batch. Answers only after the records are durable; resubmitting a
-    record returns its original receipt and appends nothing."""
+    record returns its original receipt and appends nothing. Concurrent submissions share one commit."""
     submission = Submission(
         submitter=body.submitter,
         records=body.records,
@@ -32,7 +32,7 @@ def submit_records(
         disclosures=[Disclosure(d.index, d.field, d.salt, d.value) for d in body.disclosures],
     )
     with metrics.submit_seconds.time():
-        result = notary.log.submit(submission)
+        result = await notary.log.submit_async(submission)
     duplicates = len(result.receipts) - result.appended
     metrics.appended.inc(result.appended)
     metrics.duplicates.inc(duplicates)
