@@ -6,6 +6,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,56 +47,83 @@ def _start_server(data: Path, port: int, database_url: str) -> subprocess.Popen[
     raise AssertionError("notary did not start within 60s")
 
 
+class _Camera:
+    """One concurrent submitter: its batch in flight survives a kill and is resent to the next server."""
+
+    def __init__(self, n: int, rng: random.Random) -> None:
+        self.key = SubmitterKey.generate(f"V-1.cam{n}")
+        self.first = 100_000 * n
+        self.counter = 0
+        self.rng = rng
+        self.pending: list[dict[str, Any]] | None = None
+        self.acked: dict[int, dict[str, Any]] = {}  # leaf index -> record
+
+    def run(self, client: NotaryClient, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self.pending is None:
+                size = self.rng.choice([1, 1, 1, 1, 5, 50])
+                self.pending = [segment(self.first + self.counter + i, device=self.key.submitter_id)
+                                for i in range(size)]
+                self.counter += size
+            try:
+                receipts = client.submit(self.key, self.pending)
+            except (httpx.HTTPError, NotaryError):
+                return
+            for record, receipt in zip(self.pending, receipts, strict=True):
+                self.acked[receipt["leaf_index"]] = record
+            self.pending = None
+
+
 @pytest.mark.slow
 def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) -> None:
+    """kill -9 at random moments while many clients' submissions are being group-committed, 20 times."""
     data, port = tmp_path / "notary", free_port()
     rng = random.Random(9)
-    acked: dict[int, dict[str, Any]] = {}  # leaf index -> record
-    pending: list[dict[str, Any]] | None = None
-    camera = SubmitterKey.generate("V-1.cam1")
+    cameras = [_Camera(n, random.Random(n)) for n in range(12)]
     proc = _start_server(data, port, database_url)
-    client = NotaryClient(f"http://127.0.0.1:{port}", admin_token=ADMIN, timeout=5)
-    client.register(camera, "device")
-    counter = 0
-    kills = 0
-    while kills < 20:
-        kill_at = time.monotonic() + rng.uniform(0.05, 0.6)
-        while time.monotonic() < kill_at:
-            if pending is None:
-                size = rng.choice([1, 1, 5, 50, 200])
-                pending = [segment(counter + i) for i in range(size)]
-                counter += size
-            try:
-                receipts = client.submit(camera, pending)
-            except (httpx.HTTPError, NotaryError):
-                break
-            for record, receipt in zip(pending, receipts, strict=True):
-                acked[receipt["leaf_index"]] = record
-            pending = None
+    url = f"http://127.0.0.1:{port}"
+    admin = NotaryClient(url, admin_token=ADMIN, timeout=5)
+    for camera in cameras:
+        admin.register(camera.key, "device")
+    for _ in range(20):
+        stop = threading.Event()
+        clients = [NotaryClient(url, timeout=5) for _ in cameras]
+        threads = [threading.Thread(target=c.run, args=(client, stop))
+                   for c, client in zip(cameras, clients, strict=True)]
+        for t in threads:
+            t.start()
+        time.sleep(rng.uniform(0.05, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        kills += 1
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        for client in clients:
+            client.close()
         proc = _start_server(data, port, database_url)
-    # The batch in flight at the last kill is resent: it appends once, or returns its receipts.
-    if pending is not None:
-        for record, receipt in zip(pending, client.submit(camera, pending), strict=True):
-            acked[receipt["leaf_index"]] = record
+    # The batches in flight at the last kill are resent: each appends once, or returns its receipts.
+    for camera in cameras:
+        if camera.pending is not None:
+            for record, receipt in zip(camera.pending, admin.submit(camera.key, camera.pending), strict=True):
+                camera.acked[receipt["leaf_index"]] = record
     try:
-        wait_until(lambda: client.get("/healthz")["anchor_lag"] == 0, 60, "the backlog to be anchored")
-        health = client.get("/healthz")
+        wait_until(lambda: admin.get("/healthz")["anchor_lag"] == 0, 60, "the backlog to be anchored")
+        health = admin.get("/healthz")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        client.close()
-    assert kills == 20 and len(acked) > 100
+        admin.close()
+    acked = {leaf: record for camera in cameras for leaf, record in camera.acked.items()}
+    assert len(acked) == sum(len(c.acked) for c in cameras), "two acknowledgements named one leaf"
+    assert len(acked) > 200
     notary = Notary(make_config(data, database_url))
     try:
         assert notary.log.size == health["size"] == health["anchored_size"]
-        for leaf, record in acked.items():  # present, at the index its receipt named, in order
+        for leaf, record in acked.items():  # present, at the index its receipt named
             assert canonical_bytes(parse_entry(entry_of(notary, leaf)).record) == canonical_bytes(record)
-        indexes = sorted(acked)
-        assert [acked[i]["payload"]["segment_index"] for i in indexes] == sorted(
-            acked[i]["payload"]["segment_index"] for i in indexes)
+        for camera in cameras:  # each camera's records in the order they were acknowledged
+            indexes = [camera.acked[leaf]["payload"]["segment_index"] for leaf in sorted(camera.acked)]
+            assert indexes == sorted(indexes)
         assert audit_log(notary.log, notary.ledger) == []
     finally:
         notary.close()
