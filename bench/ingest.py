@@ -1,54 +1,202 @@
-"""Notary ingestion through the real HTTP API: records/s acknowledged durably, batches of 1 and of 1,000.
+"""Ingestion side by side: the bidtrace notary and Tessera's POSIX log, driven by one Go load generator.
 
-The notary runs in its own process (uvicorn on 127.0.0.1, the FastAPI app of notary.api, the sealer
-anchoring on the embedded ledger every second, as in production). The load generator is this process:
-it registers one device key per client, builds realistic `recording_segment` records (the shape
-hub/demo.py submits), signs each batch with SubmitterKey.sign_batch (ECDSA P-256, over the batch's
-RFC 9162 root) and serialises the JSON bodies *before* the clock starts; the timed loop only POSTs the
-pre-signed bytes with httpx and checks each answer (200, one receipt per record, all appended). A
-record counts once the notary has answered, i.e. after its transaction committed (SQLite WAL with
-synchronous=FULL, PostgreSQL with synchronous_commit=on).
+    python -m bench ingest                 # everything below, then the tables and ratios
+    python -m bench ingest --quick         # fewer levels, shorter runs
 
-Then one more batch-of-1,000 run with the server instrumented shows where its time goes:
-  * stage timers: selected functions of the submit path wrapped with exclusive (self) timers, in the
-    server process, non-overlapping, low overhead;
-  * cProfile of the whole server thread (inflates pure-Python code; read it for ranking, not totals).
-In both, FastAPI's threadpool hop is replaced by a direct call so one thread does all the work.
+Both contenders run on this machine in their own processes, on 127.0.0.1, durably (the notary: SQLite
+in WAL mode with synchronous=FULL, or PostgreSQL with synchronous_commit=on; Tessera: its POSIX driver,
+which fsyncs what it writes). The load generator (bench/loadgen, Go standard library only, built here
+with the machine's Go) runs N concurrent clients, each on its own kept-alive connection, one entry per
+POST, for a bounded time, and counts an entry only when its 200 answer arrives:
 
-    python -m bench.ingest                     # SQLite
-    BIDTRACE_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/db python -m bench.ingest
-        # and PostgreSQL too: each scenario uses a fresh schema that is dropped afterwards
+  * Tessera v1.0.4 `cmd/conformance/posix`, installed with `go install`, with a signed-note key made
+    here; entries are 630 random bytes, each POST answered with its index once sequenced and durable.
+  * the notary, `bidtrace notary serve --workers N`; entries are `recording_segment` records of about
+    630 canonical bytes, each POST one record signed by its device (Ed25519, signed before the clock
+    starts), answered with its notary-signed receipt after the commit that made it durable.
+
+Then batches of 1,000 records per POST on SQLite and PostgreSQL (a throwaway cluster is started when
+PostgreSQL's initdb is installed and BIDTRACE_BENCH_POSTGRES_URL is unset), and a py-spy profile of
+the notary under one-record load, all threads, to name what bounds it.
 """
 
 import argparse
+import base64
 import contextlib
 import hashlib
 import json
 import os
-import pstats
 import secrets
+import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import Deadline, fmt_rate, fmt_us, machine, percentile, table
+from bench.common import Deadline, fmt_rate, machine, table
 
 CST = timezone(timedelta(hours=8))
-TARGET = 20_000
+TESSERA = "github.com/transparency-dev/tessera/cmd/conformance/posix@v1.0.4"
+ENTRY_BYTES = 630
+LEVELS = (1, 16, 128, 1024, 4096)
+VENUES = ("V-JINAN-01", "V-QINGDAO-02", "V-YANTAI-03")
+HERE = Path(__file__).resolve().parent
 
 
-# ====================================================================== records (client side)
+# ====================================================================== tools
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bidtrace" / "bench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def build_tools() -> tuple[Path, Path]:
+    """Build the load generator from bench/loadgen and install Tessera's POSIX log; return both binaries."""
+    go = shutil.which("go")
+    if go is None:
+        raise SystemExit("this benchmark needs Go (the load generator and Tessera are built with it)")
+    bin_dir = cache_dir() / "bin"
+    loadgen = bin_dir / "loadgen"
+    subprocess.run([go, "build", "-o", str(loadgen), "."], cwd=HERE / "loadgen", check=True)
+    posix = bin_dir / "posix"
+    if not posix.exists():
+        subprocess.run([go, "install", TESSERA], env={**os.environ, "GOBIN": str(bin_dir)}, check=True)
+    return loadgen, posix
+
+
+def note_signer_key(name: str) -> str:
+    """A signed-note private key (Ed25519, golang.org/x/mod/sumdb/note format) for Tessera's checkpoints."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    seed = secrets.token_bytes(32)
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_hash = hashlib.sha256(name.encode() + b"\n" + b"\x01" + public).digest()[:4].hex()
+    encoded = base64.b64encode(b"\x01" + seed).decode()
+    return f"PRIVATE+KEY+{name}+{key_hash}+{encoded}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _process(cmd: list[str], log: Path, ready: str, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run a server until the block ends; wait until `ready` (a URL) answers; yield its pid."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            deadline = Deadline(60)
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(ready, timeout=2).status_code < 500:
+                        break
+                if deadline.passed():
+                    raise RuntimeError(f"{cmd[0]} did not answer at {ready} within 60 s")
+                time.sleep(0.1)
+            yield proc.pid
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and its workers, no one else
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def tessera_server(posix: Path, work: Path) -> Iterator[str]:
+    key = work / "tessera.key"
+    key.write_text(note_signer_key("bench.bidtrace/tessera"))
+    storage = work / "tessera"
+    storage.mkdir()
+    port = _free_port()
+    cmd = [str(posix), f"--storage_dir={storage}", f"--listen=127.0.0.1:{port}", f"--private_key={key}"]
+    with _process(cmd, work / "tessera.log", f"http://127.0.0.1:{port}/checkpoint"):
+        yield f"http://127.0.0.1:{port}/add"
+
+
+@contextlib.contextmanager
+def notary_server(work: Path, database_url: str | None, workers: int) -> Iterator[tuple[str, str, int]]:
+    """`bidtrace notary serve` on a fresh log; yields (base URL, admin token, pid)."""
+    port = _free_port()
+    token = secrets.token_urlsafe(16)
+    cmd = [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(work / "notary"), "--port", str(port),
+           "--log-id", "bench", "--workers", str(workers)]
+    if database_url:
+        cmd.append(f"--database-url={database_url}")
+    env = {**os.environ, "BIDTRACE_ADMIN_TOKEN": token}
+    base = f"http://127.0.0.1:{port}"
+    with _process(cmd, work / "notary.log", f"{base}/healthz", env) as pid:
+        yield base, token, pid
+
+
+@contextlib.contextmanager
+def postgres(base_url: str | None, work: Path) -> Iterator[str | None]:
+    """BIDTRACE_BENCH_POSTGRES_URL, or a throwaway cluster when PostgreSQL is installed, or None."""
+    if base_url:
+        yield base_url
+        return
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    if not bins:
+        yield None
+        return
+    initdb, pg_ctl = bins[0], bins[0].parent / "pg_ctl"
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    base = Path(tempfile.mkdtemp(prefix="bidtrace-bench-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+    data, port = base / "data", _free_port()
+    subprocess.run([*as_pg, str(initdb), "-D", str(data), "-A", "trust", "-U", "bidtrace"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_pg, str(pg_ctl), "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200",
+                    "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://bidtrace@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_pg, str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_database(base_url: str | None) -> Iterator[str | None]:
+    """SQLite (None: the notary's own file) or a new database on the PostgreSQL server, dropped afterwards."""
+    if base_url is None:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+
+    name = f"bench_{secrets.token_hex(4)}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield f"{base_url.rpartition('/')[0]}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+# ====================================================================== notary submissions (client side)
 
 def segment_records(device: str, venue: str, count: int, start_index: int = 0) -> list[dict[str, Any]]:
     """`count` hash-chained ten-second recording segments of one camera, shaped as hub/demo.py makes them."""
@@ -74,475 +222,238 @@ def segment_records(device: str, venue: str, count: int, start_index: int = 0) -
     return out
 
 
-def signed_bodies(key: Any, venue: str, batch: int, batches: int) -> list[bytes]:
-    """Pre-signed request bodies, exactly what NotaryClient.submit sends."""
-    bodies = []
-    for b in range(batches):
-        records = segment_records(key.submitter_id, venue, batch, b * batch)
-        body = {"submitter": key.submitter_id, "records": records, "signature": key.sign_batch(records),
-                "disclosures": []}
-        bodies.append(json.dumps(body, ensure_ascii=False).encode())
-    return bodies
+@dataclass
+class Submissions:
+    """Pre-signed request bodies in the load generator's file format, and the keys that signed them."""
+
+    path: Path
+    keys: list[Any]
+    batch: int
+    count: int
 
 
-# ====================================================================== server process
+def write_submissions(path: Path, batch: int, count: int, devices: int = 64) -> Submissions:
+    from notary.client import SubmitterKey
 
-class StageTimers:
-    """Exclusive wall time per stage, for calls made on one thread (the server's event-loop thread)."""
-
-    def __init__(self) -> None:
-        self.thread = threading.get_ident()
-        self.totals: dict[str, float] = {}
-        self.calls: dict[str, int] = {}
-        self.stack: list[list[float]] = []  # [start, time spent in nested timed calls]
-
-    def _enter(self) -> None:
-        self.stack.append([time.perf_counter(), 0.0])
-
-    def _exit(self, stage: str) -> None:
-        start, nested = self.stack.pop()
-        total = time.perf_counter() - start
-        self.totals[stage] = self.totals.get(stage, 0.0) + total - nested
-        self.calls[stage] = self.calls.get(stage, 0) + 1
-        if self.stack:
-            self.stack[-1][1] += total
-
-    def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if threading.get_ident() != self.thread:
-                return fn(*args, **kwargs)
-            self._enter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self._exit(stage)
-        return timed
-
-    def wrap_async(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            if threading.get_ident() != self.thread:
-                return await fn(*args, **kwargs)
-            self._enter()
-            try:
-                return await fn(*args, **kwargs)
-            finally:
-                self._exit(stage)
-        return timed
-
-    @contextlib.contextmanager
-    def span(self, stage: str) -> Iterator[None]:
-        self._enter()
-        try:
-            yield
-        finally:
-            self._exit(stage)
+    keys = [SubmitterKey.generate(f"{VENUES[d % 3]}.cam{d + 1}", "ed25519") for d in range(devices)]
+    with open(path, "wb") as out:
+        for b in range(count):
+            key = keys[b % devices]
+            records = segment_records(key.submitter_id, VENUES[(b % devices) % 3], batch, (b // devices) * batch)
+            body = json.dumps({"submitter": key.submitter_id, "records": records,
+                               "signature": key.sign_batch(records), "disclosures": []},
+                              ensure_ascii=False, separators=(",", ":")).encode()
+            out.write(struct.pack(">I", len(body)) + body)
+    return Submissions(path, keys, batch, count)
 
 
-class _Namespace:
-    def __init__(self, **attrs: Any) -> None:
-        self.__dict__.update(attrs)
+def register(base: str, token: str, keys: list[Any]) -> None:
+    from notary.client import NotaryClient
 
-
-def _inline_threadpool() -> None:
-    """Run FastAPI's sync endpoints and dependencies on the event-loop thread (one thread to measure)."""
-    import fastapi.dependencies.utils as fdu
-    import fastapi.routing as fr
-
-    async def inline(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
-
-    fr.run_in_threadpool = inline  # type: ignore[assignment]
-    fdu.run_in_threadpool = inline  # type: ignore[assignment]
-
-
-def _install_stage_timers(timers: StageTimers) -> None:
-    """Wrap the functions of the submit path, as the server process imports them (bench-only patching)."""
-    import fastapi.dependencies.utils as fdu
-    import fastapi.routing as fr
-    import sqlalchemy.engine.base as sab
-    import starlette.requests as sr
-
-    import notary.api.records as api_records
-    import notary.log as nlog
-    import notary.tree as ntree
-
-    sr.json = _Namespace(loads=timers.wrap("HTTP body: json.loads", json.loads))  # type: ignore[attr-defined]
-    fdu.request_body_to_args = timers.wrap_async(  # type: ignore[assignment]
-        "FastAPI/pydantic: SubmissionIn validation", fdu.request_body_to_args
-    )
-    fr.request_body_to_args = fdu.request_body_to_args  # type: ignore[attr-defined]
-    api_records.json = _Namespace(  # type: ignore[attr-defined]
-        dumps=timers.wrap("response: json.dumps of receipts", json.dumps), loads=json.loads
-    )
-    targets: list[tuple[Any, str, str]] = [
-        (nlog, "validate_record", "record schema (validate_record, pydantic)"),
-        (nlog, "canonical_bytes", "RFC 8785 canonical_bytes"),
-        (nlog, "leaf_hash", "SHA-256 leaf hashes (leaf_hash)"),
-        (nlog, "batch_tree", "batch tree (paths, submit + receipts)"),
-        (nlog, "verify_signature", "ECDSA signature check"),
-        (nlog, "_entry_bytes", "entry bytes (_entry_bytes)"),
-        (ntree.CompactRange, "append", "CompactRange.append"),
-        (nlog.EvidenceLog, "_receipts", "receipts (build dicts + Ed25519 sign)"),
-        (nlog.EvidenceLog, "_append", "_append other (row dicts, dedup, Python)"),
-        (nlog.EvidenceLog, "submit", "submit other (loops, base64, record sha256)"),
-    ]
-    for owner, name, stage in targets:
-        if hasattr(owner, name):  # the notary may have renamed it; then its time shows in its caller
-            setattr(owner, name, timers.wrap(stage, getattr(owner, name)))
-        else:
-            print(f"stage timer: {owner.__name__}.{name} not found", file=sys.stderr)
-    sql = "SQL statements (SQLAlchemy + driver)"
-    sab.Connection.execute = timers.wrap(sql, sab.Connection.execute)  # type: ignore[method-assign]
-    sab.Connection.exec_driver_sql = timers.wrap(sql, sab.Connection.exec_driver_sql)  # type: ignore[method-assign]
-    if hasattr(sab.Connection, "_commit_impl"):
-        sab.Connection._commit_impl = timers.wrap(  # type: ignore[method-assign]
-            "SQL COMMIT (WAL fsync / PG flush)", sab.Connection._commit_impl
-        )
-
-
-def serve(args: argparse.Namespace) -> int:
-    """Server process: run the notary until SIGINT/SIGTERM; then write profiles if asked."""
-    import uvicorn
-
-    timers: StageTimers | None = None
-    profiler = None
-    if args.stage_timers or args.cprofile:
-        _inline_threadpool()
-    if args.stage_timers:
-        timers = StageTimers()
-        _install_stage_timers(timers)
-
-    from notary.api import create_app
-    from notary.service import Notary, NotaryConfig
-
-    config = NotaryConfig(
-        data_dir=Path(args.data), database_url=args.url or None, log_id="bench", admin_token=args.admin_token,
-        seal_interval=1.0,
-    )
-    notary = Notary(config)
-    app = create_app(notary)
-    if timers is not None:
-        inner = app
-
-        async def timed_app(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] != "http" or scope.get("path") != "/v1/records" or scope.get("method") != "POST":
-                await inner(scope, receive, send)
-                return
-            assert timers is not None
-            with timers.span("FastAPI/Starlette routing, deps, other"):
-                await inner(scope, receive, send)
-            timers.calls["requests"] = timers.calls.get("requests", 0) + 1
-
-        asgi: Any = timed_app
-    else:
-        asgi = app
-    server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=args.port, log_level="warning",
-                                           lifespan="on"))
-    if args.cprofile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
+    admin = NotaryClient(base, admin_token=token)
     try:
-        server.run()  # handles SIGINT/SIGTERM with a graceful shutdown
+        for key in keys:
+            admin.register(key, "device")
     finally:
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(args.cprofile)
-        if timers is not None:
-            Path(args.stage_timers).write_text(json.dumps({"totals": timers.totals, "calls": timers.calls}))
-        notary.close()
-    return 0
+        admin.close()
 
 
-# ====================================================================== load generator
+# ====================================================================== one run
 
 @dataclass
-class Scenario:
-    backend: str
+class Run:
+    contender: str
+    database: str
     batch: int
     clients: int
-    requests_per_client: int
-    seconds: float
-    workers: int = 1
-
-
-@dataclass
-class Outcome:
-    scenario: Scenario
-    records: int = 0
-    requests: int = 0
-    elapsed: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    result: dict[str, Any]
 
     @property
     def rate(self) -> float:
-        return self.records / self.elapsed if self.elapsed else float("nan")
+        return float(self.result["rate"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
-    """A fresh schema in the given PostgreSQL database, dropped afterwards; yields a URL that uses it."""
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_{secrets.token_hex(4)}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {name}"))
-    sep = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {name} CASCADE"))
-        admin.dispose()
-
-
-@contextlib.contextmanager
-def notary_server(
-    workdir: Path, url: str | None, stage_timers: Path | None = None, cprofile: Path | None = None,
-    workers: int = 1,
-) -> Iterator[tuple[str, str]]:
-    """Start the notary in its own process; yield (base URL, admin token).
-
-    One worker: `python -m bench.ingest serve` (which can be instrumented). Several: the product's own
-    `bidtrace notary serve --workers N`, whose workers append concurrently through the database."""
-    port = _free_port()
-    token = secrets.token_urlsafe(16)
-    env = dict(os.environ)
-    if workers > 1:
-        cmd = [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(workdir), "--port", str(port),
-               "--log-id", "bench", "--workers", str(workers)]
-        if url:
-            cmd += [f"--database-url={url}"]
-        env["BIDTRACE_ADMIN_TOKEN"] = token
+def drive(
+    loadgen: Path, url: str, clients: int, seconds: float, *, bodies: Submissions | None = None
+) -> dict[str, Any]:
+    cmd = [str(loadgen), f"-url={url}", f"-clients={clients}", f"-seconds={seconds}"]
+    if bodies is None:
+        cmd += [f"-entry-size={ENTRY_BYTES}", "-answer=index", "-content-type=application/octet-stream"]
     else:
-        cmd = [sys.executable, "-m", "bench.ingest", "serve", "--data", str(workdir), "--port", str(port),
-               f"--admin-token={token}"]  # "=" form: a URL-safe token may start with "-"
-        if url:
-            cmd += [f"--url={url}"]
-        if stage_timers:
-            cmd += ["--stage-timers", str(stage_timers)]
-        if cprofile:
-            cmd += ["--cprofile", str(cprofile)]
-    log = open(workdir.parent / f"{workdir.name}.server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = Deadline(60)
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                tail = Path(log.name).read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"notary server exited with {proc.returncode}:\n{tail}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if deadline.passed():
-                raise RuntimeError("notary server did not come up within 60 s")
-            time.sleep(0.1)
-        yield base, token
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()  # our own child, by its handle
-                proc.wait(timeout=10)
-        log.close()
+        cmd += [f"-bodies={bodies.path}", f"-records-per-body={bodies.batch}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
-def run_scenario(sc: Scenario, url: str | None, tmp: Path, tag: str,
-                 stage_timers: Path | None = None, cprofile: Path | None = None) -> Outcome:
-    from notary.client import NotaryClient, SubmitterKey
-
-    out = Outcome(sc)
-    workdir = tmp / tag
-    with notary_server(workdir, url, stage_timers, cprofile, sc.workers) as (base, token):
-        admin = NotaryClient(base, admin_token=token)
-        venues = ["V-JINAN-01", "V-QINGDAO-02", "V-YANTAI-03"]
-        plans: list[list[bytes]] = []
-        t0 = time.perf_counter()
-        for c in range(sc.clients):
-            venue = venues[c % len(venues)]
-            key = SubmitterKey.generate(f"{venue}.cam{c + 1}")
-            admin.register(key, "device")
-            plans.append(signed_bodies(key, venue, sc.batch, sc.requests_per_client))
-        prep = time.perf_counter() - t0
-        lock = threading.Lock()
-        barrier = threading.Barrier(sc.clients + 1)
-        deadline_box: list[Deadline] = []
-
-        def client(bodies: list[bytes]) -> None:
-            acked = 0
-            lat: list[float] = []
-            errs: list[str] = []
-            # With several workers, each request comes on a fresh connection: the kernel spreads connections
-            # over the workers' SO_REUSEPORT sockets, so four kept-alive ones could all land on one worker.
-            headers = {"content-type": "application/json"}
-            if sc.workers > 1:
-                headers["connection"] = "close"
-            with httpx.Client(base_url=base, timeout=120) as http:
-                barrier.wait()
-                deadline = deadline_box[0]
-                for body in bodies:
-                    if deadline.passed():
-                        break
-                    t = time.perf_counter()
-                    r = http.post("/v1/records", content=body, headers=headers)
-                    lat.append(time.perf_counter() - t)
-                    if r.status_code != 200:
-                        errs.append(f"{r.status_code} {r.text[:200]}")
-                        break
-                    answer = r.json()
-                    if answer["appended"] != sc.batch or len(answer["receipts"]) != sc.batch:
-                        errs.append(f"expected {sc.batch} appended, got {answer['appended']}")
-                        break
-                    acked += sc.batch
-            with lock:
-                out.records += acked
-                out.requests += len(lat)
-                out.latencies.extend(lat)
-                out.errors.extend(errs)
-
-        threads = [threading.Thread(target=client, args=(bodies,)) for bodies in plans]
-        for t in threads:
-            t.start()
-        deadline_box.append(Deadline(sc.seconds))
-        start = time.perf_counter()
-        barrier.wait()
-        for t in threads:
-            t.join(timeout=sc.seconds + 300)
-        out.elapsed = time.perf_counter() - start
-        admin.close()
-    print(f"  {tag}: {out.records:,} records in {out.requests:,} requests, {out.elapsed:.1f}s → "
-          f"{fmt_rate(out.rate)} (bodies pre-signed in {prep:.1f}s)"
-          + (f"; ERRORS: {out.errors[:2]}" if out.errors else ""), flush=True)
-    return out
+def run_tessera(loadgen: Path, posix: Path, work: Path, clients: int, seconds: float) -> Run:
+    work.mkdir(parents=True)
+    with tessera_server(posix, work) as url:
+        result = drive(loadgen, url, clients, seconds)
+    return _report(Run("tessera", "posix", 1, clients, result))
 
 
-# ====================================================================== profile reports
+def run_notary(loadgen: Path, work: Path, database_url: str | None, bodies: Submissions, clients: int,
+               seconds: float, workers: int, profile: Path | None = None) -> Run:
+    work.mkdir(parents=True)
+    with fresh_database(database_url) as url, notary_server(work, url, workers) as (base, token, pid):
+        register(base, token, bodies.keys)
+        spy = None
+        if profile is not None:
+            spy = subprocess.Popen([_py_spy() or "py-spy", "record", "--pid", str(pid), "--subprocesses", "--idle",
+                                    "--duration", str(int(seconds)), "--rate", "250", "--format", "raw",
+                                    "--output", str(profile), "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        result = drive(loadgen, f"{base}/v1/records", clients, seconds, bodies=bodies)
+        if spy is not None:
+            spy.wait(timeout=120)
+    database = "postgresql" if database_url else "sqlite"
+    return _report(Run(f"bidtrace ({workers} worker{'s' if workers > 1 else ''})", database, bodies.batch, clients,
+                       result))
 
-def stage_report(path: Path, records: int) -> str:
-    data = json.loads(path.read_text())
-    totals: dict[str, float] = data["totals"]
-    requests = data["calls"].get("requests", 0)
-    grand = sum(totals.values())
-    rows = []
-    for stage, secs in sorted(totals.items(), key=lambda kv: -kv[1]):
-        rows.append([stage, f"{secs:.3f}s", f"{secs / grand:.1%}", fmt_us(secs / records) if records else "-",
-                     f"{data['calls'].get(stage, 0):,}"])
-    head = (f"server-side stage timers, {requests} POST /v1/records of {records // max(requests, 1):,} records: "
-            f"{grand:.2f}s in the app → {records / grand:,.0f} records/s of app time "
-            f"(uvicorn's HTTP parsing and socket I/O are outside)")
-    return head + "\n" + table(["stage (exclusive time)", "total", "share", "per record", "calls"], rows)
+
+def _report(run: Run) -> Run:
+    r = run.result
+    print(f"  {run.contender:22} {run.database:10} batch {run.batch:>5,} clients {run.clients:>5,}: "
+          f"{fmt_rate(r['rate']):>10} p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms "
+          f"({r['records']:,} in {r['seconds']:.1f}s{', bodies used up' if r['exhausted'] else ''})"
+          + (f" ERRORS {r['errors']}: {r['first_errors'][:2]}" if r["errors"] else ""), flush=True)
+    return run
 
 
-def cprofile_report(path: Path, top: int = 25) -> str:
-    st = pstats.Stats(str(path))
-    raw: dict[Any, Any] = st.stats  # type: ignore[attr-defined]
-    idle = 0.0
-    total = 0.0
-    for (_file, _line, func), (_cc, _nc, tt, _ct, _callers) in raw.items():
-        total += tt
-        if func in ("<method 'poll' of 'select.epoll' objects>", "<method 'select' of 'select.epoll' objects>"):
-            idle += tt
+# ====================================================================== profile
+
+def _py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+STAGES = [  # first match walking a sample's stack from the innermost frame outwards
+    ("waiting (idle threads, event loop poll, queue/lock waits)",
+     ("select", "poll", "wait", "_wait_for_tstate_lock", "get (queue", "acquire", "sleep")),
+    ("SQL commit (fsync)", ("_commit_impl", "commit (sqlalchemy")),
+    ("SQL statements (SQLAlchemy + driver)", ("sqlalchemy", "sqlite3", "psycopg")),
+    ("signature check (verify_signature)", ("verify_signature",)),
+    ("receipts (Ed25519 sign, dicts)", ("_receipts",)),
+    ("record schema (validate_record, pydantic)", ("validate_record",)),
+    ("RFC 8785 canonical_bytes", ("canonical_bytes",)),
+    ("hashing, batch trees (leaf_hash, batch_tree, CompactRange)", ("leaf_hash", "batch_tree", "append (notary")),
+    ("group append bookkeeping (_append_group)", ("_append_group",)),
+    ("request body parse + SubmissionIn (FastAPI, pydantic)", ("request_body_to_args", "_get_body", "json")),
+    ("HTTP server (uvicorn protocol, httptools/h11)", ("uvicorn", "httptools", "h11")),
+    ("FastAPI/Starlette routing, middleware, response", ("fastapi", "starlette")),
+]
+
+
+def profile_report(path: Path) -> str:
+    """Where the notary's processes spent their samples, by stage, from py-spy's collapsed stacks."""
+    by_stage: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        for frame in reversed(frames):
+            stage = next((s for s, marks in STAGES if any(m in frame for m in marks)), None)
+            if stage is not None:
+                by_stage[stage] += n
+                break
+        else:
+            by_stage["other Python (interpreter, asyncio, glue)"] += n
+    idle = by_stage[STAGES[0][0]]
     busy = total - idle
-    ranked = sorted((kv for kv in raw.items() if "epoll" not in kv[0][2]), key=lambda kv: -kv[1][2])[:top]
-    rows = []
-    for (file, line, func), (_cc, nc, tt, ct, _callers) in ranked:
-        where = f"{Path(file).parent.name}/{Path(file).name}:{line}" if file != "~" else "builtin"
-        rows.append([f"{func[:60]}", where[:55], f"{nc:,}", f"{tt:.3f}s", f"{tt / busy:.1%}", f"{ct:.3f}s"])
-    return (f"cProfile of the server's main thread: {busy:.2f}s busy (epoll wait {idle:.2f}s excluded); "
-            f"top {top} by self time\n"
-            + table(["function", "where", "calls", "self", "self share", "cumulative"], rows))
+    rows = [[stage, f"{n / total:.1%}", f"{n / busy:.1%}" if stage != STAGES[0][0] else ""]
+            for stage, n in by_stage.most_common()]
+    return table(["stage (innermost known frame)", "share of all samples", "share of busy samples"], rows)
 
 
 # ====================================================================== main
 
+def ratio_rows(runs: list[Run]) -> list[list[str]]:
+    tessera = {r.clients: r for r in runs if r.contender == "tessera"}
+    rows = []
+    for r in runs:
+        if r.contender == "tessera" or r.batch != 1 or r.clients not in tessera:
+            continue
+        t = tessera[r.clients]
+        rows.append([f"{r.clients:,}", r.contender, fmt_rate(r.rate), fmt_rate(t.rate),
+                     f"{r.rate / t.rate:.2f}×" if t.rate else "-",
+                     f"{r.result['p50_ms']:.1f} / {t.result['p50_ms']:.1f} ms",
+                     f"{r.result['p99_ms']:.1f} / {t.result['p99_ms']:.1f} ms"])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command")
-    srv = sub.add_parser("serve", help="(internal) run the notary server for the benchmark")
-    srv.add_argument("--data", required=True)
-    srv.add_argument("--port", type=int, required=True)
-    srv.add_argument("--admin-token", required=True)
-    srv.add_argument("--url", default="")
-    srv.add_argument("--stage-timers", default="")
-    srv.add_argument("--cprofile", default="")
-    parser.add_argument("--singles", type=int, default=3000, help="max requests per client for batches of 1")
-    parser.add_argument("--batches", type=int, default=40, help="max requests per client for batches of 1,000")
-    parser.add_argument("--seconds", type=float, default=30.0, help="time bound of each scenario")
-    parser.add_argument("--clients", default="1,4", help="concurrent clients to try, comma-separated")
-    parser.add_argument("--workers", default="1,2", help="notary worker processes to try (at most one per client)")
-    parser.add_argument("--profile-batches", type=int, default=20, help="batches of 1,000 in each profiled run")
-    parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--postgres-url", default=os.environ.get("BIDTRACE_BENCH_POSTGRES_URL", ""))
+    parser.add_argument("--clients", default=",".join(map(str, LEVELS)), help="concurrency levels, one POST each")
+    parser.add_argument("--seconds", type=float, default=10.0, help="time bound of each run")
+    parser.add_argument("--workers", default="1,2", help="notary HTTP worker processes to try at each level")
+    parser.add_argument("--singles", type=int, default=150_000, help="pre-signed one-record submissions")
+    parser.add_argument("--batches", type=int, default=400, help="pre-signed submissions of 1,000 records")
+    parser.add_argument("--batch-clients", default="1,4", help="concurrent clients for batches of 1,000")
+    parser.add_argument("--postgres-url", default=os.environ.get("BIDTRACE_BENCH_POSTGRES_URL"))
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--quick", action="store_true", help="1, 128 and 1,024 clients, 5 s runs")
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-
-    print(f"# Notary ingestion benchmark (HTTP API)\n{machine()}\n", flush=True)
-    backends: list[tuple[str, str | None]] = [("sqlite", None)]
-    if args.postgres_url:
-        backends.append(("postgresql", args.postgres_url))
-    else:
-        print("(PostgreSQL skipped: set BIDTRACE_BENCH_POSTGRES_URL to a scratch database to include it)")
-    clients = [int(c) for c in args.clients.split(",") if c]
+    if args.quick:
+        args.clients, args.seconds, args.singles, args.batches = "1,128,1024", 5.0, 60_000, 150
+    levels = [int(c) for c in args.clients.split(",") if c]
     workers = [int(w) for w in args.workers.split(",") if w]
-    outcomes: list[Outcome] = []
+
+    print(f"# Ingestion side by side: bidtrace notary and Tessera POSIX\n{machine()}\n", flush=True)
+    loadgen, posix = build_tools()
+    runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bidtrace-ingest-") as tmpdir:
         tmp = Path(tmpdir)
+        t0 = time.perf_counter()
+        singles = write_submissions(tmp / "singles.bin", 1, args.singles)
+        batches = write_submissions(tmp / "batches.bin", 1000, args.batches)
+        print(f"signed {singles.count:,} one-record and {batches.count:,} 1,000-record submissions in "
+              f"{time.perf_counter() - t0:.0f}s (before any clock starts)\n", flush=True)
         n = 0
-        for backend, base_url in backends:
-            for batch, per_client in ((1, args.singles), (1000, args.batches)):
-                for c, w in [(c, w) for c in clients for w in workers if w <= c]:
-                    n += 1
-                    sc = Scenario(backend, batch, c, per_client, args.seconds, w)
-                    tag = f"{n:02d}-{backend}-b{batch}-c{c}-w{w}"
-                    with contextlib.ExitStack() as stack:
-                        url = stack.enter_context(postgres_schema(base_url)) if base_url else None
-                        outcomes.append(run_scenario(sc, url, tmp, tag))
-        rows = []
-        for o in outcomes:
-            lat = sorted(o.latencies)
-            sc = o.scenario
-            rows.append([sc.backend, f"{sc.batch:,}", str(sc.clients), str(sc.workers), f"{o.records:,}",
-                         f"{o.elapsed:.1f}s",
-                         fmt_rate(o.rate), fmt_us(percentile(lat, 0.5)), fmt_us(percentile(lat, 0.99)),
-                         f"{o.rate / TARGET:.2f}×" if sc.batch > 1 else "",
-                         "; ".join(o.errors[:1])])
-        print("\nRecords acknowledged durably (200 from POST /v1/records after COMMIT), signatures checked")
-        print(table(["database", "batch", "clients", "workers", "records", "time", "records/s", "request p50",
-                     "request p99", "vs 20k/s target", "errors"], rows))
+        print("## One entry per POST", flush=True)
+        for clients in levels:
+            n += 1
+            runs.append(run_tessera(loadgen, posix, tmp / f"{n:02d}-tessera-c{clients}", clients, args.seconds))
+            for w in workers:
+                n += 1
+                runs.append(run_notary(loadgen, tmp / f"{n:02d}-notary-c{clients}-w{w}", None, singles, clients,
+                                       args.seconds, w))
+        print("\n## Batches of 1,000 records per POST", flush=True)
+        with postgres(args.postgres_url, tmp) as pg_url:
+            databases: list[str | None] = [None] + ([pg_url] if pg_url else [])
+            for db in databases:
+                for clients in [int(c) for c in args.batch_clients.split(",") if c]:
+                    for w in workers:
+                        n += 1
+                        runs.append(run_notary(loadgen, tmp / f"{n:02d}-notary-batch-c{clients}-w{w}", db, batches,
+                                               clients, args.seconds, w))
+            if pg_url is None:
+                print("  (PostgreSQL skipped: not installed and BIDTRACE_BENCH_POSTGRES_URL unset)")
+        profile = None
+        if not args.no_profile and _py_spy():
+            level = max(c for c in levels if c <= 1024)
+            profile = tmp / "notary.pyspy"
+            print(f"\n## Profile: py-spy, every thread of the notary, one-record POSTs, {level:,} clients", flush=True)
+            run_notary(loadgen, tmp / "profile", None, singles, level, args.seconds, 1, profile=profile)
 
-        if not args.no_profile:
-            for backend, base_url in backends:
-                sc = Scenario(backend, 1000, 1, args.profile_batches, args.seconds)
-                with contextlib.ExitStack() as stack:
-                    url = stack.enter_context(postgres_schema(base_url)) if base_url else None
-                    stages = tmp / f"stages-{backend}.json"
-                    o = run_scenario(sc, url, tmp, f"profile-stages-{backend}", stage_timers=stages)
-                    print(f"\n## Where the time goes: {backend}, batch of 1,000, one client "
-                          f"(instrumented run: {fmt_rate(o.rate)})")
-                    print(stage_report(stages, o.records))
-                with contextlib.ExitStack() as stack:
-                    url = stack.enter_context(postgres_schema(base_url)) if base_url else None
-                    prof = tmp / f"cprofile-{backend}.prof"
-                    o = run_scenario(sc, url, tmp, f"profile-cprofile-{backend}", cprofile=prof)
-                    print(f"\n(cProfile run: {fmt_rate(o.rate)} under the profiler)")
-                    print(cprofile_report(prof))
+        print("\n" + table(
+            ["contender", "database", "batch", "clients", "records/s", "p50", "p90", "p99", "acked", "time", "errors"],
+            [[r.contender, r.database, f"{r.batch:,}", f"{r.clients:,}", fmt_rate(r.rate),
+              f"{r.result['p50_ms']:.1f} ms", f"{r.result['p90_ms']:.1f} ms", f"{r.result['p99_ms']:.1f} ms",
+              f"{r.result['records']:,}", f"{r.result['seconds']:.1f}s", str(r.result["errors"])] for r in runs]))
+        print("\nbidtrace / Tessera, one entry per POST (rate: >1 means bidtrace is faster; latencies ours / theirs)")
+        print(table(["clients", "bidtrace", "bidtrace rate", "Tessera rate", "ratio", "p50", "p99"],
+                    ratio_rows(runs)))
+        if profile is not None and profile.exists():
+            print("\n" + profile_report(profile))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

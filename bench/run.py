@@ -2,6 +2,7 @@
 
     python -m bench                      # the full runs (10^6 leaves), several minutes
     python -m bench --leaves 100000      # quicker
+    python -m bench ingest [--quick]     # one benchmark, its own options after its name
 """
 
 import argparse
@@ -14,7 +15,14 @@ if __package__ in (None, ""):  # run as a script: bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+BENCHMARKS = ("merkle", "verify", "ingest", "devices_hash", "devices_cameras")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in BENCHMARKS:
+        return subprocess.run([sys.executable, "-m", f"bench.{argv[0]}", *argv[1:]],
+                              cwd=Path(__file__).resolve().parent.parent, check=False).returncode
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leaves", type=int, default=1_000_000, help="tree size for bench.merkle and bench.verify")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per benchmark")

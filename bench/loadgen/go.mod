@@ -1,0 +1,3 @@
+module bidtrace/bench/loadgen
+
+go 1.22
