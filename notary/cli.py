@@ -35,6 +35,7 @@ def serve(
     import uvicorn
 
     from notary.api import create_app
+    from notary.api.worker import HTTP, LOOP
 
     config = _config(data, database_url, ledger, log_id, org)
     config.seal_interval = seal_interval
@@ -43,7 +44,7 @@ def serve(
                f"{workers} worker(s)")
     try:
         if workers == 1:
-            uvicorn.run(create_app(notary), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(notary), host=host, port=port, log_level="warning", loop=LOOP, http=HTTP)
             return
         # Workers rebuild the same notary from the environment; this process seals and anchors.
         os.environ.update({

@@ -522,8 +522,11 @@ class EvidenceLog:
 
     @staticmethod
     def _current_submitters(conn: Connection, ids: set[str]) -> dict[str, Submitter]:
-        rows = conn.execute(select(store.submitters).where(store.submitters.c.submitter_id.in_(ids))).all()
-        return {row.submitter_id: Submitter(**row._asdict()) for row in rows}
+        s = store.submitters.c
+        rows = conn.execute(
+            select(s.submitter_id, s.role, s.public_key, s.registered_at, s.revoked_at).where(s.submitter_id.in_(ids))
+        ).all()
+        return {row[0]: Submitter(*row) for row in rows}
 
     # ----- receipts -----
 
