@@ -88,6 +88,17 @@ def note_signer_key(name: str) -> str:
     return f"PRIVATE+KEY+{name}+{key_hash}+{encoded}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a server process and its direct children (the notary's workers)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
+    total = 0
+    for p in [pid, *map(int, children)]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,15 +133,15 @@ def _process(cmd: list[str], log: Path, ready: str, env: dict[str, str] | None =
 
 
 @contextlib.contextmanager
-def tessera_server(posix: Path, work: Path) -> Iterator[str]:
+def tessera_server(posix: Path, work: Path) -> Iterator[tuple[str, int]]:
     key = work / "tessera.key"
     key.write_text(note_signer_key("bench.bidtrace/tessera"))
     storage = work / "tessera"
     storage.mkdir()
     port = _free_port()
     cmd = [str(posix), f"--storage_dir={storage}", f"--listen=127.0.0.1:{port}", f"--private_key={key}"]
-    with _process(cmd, work / "tessera.log", f"http://127.0.0.1:{port}/checkpoint"):
-        yield f"http://127.0.0.1:{port}/add"
+    with _process(cmd, work / "tessera.log", f"http://127.0.0.1:{port}/checkpoint") as pid:
+        yield f"http://127.0.0.1:{port}/add", pid
 
 
 @contextlib.contextmanager
@@ -290,8 +301,10 @@ def drive(
 
 def run_tessera(loadgen: Path, posix: Path, work: Path, clients: int, seconds: float) -> Run:
     work.mkdir(parents=True)
-    with tessera_server(posix, work) as url:
+    with tessera_server(posix, work) as (url, pid):
+        cpu = cpu_seconds(pid)
         result = drive(loadgen, url, clients, seconds)
+        result["server_cpu"] = cpu_seconds(pid) - cpu
     return _report(Run("tessera", "posix", 1, clients, result))
 
 
@@ -302,11 +315,13 @@ def run_notary(loadgen: Path, work: Path, database_url: str | None, bodies: Subm
         register(base, token, bodies.keys)
         spy = None
         if profile is not None:
-            spy = subprocess.Popen([_py_spy() or "py-spy", "record", "--pid", str(pid), "--subprocesses", "--idle",
+            spy = subprocess.Popen([_py_spy() or "py-spy", "record", "--pid", str(pid), "--subprocesses",
                                     "--duration", str(int(seconds)), "--rate", "250", "--format", "raw",
                                     "--output", str(profile), "--nonblocking"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpu = cpu_seconds(pid)
         result = drive(loadgen, f"{base}/v1/records", clients, seconds, bodies=bodies)
+        result["server_cpu"] = cpu_seconds(pid) - cpu
         if spy is not None:
             spy.wait(timeout=120)
     database = "postgresql" if database_url else "sqlite"
@@ -314,11 +329,17 @@ def run_notary(loadgen: Path, work: Path, database_url: str | None, bodies: Subm
                        result))
 
 
+def _cpu_per_record(run: Run) -> str:
+    records = run.result["records"]
+    return f"{run.result['server_cpu'] / records * 1e6:,.0f} µs/record" if records else "-"
+
+
 def _report(run: Run) -> Run:
     r = run.result
     print(f"  {run.contender:22} {run.database:10} batch {run.batch:>5,} clients {run.clients:>5,}: "
           f"{fmt_rate(r['rate']):>10} p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms "
-          f"({r['records']:,} in {r['seconds']:.1f}s{', bodies used up' if r['exhausted'] else ''})"
+          f"({r['records']:,} in {r['seconds']:.1f}s{', bodies used up' if r['exhausted'] else ''}; "
+          f"server CPU {_cpu_per_record(run)})"
           + (f" ERRORS {r['errors']}: {r['first_errors'][:2]}" if r["errors"] else ""), flush=True)
     return run
 
@@ -341,14 +362,14 @@ STAGES = [  # first match walking a sample's stack from the innermost frame outw
     ("RFC 8785 canonical_bytes", ("canonical_bytes",)),
     ("hashing, batch trees (leaf_hash, batch_tree, CompactRange)", ("leaf_hash", "batch_tree", "append (notary")),
     ("group append bookkeeping (_append_group)", ("_append_group",)),
-    ("request body parse + SubmissionIn (FastAPI, pydantic)", ("request_body_to_args", "_get_body", "json")),
+    ("JSON in and out, SubmissionIn (FastAPI, pydantic)", ("request_body_to_args", "_get_body", "json")),
     ("HTTP server (uvicorn protocol, httptools/h11)", ("uvicorn", "httptools", "h11")),
     ("FastAPI/Starlette routing, middleware, response", ("fastapi", "starlette")),
 ]
 
 
 def profile_report(path: Path) -> str:
-    """Where the notary's processes spent their samples, by stage, from py-spy's collapsed stacks."""
+    """Where the notary's busy threads were, by stage, from py-spy's collapsed stacks (all processes)."""
     by_stage: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
@@ -365,11 +386,9 @@ def profile_report(path: Path) -> str:
                 break
         else:
             by_stage["other Python (interpreter, asyncio, glue)"] += n
-    idle = by_stage[STAGES[0][0]]
-    busy = total - idle
-    rows = [[stage, f"{n / total:.1%}", f"{n / busy:.1%}" if stage != STAGES[0][0] else ""]
-            for stage, n in by_stage.most_common()]
-    return table(["stage (innermost known frame)", "share of all samples", "share of busy samples"], rows)
+    rows = [[stage, f"{n / total:.1%}"] for stage, n in by_stage.most_common()]
+    return (f"{total:,} samples of busy threads (py-spy leaves out threads it sees waiting)\n"
+            + table(["stage (innermost frame that names one)", "share"], rows))
 
 
 # ====================================================================== main
@@ -437,16 +456,19 @@ def main(argv: list[str] | None = None) -> int:
                 print("  (PostgreSQL skipped: not installed and BIDTRACE_BENCH_POSTGRES_URL unset)")
         profile = None
         if not args.no_profile and _py_spy():
-            level = max(c for c in levels if c <= 1024)
+            level, w = max(c for c in levels if c <= 128), max(workers)
             profile = tmp / "notary.pyspy"
-            print(f"\n## Profile: py-spy, every thread of the notary, one-record POSTs, {level:,} clients", flush=True)
-            run_notary(loadgen, tmp / "profile", None, singles, level, args.seconds, 1, profile=profile)
+            print(f"\n## Profile: py-spy, every process and thread of the notary ({w} workers), one-record POSTs, "
+                  f"{level:,} clients", flush=True)
+            run_notary(loadgen, tmp / "profile", None, singles, level, args.seconds, w, profile=profile)
 
         print("\n" + table(
-            ["contender", "database", "batch", "clients", "records/s", "p50", "p90", "p99", "acked", "time", "errors"],
+            ["contender", "database", "batch", "clients", "records/s", "p50", "p90", "p99", "acked", "time",
+             "server CPU/record", "errors"],
             [[r.contender, r.database, f"{r.batch:,}", f"{r.clients:,}", fmt_rate(r.rate),
               f"{r.result['p50_ms']:.1f} ms", f"{r.result['p90_ms']:.1f} ms", f"{r.result['p99_ms']:.1f} ms",
-              f"{r.result['records']:,}", f"{r.result['seconds']:.1f}s", str(r.result["errors"])] for r in runs]))
+              f"{r.result['records']:,}", f"{r.result['seconds']:.1f}s", _cpu_per_record(r), str(r.result["errors"])]
+             for r in runs]))
         print("\nbidtrace / Tessera, one entry per POST (rate: >1 means bidtrace is faster; latencies ours / theirs)")
         print(table(["clients", "bidtrace", "bidtrace rate", "Tessera rate", "ratio", "p50", "p99"],
                     ratio_rows(runs)))

@@ -94,12 +94,26 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# The envelope's other values are identifiers, a timestamp, hex and base64: none can hold this string.
+_RECORD_SLOT = "\x00record\x00"
+_RECORD_SLOT_BYTES = canonical_bytes(_RECORD_SLOT)
+
+
+def _entry(record: bytes, envelope: dict[str, Any]) -> bytes:
+    """The leaf's canonical bytes, given the record's. RFC 8785 orders an object's members by key alone, so
+    a member's encoding does not depend on its neighbours: the envelope is encoded with a placeholder for
+    the record, which is then replaced by the record's canonical bytes, already made to check its signature
+    (encoding a record again costs more than everything else in the envelope)."""
+    return canonical_bytes(envelope).replace(_RECORD_SLOT_BYTES, record, 1)
+
+
 @dataclass(frozen=True)
 class _Pending:
     """A checked submission waiting for its group's commit."""
 
     submitter: Submitter
     records: Sequence[Any]
+    canon: list[bytes]  # each record's canonical bytes
     record_hashes: list[bytes]
     paths: list[list[bytes]]  # each record's inclusion path in the signed batch
     alg: str
@@ -406,8 +420,8 @@ class EvidenceLog:
             ) from exc
         openings = self._check_disclosures(records, submission.disclosures)
         return _Pending(
-            submitter=sub, records=records, record_hashes=[hashlib.sha256(c).digest() for c in canon], paths=paths,
-            alg=key_algorithm(key), signature=base64.b64encode(signature).decode(), openings=openings,
+            submitter=sub, records=records, canon=canon, record_hashes=[hashlib.sha256(c).digest() for c in canon],
+            paths=paths, alg=key_algorithm(key), signature=base64.b64encode(signature).decode(), openings=openings,
         )
 
     def _checked_submitter(self, submitter_id: str) -> tuple[Submitter, PublicKey]:
@@ -492,8 +506,8 @@ class EvidenceLog:
                         pseq = self._project_seq(conn, project_id)
                     next_seq[project_id] = pseq + 1
                     seq = tree.size
-                    entry = canonical_bytes({
-                        "project_seq": pseq, "received_at": received_at, "record": record, "seq": seq,
+                    entry = _entry(pending.canon[i], {
+                        "project_seq": pseq, "received_at": received_at, "record": _RECORD_SLOT, "seq": seq,
                         "signature": {"alg": pending.alg, "index": i, "path": [h.hex() for h in pending.paths[i]],
                                       "size": len(pending.records), "value": pending.signature},
                         "submitter": sub.submitter_id,

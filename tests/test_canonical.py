@@ -48,6 +48,7 @@ def test_entries_are_written_in_canonical_form(sqlite_notary: Notary) -> None:
     batch = [incident(i) for i in range(5)]
     batch[1]["payload"]["description"] = "断网 \u2028 \"quoted\" \\ tab\t €"
     batch[2]["payload"]["description"] = "\U0001f600 beyond the BMP"
+    batch[3]["payload"]["description"] = "\x00record\x00 looks like the slot the log fills with the record"
     sqlite_notary.log.submit(Submission("hub-1", batch, people.hub.sign_batch(batch)))
     for seq in range(5):
         entry = entry_of(sqlite_notary, seq)
