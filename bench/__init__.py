@@ -1,5 +1,5 @@
 """Benchmarks of bidtrace (issue 2): Merkle log vs merkletools/pymerkle, HTTP ingestion, proof verification.
 
-Run one with `python -m bench.merkle`, `python -m bench.ingest`, `python -m bench.verify`, or all with
-`python -m bench`. Results and their interpretation are in bench/RESULTS.md.
+Run one with `python -m bench.merkle`, `python -m bench ingest` (the notary side by side with Tessera),
+`python -m bench.verify`, or all with `python -m bench`. Results and their interpretation are in bench/RESULTS.md.
 """

@@ -1,6 +1,6 @@
 """How many cameras one notary sustains at one 10-second segment per camera, and where the limit is.
 
-The notary runs in its own process (bench.ingest's server: uvicorn + the FastAPI app, SQLite WAL with
+The notary runs in its own process (`bidtrace notary serve` through bench.ingest: SQLite WAL with
 synchronous=FULL, the sealer anchoring on the embedded ledger every second). This process simulates the
 camera agents with the real device code: AGENTS agents, each with its own registered ECDSA P-256 key and
 its own durable EvidenceQueue (SQLite, synchronous=FULL) whose sender thread submits over HTTP with
@@ -157,7 +157,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         (tmp / "notary").mkdir()
-        with notary_server(tmp / "notary", None) as (url, token):
+        with notary_server(tmp / "notary", None, workers=1) as (url, token, _pid):
             admin = NotaryClient(url, admin_token=token)
             for i in range(args.agents):
                 key = SubmitterKey.generate(f"V-1.cam{i}")
