@@ -15,7 +15,7 @@ if __package__ in (None, ""):  # run as a script: bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-BENCHMARKS = ("merkle", "verify", "ingest", "devices_hash", "devices_cameras")
+BENCHMARKS = ("merkle", "verify", "ingest", "anchoring", "devices_hash", "devices_cameras")
 
 
 def main(argv: list[str] | None = None) -> int:
