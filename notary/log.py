@@ -130,7 +130,7 @@ class _Appended:
     seq_of: dict[bytes, int]  # record hash -> leaf, for every record of the group, old or new
 
     @property
-    def appended_seqs(self) -> int:
+    def appended(self) -> int:
         return len(self.members)
 
 
@@ -217,7 +217,12 @@ class _GroupCommit:
         try:
             outcomes = self._append([pending for pending, _ in group])
         except SQLAlchemyError as exc:
-            refusal = RecordRejected(503, f"the log database did not take the append, nothing was written: {exc}")
+            # The driver's own message, without SQLAlchemy's echo of the statement and its parameters.
+            cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            refusal = RecordRejected(
+                503, f"the log database failed the append ({cause}); nothing was acknowledged, and resubmitting is "
+                "safe: a record already in the log is answered with its receipt",
+            )
             for _, future in group:
                 future.set_exception(refusal)
             return
@@ -380,7 +385,7 @@ class EvidenceLog:
         """`submit` for an event loop: the loop serves other requests while the group commits."""
         pending = self._check(submission)
         appended = await asyncio.wrap_future(self._group.commit(pending))
-        if appended.appended_seqs != len(pending.record_hashes):  # resubmissions: their receipts are read back
+        if appended.appended != len(pending.record_hashes):  # resubmissions: their receipts are read back
             return await asyncio.to_thread(self._answer, pending, appended)
         return self._answer(pending, appended)
 

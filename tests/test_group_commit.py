@@ -116,3 +116,21 @@ def test_resubmissions_within_one_group_append_once(sqlite_notary: Notary) -> No
     assert len(results) == 8 and sqlite_notary.log.size == 3
     leaves = {tuple(r["leaf_index"] for r in receipts) for receipts in results}
     assert leaves == {(0, 1, 2)}
+
+
+def test_a_failing_database_answers_503_and_a_resubmission_then_appends(sqlite_notary: Notary) -> None:
+    people = Participants(sqlite_notary)
+    with serving(sqlite_notary, start_sealer=False) as url:
+        client = NotaryClient(url)
+        with sqlite_notary.engine.begin() as conn:  # the log's table goes missing under the notary
+            conn.exec_driver_sql("ALTER TABLE leaves RENAME TO leaves_away")
+        try:
+            client.submit(people.hub, [incident(0)])
+            raise AssertionError("an append that could not be written was acknowledged")
+        except NotaryError as exc:
+            assert exc.status == 503 and "no such table: leaves" in exc.detail and "resubmitting is safe" in exc.detail
+        with sqlite_notary.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE leaves_away RENAME TO leaves")
+        (receipt,) = client.submit(people.hub, [incident(0)])
+        client.close()
+    assert receipt["leaf_index"] == 0 and sqlite_notary.log.size == 1
