@@ -1,7 +1,8 @@
 """The HTTP worker processes of a notary served by several (`bidtrace notary serve --workers N`).
 
 Each worker listens on the same port (SO_REUSEPORT, the kernel spreads connections) and serves the
-whole API; the database serialises their appends. Sealing and anchoring run only in the parent, which
+whole API; each worker appends its concurrent submissions in groups (one commit each), and the database
+orders the workers' groups. Sealing and anchoring run only in the parent, which
 publishes its status for the workers' /healthz, restarts a worker that dies, and stops them all on
 SIGTERM or SIGINT. A worker whose parent is gone stops too.
 
