@@ -52,6 +52,9 @@ class Timeouts:
     submit: float = 10.0
     commit: float = 60.0
     evaluate: float = 10.0
+    # How long the same signed envelope is resent while the orderers answer UNAVAILABLE (a Raft election
+    # takes about 5 s; an orderer that is down makes the gateway report it until another is tried).
+    resubmit: float = 30.0
 
 
 def _status_class() -> Any:
@@ -286,17 +289,37 @@ class Contract:
         envelope = endorsed.prepared_transaction
         envelope.signature = gw.signer.sign(envelope.payload)
         result = _result_of(envelope)
-        try:
-            gw.stub.Submit(
-                gateway_pb2.SubmitRequest(transaction_id=tx_id, channel_id=channel, prepared_transaction=envelope),
-                timeout=gw.timeouts.submit,
-            )
-        except grpc.RpcError as exc:
-            raise _translate(exc, f"submit {name}") from exc
+        self._submit_envelope(name, gateway_pb2.SubmitRequest(
+            transaction_id=tx_id, channel_id=channel, prepared_transaction=envelope))
         code, block = self._commit_status(tx_id)
         if code != transaction_pb2.VALID:
             raise CommitError(tx_id, code)
         return SubmittedTransaction(tx_id, result, block)
+
+    def _submit_envelope(self, name: str, request: gateway_pb2.SubmitRequest) -> None:
+        """Send the signed envelope to the orderers; resend the very same one while they are unavailable.
+
+        The same envelope carries the same transaction id, so however many copies reach the orderers the
+        peers commit it at most once (later copies are marked DUPLICATE_TXID, and CommitStatus reports the
+        first). A fresh endorsement could instead commit the anchor twice under two ids.
+        """
+        gw = self.network.gateway
+        deadline = time.monotonic() + gw.timeouts.resubmit
+        delay = 0.25
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                gw.stub.Submit(request, timeout=gw.timeouts.submit)
+                return
+            except grpc.RpcError as exc:
+                error = _translate(exc, f"submit {name}")
+            if not isinstance(error, LedgerUnavailable) or time.monotonic() + delay > deadline:
+                if isinstance(error, LedgerUnavailable):
+                    raise LedgerUnavailable(f"{error} (sent {attempts} times over {gw.timeouts.resubmit:.0f} s)")
+                raise error
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def _commit_status(self, tx_id: str) -> tuple[int, int]:
         gw = self.network.gateway

@@ -157,3 +157,36 @@ def test_add_org_joins_a_city_that_can_read_anchors(fabric_network: FabricNetwor
         assert yantai.anchor_checkpoint(own_log, own.checkpoint(), own.proof(0)).size == 3
     finally:
         yantai.close()
+
+
+def test_anchoring_survives_the_loss_of_each_orderer_in_turn(
+    fabric_network: FabricNetwork, ledger_of: LedgerOf
+) -> None:
+    """One of the three is the Raft leader: while a new one is elected the others answer UNAVAILABLE, and
+    the client resends the same signed envelope until it is ordered."""
+    province = ledger_of("ProvinceMSP")
+    log_id, notary = _new_log(province, entries=0)
+    for o in fabric_network.orderer_orgs:
+        name = fabric_network.orderer_node(o).name
+        assert fabric_network.stop_node(name)
+        try:
+            notary.append(f"while {name} is down".encode())
+            size = len(notary.entries)
+            anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(size - 1))
+            assert anchor.size == size
+        finally:
+            fabric_network.start_node(name)
+    assert [a.size for a in province.anchors(log_id)] == [1, 2, 3]
+
+
+def test_status_shows_every_node_and_its_height(fabric_network: FabricNetwork) -> None:
+    report = fabric_network.status()
+    nodes = {n["node"]: n for n in report["nodes"]}
+    for o in fabric_network.orgs:
+        peer = nodes[f"peer-{o.short}"]
+        assert peer["running"] and isinstance(peer["height"], int) and peer["height"] > 1, peer
+    for o in fabric_network.orderer_orgs:
+        orderer = nodes[f"orderer-{o.short}"]
+        assert orderer["running"] and isinstance(orderer["height"], int), orderer
+        assert orderer["relation"] == "consenter" and "error" not in orderer
+    assert report["chaincode"]["sequence"] == fabric_network.state.sequence
