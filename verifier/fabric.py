@@ -50,13 +50,16 @@ def verify_fabric_anchor(evidence: dict[str, Any], trust_roots: dict[str, Any], 
 
 def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: int, root: bytes,
             first_cover: int | None) -> str:
-    if not isinstance(evidence, dict) or evidence.get("kind") != "fabric":
-        raise AnchorError(f"expected Fabric anchor evidence (kind 'fabric'), got {_kind(evidence)}")
-    if not isinstance(roots, dict) or not isinstance(roots.get("organizations"), dict):
+    if not isinstance(evidence, dict) or evidence.get("ledger") != "fabric":
+        raise AnchorError(f"expected Fabric anchor evidence (ledger 'fabric'), got {_kind(evidence)}")
+    if not isinstance(roots, dict) or roots.get("ledger") != "fabric":
+        raise AnchorError(f"expected Fabric trust roots (ledger 'fabric'), got {_kind(roots)}")
+    if not isinstance(roots.get("organizations"), dict):
         raise AnchorError("Fabric trust roots must map organisation MSP ids to root certificates")
     tx_id = _field(evidence, "tx_id", str)
-    channel = roots.get("channel", evidence.get("channel"))
-    chaincode = roots.get("chaincode", evidence.get("chaincode", "evidence"))
+    # Channel and chaincode come from the trust roots only: the evidence must not name its own context.
+    channel = _root_field(roots, "channel")
+    chaincode = _root_field(roots, "chaincode")
     ca_certs = {msp: _load_cert(pem, f"root certificate of {msp}") for msp, pem in roots["organizations"].items()}
 
     try:
@@ -74,13 +77,13 @@ def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: 
         )
 
     orderer_roots = roots.get("orderers")
-    orderer = ""
-    if orderer_roots:
-        orderer_cas = {m: _load_cert(pem, f"orderer root certificate of {m}") for m, pem in orderer_roots.items()}
-        orderer = _check_block_signature(block, orderer_cas)
+    if not isinstance(orderer_roots, dict) or not orderer_roots:
+        raise AnchorError("Fabric trust roots name no orderer organisation, so no block signature can be checked")
+    orderer_cas = {m: _load_cert(pem, f"orderer root certificate of {m}") for m, pem in orderer_roots.items()}
+    orderer = _check_block_signature(block, orderer_cas)
 
     index, envelope, payload, channel_header = _find_transaction(block, tx_id)
-    if channel is not None and channel_header.channel_id != channel:
+    if channel_header.channel_id != channel:
         raise AnchorError(f"transaction {tx_id} is on channel {channel_header.channel_id!r}, expected {channel!r}")
     if channel_header.type != common_pb2.ENDORSER_TRANSACTION:
         raise AnchorError(f"transaction {tx_id} is of type {channel_header.type}, not an endorser transaction")
@@ -132,17 +135,23 @@ def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: 
         )
 
     _check_anchor(cc_action, chaincode, tx_id, log_id, size, root, first_cover)
-    signed_by = f", block signed by orderer of {orderer}" if orderer else ""
     return (
         f"Fabric block {number}, tx {tx_id[:8]}…, submitted by {creator_msp}, endorsed by "
-        f"{', '.join(counted)} ({len(counted)} of {len(policy_orgs)}){signed_by}"
+        f"{', '.join(counted)} ({len(counted)} of {len(policy_orgs)}), block signed by orderer of {orderer}"
     )
 
 
 def _kind(value: object) -> str:
     if isinstance(value, dict):
-        return repr(value.get("kind"))
+        return f"ledger {value.get('ledger')!r}"
     return type(value).__name__
+
+
+def _root_field(roots: dict[str, Any], name: str) -> str:
+    value = roots.get(name)
+    if not isinstance(value, str) or not value:
+        raise AnchorError(f"Fabric trust roots must name the {name}, got {type(value).__name__}")
+    return value
 
 
 def _field(evidence: dict[str, Any], name: str, kind: type) -> Any:

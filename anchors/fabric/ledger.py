@@ -76,7 +76,7 @@ class FabricLedger:
         raw = self.network.get_block_by_tx_id(anchor.tx_id)
         block = common_pb2.Block.FromString(raw)
         return {
-            "kind": "fabric",
+            "ledger": self.kind,
             "channel": self.profile["channel"],
             "chaincode": self.profile["chaincode"],
             "tx_id": anchor.tx_id,
@@ -87,7 +87,7 @@ class FabricLedger:
     def trust_roots(self) -> dict[str, Any]:
         orgs = self.profile["organizations"]
         return {
-            "kind": "fabric",
+            "ledger": self.kind,
             "channel": self.profile["channel"],
             "chaincode": self.profile["chaincode"],
             "organizations": {msp: self._path(o["root_cert"]).read_text() for msp, o in orgs.items()},

@@ -22,7 +22,7 @@ def cas() -> dict[str, OrgCA]:
 
 def _roots(cas: dict[str, OrgCA]) -> dict[str, Any]:
     return {
-        "kind": "fabric",
+        "ledger": "fabric",
         "channel": "evidence",
         "chaincode": "evidence",
         "organizations": {msp: cas[msp].pem() for msp in ORGS},
@@ -32,7 +32,7 @@ def _roots(cas: dict[str, OrgCA]) -> dict[str, Any]:
 
 
 def _evidence(block: bytes, tx_id: str, number: int = 7) -> dict[str, Any]:
-    return {"kind": "fabric", "channel": "evidence", "chaincode": "evidence", "tx_id": tx_id,
+    return {"ledger": "fabric", "channel": "evidence", "chaincode": "evidence", "tx_id": tx_id,
             "block_number": number, "block": base64.b64encode(block).decode()}
 
 
@@ -116,11 +116,11 @@ def test_rejects_every_flipped_byte_of_header_and_data(cas: dict[str, OrgCA]) ->
         None,
         "block",
         {},
-        {"kind": "embedded"},
-        {"kind": "fabric", "tx_id": "ab", "block": "not base64!"},
-        {"kind": "fabric", "tx_id": 5, "block": ""},
-        {"kind": "fabric", "tx_id": "ab", "block": base64.b64encode(b"\xff\xff\xff").decode()},
-        {"kind": "fabric", "tx_id": "ab", "block": ""},
+        {"ledger": "embedded"},
+        {"ledger": "fabric", "tx_id": "ab", "block": "not base64!"},
+        {"ledger": "fabric", "tx_id": 5, "block": ""},
+        {"ledger": "fabric", "tx_id": "ab", "block": base64.b64encode(b"\xff\xff\xff").decode()},
+        {"ledger": "fabric", "tx_id": "ab", "block": ""},
     ],
 )
 def test_malformed_evidence_is_an_anchor_error(cas: dict[str, OrgCA], evidence: Any) -> None:
@@ -130,6 +130,8 @@ def test_malformed_evidence_is_an_anchor_error(cas: dict[str, OrgCA], evidence: 
 
 def test_malformed_trust_roots_are_an_anchor_error(cas: dict[str, OrgCA]) -> None:
     block, tx_id = _block(cas)
-    for roots in ({}, {"organizations": {"ProvinceMSP": "not pem"}}, {"organizations": {"ProvinceMSP": 3}}):
+    for roots in ({}, {"ledger": "fabric", "organizations": {"ProvinceMSP": "not pem"}},
+                  {"ledger": "fabric", "organizations": {"ProvinceMSP": 3}}, {**_roots(cas), "ledger": "embedded"},
+                  {**_roots(cas), "ledger": None}):
         with pytest.raises(AnchorError):
             verify_fabric_anchor(_evidence(block, tx_id), roots, "log-a", 5, ROOT)
