@@ -33,7 +33,6 @@ SOURCE_SHA256 = "546026e3d13dfaf136738745278cc32b984b4faa4e4a32ea32ae77a2eaf74ef
 COMMANDS = ("peer", "orderer", "configtxgen", "configtxlator", "osnadmin", "cryptogen")
 MIN_GO = (1, 26, 4)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RELEASES_URL = f"https://github.com/hyperledger/fabric/releases/tag/v{FABRIC_VERSION}"
 
 Say = Callable[[str], None]
 
@@ -142,8 +141,8 @@ def _nothing_found(cache: Path) -> str:
         f"  • `bidtrace network build --source FILE|DIR`: the Fabric v{FABRIC_VERSION} source "
         f"({SOURCE_ARCHIVE}, sha256 {SOURCE_SHA256[:16]}…, or a clone of the tag), built offline with Go >= "
         f"{'.'.join(map(str, MIN_GO))};\n"
-        f"  • with internet: Fabric's official v{FABRIC_VERSION} release archive ({RELEASES_URL}), unpacked, "
-        "and its bin/ folder given with --bin."
+        f"  • with internet: Fabric's official v{FABRIC_VERSION} release archive for your platform (hyperledger/"
+        f"fabric, release v{FABRIC_VERSION}), unpacked, and its bin/ folder given with --bin."
     )
 
 

@@ -100,9 +100,11 @@ class Sealer:
             self._schedule(0 if self._due else self.interval)
 
     def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        # Taken first, so a second caller (the HTTP server's shutdown and the notary's close both stop the
+        # sealer, from two threads) neither shuts the scheduler down twice nor plans another round.
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
 
     def nudge(self, size: int) -> None:
         """Called after an append that left the log at `size` leaves: seal now if enough records wait."""

