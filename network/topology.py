@@ -494,7 +494,25 @@ class FabricNetwork:
         self._approve(new, self.state.sequence)
         for o in self.orgs:
             self._write_profile(o)
+        self.wait_ready()
         return new
+
+    def channel_config(self) -> dict[str, Any]:
+        """The channel's current configuration, decoded to JSON by configtxlator."""
+        o = next((x for x in self.orgs if self.peer_node(x).running()), None)
+        if o is None:
+            raise NetworkError("no peer of this network is running")
+        work = Path(tempfile.mkdtemp(prefix="config-", dir=self.home))
+        try:
+            block = work / "config_block.pb"
+            self._peer(o, "channel", "fetch", "config", str(block), "-c", CHANNEL, *self._orderer_flags(),
+                       what="fetch the channel configuration")
+            decoded = json.loads(self._run([str(self.bins.path("configtxlator")), "proto_decode", "--input",
+                                            str(block), "--type", "common.Block"], self._env(), "decode config block"))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        config: dict[str, Any] = decoded["data"]["data"][0]["payload"]["data"]["config"]
+        return config
 
     def _config_update_add(self, new: Org, signers: list[Org]) -> None:
         work = Path(tempfile.mkdtemp(prefix="add-org-", dir=self.home))
@@ -505,6 +523,12 @@ class FabricNetwork:
                  str(self.home / "config")], self._env(), "configtxgen -printOrg",
             )
             org_group = json.loads(org_json[org_json.find("{"):])
+            # -printOrg leaves the anchor peers out; without them added cities never discover each other
+            # through gossip once their peers restart, and gateways cannot gather their endorsements.
+            org_group.setdefault("values", {})["AnchorPeers"] = {
+                "mod_policy": "Admins", "version": "0",
+                "value": {"anchor_peers": [{"host": HOST, "port": new.peer_port}]},
+            }
             block = work / "config_block.pb"
             self._peer(signers[0], "channel", "fetch", "config", str(block), "-c", CHANNEL,
                        *self._orderer_flags(), what="fetch the channel configuration")
