@@ -168,8 +168,8 @@ def _fabric_network_up() -> None:
 
 def _ledger_line(trust: dict[str, Any]) -> str:
     if trust.get("ledger") == "fabric":
-        return (f"Fabric channel {trust['channel']} of {', '.join(sorted(trust['organizations']))}, endorsement by "
-                f"{trust['endorsement']['required']} of {len(trust['organizations'])}")
+        return (f"Fabric channel {trust['channel']} founded by {', '.join(sorted(trust['organizations']))}, "
+                "endorsement by a majority of the members")
     return f"embedded ledger ({trust.get('org')})"
 
 

@@ -177,6 +177,10 @@ class Network:
         qscc = Contract(self, "qscc")
         return qscc.evaluate_transaction("GetBlockByTxID", self.name, tx_id)
 
+    def get_block_by_number(self, number: int) -> bytes:
+        """The serialized common.Block at `number`, from the peer's query system chaincode."""
+        return Contract(self, "qscc").evaluate_transaction("GetBlockByNumber", self.name, str(number))
+
     def chaincode_events(
         self, chaincode: str, start_block: int | None = None, timeout: float | None = None
     ) -> "EventStream":

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 import pytest
-from fabric_helpers import OrgCA, anchor_block
+from fabric_helpers import OrgCA, anchor_block, config_block
 
 from verifier.errors import AnchorError
 from verifier.fabric import verify_fabric_anchor
@@ -27,13 +27,22 @@ def _roots(cas: dict[str, OrgCA]) -> dict[str, Any]:
         "chaincode": "evidence",
         "organizations": {msp: cas[msp].pem() for msp in ORGS},
         "orderers": {"ProvinceOrdererMSP": cas["ProvinceOrdererMSP"].pem()},
-        "endorsement": {"rule": "MAJORITY", "organizations": list(ORGS), "required": 2},
+        "endorsement": {"rule": "MAJORITY"},
     }
 
 
-def _evidence(block: bytes, tx_id: str, number: int = 7) -> dict[str, Any]:
+GENESIS: list[bytes] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _genesis(cas: dict[str, OrgCA]) -> None:
+    GENESIS[:] = [config_block(0, [cas[m] for m in ORGS], [cas["ProvinceOrdererMSP"]])]
+
+
+def _evidence(block: bytes, tx_id: str, number: int = 7, chain: list[bytes] | None = None) -> dict[str, Any]:
     return {"ledger": "fabric", "channel": "evidence", "chaincode": "evidence", "tx_id": tx_id,
-            "block_number": number, "block": base64.b64encode(block).decode()}
+            "block_number": number, "block": base64.b64encode(block).decode(),
+            "config_blocks": [base64.b64encode(b).decode() for b in (GENESIS if chain is None else chain)]}
 
 
 def _block(cas: dict[str, OrgCA], endorsers: tuple[str, ...] = ("ProvinceMSP", "JinanMSP"),
@@ -56,7 +65,7 @@ def test_accepts_majority_endorsed_anchor(cas: dict[str, OrgCA]) -> None:
 
 def test_rejects_single_organisation_endorsement(cas: dict[str, OrgCA]) -> None:
     block, tx_id = _block(cas, endorsers=("ProvinceMSP",))
-    with pytest.raises(AnchorError, match=r"endorsed by ProvinceMSP \(1 of 3\), the policy needs 2"):
+    with pytest.raises(AnchorError, match=r"endorsed by ProvinceMSP \(1 of 3 members at block 7\), the policy needs 2"):
         verify_fabric_anchor(_evidence(block, tx_id), _roots(cas), "log-a", 5, ROOT)
 
 
@@ -90,18 +99,30 @@ def test_rejects_untrusted_organisation(cas: dict[str, OrgCA]) -> None:
 
 
 def test_rejects_block_not_signed_by_trusted_orderer(cas: dict[str, OrgCA]) -> None:
-    block, tx_id = _block(cas)
-    roots = _roots(cas)
-    roots["orderers"] = {"ProvinceOrdererMSP": OrgCA.create("ProvinceOrdererMSP").pem()}
+    rogue = OrgCA.create("ProvinceOrdererMSP")
+    block, tx_id = anchor_block(
+        cas["ProvinceMSP"].issue("notary", "client"),
+        [cas[m].issue(f"peer0.{m}", "peer") for m in ("ProvinceMSP", "JinanMSP")],
+        rogue.issue("orderer0", "orderer"), "log-a", 5, ROOT,
+    )
     with pytest.raises(AnchorError, match="not signed by a trusted orderer"):
-        verify_fabric_anchor(_evidence(block, tx_id), roots, "log-a", 5, ROOT)
+        verify_fabric_anchor(_evidence(block, tx_id), _roots(cas), "log-a", 5, ROOT)
+
+
+def test_rejects_roots_that_are_not_the_genesis_membership(cas: dict[str, OrgCA]) -> None:
+    block, tx_id = _block(cas)
+    for kind, msp in (("orderers", "ProvinceOrdererMSP"), ("organizations", "QingdaoMSP")):
+        roots = _roots(cas)
+        roots[kind] = {**roots[kind], msp: OrgCA.create(msp).pem()}
+        with pytest.raises(AnchorError, match=f"genesis block's {kind} .* are not the pinned ones"):
+            verify_fabric_anchor(_evidence(block, tx_id), roots, "log-a", 5, ROOT)
 
 
 def test_rejects_every_flipped_byte_of_header_and_data(cas: dict[str, OrgCA]) -> None:
     block, tx_id = _block(cas)
     roots = _roots(cas)
     rng = random.Random(7)
-    metadata_start = block.rfind(b"orderer-block-metadata") - 8  # flags after it are not covered by hashes
+    metadata_start = len(block) - 400  # the metadata at the end is checked by signature, not by the header
     positions = sorted(rng.sample(range(metadata_start), 300))
     for pos in positions:
         tampered = bytearray(block)
@@ -135,3 +156,123 @@ def test_malformed_trust_roots_are_an_anchor_error(cas: dict[str, OrgCA]) -> Non
                   {**_roots(cas), "ledger": None}):
         with pytest.raises(AnchorError):
             verify_fabric_anchor(_evidence(block, tx_id), roots, "log-a", 5, ROOT)
+
+
+# --- membership over time ---------------------------------------------------------------------------------
+
+CITIES = ("YantaiMSP", "WeifangMSP")
+
+
+@pytest.fixture(scope="module")
+def grown(cas: dict[str, OrgCA]) -> tuple[dict[str, OrgCA], bytes]:
+    """Two cities added at block 3 by an update signed by the admins of two of the three organisations."""
+    everyone = {**cas, **{m: OrgCA.create(m) for m in CITIES}}
+    block = config_block(
+        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
+        signers=[cas[m].issue(f"Admin@{m}", "admin") for m in ("ProvinceMSP", "JinanMSP")],
+        orderer=cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"),
+        written=[everyone[m] for m in CITIES],
+    )
+    return everyone, block
+
+
+def _anchored(cas: dict[str, OrgCA], endorsers: tuple[str, ...], number: int, last_config: int) -> tuple[bytes, str]:
+    block: tuple[bytes, str] = anchor_block(
+        cas["ProvinceMSP"].issue("notary", "client"), [cas[m].issue(f"peer0.{m}", "peer") for m in endorsers],
+        cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"), "log-a", 5, ROOT, number=number,
+        last_config=last_config,
+    )
+    return block
+
+
+def test_anchors_before_and_after_an_add_org_verify_against_the_same_roots(
+    cas: dict[str, OrgCA], grown: tuple[dict[str, OrgCA], bytes]
+) -> None:
+    everyone, added = grown
+    before, before_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP"), 2, 0)
+    assert "(2 of 3)" in verify_fabric_anchor(_evidence(before, before_id, 2), _roots(cas), "log-a", 5, ROOT)
+    after, after_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP", "YantaiMSP"), 7, 3)
+    summary = verify_fabric_anchor(_evidence(after, after_id, chain=[GENESIS[0], added]), _roots(cas), "log-a", 5,
+                                   ROOT)
+    assert "endorsed by JinanMSP, ProvinceMSP, YantaiMSP (3 of 5 (membership of config block 3))" in summary
+
+
+def test_after_an_add_org_two_endorsements_are_no_longer_a_majority(
+    cas: dict[str, OrgCA], grown: tuple[dict[str, OrgCA], bytes]
+) -> None:
+    everyone, added = grown
+    after, tx_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP"), 7, 3)
+    with pytest.raises(AnchorError, match=r"\(2 of 5 members at block 7\), the policy needs 3"):
+        verify_fabric_anchor(_evidence(after, tx_id, chain=[GENESIS[0], added]), _roots(cas), "log-a", 5, ROOT)
+
+
+def test_the_configuration_in_force_must_be_the_one_the_block_names(
+    cas: dict[str, OrgCA], grown: tuple[dict[str, OrgCA], bytes]
+) -> None:
+    everyone, added = grown
+    after, tx_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP"), 7, 3)
+    with pytest.raises(AnchorError, match=r"configuration in force is block 3, the evidence carries .* block 0"):
+        verify_fabric_anchor(_evidence(after, tx_id), _roots(cas), "log-a", 5, ROOT)  # the update left out
+    before, before_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP"), 2, 0)
+    with pytest.raises(AnchorError, match="configuration in force is block 0"):
+        verify_fabric_anchor(_evidence(before, before_id, 2, chain=[GENESIS[0], added]), _roots(cas), "log-a", 5,
+                             ROOT)
+
+
+@pytest.mark.parametrize(
+    ("signers", "reason"),
+    [
+        (("ProvinceMSP",), r"signed by admins of ProvinceMSP \(1 of 3\); a majority needs 2"),
+        ((), r"signed by admins of no member \(0 of 3\)"),
+        (("YantaiMSP", "WeifangMSP"), "not among the trusted organisations"),
+    ],
+)
+def test_a_forged_config_update_fails(cas: dict[str, OrgCA], signers: tuple[str, ...], reason: str) -> None:
+    """An orderer alone, or the new cities themselves, cannot grow the membership: a majority of admins must."""
+    everyone = {**cas, **{m: OrgCA.create(m) for m in CITIES}}
+    forged = config_block(
+        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
+        signers=[everyone[m].issue(f"Admin@{m}", "admin") for m in signers],
+        orderer=cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"), written=[everyone[m] for m in CITIES],
+    )
+    block, tx_id = _anchored(everyone, ("YantaiMSP", "WeifangMSP", "ProvinceMSP"), 7, 3)
+    with pytest.raises(AnchorError, match=reason):
+        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], forged]), _roots(cas), "log-a", 5, ROOT)
+
+
+def test_config_update_signed_by_peers_instead_of_admins_fails(cas: dict[str, OrgCA]) -> None:
+    everyone = {**cas, **{m: OrgCA.create(m) for m in CITIES}}
+    forged = config_block(
+        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
+        signers=[cas[m].issue(f"peer0.{m}", "peer") for m in ("ProvinceMSP", "JinanMSP")],
+        orderer=cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"), written=[everyone[m] for m in CITIES],
+    )
+    block, tx_id = _anchored(everyone, ("YantaiMSP", "WeifangMSP", "ProvinceMSP"), 7, 3)
+    with pytest.raises(AnchorError, match="signed by a peer, not an admin"):
+        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], forged]), _roots(cas), "log-a", 5, ROOT)
+
+
+def test_a_config_block_that_adds_more_than_its_update_writes_fails(cas: dict[str, OrgCA]) -> None:
+    everyone = {**cas, **{m: OrgCA.create(m) for m in CITIES}}
+    smuggled = config_block(
+        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
+        signers=[cas[m].issue(f"Admin@{m}", "admin") for m in ("ProvinceMSP", "JinanMSP")],
+        orderer=cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"), written=[everyone["YantaiMSP"]],
+    )
+    block, tx_id = _anchored(everyone, ("YantaiMSP", "WeifangMSP", "ProvinceMSP"), 7, 3)
+    with pytest.raises(AnchorError, match="sets WeifangMSP's root certificates, which its signed update does not"):
+        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], smuggled]), _roots(cas), "log-a", 5, ROOT)
+
+
+def test_a_config_block_not_signed_by_an_orderer_of_the_time_fails(
+    cas: dict[str, OrgCA], grown: tuple[dict[str, OrgCA], bytes]
+) -> None:
+    everyone, _ = grown
+    unsigned = config_block(
+        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
+        signers=[cas[m].issue(f"Admin@{m}", "admin") for m in ("ProvinceMSP", "JinanMSP")],
+        orderer=OrgCA.create("ProvinceOrdererMSP").issue("orderer0", "orderer"), written=[everyone[m] for m in CITIES],
+    )
+    block, tx_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP", "YantaiMSP"), 7, 3)
+    with pytest.raises(AnchorError, match="block 3 is not signed by a trusted orderer"):
+        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], unsigned]), _roots(cas), "log-a", 5, ROOT)
