@@ -81,8 +81,12 @@ class FabricNetwork:
         port_base: int | None = None,
         bins: Binaries | None = None,
         log: Any = None,
+        batch_timeout: str = "500ms",
     ) -> None:
         self.home = (home or default_home()).resolve()
+        # How long an orderer waits to fill a block: the floor of every anchor's latency, and the price of
+        # a shorter one is more, smaller blocks (more signatures and commits per transaction).
+        self.batch_timeout = batch_timeout
         self.bins = bins or binaries()
         self.say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         existing = State.load(self.state_file)
@@ -250,7 +254,8 @@ class FabricNetwork:
             self.say(f"crypto material ({verb}) for {', '.join(o.msp_id for o in missing)}")
             self._run([str(self.bins.path("cryptogen")), verb, f"--config={crypto_cfg}", f"{out}={crypto_dir}"],
                       self._env(), "cryptogen")
-        fc.write_yaml(self.home / "config" / "configtx.yaml", fc.configtx(self.orgs, self.orderer_orgs))
+        fc.write_yaml(self.home / "config" / "configtx.yaml", fc.configtx(self.orgs, self.orderer_orgs,
+                                                                             self.batch_timeout))
         for o in self.orgs:
             fc.write_yaml(o.peer_cfg / "core.yaml", fc.core_yaml(o, self.orgs))
         for o in self.orderer_orgs:

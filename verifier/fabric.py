@@ -141,7 +141,7 @@ def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: 
         )
 
     _check_anchor(cc_action, chaincode, tx_id, log_id, size, root, first_cover)
-    since = f" (membership of config block {membership.block})" if membership.block else ""
+    since = f" members as of config block {membership.block}" if membership.block else ""
     return (
         f"Fabric block {number}, tx {tx_id[:8]}…, submitted by {creator_msp}, endorsed by "
         f"{', '.join(counted)} ({len(counted)} of {len(policy_orgs)}{since}), block signed by orderer of {orderer}"

@@ -105,4 +105,4 @@ def test_extracts_before_and_after_add_org_verify_against_the_same_published_roo
     assert verify_extract(first, published).ok
     report = verify_extract(second, {**published, "notary": trust["notary"]})
     assert report.ok, report.errors + [e for r in report.records for e in r.errors]
-    assert f"of {before + 2} (membership of config block" in report.anchor, report.anchor
+    assert f"of {before + 2} members as of config block" in report.anchor, report.anchor

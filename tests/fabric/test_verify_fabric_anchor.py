@@ -194,7 +194,7 @@ def test_anchors_before_and_after_an_add_org_verify_against_the_same_roots(
     after, after_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP", "YantaiMSP"), 7, 3)
     summary = verify_fabric_anchor(_evidence(after, after_id, chain=[GENESIS[0], added]), _roots(cas), "log-a", 5,
                                    ROOT)
-    assert "endorsed by JinanMSP, ProvinceMSP, YantaiMSP (3 of 5 (membership of config block 3))" in summary
+    assert "endorsed by JinanMSP, ProvinceMSP, YantaiMSP (3 of 5 members as of config block 3)" in summary
 
 
 def test_after_an_add_org_two_endorsements_are_no_longer_a_majority(
