@@ -29,9 +29,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench.common import Deadline, fmt_rate, machine, percentile, table
 from bench.ingest import _free_port, signed_bodies
+from verifier.note import NoteKey
 
 
 def naive_rate(ledger: object, concurrency: int, transactions: int) -> float:
@@ -39,7 +42,8 @@ def naive_rate(ledger: object, concurrency: int, transactions: int) -> float:
     from anchors.fabric import FabricLedger
 
     assert isinstance(ledger, FabricLedger)
-    vkey = "bidtrace.bench/naive+00000000+" + "A" * 44  # never used to verify: only stored
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    vkey = NoteKey("bidtrace.bench/naive", public).vkey()
     ids = [f"naive-{uuid.uuid4().hex}" for _ in range(transactions)]
 
     def one(log_id: str) -> None:

@@ -2,9 +2,9 @@
 
 Evidence is what `anchors.fabric.FabricLedger.anchor_evidence` returns: the serialized `common.Block`
 (base64), the transaction id, the block number, and the channel's configuration blocks from the genesis
-block to the one in force at the anchor's block. Trust roots pin the genesis membership: each
-organisation's and each orderer organisation's root CA certificate (PEM) by MSP id, and the rule
-(a majority of organisations must endorse).
+block to the one in force at the anchor's block. Trust roots pin the genesis block (its hash) and, readably,
+its membership: each organisation's and each orderer organisation's root CA certificate (PEM) by MSP id,
+and the rule (a majority of organisations must endorse).
 
 Membership changes over time, so endorsements are judged against the configuration in force at the
 anchor's block, never against today's: the genesis block must list exactly the pinned organisations; each
@@ -196,7 +196,12 @@ def membership_at(config_blocks: list[Any], roots: dict[str, Any], channel: str)
         raise AnchorError("Fabric evidence carries no configuration blocks (the genesis block at least)")
     if len(config_blocks) > 10_000:
         raise AnchorError(f"Fabric evidence carries {len(config_blocks)} configuration blocks, more than 10000")
-    current = genesis_membership(_decode_block(config_blocks[0], "configuration block 0"), channel)
+    genesis = _decode_block(config_blocks[0], "configuration block 0")
+    pinned_hash = _root_field(roots, "genesis_block")
+    if block_hash(genesis.header).hex() != pinned_hash:
+        raise AnchorError(f"the genesis block's hash is {block_hash(genesis.header).hex()}, the trust roots pin "
+                          f"{pinned_hash}: another channel, or a rewritten genesis")
+    current = genesis_membership(genesis, channel)
     for kind, found in (("organizations", current.organizations), ("orderers", current.orderers)):
         expected = {msp: frozenset([der]) for msp, der in _pinned(roots, kind).items()}
         if _der_set(found) != expected:
@@ -377,6 +382,11 @@ def block_header_bytes(header: common_pb2.BlockHeader) -> bytes:
         0x30,
         _der(0x02, integer) + _der(0x04, bytes(header.previous_hash)) + _der(0x04, bytes(header.data_hash)),
     )
+
+
+def block_hash(header: common_pb2.BlockHeader) -> bytes:
+    """Fabric's block hash: SHA-256 of the header's DER encoding (it covers the data hash, so all the data)."""
+    return hashlib.sha256(block_header_bytes(header)).digest()
 
 
 def _check_block_signature(block: common_pb2.Block, orderer_cas: Roots) -> str:

@@ -19,7 +19,7 @@ from fabric_protos.common import common_pb2
 from anchors.fabric.gateway import Contract, Gateway, Network
 from anchors.fabric.identity import load_msp
 from anchors.ledger import Anchor, LedgerError, LedgerRefused
-from verifier.fabric import genesis_membership, last_config_index
+from verifier.fabric import block_hash, genesis_membership, last_config_index
 
 CONTRACT = "evidence"
 
@@ -120,11 +120,13 @@ class FabricLedger:
     def trust_roots(self) -> dict[str, Any]:
         """What to publish: the channel and the genesis membership (every later change is proven from it)."""
         channel = self.profile["channel"]
-        genesis = genesis_membership(common_pb2.Block.FromString(self.network.get_block_by_number(0)), channel)
+        block = common_pb2.Block.FromString(self.network.get_block_by_number(0))
+        genesis = genesis_membership(block, channel)
         return {
             "ledger": self.kind,
             "channel": channel,
             "chaincode": self.profile["chaincode"],
+            "genesis_block": block_hash(block.header).hex(),
             "organizations": {msp: _pem(certs) for msp, certs in sorted(genesis.organizations.items())},
             "orderers": {msp: _pem(certs) for msp, certs in sorted(genesis.orderers.items())},
             "endorsement": {"rule": "MAJORITY"},

@@ -31,4 +31,5 @@ def test_demo_on_fabric_runs_twice_on_one_network_and_verifies(fabric_network: F
         assert "VERIFIED: all" in done.stdout
         anchor = next(line for line in done.stdout.splitlines() if line.startswith("anchor ✓"))
         assert "Fabric block" in anchor and "endorsed by" in anchor, anchor
-        assert "skipped" not in output and "maximum number of running instances" not in output
+        # One Fabric anchor (about 0.5 s) outlasts the demo's 0.5 s seal interval: rounds must queue quietly.
+        assert not [line for line in output.splitlines() if "skipped" in line and "Sealer" in line]

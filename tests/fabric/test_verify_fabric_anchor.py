@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from fabric_helpers import OrgCA, anchor_block, config_block
+from fabric_protos.common import common_pb2
 
 from verifier.errors import AnchorError
-from verifier.fabric import verify_fabric_anchor
+from verifier.fabric import block_hash, verify_fabric_anchor
 
 ORGS = ("ProvinceMSP", "JinanMSP", "QingdaoMSP")
 ROOT = hashlib.sha256(b"root").digest()
@@ -28,6 +29,7 @@ def _roots(cas: dict[str, OrgCA]) -> dict[str, Any]:
         "organizations": {msp: cas[msp].pem() for msp in ORGS},
         "orderers": {"ProvinceOrdererMSP": cas["ProvinceOrdererMSP"].pem()},
         "endorsement": {"rule": "MAJORITY"},
+        "genesis_block": block_hash(common_pb2.Block.FromString(GENESIS[0]).header).hex(),
     }
 
 
@@ -276,3 +278,35 @@ def test_a_config_block_not_signed_by_an_orderer_of_the_time_fails(
     block, tx_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP", "YantaiMSP"), 7, 3)
     with pytest.raises(AnchorError, match="block 3 is not signed by a trusted orderer"):
         verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], unsigned]), _roots(cas), "log-a", 5, ROOT)
+
+
+def test_malformed_configuration_chains_are_anchor_errors(cas: dict[str, OrgCA]) -> None:
+    block, tx_id = _block(cas)
+    evidence = _evidence(block, tx_id)
+    genesis = evidence["config_blocks"][0]
+    raw = base64.b64decode(genesis)
+    cut = base64.b64encode(raw[: len(raw) // 2]).decode()
+    for chain in ([], [123], ["not base64!"], [base64.b64encode(b"\xff\xff\xff").decode()], [cut],
+                  [genesis, genesis], [evidence["block"]], [genesis, evidence["block"]], None, "x", {"a": 1}):
+        with pytest.raises(AnchorError):
+            verify_fabric_anchor({**evidence, "config_blocks": chain}, _roots(cas), "log-a", 5, ROOT)
+    # Header and data (all but the trailing, unused metadata) are bound by the pinned genesis hash.
+    covered = len(raw) - len(common_pb2.Block.FromString(raw).metadata.SerializeToString()) - 3
+    flipped = bytearray(raw)
+    for pos in random.Random(3).sample(range(covered), 200):
+        flipped[pos] ^= 0x10
+        with pytest.raises(AnchorError):
+            verify_fabric_anchor({**evidence, "config_blocks": [base64.b64encode(bytes(flipped)).decode()]},
+                                 _roots(cas), "log-a", 5, ROOT)
+        flipped[pos] ^= 0x10
+
+
+def test_a_genesis_block_other_than_the_pinned_one_fails(cas: dict[str, OrgCA]) -> None:
+    """Same members, another genesis (another channel, or other policies): the pinned hash tells them apart."""
+    block, tx_id = _block(cas)
+    other = config_block(0, [cas[m] for m in ORGS], [cas["ProvinceOrdererMSP"]], channel="evidence",
+                         signers=[cas["ProvinceMSP"].issue("Admin@ProvinceMSP", "admin")])
+    with pytest.raises(AnchorError, match="the trust roots pin"):
+        verify_fabric_anchor(_evidence(block, tx_id, chain=[other]), _roots(cas), "log-a", 5, ROOT)
+    with pytest.raises(AnchorError, match="must name the genesis_block"):
+        verify_fabric_anchor(_evidence(block, tx_id), {**_roots(cas), "genesis_block": None}, "log-a", 5, ROOT)
