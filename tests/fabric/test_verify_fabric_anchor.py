@@ -165,17 +165,30 @@ def test_malformed_trust_roots_are_an_anchor_error(cas: dict[str, OrgCA]) -> Non
 CITIES = ("YantaiMSP", "WeifangMSP")
 
 
+def _cities_added(cas: dict[str, OrgCA], everyone: dict[str, OrgCA], signers: list[tuple[Any, Any]],
+                  written: tuple[str, ...] = CITIES, orderer_ca: OrgCA | None = None) -> bytes:
+    """Configuration block 3: the three organisations and both cities, with the given update signers."""
+    block: bytes = config_block(
+        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]], signers=signers,
+        orderer=(orderer_ca or cas["ProvinceOrdererMSP"]).issue("orderer0", "orderer"),
+        written=[everyone[m] for m in written],
+    )
+    return block
+
+
+def _admins(cas: dict[str, OrgCA], msps: tuple[str, ...], ou: str = "admin") -> list[tuple[Any, Any]]:
+    return [cas[m].issue(f"Admin@{m}", ou) for m in msps]
+
+
+def _with_cities(cas: dict[str, OrgCA]) -> dict[str, OrgCA]:
+    return {**cas, **{m: OrgCA.create(m) for m in CITIES}}
+
+
 @pytest.fixture(scope="module")
 def grown(cas: dict[str, OrgCA]) -> tuple[dict[str, OrgCA], bytes]:
     """Two cities added at block 3 by an update signed by the admins of two of the three organisations."""
-    everyone = {**cas, **{m: OrgCA.create(m) for m in CITIES}}
-    block = config_block(
-        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
-        signers=[cas[m].issue(f"Admin@{m}", "admin") for m in ("ProvinceMSP", "JinanMSP")],
-        orderer=cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"),
-        written=[everyone[m] for m in CITIES],
-    )
-    return everyone, block
+    everyone = _with_cities(cas)
+    return everyone, _cities_added(cas, everyone, _admins(cas, ("ProvinceMSP", "JinanMSP")))
 
 
 def _anchored(cas: dict[str, OrgCA], endorsers: tuple[str, ...], number: int, last_config: int) -> tuple[bytes, str]:
@@ -185,6 +198,13 @@ def _anchored(cas: dict[str, OrgCA], endorsers: tuple[str, ...], number: int, la
         last_config=last_config,
     )
     return block
+
+
+def _refused_after(cas: dict[str, OrgCA], everyone: dict[str, OrgCA], config: bytes, reason: str) -> None:
+    """An anchor at block 7 under configuration block 3, endorsed by a majority of the five, must fail."""
+    block, tx_id = _anchored(everyone, ("ProvinceMSP", "YantaiMSP", "WeifangMSP"), 7, 3)
+    with pytest.raises(AnchorError, match=reason):
+        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], config]), _roots(cas), "log-a", 5, ROOT)
 
 
 def test_anchors_before_and_after_an_add_org_verify_against_the_same_roots(
@@ -231,53 +251,27 @@ def test_the_configuration_in_force_must_be_the_one_the_block_names(
 )
 def test_a_forged_config_update_fails(cas: dict[str, OrgCA], signers: tuple[str, ...], reason: str) -> None:
     """An orderer alone, or the new cities themselves, cannot grow the membership: a majority of admins must."""
-    everyone = {**cas, **{m: OrgCA.create(m) for m in CITIES}}
-    forged = config_block(
-        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
-        signers=[everyone[m].issue(f"Admin@{m}", "admin") for m in signers],
-        orderer=cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"), written=[everyone[m] for m in CITIES],
-    )
-    block, tx_id = _anchored(everyone, ("YantaiMSP", "WeifangMSP", "ProvinceMSP"), 7, 3)
-    with pytest.raises(AnchorError, match=reason):
-        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], forged]), _roots(cas), "log-a", 5, ROOT)
+    everyone = _with_cities(cas)
+    _refused_after(cas, everyone, _cities_added(cas, everyone, _admins(everyone, signers)), reason)
 
 
 def test_config_update_signed_by_peers_instead_of_admins_fails(cas: dict[str, OrgCA]) -> None:
-    everyone = {**cas, **{m: OrgCA.create(m) for m in CITIES}}
-    forged = config_block(
-        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
-        signers=[cas[m].issue(f"peer0.{m}", "peer") for m in ("ProvinceMSP", "JinanMSP")],
-        orderer=cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"), written=[everyone[m] for m in CITIES],
-    )
-    block, tx_id = _anchored(everyone, ("YantaiMSP", "WeifangMSP", "ProvinceMSP"), 7, 3)
-    with pytest.raises(AnchorError, match="signed by a peer, not an admin"):
-        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], forged]), _roots(cas), "log-a", 5, ROOT)
+    everyone = _with_cities(cas)
+    peers = _admins(cas, ("ProvinceMSP", "JinanMSP"), ou="peer")
+    _refused_after(cas, everyone, _cities_added(cas, everyone, peers), "signed by a peer, not an admin")
 
 
 def test_a_config_block_that_adds_more_than_its_update_writes_fails(cas: dict[str, OrgCA]) -> None:
-    everyone = {**cas, **{m: OrgCA.create(m) for m in CITIES}}
-    smuggled = config_block(
-        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
-        signers=[cas[m].issue(f"Admin@{m}", "admin") for m in ("ProvinceMSP", "JinanMSP")],
-        orderer=cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"), written=[everyone["YantaiMSP"]],
-    )
-    block, tx_id = _anchored(everyone, ("YantaiMSP", "WeifangMSP", "ProvinceMSP"), 7, 3)
-    with pytest.raises(AnchorError, match="sets WeifangMSP's root certificates, which its signed update does not"):
-        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], smuggled]), _roots(cas), "log-a", 5, ROOT)
+    everyone = _with_cities(cas)
+    smuggled = _cities_added(cas, everyone, _admins(cas, ("ProvinceMSP", "JinanMSP")), written=("YantaiMSP",))
+    _refused_after(cas, everyone, smuggled, "sets WeifangMSP's root certificates, which its signed update does not")
 
 
-def test_a_config_block_not_signed_by_an_orderer_of_the_time_fails(
-    cas: dict[str, OrgCA], grown: tuple[dict[str, OrgCA], bytes]
-) -> None:
-    everyone, _ = grown
-    unsigned = config_block(
-        3, [everyone[m] for m in (*ORGS, *CITIES)], [cas["ProvinceOrdererMSP"]],
-        signers=[cas[m].issue(f"Admin@{m}", "admin") for m in ("ProvinceMSP", "JinanMSP")],
-        orderer=OrgCA.create("ProvinceOrdererMSP").issue("orderer0", "orderer"), written=[everyone[m] for m in CITIES],
-    )
-    block, tx_id = _anchored(everyone, ("ProvinceMSP", "JinanMSP", "YantaiMSP"), 7, 3)
-    with pytest.raises(AnchorError, match="block 3 is not signed by a trusted orderer"):
-        verify_fabric_anchor(_evidence(block, tx_id, chain=[GENESIS[0], unsigned]), _roots(cas), "log-a", 5, ROOT)
+def test_a_config_block_not_signed_by_an_orderer_of_the_time_fails(cas: dict[str, OrgCA]) -> None:
+    everyone = _with_cities(cas)
+    unsigned = _cities_added(cas, everyone, _admins(cas, ("ProvinceMSP", "JinanMSP")),
+                             orderer_ca=OrgCA.create("ProvinceOrdererMSP"))
+    _refused_after(cas, everyone, unsigned, "block 3 is not signed by a trusted orderer")
 
 
 def test_malformed_configuration_chains_are_anchor_errors(cas: dict[str, OrgCA]) -> None:
