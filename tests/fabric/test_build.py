@@ -14,6 +14,9 @@ from network.build import COMMANDS, FABRIC_VERSION, Binaries, BuildError, resolv
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty cache and no source archive, unless a test provides them."""
+    if "GOCACHE" not in os.environ:  # Go's compile cache (not Fabric's binaries) stays where it was
+        monkeypatch.setenv("GOCACHE", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") /
+                                          "go-build"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("BIDTRACE_FABRIC_BIN", raising=False)
     monkeypatch.delenv("BIDTRACE_FABRIC_SOURCE", raising=False)
