@@ -78,6 +78,8 @@ def binaries() -> Binaries:
 
 def peer_version(bins: Binaries) -> str:
     """The version `peer version` reports; BuildError when the folder is incomplete or the peer will not run."""
+    if not bins.bin_dir.is_dir():
+        raise BuildError(f"the Fabric binaries folder {bins.bin_dir} does not exist")
     missing = bins.missing()
     if missing:
         raise BuildError(f"{bins.bin_dir} lacks {', '.join(missing)} (Fabric needs {', '.join(COMMANDS)})")

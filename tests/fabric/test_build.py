@@ -62,6 +62,11 @@ def test_a_given_folder_of_another_release_is_refused(tmp_path: Path) -> None:
         resolve(bin_dir=_scripts(tmp_path / "old", "2.4.9"), say=lambda _: None)
 
 
+def test_a_missing_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match=f"folder {tmp_path / 'nowhere'} does not exist"):
+        resolve(bin_dir=tmp_path / "nowhere", say=lambda _: None)
+
+
 def test_an_incomplete_folder_names_what_is_missing(tmp_path: Path) -> None:
     folder = _scripts(tmp_path / "partial", FABRIC_VERSION)
     (folder / "osnadmin").unlink()
