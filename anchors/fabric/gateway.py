@@ -29,6 +29,11 @@ _UNAVAILABLE = frozenset(
 )
 
 
+class EndorsementsDiffer(LedgerUnavailable):
+    """This organisation's peer endorsed but another's refused: the contract is deterministic, so that peer
+    has not yet committed the blocks ours has (it lags after a restart or an orderer change). Retry."""
+
+
 class CommitError(LedgerError):
     """The transaction was ordered but the peers marked it invalid."""
 
@@ -103,6 +108,10 @@ def _translate(error: grpc.RpcError, what: str) -> LedgerError:
     reasons = "; ".join(f"{msp or addr}: {msg}" for addr, msp, msg in details) or str(message)
     if code in _UNAVAILABLE:
         return LedgerUnavailable(f"{what}: {code.name if code else 'error'}: {reasons}")
+    # The gateway says "failed to endorse" when its own organisation's peer refuses (the contract's
+    # verdict), and "failed to collect enough" when only peers asked after it do.
+    if code == grpc.StatusCode.ABORTED and "collect enough" in str(message):
+        return EndorsementsDiffer(f"{what}: peers disagree, one lags behind: {reasons}")
     refused = [msg for _, _, msg in details if "chaincode response" in msg] or (
         [str(message)] if "chaincode response" in str(message) else []
     )
@@ -264,18 +273,26 @@ class Contract:
         return self.submit(name, *args).result
 
     def submit(self, name: str, *args: str | bytes) -> SubmittedTransaction:
-        """Endorse, order and wait for commit; retry from endorsement on an MVCC conflict."""
+        """Endorse, order and wait for commit; retry from endorsement on an MVCC conflict, and while another
+        organisation's peer lags (bounded by the resubmission time; nothing was ordered, so no duplicate)."""
         gw = self.network.gateway
-        for attempt in range(gw.max_retries + 1):
+        lag_deadline = time.monotonic() + gw.timeouts.resubmit
+        attempt = 0
+        while True:
             try:
                 return self._submit_once(name, _encode(args))
+            except EndorsementsDiffer:
+                if time.monotonic() + 0.5 > lag_deadline:
+                    raise
+                time.sleep(0.5)
+                continue
             except CommitError as exc:
                 if exc.code not in RETRYABLE_CODES or attempt == gw.max_retries:
                     if exc.code in RETRYABLE_CODES:
                         raise LedgerUnavailable(f"{exc} after {attempt + 1} attempts") from exc
                     raise LedgerRefused(str(exc)) from exc
                 time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise AssertionError("unreachable")
+                attempt += 1
 
     def _submit_once(self, name: str, args: list[bytes]) -> SubmittedTransaction:
         gw = self.network.gateway
@@ -358,6 +375,7 @@ __all__ = [
     "ChaincodeEvent",
     "CommitError",
     "Contract",
+    "EndorsementsDiffer",
     "EventStream",
     "Gateway",
     "Network",

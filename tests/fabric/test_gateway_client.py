@@ -77,6 +77,8 @@ def _abort_with_details(context: grpc.ServicerContext, code: grpc.StatusCode, me
 class StandInGateway(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
     conflicts_left: int = 0
     unavailable_left: int = 0
+    lagging_left: int = 0
+    endorsed: int = 0
     submitted: list[str] = field(default_factory=list)
     envelopes: list[bytes] = field(default_factory=list)
     commit_calls: int = 0
@@ -88,6 +90,12 @@ class StandInGateway(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
         creator = common_pb2.SignatureHeader.FromString(header.signature_header).creator
         _check_signature(creator, signed.proposal_bytes, signed.signature)
         function, args = _function_of(proposal)
+        self.endorsed += 1
+        if self.lagging_left:  # another organisation's peer has not committed the log's registration yet
+            self.lagging_left -= 1
+            _abort_with_details(context, grpc.StatusCode.ABORTED,
+                                "failed to collect enough transaction endorsements, see attached details",
+                                "chaincode response 500, log x is not registered")
         if function == "evidence:refuse":
             _abort_with_details(context, grpc.StatusCode.ABORTED, "failed to endorse transaction, see attached details",
                                 "chaincode response 500, log x belongs to ProvinceMSP identity 1234…")
@@ -229,5 +237,25 @@ def test_resubmission_is_bounded_in_time(gateway: tuple[Gateway, StandInGateway]
             slow.get_network("evidence").get_contract("evidence").submit("anchor_checkpoint", "log-a")
         assert time.monotonic() - started < 4
         assert len(set(service.envelopes)) == 1 and service.commit_calls == 0
+    finally:
+        slow.close()
+
+
+def test_a_lagging_peer_of_another_organisation_is_waited_for(gateway: tuple[Gateway, StandInGateway]) -> None:
+    gw, service = gateway
+    service.lagging_left = 2
+    contract = gw.get_network("evidence").get_contract("evidence", "evidence")
+    done = contract.submit("anchor_checkpoint", "log-x")
+    assert service.endorsed == 3 and service.submitted == [done.tx_id]
+
+
+def test_a_peer_that_stays_behind_is_unavailable_not_refused(gateway: tuple[Gateway, StandInGateway]) -> None:
+    gw, service = gateway
+    service.lagging_left = 1000
+    slow = Gateway(gw.endpoint, gw_cert(gw), gw.identity, gw.signer, timeouts=Timeouts(resubmit=1.2))
+    try:
+        with pytest.raises(LedgerUnavailable, match=r"peers disagree, one lags behind.*is not registered"):
+            slow.get_network("evidence").get_contract("evidence").submit("anchor_checkpoint", "log-x")
+        assert 2 <= service.endorsed <= 4 and service.submitted == []
     finally:
         slow.close()
