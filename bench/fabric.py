@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -232,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"add-org YantaiMSP in {results['add_org_seconds']:.1f} s", flush=True)
     finally:
         net.down()
+        shutil.rmtree(tmp, ignore_errors=True)  # a network's ledgers and logs: about a gigabyte per run
     best_naive = max(naive.values())
     print()
     print(table(["design", "concurrency", "records/s"],
