@@ -161,7 +161,10 @@ class FabricNetwork:
 
     def _run(self, argv: list[str], env: dict[str, str], what: str, ok_if: str | None = None,
              timeout: float = 120) -> str:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=self.home)
+        try:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=self.home)
+        except OSError as exc:
+            raise NetworkError(f"{what}: cannot run {argv[0]}: {exc}") from exc
         if proc.returncode != 0:
             output = (proc.stderr + proc.stdout).strip()
             if ok_if and ok_if in output:
@@ -473,8 +476,9 @@ class FabricNetwork:
                                  "-O", "json", what="querycommitted", timeout=15)
                 value: dict[str, Any] = json.loads(out[out.find("{"): out.rfind("}") + 1])
                 return value
-            except (NetworkError, subprocess.TimeoutExpired, ValueError):
-                return {"committed": False, "sequence": self.state.sequence}
+            except (NetworkError, subprocess.TimeoutExpired, ValueError) as exc:
+                return {"committed": None, "sequence": self.state.sequence,
+                        "error": f"querycommitted on {o.peer_name}: {str(exc).splitlines()[0][:300]}"}
         return {"committed": None, "reason": "no peer running"}
 
     # --- add an organisation -------------------------------------------------------------------------------

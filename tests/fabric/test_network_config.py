@@ -145,3 +145,18 @@ def test_down_stops_the_nodes_in_parallel(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     assert sorted(stopped) == sorted(net.chaincode_node(o).name for o in net.orgs)
     assert elapsed < 3.5, f"down took {elapsed:.1f} s for three nodes that each take 1.5 s to stop"
+
+
+def test_status_reports_what_it_could_not_read(tmp_path: Path) -> None:
+    """A node whose process runs but does not answer shows the failing command, not a silent blank."""
+    net = FabricNetwork(tmp_path, ORGS[:3], 17900)
+    orderer = net.orderer_node(net.orgs[0])
+    orderer.start([sys.executable, "-c", "import time; time.sleep(30)"], env={})
+    try:
+        report = {n["node"]: n for n in net.status()["nodes"]}
+        shown = report[orderer.name]
+        assert shown["running"] and shown["height"] is None
+        assert "osnadmin channel list --channelID evidence" in shown["error"], shown
+        assert not report["peer-province"]["running"] and "error" not in report["peer-province"]
+    finally:
+        orderer.stop()
