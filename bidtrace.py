@@ -17,13 +17,17 @@ app.command("extract")(extract_command)
 def demo(
     data: str = typer.Option("data/demo", help="folder for the demo's notary, ledger and extract (wiped first)"),
     segments: int = typer.Option(300, help="recording segments across all cameras"),
+    ledger: str = typer.Option("embedded", help="embedded, or fabric (the local network, brought up if needed)"),
 ) -> None:
-    """Run one simulated remote evaluation end to end on the embedded ledger and verify its extract."""
+    """Run one simulated remote evaluation end to end and verify its extract."""
     from pathlib import Path
 
     from hub.demo import run_demo
 
-    raise typer.Exit(run_demo(Path(data), segments))
+    if ledger not in ("embedded", "fabric"):
+        typer.echo(f"error: --ledger must be embedded or fabric, got {ledger!r}", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(run_demo(Path(data), segments, ledger))
 
 
 def _mount_parts() -> None:

@@ -1,4 +1,4 @@
-"""`bidtrace demo`: one remote evaluation run end to end through the real interfaces, on the embedded ledger.
+"""`bidtrace demo`: one remote evaluation run end to end through the real interfaces, on either ledger.
 
 A notary and the coordination hub serve over HTTP on loopback. The main venue in Jinan offers the session
 to Qingdao and Yantai; the hub commits and anchors an expert draw for all three venues, then draws;
@@ -6,6 +6,9 @@ check-in stations report seven experts; two cameras per venue record (synthetic 
 segmented, hashed and hash-chained by the real recorder, sent through its durable queue); experts sign
 the report with cloud-signature certificates; fees, an objection, a misconduct case and the archive
 follow. The project's audit extract is then verified offline, segment files included.
+
+On Fabric (`--ledger fabric`) the notary anchors as ProvinceMSP on the local network (`bidtrace network up`,
+done here if needed); each run registers a log of its own, so the demo can run again on the same network.
 """
 
 import hashlib
@@ -155,16 +158,46 @@ def _record_cameras(notary_url: str, admin: NotaryClient, data: Path, per_camera
     return total
 
 
-def run_demo(data: Path, segments: int) -> int:
+def _fabric_network_up() -> None:
+    """Bring the local Fabric network up (a no-op for nodes already running), building binaries if need be."""
+    from network.build import resolve
+    from network.topology import FabricNetwork
+
+    FabricNetwork(bins=resolve()).up()
+
+
+def _ledger_line(trust: dict[str, Any]) -> str:
+    if trust.get("ledger") == "fabric":
+        return (f"Fabric channel {trust['channel']} founded by {', '.join(sorted(trust['organizations']))}, "
+                "endorsement by a majority of the members")
+    return f"embedded ledger ({trust.get('org')})"
+
+
+def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
+    if ledger not in ("embedded", "fabric"):
+        raise ValueError(f"ledger must be 'embedded' or 'fabric', got {ledger!r}")
     if data.exists():
         shutil.rmtree(data)
     (data / "camera-feeds").mkdir(parents=True)
     started = time.monotonic()
     print(f"bidtrace demo — project {PROJECT}, main venue {MAIN}, secondary venues {', '.join(SECONDARY)}")
     admin_token, hub_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    config = NotaryConfig(data_dir=data / "notary", log_id="province", seal_interval=0.5, admin_token=admin_token)
+    log_id = "province"
+    if ledger == "fabric":
+        from network.build import BuildError
+        from network.topology import NetworkError
+
+        try:
+            _fabric_network_up()
+        except (BuildError, NetworkError, TimeoutError, RuntimeError) as exc:
+            print(f"error: the Fabric network could not be brought up: {exc}")
+            return 1
+        # The ledger keeps every earlier run's log, bound to that run's notary key: this run needs its own.
+        log_id = f"province-demo-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+    config = NotaryConfig(data_dir=data / "notary", log_id=log_id, ledger=ledger, seal_interval=0.5,
+                          admin_token=admin_token)
     with running_notary(config) as (notary, notary_url):
-        print(f"notary on {notary_url}, embedded ledger ({notary.ledger.trust_roots()['org']}), "
+        print(f"notary {log_id} on {notary_url}, {_ledger_line(notary.ledger.trust_roots())}, "
               f"checkpoint key {notary.key.vkey[:40]}…")
         admin = NotaryClient(notary_url, admin_token=admin_token)
         hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, notary_admin_token=admin_token,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from network.build import BuildError, build
+from network.build import BuildError, resolve
 from network.topology import FabricNetwork, NetworkError
 
 app = typer.Typer(help="Operate the Fabric network of the province and city centres.", no_args_is_help=True)
@@ -22,10 +22,19 @@ def _fail(exc: Exception) -> None:
 
 
 @app.command("build")
-def build_cmd(force: Annotated[bool, typer.Option(help="rebuild even if present")] = False) -> None:
-    """Build peer, orderer, configtxgen, configtxlator, osnadmin and cryptogen into the cache."""
+def build_cmd(
+    bin_dir: Annotated[Path | None, typer.Option("--bin", help="use this folder of Fabric binaries as given")] = None,
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Fabric v2.5.16 source archive or folder to build from")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="rebuild the cache from source even if it is good")] = False,
+) -> None:
+    """Find or build peer, orderer, configtxgen, configtxlator, osnadmin and cryptogen; print their folder.
+
+    Order: --bin / BIDTRACE_FABRIC_BIN, the cache, then a source archive (--source, or the one in
+    ../shared/third_party/fabric/) built offline into the cache."""
     try:
-        typer.echo(build(force=force).bin_dir)
+        typer.echo(resolve(bin_dir, source, force).bin_dir)
     except BuildError as exc:
         _fail(exc)
 
@@ -61,7 +70,7 @@ def status(home: HomeOption = None, as_json: Annotated[bool, typer.Option("--jso
     for n in report["nodes"]:
         state = "running" if n["running"] else "stopped"
         extra = "".join(
-            f"  {k} {n[k]}" for k in ("health", "height") if n.get(k) is not None
+            f"  {k} {n[k]}" for k in ("health", "height", "relation", "error") if n.get(k) is not None
         )
         typer.echo(f"  {n['node']:<22} {n['endpoint']:<18} {state}{extra}")
     typer.echo(f"  chaincode: {json.dumps(report['chaincode'])}")

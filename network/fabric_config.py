@@ -69,7 +69,9 @@ def core_yaml(org: Org, all_orgs: list[Org]) -> dict[str, Any]:
                 "responseWaitTime": "2s",
                 "aliveTimeInterval": "5s",
                 "aliveExpirationTimeout": "25s",
-                "reconnectInterval": "25s",
+                # Peers started before any has joined the channel refuse each other's first handshakes;
+                # the default 25 s before the next try leaves a fresh network unusable for that long.
+                "reconnectInterval": "3s",
                 "maxConnectionAttempts": 120,
                 "msgExpirationFactor": 20,
                 "externalEndpoint": peer_addr,

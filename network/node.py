@@ -1,7 +1,8 @@
 """Detached node processes with pid files, so that `down` stops exactly what `up` started.
 
-A pid file records the pid and the command's executable; a process counts as ours only while that pid
-is alive and still runs that executable (pids are reused).
+A pid file records the pid and the process's start time (in clock ticks since boot, from /proc); a
+process counts as ours only while that pid is alive with that start time, since pids are reused. The
+command line is no identity: it is empty for a moment after fork, while the child is still in execve.
 """
 
 import contextlib
@@ -34,7 +35,7 @@ class Node:
         except (FileNotFoundError, ValueError):
             return None
         pid = int(record["pid"])
-        return pid if _runs(pid, str(record["exe"])) else None
+        return pid if _alive(pid) and _start_time(pid) == record.get("started") else None
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -49,7 +50,8 @@ class Node:
                 argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.pid_file.write_text(json.dumps({"pid": proc.pid, "exe": Path(argv[0]).name, "argv": argv}))
+        record = {"pid": proc.pid, "started": _start_time(proc.pid), "argv": argv}
+        self.pid_file.write_text(json.dumps(record))
         return proc.pid
 
     def stop(self, timeout: float = 10.0) -> bool:
@@ -79,21 +81,22 @@ class Node:
 def _alive(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap if it is our child
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] != "Z"
 
 
-def _runs(pid: int, exe: str) -> bool:
-    if not _alive(pid):
-        return False
+def _stat_fields(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        return False
-    return any(Path(part.decode(errors="replace")).name == exe for part in cmdline[:1])
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return []
+
+
+def _start_time(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    # Field 22 of stat(5), "starttime"; fields[0] here is field 3.
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 def wait_for_port(host: str, port: int, timeout: float, node: Node | None = None) -> None:

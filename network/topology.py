@@ -6,6 +6,7 @@ every process; `down()` stops them; the data folder keeps the state between the 
 a city to the running channel by a configuration update signed by a majority of the admins.
 """
 
+import functools
 import hashlib
 import io
 import json
@@ -18,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,8 +81,12 @@ class FabricNetwork:
         port_base: int | None = None,
         bins: Binaries | None = None,
         log: Any = None,
+        batch_timeout: str = "500ms",
     ) -> None:
         self.home = (home or default_home()).resolve()
+        # How long an orderer waits to fill a block: the floor of every anchor's latency, and the price of
+        # a shorter one is more, smaller blocks (more signatures and commits per transaction).
+        self.batch_timeout = batch_timeout
         self.bins = bins or binaries()
         self.say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         existing = State.load(self.state_file)
@@ -155,7 +161,10 @@ class FabricNetwork:
 
     def _run(self, argv: list[str], env: dict[str, str], what: str, ok_if: str | None = None,
              timeout: float = 120) -> str:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=self.home)
+        try:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=self.home)
+        except OSError as exc:
+            raise NetworkError(f"{what}: cannot run {argv[0]}: {exc}") from exc
         if proc.returncode != 0:
             output = (proc.stderr + proc.stdout).strip()
             if ok_if and ok_if in output:
@@ -195,7 +204,48 @@ class FabricNetwork:
         self._deploy_chaincode()
         for o in self.orgs:
             self._write_profile(o)
+        self.wait_ready()
         self.say(f"network up in {time.monotonic() - started:.1f} s: {', '.join(self.state.orgs)} on {self.home}")
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        """Wait until every organisation's gateway evaluates the contract on every organisation's peer.
+
+        Peers started before any has joined the channel refuse each other's first gossip handshakes, and a
+        gateway finds other organisations' peers only through gossip; until then endorsement fails with
+        "no combination of peers". Returns the seconds waited; TimeoutError names the pairs still failing.
+        """
+        from anchors.fabric.ledger import FabricLedger
+        from anchors.ledger import LedgerError
+
+        started = time.monotonic()
+        targets = [o.msp_id for o in self.orgs]
+        ledgers = [FabricLedger.from_profile(self.profile_file(o)) for o in self.orgs]
+        pending = {(ledger.profile["msp_id"], target): "" for ledger in ledgers for target in targets}
+        try:
+            while pending:
+                for ledger in ledgers:
+                    for target in targets:
+                        key = (ledger.profile["msp_id"], target)
+                        if key not in pending:
+                            continue
+                        try:
+                            ledger.contract.evaluate_transaction("list_anchors", "readiness-probe", "0", "1",
+                                                                 target_organizations=[target])
+                            del pending[key]
+                        except LedgerError as exc:
+                            pending[key] = str(exc)
+                if not pending:
+                    break
+                if time.monotonic() - started > timeout:
+                    failing = "; ".join(f"{g} -> {t}: {why[:200]}" for (g, t), why in sorted(pending.items()))
+                    raise TimeoutError(f"network not usable after {timeout:.0f} s: {failing}")
+                time.sleep(0.5)
+        finally:
+            for ledger in ledgers:
+                ledger.close()
+        waited = time.monotonic() - started
+        self.say(f"every gateway evaluates on every peer ({len(targets)}x{len(targets)}) after {waited:.1f} s")
+        return waited
 
     def _write_material(self) -> None:
         crypto_cfg = fc.write_yaml(self.home / "config" / "crypto-config.yaml", fc.crypto_config(self.orgs))
@@ -207,7 +257,8 @@ class FabricNetwork:
             self.say(f"crypto material ({verb}) for {', '.join(o.msp_id for o in missing)}")
             self._run([str(self.bins.path("cryptogen")), verb, f"--config={crypto_cfg}", f"{out}={crypto_dir}"],
                       self._env(), "cryptogen")
-        fc.write_yaml(self.home / "config" / "configtx.yaml", fc.configtx(self.orgs, self.orderer_orgs))
+        fc.write_yaml(self.home / "config" / "configtx.yaml", fc.configtx(self.orgs, self.orderer_orgs,
+                                                                             self.batch_timeout))
         for o in self.orgs:
             fc.write_yaml(o.peer_cfg / "core.yaml", fc.core_yaml(o, self.orgs))
         for o in self.orderer_orgs:
@@ -351,12 +402,12 @@ class FabricNetwork:
 
     # --- down / status -------------------------------------------------------------------------------------
     def down(self) -> list[str]:
+        """Stop every node, each kind in parallel: chaincode servers, then peers, then orderers."""
         stopped: list[str] = []
-        for make in (self.chaincode_node, self.peer_node, self.orderer_node):
-            for o in self.orgs:
-                node = make(o)
-                if node.stop():
-                    stopped.append(node.name)
+        with ThreadPoolExecutor(max_workers=max(1, len(self.orgs))) as pool:
+            for make in (self.chaincode_node, self.peer_node, self.orderer_node):
+                nodes = [make(o) for o in self.orgs]
+                stopped += [n.name for n, did in zip(nodes, pool.map(Node.stop, nodes), strict=True) if did]
         return stopped
 
     def stop_node(self, name: str) -> bool:
@@ -370,47 +421,51 @@ class FabricNetwork:
         {"peer": self._start_peer, "orderer": self._start_orderer, "chaincode": self._start_chaincode}[kind](org)
 
     def status(self) -> dict[str, Any]:
+        """Each node's process, health and height; a height that could not be read carries its `error`."""
         nodes: list[dict[str, Any]] = []
         for o in self.orgs:
             peer = self.peer_node(o)
-            nodes.append({"node": peer.name, "endpoint": o.endpoint(o.peer_port), "running": peer.running(),
-                          "health": _health(o.peer_operations_port), "height": self._height(o) if peer.running()
-                          else None})
+            nodes.append(self._node_status(peer, o.endpoint(o.peer_port), o.peer_operations_port,
+                                           functools.partial(self._height, o)))
             if o.msp_id in self.state.orderers:
                 orderer = self.orderer_node(o)
-                nodes.append({"node": orderer.name, "endpoint": o.endpoint(o.orderer_port),
-                              "running": orderer.running(), "health": _health(o.orderer_operations_port),
-                              "height": self._orderer_height(o) if orderer.running() else None})
+                nodes.append(self._node_status(orderer, o.endpoint(o.orderer_port), o.orderer_operations_port,
+                                               functools.partial(self._orderer_height, o)))
             cc = self.chaincode_node(o)
             nodes.append({"node": cc.name, "endpoint": o.endpoint(o.chaincode_port), "running": cc.running(),
                           "health": None, "height": None})
         return {"home": str(self.home), "channel": CHANNEL, "organizations": self.state.orgs,
                 "chaincode": self._chaincode_state(), "nodes": nodes}
 
-    def _height(self, o: Org) -> int | None:
-        try:
-            out = self._peer(o, "channel", "getinfo", "-c", CHANNEL, what="getinfo", timeout=15)
-        except (NetworkError, subprocess.TimeoutExpired):
-            return None
-        text = out[out.find("{"):]
-        try:
-            return int(json.loads(text[: text.rfind("}") + 1])["height"])
-        except (ValueError, KeyError):
-            return None
+    @staticmethod
+    def _node_status(node: Node, endpoint: str, operations_port: int, height: Callable[[], Any]) -> dict[str, Any]:
+        report: dict[str, Any] = {"node": node.name, "endpoint": endpoint, "running": node.running(),
+                                  "health": _health(operations_port), "height": None}
+        if report["running"]:
+            try:
+                report.update(height())
+            except (NetworkError, subprocess.TimeoutExpired) as exc:
+                report["error"] = str(exc).splitlines()[0][:300]
+        return report
 
-    def _orderer_height(self, o: Org) -> int | None:
+    def _height(self, o: Org) -> dict[str, Any]:
+        out = self._peer(o, "channel", "getinfo", "-c", CHANNEL, what=f"peer channel getinfo on {o.peer_name}",
+                         timeout=15)
+        return {"height": int(_json_in(out, f"peer channel getinfo on {o.peer_name}")["height"])}
+
+    def _orderer_height(self, o: Org) -> dict[str, Any]:
+        """Height and consensus relation from the channel participation API (there is no `channel info`)."""
         tls = o.orderer_dir / "tls"
-        try:
-            out = self._run(
-                [str(self.bins.path("osnadmin")), "channel", "info", "--channelID", CHANNEL, "-o",
-                 o.endpoint(o.orderer_admin_port), "--ca-file", str(tls / "ca.crt"), "--client-cert",
-                 str(tls / "server.crt"), "--client-key", str(tls / "server.key")],
-                self._env(), "osnadmin channel info", timeout=15,
-            )
-            text = out[out.find("{"):]
-            return int(json.loads(text[: text.rfind("}") + 1])["height"])
-        except (NetworkError, subprocess.TimeoutExpired, ValueError, KeyError):
-            return None
+        what = f"osnadmin channel list --channelID {CHANNEL} on {o.orderer_name}"
+        out = self._run(
+            [str(self.bins.path("osnadmin")), "channel", "list", "--channelID", CHANNEL, "-o",
+             o.endpoint(o.orderer_admin_port), "--ca-file", str(tls / "ca.crt"), "--client-cert",
+             str(tls / "server.crt"), "--client-key", str(tls / "server.key")],
+            self._env(), what, timeout=15,
+        )
+        info = _json_in(out, what)
+        return {"height": int(info["height"]), "relation": info.get("consensusRelation"),
+                "orderer_status": info.get("status")}
 
     def _chaincode_state(self) -> dict[str, Any]:
         for o in self.orgs:
@@ -421,8 +476,9 @@ class FabricNetwork:
                                  "-O", "json", what="querycommitted", timeout=15)
                 value: dict[str, Any] = json.loads(out[out.find("{"): out.rfind("}") + 1])
                 return value
-            except (NetworkError, subprocess.TimeoutExpired, ValueError):
-                return {"committed": False, "sequence": self.state.sequence}
+            except (NetworkError, subprocess.TimeoutExpired, ValueError) as exc:
+                return {"committed": None, "sequence": self.state.sequence,
+                        "error": f"querycommitted on {o.peer_name}: {str(exc).splitlines()[0][:300]}"}
         return {"committed": None, "reason": "no peer running"}
 
     # --- add an organisation -------------------------------------------------------------------------------
@@ -447,7 +503,25 @@ class FabricNetwork:
         self._approve(new, self.state.sequence)
         for o in self.orgs:
             self._write_profile(o)
+        self.wait_ready()
         return new
+
+    def channel_config(self) -> dict[str, Any]:
+        """The channel's current configuration, decoded to JSON by configtxlator."""
+        o = next((x for x in self.orgs if self.peer_node(x).running()), None)
+        if o is None:
+            raise NetworkError("no peer of this network is running")
+        work = Path(tempfile.mkdtemp(prefix="config-", dir=self.home))
+        try:
+            block = work / "config_block.pb"
+            self._peer(o, "channel", "fetch", "config", str(block), "-c", CHANNEL, *self._orderer_flags(),
+                       what="fetch the channel configuration")
+            decoded = json.loads(self._run([str(self.bins.path("configtxlator")), "proto_decode", "--input",
+                                            str(block), "--type", "common.Block"], self._env(), "decode config block"))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        config: dict[str, Any] = decoded["data"]["data"][0]["payload"]["data"]["config"]
+        return config
 
     def _config_update_add(self, new: Org, signers: list[Org]) -> None:
         work = Path(tempfile.mkdtemp(prefix="add-org-", dir=self.home))
@@ -458,6 +532,12 @@ class FabricNetwork:
                  str(self.home / "config")], self._env(), "configtxgen -printOrg",
             )
             org_group = json.loads(org_json[org_json.find("{"):])
+            # -printOrg leaves the anchor peers out; without them added cities never discover each other
+            # through gossip once their peers restart, and gateways cannot gather their endorsements.
+            org_group.setdefault("values", {})["AnchorPeers"] = {
+                "mod_policy": "Admins", "version": "0",
+                "value": {"anchor_peers": [{"host": HOST, "port": new.peer_port}]},
+            }
             block = work / "config_block.pb"
             self._peer(signers[0], "channel", "fetch", "config", str(block), "-c", CHANNEL,
                        *self._orderer_flags(), what="fetch the channel configuration")
@@ -499,6 +579,18 @@ def _tar_gz(files: dict[str, bytes]) -> bytes:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def _json_in(output: str, what: str) -> dict[str, Any]:
+    """The JSON object in a command's output (Fabric's commands print a status line before it)."""
+    start, end = output.find("{"), output.rfind("}")
+    try:
+        value = json.loads(output[start: end + 1]) if 0 <= start < end else None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or "height" not in value:
+        raise NetworkError(f"{what} gave no height: {output.strip()[:300]!r}")
+    return value
 
 
 def _health(port: int) -> str | None:

@@ -1,12 +1,20 @@
 """Offline check that a Fabric block holds a valid, majority-endorsed transaction anchoring a checkpoint.
 
 Evidence is what `anchors.fabric.FabricLedger.anchor_evidence` returns: the serialized `common.Block`
-(base64), the transaction id and the block number. Trust roots name each organisation's root CA
-certificate (PEM) by MSP id and the endorsement rule (which organisations, how many must endorse).
-The checks follow Fabric's own validation: block data hash (SHA-256 over the concatenated envelopes),
-the transactions-filter metadata (validation code per transaction), the creator's signature over the
-payload, each endorser's signature over proposal-response-payload || endorser, and the chaincode's
-write set and response.
+(base64), the transaction id, the block number, and the channel's configuration blocks from the genesis
+block to the one in force at the anchor's block. Trust roots pin the genesis block (its hash) and, readably,
+its membership: each organisation's and each orderer organisation's root CA certificate (PEM) by MSP id,
+and the rule (a majority of organisations must endorse).
+
+Membership changes over time, so endorsements are judged against the configuration in force at the
+anchor's block, never against today's: the genesis block must list exactly the pinned organisations; each
+later configuration block must be signed by an orderer of the membership before it, and its update signed
+by the admins of a majority of the organisations (or orderer organisations) whose set it changes; the
+anchor block's orderer-signed metadata must name the last of those blocks as its configuration.
+The transaction checks follow Fabric's own validation: block data hash (SHA-256 over the concatenated
+envelopes), the transactions-filter metadata (validation code per transaction), the creator's signature
+over the payload, each endorser's signature over proposal-response-payload || endorser, and the
+chaincode's write set and response.
 """
 
 import base64
@@ -15,17 +23,18 @@ import datetime
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from fabric_protos.common import common_pb2
+from fabric_protos.common import common_pb2, configtx_pb2
 from fabric_protos.ledger.rwset import rwset_pb2
 from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2
-from fabric_protos.msp import identities_pb2
+from fabric_protos.msp import identities_pb2, msp_config_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
 from google.protobuf.message import DecodeError, Message
 
@@ -50,37 +59,38 @@ def verify_fabric_anchor(evidence: dict[str, Any], trust_roots: dict[str, Any], 
 
 def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: int, root: bytes,
             first_cover: int | None) -> str:
-    if not isinstance(evidence, dict) or evidence.get("kind") != "fabric":
-        raise AnchorError(f"expected Fabric anchor evidence (kind 'fabric'), got {_kind(evidence)}")
-    if not isinstance(roots, dict) or not isinstance(roots.get("organizations"), dict):
+    if not isinstance(evidence, dict) or evidence.get("ledger") != "fabric":
+        raise AnchorError(f"expected Fabric anchor evidence (ledger 'fabric'), got {_kind(evidence)}")
+    if not isinstance(roots, dict) or roots.get("ledger") != "fabric":
+        raise AnchorError(f"expected Fabric trust roots (ledger 'fabric'), got {_kind(roots)}")
+    if not isinstance(roots.get("organizations"), dict):
         raise AnchorError("Fabric trust roots must map organisation MSP ids to root certificates")
     tx_id = _field(evidence, "tx_id", str)
-    channel = roots.get("channel", evidence.get("channel"))
-    chaincode = roots.get("chaincode", evidence.get("chaincode", "evidence"))
-    ca_certs = {msp: _load_cert(pem, f"root certificate of {msp}") for msp, pem in roots["organizations"].items()}
+    # Channel and chaincode come from the trust roots only: the evidence must not name its own context.
+    channel = _root_field(roots, "channel")
+    chaincode = _root_field(roots, "chaincode")
+    rule = (roots.get("endorsement") or {}).get("rule", "MAJORITY")
+    if rule != "MAJORITY":
+        raise AnchorError(f"Fabric trust roots name endorsement rule {rule!r}; this verifier knows MAJORITY")
 
-    try:
-        raw_block = base64.b64decode(_field(evidence, "block", str), validate=True)
-    except binascii.Error as exc:
-        raise AnchorError("Fabric evidence 'block' is not base64") from exc
-    block = _parse(common_pb2.Block, raw_block, "block")
+    block = _decode_block(_field(evidence, "block", str), "block")
     number = int(block.header.number)
     if "block_number" in evidence and evidence["block_number"] != number:
         raise AnchorError(f"evidence names block {evidence['block_number']}, the block's header says {number}")
-    data_hash = hashlib.sha256(b"".join(block.data.data)).digest()
-    if data_hash != block.header.data_hash:
-        raise AnchorError(
-            f"block {number} data hash is {data_hash.hex()}, its header says {bytes(block.header.data_hash).hex()}"
-        )
 
-    orderer_roots = roots.get("orderers")
-    orderer = ""
-    if orderer_roots:
-        orderer_cas = {m: _load_cert(pem, f"orderer root certificate of {m}") for m, pem in orderer_roots.items()}
-        orderer = _check_block_signature(block, orderer_cas)
+    config_blocks = _field(evidence, "config_blocks", list)
+    membership = membership_at(config_blocks, roots, channel)
+    orderer = _check_block_signature(block, membership.orderers)
+    last_config = last_config_index(block)
+    if last_config != membership.block:
+        raise AnchorError(
+            f"block {number} says the configuration in force is block {last_config}, the evidence carries the "
+            f"configuration up to block {membership.block}"
+        )
+    ca_certs = membership.organizations
 
     index, envelope, payload, channel_header = _find_transaction(block, tx_id)
-    if channel is not None and channel_header.channel_id != channel:
+    if channel_header.channel_id != channel:
         raise AnchorError(f"transaction {tx_id} is on channel {channel_header.channel_id!r}, expected {channel!r}")
     if channel_header.type != common_pb2.ENDORSER_TRANSACTION:
         raise AnchorError(f"transaction {tx_id} is of type {channel_header.type}, not an endorser transaction")
@@ -121,28 +131,220 @@ def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: 
             role="peer",
         )
         endorsers.add(msp)
-    policy = roots.get("endorsement") or {}
-    policy_orgs = set(policy.get("organizations") or ca_certs)
-    required = int(policy.get("required") or len(policy_orgs) // 2 + 1)
+    policy_orgs = set(ca_certs)
+    required = len(policy_orgs) // 2 + 1
     counted = sorted(endorsers & policy_orgs)
     if len(counted) < required:
         raise AnchorError(
             f"transaction {tx_id} is endorsed by {', '.join(counted) or 'no organisation'} "
-            f"({len(counted)} of {len(policy_orgs)}), the policy needs {required}"
+            f"({len(counted)} of {len(policy_orgs)} members at block {number}), the policy needs {required}"
         )
 
     _check_anchor(cc_action, chaincode, tx_id, log_id, size, root, first_cover)
-    signed_by = f", block signed by orderer of {orderer}" if orderer else ""
+    since = f" members as of config block {membership.block}" if membership.block else ""
     return (
         f"Fabric block {number}, tx {tx_id[:8]}…, submitted by {creator_msp}, endorsed by "
-        f"{', '.join(counted)} ({len(counted)} of {len(policy_orgs)}){signed_by}"
+        f"{', '.join(counted)} ({len(counted)} of {len(policy_orgs)}{since}), block signed by orderer of {orderer}"
     )
+
+
+# --- membership over time: the channel configuration in force at a block ------------------------------------
+
+Roots = dict[str, list[x509.Certificate]]
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Who was a member from configuration block `block` on: root CAs by MSP id."""
+
+    block: int
+    organizations: Roots
+    orderers: Roots
+
+
+def _decode_block(value: object, what: str) -> common_pb2.Block:
+    if not isinstance(value, str):
+        raise AnchorError(f"{what} must be base64 text, got {type(value).__name__}")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise AnchorError(f"{what} is not base64") from exc
+    block = _parse(common_pb2.Block, raw, what)
+    data_hash = hashlib.sha256(b"".join(block.data.data)).digest()
+    if data_hash != block.header.data_hash:
+        raise AnchorError(f"{what} (block {block.header.number}) data hash is {data_hash.hex()}, its header says "
+                          f"{bytes(block.header.data_hash).hex()}")
+    return block
+
+
+def _pinned(roots: dict[str, Any], name: str) -> dict[str, bytes]:
+    """The pinned root certificates of one kind, as DER, by MSP id."""
+    pinned = roots.get(name)
+    if not isinstance(pinned, dict) or not pinned:
+        raise AnchorError(f"Fabric trust roots name no {name}")
+    return {msp: _load_cert(pem, f"pinned root certificate of {msp}").public_bytes(serialization.Encoding.DER)
+            for msp, pem in pinned.items()}
+
+
+def _der_set(roots: Roots) -> dict[str, frozenset[bytes]]:
+    return {msp: frozenset(c.public_bytes(serialization.Encoding.DER) for c in certs) for msp, certs in roots.items()}
+
+
+def membership_at(config_blocks: list[Any], roots: dict[str, Any], channel: str) -> Membership:
+    """Walk the configuration blocks from the pinned genesis membership; return the membership after the last."""
+    if not config_blocks:
+        raise AnchorError("Fabric evidence carries no configuration blocks (the genesis block at least)")
+    if len(config_blocks) > 10_000:
+        raise AnchorError(f"Fabric evidence carries {len(config_blocks)} configuration blocks, more than 10000")
+    genesis = _decode_block(config_blocks[0], "configuration block 0")
+    pinned_hash = _root_field(roots, "genesis_block")
+    if block_hash(genesis.header).hex() != pinned_hash:
+        raise AnchorError(f"the genesis block's hash is {block_hash(genesis.header).hex()}, the trust roots pin "
+                          f"{pinned_hash}: another channel, or a rewritten genesis")
+    current = genesis_membership(genesis, channel)
+    for kind, found in (("organizations", current.organizations), ("orderers", current.orderers)):
+        expected = {msp: frozenset([der]) for msp, der in _pinned(roots, kind).items()}
+        if _der_set(found) != expected:
+            raise AnchorError(
+                f"the genesis block's {kind} ({', '.join(sorted(found))}) are not the pinned ones "
+                f"({', '.join(sorted(expected))}) with their root certificates"
+            )
+    for i, value in enumerate(config_blocks[1:], start=1):
+        block = _decode_block(value, f"configuration block {i}")
+        number = int(block.header.number)
+        what = f"configuration block {number}"
+        if number <= current.block:
+            raise AnchorError(f"{what} does not come after configuration block {current.block}")
+        _check_block_signature(block, current.orderers)
+        if last_config_index(block) != number:
+            raise AnchorError(f"{what} does not name itself as the channel's configuration")
+        config, update = _config_of(block, channel, what)
+        changed = Membership(number, *_members(config, what))
+        _check_update(update, current, changed, channel, what)
+        current = changed
+    return current
+
+
+def genesis_membership(genesis: common_pb2.Block, channel: str) -> Membership:
+    """The organisations and orderer organisations that the channel's genesis block lists."""
+    if genesis.header.number != 0:
+        raise AnchorError(f"the first configuration block is block {genesis.header.number}, not the genesis block")
+    config, _ = _config_of(genesis, channel, "genesis block")
+    return Membership(0, *_members(config, "genesis block"))
+
+
+def _config_of(block: common_pb2.Block, channel: str, what: str) -> tuple[configtx_pb2.Config, common_pb2.Envelope]:
+    if len(block.data.data) != 1:
+        raise AnchorError(f"{what} holds {len(block.data.data)} transactions, a configuration block holds one")
+    envelope = _parse(common_pb2.Envelope, block.data.data[0], f"{what} envelope")
+    payload = _parse(common_pb2.Payload, envelope.payload, f"{what} payload")
+    header = _parse(common_pb2.ChannelHeader, payload.header.channel_header, f"{what} channel header")
+    if header.type != common_pb2.CONFIG:
+        raise AnchorError(f"{what} is not a configuration transaction (type {header.type})")
+    if header.channel_id != channel:
+        raise AnchorError(f"{what} is for channel {header.channel_id!r}, expected {channel!r}")
+    config_envelope = _parse(configtx_pb2.ConfigEnvelope, payload.data, f"{what} configuration")
+    return config_envelope.config, config_envelope.last_update
+
+
+def _members(config: configtx_pb2.Config, what: str) -> tuple[Roots, Roots]:
+    groups = config.channel_group.groups
+    if "Application" not in groups or "Orderer" not in groups:
+        raise AnchorError(f"{what} lacks the Application or Orderer section")
+    return (_msp_roots(groups["Application"], f"{what} Application"),
+            _msp_roots(groups["Orderer"], f"{what} Orderer"))
+
+
+def _msp_roots(section: configtx_pb2.ConfigGroup, what: str) -> Roots:
+    return {name: _org_roots(org, name, what) for name, org in section.groups.items()}
+
+
+def _org_roots(org: configtx_pb2.ConfigGroup, name: str, what: str) -> list[x509.Certificate]:
+    if "MSP" not in org.values:
+        raise AnchorError(f"{what} organisation {name} has no MSP definition")
+    msp = _parse(msp_config_pb2.MSPConfig, org.values["MSP"].value, f"{what} MSP of {name}")
+    fabric = _parse(msp_config_pb2.FabricMSPConfig, msp.config, f"{what} MSP of {name}")
+    if fabric.name != name or not fabric.root_certs:
+        raise AnchorError(f"{what} organisation {name} defines MSP {fabric.name!r} without root certificates")
+    return [_load_cert(pem, f"root certificate of {name} in {what}") for pem in fabric.root_certs]
+
+
+def _check_update(update: common_pb2.Envelope, before: Membership, after: Membership, channel: str,
+                  what: str) -> None:
+    """The update that made `after` from `before` is signed by a majority of the admins of each set it changes."""
+    payload = _parse(common_pb2.Payload, update.payload, f"{what} update")
+    update_envelope = _parse(configtx_pb2.ConfigUpdateEnvelope, payload.data, f"{what} update envelope")
+    config_update = _parse(configtx_pb2.ConfigUpdate, update_envelope.config_update, f"{what} update")
+    if config_update.channel_id != channel:
+        raise AnchorError(f"{what} updates channel {config_update.channel_id!r}, expected {channel!r}")
+    for section, old, new in (("organizations", before.organizations, after.organizations),
+                              ("orderers", before.orderers, after.orderers)):
+        if _der_set(old) == _der_set(new):
+            continue
+        signers: set[str] = set()
+        problems: list[str] = []
+        for i, sig in enumerate(update_envelope.signatures):
+            header = _parse(common_pb2.SignatureHeader, sig.signature_header, f"{what} update signature {i}")
+            try:
+                signers.add(_check_signed(header.creator, sig.signature_header + update_envelope.config_update,
+                                          sig.signature, old, None, f"{what} update signature {i}", role="admin"))
+            except AnchorError as exc:
+                problems.append(str(exc))
+        needed = len(old) // 2 + 1
+        if len(signers) < needed:
+            detail = f" ({'; '.join(problems)})" if problems else ""
+            raise AnchorError(
+                f"{what} changes the {section} from {', '.join(sorted(old))} to {', '.join(sorted(new))} but its "
+                f"update is signed by admins of {', '.join(sorted(signers)) or 'no member'} ({len(signers)} of "
+                f"{len(old)}); a majority needs {needed}{detail}"
+            )
+        _check_update_writes(config_update, section, old, new, what)
+
+
+def _check_update_writes(update: configtx_pb2.ConfigUpdate, section: str, old: Roots, new: Roots,
+                         what: str) -> None:
+    """Every organisation the block adds, removes or re-keys is written so by the signed update."""
+    group = "Application" if section == "organizations" else "Orderer"
+    written = update.write_set.groups.get(group)
+    if written is None:
+        raise AnchorError(f"{what} changes the {section}, but its signed update does not write them")
+    for msp in sorted(set(old) | set(new)):
+        if msp in new and msp in old and _der_set({msp: old[msp]}) == _der_set({msp: new[msp]}):
+            continue
+        if msp not in new:
+            if msp in written.groups:
+                raise AnchorError(f"{what} removes {msp}, which its signed update keeps")
+            continue
+        org = written.groups.get(msp)
+        if org is None or "MSP" not in org.values:
+            raise AnchorError(f"{what} sets {msp}'s root certificates, which its signed update does not write")
+        if _der_set({msp: _org_roots(org, msp, f"{what} update")}) != _der_set({msp: new[msp]}):
+            raise AnchorError(f"{what} gives {msp} other root certificates than its signed update")
+
+
+def last_config_index(block: common_pb2.Block) -> int:
+    """The configuration block in force, from the orderer-signed metadata (OrdererBlockMetadata)."""
+    entries = block.metadata.metadata
+    if not entries:
+        raise AnchorError(f"block {block.header.number} carries no orderer metadata")
+    signatures = _parse(common_pb2.Metadata, entries[common_pb2.SIGNATURES], "block signatures")
+    value = _parse(common_pb2.OrdererBlockMetadata, signatures.value, "orderer block metadata")
+    if not value.HasField("last_config"):
+        raise AnchorError(f"block {block.header.number} does not name the configuration in force")
+    return int(value.last_config.index)
 
 
 def _kind(value: object) -> str:
     if isinstance(value, dict):
-        return repr(value.get("kind"))
+        return f"ledger {value.get('ledger')!r}"
     return type(value).__name__
+
+
+def _root_field(roots: dict[str, Any], name: str) -> str:
+    value = roots.get(name)
+    if not isinstance(value, str) or not value:
+        raise AnchorError(f"Fabric trust roots must name the {name}, got {type(value).__name__}")
+    return value
 
 
 def _field(evidence: dict[str, Any], name: str, kind: type) -> Any:
@@ -182,7 +384,12 @@ def block_header_bytes(header: common_pb2.BlockHeader) -> bytes:
     )
 
 
-def _check_block_signature(block: common_pb2.Block, orderer_cas: dict[str, x509.Certificate]) -> str:
+def block_hash(header: common_pb2.BlockHeader) -> bytes:
+    """Fabric's block hash: SHA-256 of the header's DER encoding (it covers the data hash, so all the data)."""
+    return hashlib.sha256(block_header_bytes(header)).digest()
+
+
+def _check_block_signature(block: common_pb2.Block, orderer_cas: Roots) -> str:
     """At least one orderer of a trusted orderer organisation signed the block header; return its MSP id."""
     entries = block.metadata.metadata
     if not entries:
@@ -248,18 +455,19 @@ def _check_signed(
     serialized_identity: bytes,
     message: bytes,
     signature: bytes,
-    ca_certs: dict[str, x509.Certificate],
+    ca_certs: Roots,
     when: datetime.datetime | None,
     who: str,
     role: str | None,
 ) -> str:
     """Verify `signature` by the identity, whose certificate must chain to its organisation's root."""
     identity = _parse(identities_pb2.SerializedIdentity, serialized_identity, f"identity of {who}")
-    ca = ca_certs.get(identity.mspid)
-    if ca is None:
+    cas = ca_certs.get(identity.mspid)
+    if not cas:
         raise AnchorError(f"{who} is by {identity.mspid!r}, which is not among the trusted organisations")
     cert = _load_cert(identity.id_bytes, f"certificate of {who} ({identity.mspid})")
-    if cert.issuer != ca.subject:
+    ca = next((c for c in cas if c.subject == cert.issuer), None)
+    if ca is None:
         raise AnchorError(f"certificate of {who} ({identity.mspid}) is not issued by that organisation's root CA")
     try:
         ca_key = ca.public_key()
@@ -273,8 +481,10 @@ def _check_signed(
     if role is not None:
         ous = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
         roles = {str(a.value).lower() for a in ous} & NODE_OU_ROLES
-        if roles and role not in roles:
-            raise AnchorError(f"{who} ({identity.mspid}) is signed by a {'/'.join(sorted(roles))}, not a {role}")
+        if role not in roles:
+            held = "/".join(sorted(roles)) or "certificate without a node role"
+            article = "an" if role[0] in "aeiou" else "a"
+            raise AnchorError(f"{who} ({identity.mspid}) is signed by a {held}, not {article} {role}")
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise AnchorError(f"{who} ({identity.mspid}) does not have an ECDSA key")

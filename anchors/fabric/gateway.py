@@ -29,6 +29,11 @@ _UNAVAILABLE = frozenset(
 )
 
 
+class EndorsementsDiffer(LedgerUnavailable):
+    """This organisation's peer endorsed but another's refused: the contract is deterministic, so that peer
+    has not yet committed the blocks ours has (it lags after a restart or an orderer change). Retry."""
+
+
 class CommitError(LedgerError):
     """The transaction was ordered but the peers marked it invalid."""
 
@@ -52,6 +57,9 @@ class Timeouts:
     submit: float = 10.0
     commit: float = 60.0
     evaluate: float = 10.0
+    # How long the same signed envelope is resent while the orderers answer UNAVAILABLE (a Raft election
+    # takes about 5 s; an orderer that is down makes the gateway report it until another is tried).
+    resubmit: float = 30.0
 
 
 def _status_class() -> Any:
@@ -100,6 +108,10 @@ def _translate(error: grpc.RpcError, what: str) -> LedgerError:
     reasons = "; ".join(f"{msp or addr}: {msg}" for addr, msp, msg in details) or str(message)
     if code in _UNAVAILABLE:
         return LedgerUnavailable(f"{what}: {code.name if code else 'error'}: {reasons}")
+    # The gateway says "failed to endorse" when its own organisation's peer refuses (the contract's
+    # verdict), and "failed to collect enough" when only peers asked after it do.
+    if code == grpc.StatusCode.ABORTED and "collect enough" in str(message):
+        return EndorsementsDiffer(f"{what}: peers disagree, one lags behind: {reasons}")
     refused = [msg for _, _, msg in details if "chaincode response" in msg] or (
         [str(message)] if "chaincode response" in str(message) else []
     )
@@ -173,6 +185,10 @@ class Network:
         """The serialized common.Block holding a transaction, from the peer's query system chaincode."""
         qscc = Contract(self, "qscc")
         return qscc.evaluate_transaction("GetBlockByTxID", self.name, tx_id)
+
+    def get_block_by_number(self, number: int) -> bytes:
+        """The serialized common.Block at `number`, from the peer's query system chaincode."""
+        return Contract(self, "qscc").evaluate_transaction("GetBlockByNumber", self.name, str(number))
 
     def chaincode_events(
         self, chaincode: str, start_block: int | None = None, timeout: float | None = None
@@ -257,18 +273,26 @@ class Contract:
         return self.submit(name, *args).result
 
     def submit(self, name: str, *args: str | bytes) -> SubmittedTransaction:
-        """Endorse, order and wait for commit; retry from endorsement on an MVCC conflict."""
+        """Endorse, order and wait for commit; retry from endorsement on an MVCC conflict, and while another
+        organisation's peer lags (bounded by the resubmission time; nothing was ordered, so no duplicate)."""
         gw = self.network.gateway
-        for attempt in range(gw.max_retries + 1):
+        lag_deadline = time.monotonic() + gw.timeouts.resubmit
+        attempt = 0
+        while True:
             try:
                 return self._submit_once(name, _encode(args))
+            except EndorsementsDiffer:
+                if time.monotonic() + 0.5 > lag_deadline:
+                    raise
+                time.sleep(0.5)
+                continue
             except CommitError as exc:
                 if exc.code not in RETRYABLE_CODES or attempt == gw.max_retries:
                     if exc.code in RETRYABLE_CODES:
                         raise LedgerUnavailable(f"{exc} after {attempt + 1} attempts") from exc
                     raise LedgerRefused(str(exc)) from exc
                 time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise AssertionError("unreachable")
+                attempt += 1
 
     def _submit_once(self, name: str, args: list[bytes]) -> SubmittedTransaction:
         gw = self.network.gateway
@@ -286,17 +310,37 @@ class Contract:
         envelope = endorsed.prepared_transaction
         envelope.signature = gw.signer.sign(envelope.payload)
         result = _result_of(envelope)
-        try:
-            gw.stub.Submit(
-                gateway_pb2.SubmitRequest(transaction_id=tx_id, channel_id=channel, prepared_transaction=envelope),
-                timeout=gw.timeouts.submit,
-            )
-        except grpc.RpcError as exc:
-            raise _translate(exc, f"submit {name}") from exc
+        self._submit_envelope(name, gateway_pb2.SubmitRequest(
+            transaction_id=tx_id, channel_id=channel, prepared_transaction=envelope))
         code, block = self._commit_status(tx_id)
         if code != transaction_pb2.VALID:
             raise CommitError(tx_id, code)
         return SubmittedTransaction(tx_id, result, block)
+
+    def _submit_envelope(self, name: str, request: gateway_pb2.SubmitRequest) -> None:
+        """Send the signed envelope to the orderers; resend the very same one while they are unavailable.
+
+        The same envelope carries the same transaction id, so however many copies reach the orderers the
+        peers commit it at most once (later copies are marked DUPLICATE_TXID, and CommitStatus reports the
+        first). A fresh endorsement could instead commit the anchor twice under two ids.
+        """
+        gw = self.network.gateway
+        deadline = time.monotonic() + gw.timeouts.resubmit
+        delay = 0.25
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                gw.stub.Submit(request, timeout=gw.timeouts.submit)
+                return
+            except grpc.RpcError as exc:
+                error = _translate(exc, f"submit {name}")
+            if not isinstance(error, LedgerUnavailable) or time.monotonic() + delay > deadline:
+                if isinstance(error, LedgerUnavailable):
+                    raise LedgerUnavailable(f"{error} (sent {attempts} times over {gw.timeouts.resubmit:.0f} s)")
+                raise error
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def _commit_status(self, tx_id: str) -> tuple[int, int]:
         gw = self.network.gateway
@@ -331,6 +375,7 @@ __all__ = [
     "ChaincodeEvent",
     "CommitError",
     "Contract",
+    "EndorsementsDiffer",
     "EventStream",
     "Gateway",
     "Network",

@@ -8,14 +8,18 @@ root certificate for `trust_roots()`.
 import base64
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from fabric_protos.common import common_pb2
 
 from anchors.fabric.gateway import Contract, Gateway, Network
 from anchors.fabric.identity import load_msp
-from anchors.ledger import Anchor, LedgerRefused
+from anchors.ledger import Anchor, LedgerError, LedgerRefused
+from verifier.fabric import block_hash, genesis_membership, last_config_index
 
 CONTRACT = "evidence"
 
@@ -42,6 +46,8 @@ class FabricLedger:
         )
         self.network: Network = self.gateway.get_network(profile["channel"])
         self.contract: Contract = self.network.get_contract(profile["chaincode"], CONTRACT)
+        self._chains: dict[int, list[bytes]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_profile(cls, profile_file: Path | str) -> "FabricLedger":
@@ -73,36 +79,67 @@ class FabricLedger:
         return Anchor.from_contract(self.contract.evaluate_transaction("get_anchor", log_id, str(size)))
 
     def anchor_evidence(self, anchor: Anchor) -> dict[str, Any]:
+        """The anchor's block, and the channel's configuration blocks up to the one in force at it, so that a
+        verifier judges the endorsements against the membership of that time (from the pinned genesis)."""
         raw = self.network.get_block_by_tx_id(anchor.tx_id)
         block = common_pb2.Block.FromString(raw)
         return {
-            "kind": "fabric",
+            "ledger": self.kind,
             "channel": self.profile["channel"],
             "chaincode": self.profile["chaincode"],
             "tx_id": anchor.tx_id,
             "block_number": int(block.header.number),
             "block": base64.b64encode(raw).decode(),
+            "config_blocks": [base64.b64encode(b).decode() for b in self.config_chain(last_config_index(block))],
         }
 
+    def config_chain(self, last: int) -> list[bytes]:
+        """Configuration blocks from the genesis block to block `last`, oldest first.
+
+        The block before a configuration block names the configuration before it, so the chain is walked
+        back two reads per update; chains already seen are remembered (they never change)."""
+        with self._lock:
+            if last in self._chains:
+                return self._chains[last]
+        chain: list[bytes] = []
+        number = last
+        while True:
+            cached = self._chains.get(number)
+            if cached is not None:
+                chain = cached + chain
+                break
+            chain.insert(0, self.network.get_block_by_number(number))
+            if number == 0:
+                break
+            before = common_pb2.Block.FromString(self.network.get_block_by_number(number - 1))
+            number = last_config_index(before)
+        with self._lock:
+            self._chains[last] = chain
+        return chain
+
     def trust_roots(self) -> dict[str, Any]:
-        orgs = self.profile["organizations"]
+        """What to publish: the channel and the genesis membership (every later change is proven from it)."""
+        channel = self.profile["channel"]
+        block = common_pb2.Block.FromString(self.network.get_block_by_number(0))
+        genesis = genesis_membership(block, channel)
         return {
-            "kind": "fabric",
-            "channel": self.profile["channel"],
+            "ledger": self.kind,
+            "channel": channel,
             "chaincode": self.profile["chaincode"],
-            "organizations": {msp: self._path(o["root_cert"]).read_text() for msp, o in orgs.items()},
-            "orderers": {
-                msp: self._path(o["root_cert"]).read_text() for msp, o in self.profile.get("orderers", {}).items()
-            },
-            "endorsement": {
-                "rule": "MAJORITY",
-                "organizations": sorted(orgs),
-                "required": len(orgs) // 2 + 1,
-            },
+            "genesis_block": block_hash(block.header).hex(),
+            "organizations": {msp: _pem(certs) for msp, certs in sorted(genesis.organizations.items())},
+            "orderers": {msp: _pem(certs) for msp, certs in sorted(genesis.orderers.items())},
+            "endorsement": {"rule": "MAJORITY"},
         }
 
     def close(self) -> None:
         self.gateway.close()
+
+
+def _pem(certs: list[x509.Certificate]) -> str:
+    if len(certs) != 1:
+        raise LedgerError(f"an organisation of the genesis block has {len(certs)} root certificates, expected one")
+    return certs[0].public_bytes(serialization.Encoding.PEM).decode()
 
 
 def profile_path(msp_id: str) -> Path:

@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
-from fabric_protos.common import common_pb2
+from fabric_protos.common import common_pb2, configtx_pb2
 from fabric_protos.ledger.rwset import rwset_pb2
 from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2
-from fabric_protos.msp import identities_pb2
+from fabric_protos.msp import identities_pb2, msp_config_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
 
 from anchors.fabric.identity import Identity, Signer
@@ -162,6 +162,7 @@ def anchor_block(
     number: int = 7,
     channel: str = "evidence",
     valid: bool = True,
+    last_config: int = 0,
 ) -> tuple[bytes, str]:
     """A serialized block whose second transaction anchors (log_id, size, root); returns it and the tx id."""
     identity, signer = creator
@@ -206,15 +207,71 @@ def anchor_block(
     block.header.previous_hash = hashlib.sha256(b"previous").digest()
     block.header.data_hash = hashlib.sha256(b"".join(data)).digest()
     block.data.data.extend(data)
-    signatures = common_pb2.Metadata(value=b"orderer-block-metadata")
+    flags = bytes([transaction_pb2.VALID, transaction_pb2.VALID if valid else transaction_pb2.MVCC_READ_CONFLICT])
+    _seal(block, orderer, last_config, flags)
+    return block.SerializeToString(), tx_id
+
+
+def _seal(block: common_pb2.Block, orderer: tuple[Identity, Signer] | None, last_config: int, flags: bytes) -> None:
+    """The orderer's metadata: the configuration in force, signed with the header as Fabric's orderers sign it."""
+    value = common_pb2.OrdererBlockMetadata(last_config=common_pb2.LastConfig(index=last_config))
+    signatures = common_pb2.Metadata(value=value.SerializeToString())
     if orderer is not None:
         o_identity, o_signer = orderer
         sig_header = common_pb2.SignatureHeader(creator=o_identity.serialize(), nonce=b"n" * 24).SerializeToString()
         signed = signatures.value + sig_header + block_header_bytes(block.header)
         signatures.signatures.add(signature_header=sig_header, signature=o_signer.sign(signed))
-    flags = bytes([transaction_pb2.VALID, transaction_pb2.VALID if valid else transaction_pb2.MVCC_READ_CONFLICT])
     block.metadata.metadata.extend([signatures.SerializeToString(), b"", flags, b"", b""])
-    return block.SerializeToString(), tx_id
+
+
+def msp_group(ca: "OrgCA") -> configtx_pb2.ConfigGroup:
+    fabric = msp_config_pb2.FabricMSPConfig(name=ca.msp_id, root_certs=[ca.pem().encode()])
+    group = configtx_pb2.ConfigGroup(mod_policy="Admins")
+    group.values["MSP"].value = msp_config_pb2.MSPConfig(type=0, config=fabric.SerializeToString()).SerializeToString()
+    return group
+
+
+def config_block(
+    number: int,
+    orgs: list["OrgCA"],
+    orderer_orgs: list["OrgCA"],
+    signers: list[tuple[Identity, Signer]] = (),  # type: ignore[assignment]
+    orderer: tuple[Identity, Signer] | None = None,
+    written: list["OrgCA"] | None = None,
+    channel: str = "evidence",
+) -> bytes:
+    """A configuration block of `orgs` and `orderer_orgs`; its update writes `written` (default: every
+    organisation, with its MSP) and carries a signature of each of `signers` over the update."""
+    config = configtx_pb2.Config(sequence=number)
+    for section, members in (("Application", orgs), ("Orderer", orderer_orgs)):
+        for ca in members:
+            config.channel_group.groups[section].groups[ca.msp_id].CopyFrom(msp_group(ca))
+    update = configtx_pb2.ConfigUpdate(channel_id=channel)
+    for ca in orgs:
+        target = update.write_set.groups["Application"].groups[ca.msp_id]
+        if written is None or ca in written:
+            target.CopyFrom(msp_group(ca))
+    raw_update = update.SerializeToString()
+    envelope = configtx_pb2.ConfigUpdateEnvelope(config_update=raw_update)
+    for identity, signer in signers:
+        header = common_pb2.SignatureHeader(creator=identity.serialize(), nonce=b"s" * 24).SerializeToString()
+        envelope.signatures.add(signature_header=header, signature=signer.sign(header + raw_update))
+    last_update = common_pb2.Envelope(payload=common_pb2.Payload(
+        header=common_pb2.Header(channel_header=common_pb2.ChannelHeader(
+            type=common_pb2.CONFIG_UPDATE, channel_id=channel).SerializeToString()),
+        data=envelope.SerializeToString()).SerializeToString())
+    payload = common_pb2.Payload(
+        header=common_pb2.Header(channel_header=common_pb2.ChannelHeader(
+            type=common_pb2.CONFIG, channel_id=channel).SerializeToString()),
+        data=configtx_pb2.ConfigEnvelope(config=config, last_update=last_update).SerializeToString())
+    data = [common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString()]
+    block = common_pb2.Block()
+    block.header.number = number
+    block.header.data_hash = hashlib.sha256(b"".join(data)).digest()
+    block.data.data.extend(data)
+    _seal(block, orderer, number, bytes([transaction_pb2.VALID]))
+    serialized: bytes = block.SerializeToString()
+    return serialized
 
 
 def serialized_identity(identity: Identity) -> identities_pb2.SerializedIdentity:

@@ -7,6 +7,7 @@ details when the contract refuses.
 
 import datetime
 import ipaddress
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from fabric_protos.peer import (
     transaction_pb2,
 )
 
-from anchors.fabric import Gateway, Identity, Signer
+from anchors.fabric import Gateway, Identity, Signer, Timeouts
 from anchors.fabric.gateway import _RPC_STATUS
 from anchors.fabric.identity import P256_ORDER
 from anchors.ledger import LedgerRefused, LedgerUnavailable
@@ -75,7 +76,11 @@ def _abort_with_details(context: grpc.ServicerContext, code: grpc.StatusCode, me
 @dataclass
 class StandInGateway(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
     conflicts_left: int = 0
+    unavailable_left: int = 0
+    lagging_left: int = 0
+    endorsed: int = 0
     submitted: list[str] = field(default_factory=list)
+    envelopes: list[bytes] = field(default_factory=list)
     commit_calls: int = 0
 
     def Endorse(self, request, context):
@@ -85,6 +90,12 @@ class StandInGateway(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
         creator = common_pb2.SignatureHeader.FromString(header.signature_header).creator
         _check_signature(creator, signed.proposal_bytes, signed.signature)
         function, args = _function_of(proposal)
+        self.endorsed += 1
+        if self.lagging_left:  # another organisation's peer has not committed the log's registration yet
+            self.lagging_left -= 1
+            _abort_with_details(context, grpc.StatusCode.ABORTED,
+                                "failed to collect enough transaction endorsements, see attached details",
+                                "chaincode response 500, log x is not registered")
         if function == "evidence:refuse":
             _abort_with_details(context, grpc.StatusCode.ABORTED, "failed to endorse transaction, see attached details",
                                 "chaincode response 500, log x belongs to ProvinceMSP identity 1234…")
@@ -96,6 +107,11 @@ class StandInGateway(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
         payload = common_pb2.Payload.FromString(env.payload)
         creator = common_pb2.SignatureHeader.FromString(payload.header.signature_header).creator
         _check_signature(creator, env.payload, env.signature)
+        self.envelopes.append(env.SerializeToString())
+        if self.unavailable_left:  # as while Raft elects a leader
+            self.unavailable_left -= 1
+            _abort_with_details(context, grpc.StatusCode.UNAVAILABLE, "failed to send transaction to orderer",
+                                "rpc error: code = Unavailable desc = no Raft leader")
         self.submitted.append(request.transaction_id)
         return gateway_pb2.SubmitResponse()
 
@@ -132,6 +148,13 @@ def _tls_pair() -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), pem_key
 
 
+_SERVER_CERTS: dict[str, bytes] = {}
+
+
+def gw_cert(gw: Gateway) -> bytes:
+    return _SERVER_CERTS[gw.endpoint]
+
+
 @pytest.fixture()
 def gateway() -> Iterator[tuple[Gateway, StandInGateway]]:
     cert, key = _tls_pair()
@@ -142,6 +165,7 @@ def gateway() -> Iterator[tuple[Gateway, StandInGateway]]:
     server.start()
     client_cert, client_key = self_signed_identity()
     gw = Gateway(f"127.0.0.1:{port}", cert, Identity("ProvinceMSP", client_cert), Signer(client_key))
+    _SERVER_CERTS[gw.endpoint] = cert
     try:
         yield gw, service
     finally:
@@ -191,3 +215,47 @@ def test_unreachable_peer_is_ledger_unavailable() -> None:
             gw.get_network("evidence").get_contract("evidence").evaluate_transaction("get_log", "x")
     finally:
         gw.close()
+
+
+def test_unavailable_orderers_get_the_same_signed_envelope_again(gateway: tuple[Gateway, StandInGateway]) -> None:
+    gw, service = gateway
+    service.unavailable_left = 3
+    contract = gw.get_network("evidence").get_contract("evidence", "evidence")
+    done = contract.submit("anchor_checkpoint", "log-a")
+    assert service.submitted == [done.tx_id]
+    assert len(service.envelopes) == 4 and len(set(service.envelopes)) == 1  # one envelope, sent four times
+    assert service.commit_calls == 1
+
+
+def test_resubmission_is_bounded_in_time(gateway: tuple[Gateway, StandInGateway]) -> None:
+    gw, service = gateway
+    service.unavailable_left = 1000
+    slow = Gateway(gw.endpoint, gw_cert(gw), gw.identity, gw.signer, timeouts=Timeouts(resubmit=1.5))
+    try:
+        started = time.monotonic()
+        with pytest.raises(LedgerUnavailable, match=r"sent \d+ times over 2 s"):
+            slow.get_network("evidence").get_contract("evidence").submit("anchor_checkpoint", "log-a")
+        assert time.monotonic() - started < 4
+        assert len(set(service.envelopes)) == 1 and service.commit_calls == 0
+    finally:
+        slow.close()
+
+
+def test_a_lagging_peer_of_another_organisation_is_waited_for(gateway: tuple[Gateway, StandInGateway]) -> None:
+    gw, service = gateway
+    service.lagging_left = 2
+    contract = gw.get_network("evidence").get_contract("evidence", "evidence")
+    done = contract.submit("anchor_checkpoint", "log-x")
+    assert service.endorsed == 3 and service.submitted == [done.tx_id]
+
+
+def test_a_peer_that_stays_behind_is_unavailable_not_refused(gateway: tuple[Gateway, StandInGateway]) -> None:
+    gw, service = gateway
+    service.lagging_left = 1000
+    slow = Gateway(gw.endpoint, gw_cert(gw), gw.identity, gw.signer, timeouts=Timeouts(resubmit=1.2))
+    try:
+        with pytest.raises(LedgerUnavailable, match=r"peers disagree, one lags behind.*is not registered"):
+            slow.get_network("evidence").get_contract("evidence").submit("anchor_checkpoint", "log-x")
+        assert 2 <= service.endorsed <= 4 and service.submitted == []
+    finally:
+        slow.close()

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,61 @@ def test_fabric_ledger_names_the_missing_profile(tmp_path: Path, monkeypatch: py
     monkeypatch.delenv("BIDTRACE_FABRIC_PROFILE", raising=False)
     with pytest.raises(FileNotFoundError, match=r"profiles/jinan.json; run `bidtrace network up`"):
         open_fabric_ledger("JinanMSP")
+
+
+def test_a_node_stays_ours_through_exec(tmp_path: Path) -> None:
+    """Right after start the child may still be in execve (empty command line), and a shell may exec its
+    command: neither makes a live node look dead."""
+    node = Node("peer-test", tmp_path)
+    node.start(["/bin/sh", "-c", "exec sleep 30"], env={})
+    try:
+        assert node.running()
+        time.sleep(0.3)  # the shell has exec'd sleep by now
+        assert node.running()
+    finally:
+        assert node.stop()
+    assert not node.running()
+
+
+def test_a_reused_pid_is_not_taken_for_our_node(tmp_path: Path) -> None:
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        node = Node("orderer-test", tmp_path)
+        tmp_path.mkdir(exist_ok=True)
+        node.pid_file.write_text(json.dumps({"pid": stranger.pid, "started": 1, "argv": ["sleep", "30"]}))
+        assert not node.running()
+        assert not node.stop()
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_down_stops_the_nodes_in_parallel(tmp_path: Path) -> None:
+    net = FabricNetwork(tmp_path, ORGS[:3], 17000)
+    slow_exit = ("import signal, sys, time\n"
+                 "signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1.5), sys.exit(0)))\n"
+                 "time.sleep(60)\n")
+    for o in net.orgs:
+        net.chaincode_node(o).start([sys.executable, "-c", slow_exit], env={})
+    time.sleep(0.5)  # let them install their handlers
+    started = time.monotonic()
+    stopped = net.down()
+    elapsed = time.monotonic() - started
+    assert sorted(stopped) == sorted(net.chaincode_node(o).name for o in net.orgs)
+    assert elapsed < 3.5, f"down took {elapsed:.1f} s for three nodes that each take 1.5 s to stop"
+
+
+def test_status_reports_what_it_could_not_read(tmp_path: Path) -> None:
+    """A node whose process runs but does not answer shows the failing command, not a silent blank."""
+    net = FabricNetwork(tmp_path, ORGS[:3], 17900)
+    orderer = net.orderer_node(net.orgs[0])
+    orderer.start([sys.executable, "-c", "import time; time.sleep(30)"], env={})
+    try:
+        report = {n["node"]: n for n in net.status()["nodes"]}
+        shown = report[orderer.name]
+        assert shown["running"] and shown["height"] is None
+        assert "osnadmin channel list --channelID evidence" in shown["error"], shown
+        assert not report["peer-province"]["running"] and "error" not in report["peer-province"]
+    finally:
+        orderer.stop()
