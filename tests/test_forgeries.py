@@ -239,7 +239,7 @@ def test_an_archive_larger_than_the_limit_is_not_read(tmp_path: Path, genuine: G
     path = tmp_path / "big.zip"
     path.write_bytes(genuine.data)
     with pytest.raises(ExtractError, match=f"extract is {len(genuine.data)} bytes, more than the limit of 100"):
-        read_members(path, max_bytes=100)
+        read_members(path, lambda name, data: None, max_bytes=100)
 
 
 # 5. Orphan draw commitments, records after the archive ---------------------------------------------------

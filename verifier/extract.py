@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -40,6 +40,7 @@ from verifier.manifest import (
     Beacon,
     ExtractManifest,
     ListedRecord,
+    MemberDigest,
     RecordFile,
     is_record_file,
     parse_signature,
@@ -60,10 +61,13 @@ from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
 CHECKS = ("content", "submitter", "inclusion", "order", "time")
 # Limits checked against the central directory before any member is read. A stored member occupies its own
-# size in the archive, so with stored members only, nothing read can exceed the archive's size.
-MAX_EXTRACT_BYTES = 2 * 1024 * 1024 * 1024
+# size in the archive, so with stored members only, nothing read can exceed the archive's size. Members are
+# read one at a time and not kept once parsed; what stays is each record's parsed entry and each member's
+# directory entry, so peak memory grows with the extract's size (measured in bench/RESULTS.md: about four
+# times the file's size, and about 1 KiB per member) and these limits bound it.
+MAX_EXTRACT_BYTES = 1024 * 1024 * 1024
 MAX_MEMBER_BYTES = 16 * 1024 * 1024
-MAX_MEMBERS = 1_000_000
+MAX_MEMBERS = 500_000
 # How far a record's claimed capture time may lie after the notary's receipt time (device clock error).
 MAX_CLOCK_SKEW = timedelta(seconds=5)
 
@@ -134,6 +138,12 @@ _ANCHOR_CHECKS: dict[str, AnchorCheck] = {"embedded": verify_embedded_anchor, "f
 
 # ----- reading the archive -----
 
+def _write_member(zf: zipfile.ZipFile, name: str, content: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, content)
+
+
 def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
     """The one byte layout of an extract with these members: stored, fixed time stamps and attributes.
 
@@ -142,10 +152,53 @@ def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
         for name, content in members:
-            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, content)
+            _write_member(zf, name, content)
     return buffer.getvalue()
+
+
+class _LayoutCheck(io.RawIOBase):
+    """Where `zipfile` writes the canonical archive: each write is compared with the file's bytes at the same
+    offset instead of being kept, so the layout is checked without a second copy of the extract in memory.
+    `zipfile` writes each local header twice (provisionally, then with its CRC and sizes), so what counts
+    is the last write over each range."""
+
+    def __init__(self, original: BinaryIO, size: int) -> None:
+        self._original = original
+        self._size = size
+        self._pos = 0
+        self._end = 0
+        self._differs: dict[int, int] = {}  # start -> end of written ranges whose last write differed
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._end}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        start, end = self._pos, self._pos + len(chunk)
+        for covered in [s for s, e in self._differs.items() if start <= s and e <= end]:
+            del self._differs[covered]
+        self._original.seek(start)
+        if self._original.read(len(chunk)) != chunk:
+            self._differs[start] = end
+        self._pos, self._end = end, max(self._end, end)
+        return len(chunk)
+
+    @property
+    def first_difference(self) -> int | None:
+        if self._differs:
+            return min(self._differs)
+        return None if self._end == self._size else min(self._end, self._size)
 
 
 def _check_directory(infos: list[zipfile.ZipInfo], archive_size: int) -> None:
@@ -168,9 +221,10 @@ def _check_directory(infos: list[zipfile.ZipInfo], archive_size: int) -> None:
         raise ExtractError(f"extract members add up to {total} bytes, more than the archive's {archive_size}")
 
 
-def read_members(path: Path, max_bytes: int = MAX_EXTRACT_BYTES) -> dict[str, bytes]:
-    """Every member of the archive, read once, after checking its central directory against the limits and
-    that the archive is laid out canonically."""
+def read_members(path: Path, consume: Callable[[str, bytes], None], max_bytes: int = MAX_EXTRACT_BYTES) -> None:
+    """Hand every member of the archive to `consume`, one at a time, after checking the central directory
+    against the limits; raise unless the whole file is the canonical layout of those members. Only one
+    member is held here at a time."""
     try:
         size = os.stat(path).st_size
     except OSError as exc:
@@ -178,24 +232,24 @@ def read_members(path: Path, max_bytes: int = MAX_EXTRACT_BYTES) -> dict[str, by
     if size > max_bytes:
         raise ExtractError(f"extract is {size} bytes, more than the limit of {max_bytes}")
     try:
-        with path.open("rb") as f, zipfile.ZipFile(f) as zf:
+        with path.open("rb") as f, path.open("rb") as original, zipfile.ZipFile(f) as zf:
             infos = zf.infolist()
             _check_directory(infos, size)
-            members = []
-            for info in infos:
-                with zf.open(info) as member:
-                    members.append((info.filename, member.read(info.file_size + 1)))
-            f.seek(0)
-            actual = hashlib.sha256(f.read()).digest()
-    except ExtractError:
+            layout = _LayoutCheck(original, size)
+            with zipfile.ZipFile(layout, "w", zipfile.ZIP_STORED) as rebuilt:
+                for info in infos:
+                    with zf.open(info) as member:
+                        data = member.read(info.file_size + 1)
+                    _write_member(rebuilt, info.filename, data)
+                    consume(info.filename, data)
+    except VerificationError:
         raise
     except Exception as exc:  # zipfile raises many types on damaged archives; all mean the same here
         raise ExtractError(f"extract is not a readable zip file: {type(exc).__name__}: {exc}") from exc
-    rebuilt = canonical_zip(members)
-    if hashlib.sha256(rebuilt).digest() != actual:
-        raise ExtractError("extract archive is not in its canonical layout (headers, order or padding differ): "
-                           "the file was altered")
-    return dict(members)
+    at = layout.first_difference
+    if at is not None:
+        raise ExtractError(f"extract archive is not in its canonical layout (byte {at} differs: headers, order or "
+                           "padding were altered)")
 
 
 # ----- the parsed extract -----
@@ -210,42 +264,56 @@ class ParsedRecord:
 
 @dataclass(frozen=True)
 class Extract:
-    """An extract parsed once: the signed manifest, its signature, every member's bytes and each record."""
+    """An extract parsed once: the signed manifest and its signature, the digest of every member as read,
+    and each record parsed. Record members' bytes are not kept: their digests and parsed forms are."""
 
     manifest_bytes: bytes
     manifest: ExtractManifest
     signature: bytes
-    members: dict[str, bytes]
+    members: dict[str, MemberDigest]
     records: tuple[ParsedRecord, ...]
     claimed_roots: TrustRoots | None
 
 
-def _parse_record(listed: ListedRecord, members: dict[str, bytes]) -> ParsedRecord:
-    data = members.get(listed.file)
-    if data is None:
-        return ParsedRecord(listed, None, None, f"extract has no {listed.file}")
+_Parsed = tuple[RecordFile | None, LogEntry | None, str | None]
+
+
+def _parse_record_file(name: str, data: bytes) -> _Parsed:
     try:
-        file = RecordFile.parse(parse_canonical(data, listed.file), listed.file)
-        return ParsedRecord(listed, file, parse_entry(file.entry_bytes), None)
+        file = RecordFile.parse(parse_canonical(data, name), name)
+        return file, parse_entry(file.entry_bytes), None
     except VerificationError as exc:
-        return ParsedRecord(listed, None, None, str(exc))
+        return None, None, str(exc)
 
 
-def parse_extract(members: dict[str, bytes]) -> Extract:
+def load_extract(path: Path, max_bytes: int = MAX_EXTRACT_BYTES) -> Extract:
+    """Read the archive at `path` once and parse every member strictly into the extract's typed formats."""
+    kept: dict[str, bytes] = {}
+    digests: dict[str, MemberDigest] = {}
+    parsed: dict[str, _Parsed] = {}
+
+    def consume(name: str, data: bytes) -> None:
+        digests[name] = MemberDigest(name, hashlib.sha256(data).digest(), len(data))
+        if is_record_file(name):
+            parsed[name] = _parse_record_file(name, data)
+        elif name in (MANIFEST, SIGNATURE, CLAIMED_ROOTS):
+            kept[name] = data
+
+    read_members(path, consume, max_bytes)
     for name in (MANIFEST, SIGNATURE):
-        if name not in members:
+        if name not in kept:
             raise ExtractError(f"extract has no {name}")
-    manifest_bytes = members[MANIFEST]
-    manifest = ExtractManifest.parse(parse_canonical(manifest_bytes, MANIFEST))
-    signature = parse_signature(members[SIGNATURE])
+    manifest = ExtractManifest.parse(parse_canonical(kept[MANIFEST], MANIFEST))
+    signature = parse_signature(kept[SIGNATURE])
     claimed = None
-    if CLAIMED_ROOTS in members:
+    if CLAIMED_ROOTS in kept:
         try:
-            claimed = TrustRoots.parse(members[CLAIMED_ROOTS], CLAIMED_ROOTS)
+            claimed = TrustRoots.parse(kept[CLAIMED_ROOTS], CLAIMED_ROOTS)
         except MalformedInput:
             claimed = None
-    records = tuple(_parse_record(listed, members) for listed in manifest.records)
-    return Extract(manifest_bytes, manifest, signature, members, records, claimed)
+    records = tuple(ParsedRecord(listed, *parsed.get(listed.file, (None, None, f"extract has no {listed.file}")))
+                    for listed in manifest.records)
+    return Extract(kept[MANIFEST], manifest, signature, digests, records, claimed)
 
 
 # ----- checks -----
@@ -303,8 +371,8 @@ def check_members(extract: Extract) -> Finding:
     if absent:
         problems.append(f"extract has no {', '.join(absent[:3])} (listed in the manifest)")
     for name in sorted(present & set(listed)):
-        data, digest = extract.members[name], listed[name]
-        if len(data) != digest.size or hashlib.sha256(data).digest() != digest.sha256:
+        read, digest = extract.members[name], listed[name]
+        if read.size != digest.size or read.sha256 != digest.sha256:
             problems.append(f"{name} is not the member the notary signed (sha256 or size differs)")
     records = {r.file for r in extract.manifest.records}
     stray = sorted(n for n in present if is_record_file(n) and n not in records)
@@ -494,7 +562,7 @@ def verify_extract(path: Path, trust: TrustRoots | None = None, media: Path | No
     there are checked against their logged hashes; a missing one fails unless `media_partial`."""
     report = ExtractReport()
     try:
-        extract = parse_extract(read_members(path))
+        extract = load_extract(path)
         proven = _verify(extract, trust, report)
         if media is not None:
             report.sessions += check_media(proven, media, partial=media_partial)
