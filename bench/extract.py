@@ -9,6 +9,7 @@ empty members.
 
     python -m bench.extract                  # 100,000 records
     python -m bench.extract --records 10000
+    python -m bench.extract --keep FOLDER    # keep the inputs there, or reuse them
 """
 
 import argparse
@@ -149,17 +150,20 @@ def measure_untraced(path: str, roots: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--keep", type=Path, help="build the inputs in this folder, or reuse them if it has them")
     args = parser.parse_args(argv)
     print(f"# Extract verification: peak memory and time\n{machine()}\n", flush=True)
     with tempfile.TemporaryDirectory(prefix="bidtrace-bench-") as tmp:
-        folder = Path(tmp)
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         # Built in a process of its own: a child's peak RSS on Linux starts from its parent's, so the parent
         # that launches the measurements must stay small.
-        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                        "from bench.extract import prepare; "
-                        "prepare(Path(sys.argv[1]), int(sys.argv[2]))", str(folder), str(args.records)], check=True,
-                       timeout=3600)
+        if not (folder / "inputs.json").exists():
+            subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                            "from bench.extract import prepare; "
+                            "prepare(Path(sys.argv[1]), int(sys.argv[2]))", str(folder), str(args.records)],
+                           check=True, timeout=3600)
         genuine, roots = folder / "extract.zip", folder / "roots.json"
         hostile = {name: Path(path) for name, path in json.loads((folder / "inputs.json").read_text()).items()}
         print(f"built a {args.records:,}-record extract of {genuine.stat().st_size / 2**20:.1f} MiB "

@@ -379,3 +379,22 @@ def test_anchor_evidence_must_carry_its_ledger_tag(tmp_path: Path, genuine: Genu
     report = verify(tmp_path, rezip(files), genuine.roots)
     assert report.verdict is Verdict.FAILED and 'must be tagged "ledger"' in messages(report)
 
+
+
+def test_records_shaped_unlike_the_schemas_fail_session_checks_without_a_crash() -> None:
+    # Only the notary's schemas shape payloads; an extract checked against a forger's own roots has no such
+    # guarantee. A session check over such records must fail, not raise.
+    from verifier.entry import LogEntry
+    from verifier.extract import _guarded
+    from verifier.session import archive_completeness, draw_commitments_resolved, recordings_within_booked_slots
+    from verifier.signatures import BatchSignature
+
+    odd = [LogEntry(seq=i, project_seq=i, received_at="2026-11-26T10:00:00+08:00", submitter="hub-1",
+                    record={"type": kind, "session_id": "S-1", "payload": [1, 2]},
+                    signature=BatchSignature(1, 0, (), b""), algorithm="ed25519")
+           for i, kind in enumerate(["booking", "recording_segment", "draw_commitment", "archive"])]
+    for name, check in (("archive", lambda: archive_completeness(odd, {})),
+                        ("draw commitments", lambda: draw_commitments_resolved(odd)),
+                        ("booked slots", lambda: recordings_within_booked_slots(odd))):
+        findings = _guarded(name, check)
+        assert findings and not all(f.ok for f in findings), name

@@ -68,6 +68,8 @@ CHECKS = ("content", "submitter", "inclusion", "order", "time")
 MAX_EXTRACT_BYTES = 1024 * 1024 * 1024
 MAX_MEMBER_BYTES = 16 * 1024 * 1024
 MAX_MEMBERS = 500_000
+# The manifest lists every member (about 300 bytes each), so it may be as large as MAX_MEMBERS needs.
+MAX_MANIFEST_BYTES = 160 * 1024 * 1024
 # How far a record's claimed capture time may lie after the notary's receipt time (device clock error).
 MAX_CLOCK_SKEW = timedelta(seconds=5)
 
@@ -213,9 +215,9 @@ def _check_directory(infos: list[zipfile.ZipInfo], archive_size: int) -> None:
             raise ExtractError(f"{info.filename!r:.80} is compressed; extract members must be stored")
         if info.file_size != info.compress_size:
             raise ExtractError(f"{info.filename!r:.80} claims {info.file_size} bytes stored in {info.compress_size}")
-        if info.file_size > MAX_MEMBER_BYTES:
-            raise ExtractError(f"{info.filename!r:.80} is {info.file_size} bytes, more than the limit of "
-                               f"{MAX_MEMBER_BYTES}")
+        limit = MAX_MANIFEST_BYTES if info.filename == MANIFEST else MAX_MEMBER_BYTES
+        if info.file_size > limit:
+            raise ExtractError(f"{info.filename!r:.80} is {info.file_size} bytes, more than the limit of {limit}")
         total += info.file_size
     if total > archive_size:
         raise ExtractError(f"extract members add up to {total} bytes, more than the archive's {archive_size}")
@@ -565,7 +567,7 @@ def verify_extract(path: Path, trust: TrustRoots | None = None, media: Path | No
         extract = load_extract(path)
         proven = _verify(extract, trust, report)
         if media is not None:
-            report.sessions += check_media(proven, media, partial=media_partial)
+            report.sessions += _guarded("media", lambda: check_media(proven, media, partial=media_partial))
     except VerificationError as exc:
         report.errors.append(str(exc))
     return report
@@ -611,7 +613,19 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
         return check_beacon(m.beacons, leaf, beacon, roots.notary.note_key, checkpoint, roots.ledgers, m.log_id)
 
     hashes = {p.listed.leaf_index: p.listed.leaf_hash for p in extract.records}
-    report.sessions = (recording_continuity(proven) + draw_reproducibility(proven, beacon_check)
-                       + draw_commitments_resolved(proven) + archive_completeness(proven, hashes)
-                       + recordings_within_booked_slots(proven))
+    report.sessions = (_guarded("recording continuity", lambda: recording_continuity(proven))
+                       + _guarded("draws", lambda: draw_reproducibility(proven, beacon_check))
+                       + _guarded("draw commitments", lambda: draw_commitments_resolved(proven))
+                       + _guarded("archive", lambda: archive_completeness(proven, hashes))
+                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven)))
     return proven
+
+
+def _guarded(name: str, check: Callable[[], list[Finding]]) -> list[Finding]:
+    """Session checks read payloads that only the notary's schemas shaped; a notary that shaped them otherwise
+    (or a forger checked against its own roots) must get a failed check, never a crash."""
+    try:
+        return check()
+    except Exception as exc:  # any fault in evidence is a failed check, reported as such
+        return [Finding(name, False, f"could not be checked, the records are malformed: {type(exc).__name__}: "
+                                     f"{str(exc)[:120]}")]
