@@ -33,6 +33,11 @@ def test_demo_runs_end_to_end_and_its_extract_verifies(tmp_path: Path) -> None:
     checked = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(out), "--trust", roots],
                              capture_output=True, text=True)
     assert checked.returncode == 0 and "draw D-1 ✓" in checked.stdout
+    # The operator writes the published roots from the notary's own data: the same fingerprints.
+    republished = tmp_path / "roots.json"
+    written = subprocess.run([sys.executable, "-m", "bidtrace", "notary", "roots", "--data", notary_data,
+                              "--out", str(republished)], capture_output=True, text=True)
+    assert written.returncode == 0 and republished.read_bytes() == Path(roots).read_bytes(), written.stderr
     missing = subprocess.run([sys.executable, "-m", "bidtrace", "extract", "--project", "NO-SUCH",
                               "--data", notary_data, "--out", str(tmp_path / "none.zip")],
                              capture_output=True, text=True)
