@@ -10,6 +10,7 @@ manifest bytes, then a newline), and the members the manifest lists with their S
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -257,8 +258,6 @@ class RecordFile:
     disclosures: tuple[Disclosure, ...]
 
     def encode(self) -> bytes:
-        import json
-
         return canonical_bytes({"leaf_index": self.leaf_index, "entry": json.loads(self.entry_bytes),
                                 "inclusion_proof": [h.hex() for h in self.inclusion_proof],
                                 "disclosures": [d.encode() for d in self.disclosures]})
