@@ -5,11 +5,12 @@ camera, hash-chained), seals, and writes the project's extract. Each verificatio
 process, so its peak resident set (ru_maxrss) is its own; tracemalloc's peak of Python allocations is
 reported beside it. Hostile inputs: a deflated member that inflates to 1 GiB, a central directory that
 claims a 2 GiB member, a manifest of JSON nested 1,000,000 deep, a 16 MiB manifest, and 200,000 unlisted
-empty members.
+empty members (laid out canonically, and not).
 
     python -m bench.extract                  # 100,000 records
     python -m bench.extract --records 10000
-    python -m bench.extract --keep FOLDER    # keep the inputs there, or reuse them
+    python -m bench.extract --keep FOLDER    # keep the inputs there, or reuse them (delete FOLDER/inputs.json
+                                             # to remake the hostile ones)
 """
 
 import argparse
@@ -87,6 +88,12 @@ def _hostile(folder: Path, genuine: Path) -> dict[str, Path]:
     canonical("deeply nested JSON manifest", {"manifest.json": b"[" * 1_000_000 + b"]" * 1_000_000})
     canonical("16 MiB JSON string as manifest", {"manifest.json": b'"' + b"a" * (16 * 2**20 - 2) + b'"'})
     canonical("200,000 unlisted members", {f"x/{i}": b"" for i in range(200_000)})
+
+    def many(zf: zipfile.ZipFile) -> None:
+        for i in range(200_000):
+            zf.writestr(f"x/{i}", b"")  # today's time stamps: not the canonical layout
+
+    write("200,000 members, not laid out canonically", many)
     data = bytearray(out["deeply nested JSON manifest"].read_bytes())
     at = data.rindex(b"PK\x01\x02")
     data[at + 24:at + 28] = (2**31).to_bytes(4, "little")
@@ -96,7 +103,8 @@ def _hostile(folder: Path, genuine: Path) -> dict[str, Path]:
 
 
 def prepare(folder: Path, records: int) -> None:
-    _build(folder, records)
+    if not (folder / "extract.zip").exists():
+        _build(folder, records)
     inputs = _hostile(folder, folder / "extract.zip")
     (folder / "inputs.json").write_text(json.dumps({name: str(path) for name, path in inputs.items()}))
 

@@ -188,8 +188,10 @@ class _LayoutCheck(io.RawIOBase):
     def write(self, data: Any) -> int:
         chunk = bytes(data)
         start, end = self._pos, self._pos + len(chunk)
-        for covered in [s for s, e in self._differs.items() if start <= s and e <= end]:
-            del self._differs[covered]
+        # zipfile rewrites exactly the range it wrote before (a local header), so one lookup suffices and a
+        # hostile archive with many differing headers costs linear, not quadratic, time.
+        if self._differs.get(start, end + 1) <= end:
+            del self._differs[start]
         self._original.seek(start)
         if self._original.read(len(chunk)) != chunk:
             self._differs[start] = end
