@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                            check=True, timeout=3600)
         genuine, roots = folder / "extract.zip", folder / "roots.json"
         hostile = {name: Path(path) for name, path in json.loads((folder / "inputs.json").read_text()).items()}
-        print(f"built a {args.records:,}-record extract of {genuine.stat().st_size / 2**20:.1f} MiB "
-              f"in {time.perf_counter() - t0:.0f}s", flush=True)
+        print(f"inputs ready in {time.perf_counter() - t0:.0f}s (a {args.records:,}-record extract of "
+              f"{genuine.stat().st_size / 2**20:.1f} MiB and the hostile ones)", flush=True)
         inputs = {f"genuine, {args.records:,} records": genuine, **hostile}
         rows = []
         for name, path in inputs.items():
