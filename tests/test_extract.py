@@ -122,6 +122,8 @@ def test_verify_command_exit_status(tmp_path: Path, extract: bytes) -> None:
     untrusted = _cli("verify", str(good), store=store)
     fingerprint = ROOTS[0].notaries[0].fingerprint
     assert untrusted.returncode == 3 and untrusted.stdout.startswith("UNTRUSTED") and fingerprint in untrusted.stdout
+    assert "checked against the keys the extract names itself (not chosen by you)" in untrusted.stdout
+    assert "not chosen by you" not in ok.stdout
     unreadable = _cli("verify", str(good), "--trust", str(tmp_path / "none.json"), store=store)
     assert unreadable.returncode == 2 and "cannot read trust roots" in unreadable.stderr
 

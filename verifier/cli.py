@@ -39,6 +39,8 @@ def render(report: ExtractReport, verbose: bool = False) -> str:
     lines += [f"✗ {e}" for e in report.errors]
     lines += ["", f"extract of project {report.project_id}, log {report.log_id}"]
     lines += [f"  note: {n}" for n in report.notes]
+    if not report.trusted and report.findings:
+        lines.append("checked against the keys the extract names itself (not chosen by you):")
     lines += [f"{f.name} {MARK[f.ok]} {f.detail}" for f in report.findings]
     if report.records:
         summary = " · ".join(
