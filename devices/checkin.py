@@ -4,7 +4,7 @@ The photo is captured from a camera (JPEG-encoded frame) or read from an image f
 with the frontal-face Haar cascade that ships with OpenCV, and the check-in is refused (nothing stored,
 nothing queued) unless exactly one face is present. The photo is stored encrypted (AES-256-GCM) in a local
 blob store named by the SHA-256 of the plaintext; the log gets only that digest. The expert's identity
-number enters the record only as `sha256(salt || id)`; the opening travels to the notary as a
+number enters the record only as a salted commitment (`verifier.commitments`); the opening travels to the notary as a
 disclosure of the same submission and is erased from the device's queue once acknowledged.
 
 Face *verification* (is this the registered expert?) is the job of a provider (the cloud-sign system's):
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from devices.queue import EvidenceQueue
 from devices.recorder import now_rfc3339, parse_source
-from verifier.commitments import commit
+from verifier.commitments import commit, new_salt
 
 CAPTURE_ATTEMPTS = 30  # frames read from a camera before giving up (the first ones may be dark)
 
@@ -210,7 +210,7 @@ class CheckinStation:
             if result not in ("matched", "rejected"):
                 raise CheckinRefused(f"face-verification provider {provider} answered {result!r}")
         digest = self.blobs.put(photo)
-        salt = secrets.token_bytes(16)
+        salt = new_salt()
         c = self.config
         kind = media_type(photo)
         suffix = {"image/jpeg": ".jpg", "image/png": ".png"}.get(kind, "")

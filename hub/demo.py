@@ -5,17 +5,22 @@ to Qingdao and Yantai; the hub commits and anchors an expert draw for all three 
 check-in stations report seven experts; two cameras per venue record (synthetic video made with OpenCV,
 segmented, hashed and hash-chained by the real recorder, sent through its durable queue); experts sign
 the report with cloud-signature certificates; fees, an objection, a misconduct case and the archive
-follow. The project's audit extract is then verified offline, segment files included.
+follow. The project's audit extract is then verified offline, segment files included, against the roots
+the notary and its ledger publish (written beside the extract, as a court would receive them).
 
 On Fabric (`--ledger fabric`) the notary anchors as ProvinceMSP on the local network (`bidtrace network up`,
 done here if needed); each run registers a log of its own, so the demo can run again on the same network.
+
+Clocks are real: the session is booked from shortly before the demo starts, and the recorders stamp each
+segment with the wall-clock time its frames were read, so no record claims to have happened after the
+notary received it.
 """
 
 import hashlib
 import secrets
 import shutil
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +39,14 @@ from hub.config import HubConfig
 from hub.server import serving_hub
 from hub.service import Hub
 from notary.client import NotaryClient, SubmitterKey
+from notary.extract import published_roots
 from notary.server import running_notary
 from notary.service import NotaryConfig
 from verifier.cli import render
-from verifier.commitments import commit
+from verifier.commitments import commit, new_salt
 from verifier.extract import verify_extract
 
+BEIJING = timezone(timedelta(hours=8))
 PROJECT = "SD-2026-JN-0417"
 SESSION = "S-20261126-01"
 MAIN, SECONDARY = "V-JINAN-01", ["V-QINGDAO-02", "V-YANTAI-03"]
@@ -122,7 +129,7 @@ def _camera_video(path: Path, frames: int, label: str) -> Path:
 def _check_in(notary: NotaryClient, hub: _Hub, station: SubmitterKey, venue: str, expert: str) -> None:
     """A venue's check-in station writes the check-in to the notary, then reports it to the hub. No face
     verification provider is configured here, so the record says 'unverified' rather than invent one."""
-    salt = secrets.token_bytes(16)
+    salt = new_salt()
     record = {
         "type": "checkin", "project_id": PROJECT, "session_id": SESSION, "venue_id": venue,
         "device_id": station.submitter_id, "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -148,7 +155,7 @@ def _record_cameras(notary_url: str, admin: NotaryClient, data: Path, per_camera
             recorder = Recorder(RecorderConfig(
                 source=str(video), camera_id=camera, project_id=PROJECT, session_id=SESSION, venue_id=venue,
                 device_id=key.submitter_id, output_dir=data / "media" / venue, segment_seconds=1.0,
-                codec="MJPG"), queue)
+                codec="MJPG", clock="wall"), queue)
             total += len(recorder.run())
             queue.drain(timeout=60)
             status = queue.status()
@@ -216,11 +223,17 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
         finally:
             hub_service.close()
             admin.close()
+        roots = published_roots(notary.log, notary.ledger)
     path = data / f"extract-{PROJECT}.zip"
     path.write_bytes(extract)
-    print(f"audit extract written: {path} ({len(extract) // 1024} KiB)\n")
-    print(f"verifying offline (bidtrace verify {path} --media {data / 'media'}):")
-    report = verify_extract(path, media=data / "media")
+    roots_path = data / "published-roots.json"
+    roots_path.write_bytes(roots.encode())
+    print(f"audit extract written: {path} ({len(extract) // 1024} KiB)")
+    print(f"published roots written: {roots_path}")
+    for line in roots.describe():
+        print(f"  {line}")
+    print(f"\nverifying offline (bidtrace verify {path} --trust {roots_path} --media {data / 'media'}):")
+    report = verify_extract(path, roots, media=data / "media")
     text = render(report).splitlines()
     print("\n".join([*text[:12], "   …", *text[-22:]] if len(text) > 40 else text))
     print(f"\ndone in {time.monotonic() - started:.1f}s")
@@ -233,9 +246,10 @@ def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segme
                                "rooms": ["评标室 1", "评标室 2", "评标室 3"]})
     pool = _experts()
     hub("PUT", "/experts", {"experts": pool})
+    now = datetime.now(BEIJING).replace(microsecond=0)
     hub("POST", "/sessions", {"session_id": SESSION, "project_id": PROJECT, "main_venue_id": MAIN,
-                              "room": "评标室 3", "slot_start": "2026-11-26T09:30:00+08:00",
-                              "slot_end": "2026-11-26T17:30:00+08:00", "bidders": BIDDERS})
+                              "room": "评标室 3", "slot_start": (now - timedelta(minutes=5)).isoformat(),
+                              "slot_end": (now + timedelta(hours=8)).isoformat(), "bidders": BIDDERS})
     for venue in SECONDARY:
         offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": "评标室 1"})
         hub("POST", f"/bookings/{offer['booking_id']}/confirm", {"by_venue": venue})

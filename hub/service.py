@@ -8,7 +8,6 @@ disclosure (kept in its access-controlled store), never into the record.
 """
 
 import logging
-import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from hub import db as models
 from hub.config import HubConfig
 from hub.errors import NotaryRefused, NotaryUnavailable, NotFound
 from notary.client import NotaryClient, NotaryError, SubmitterKey
-from verifier.commitments import commit
+from verifier.commitments import commit, new_salt
 
 log = logging.getLogger("bidtrace.hub")
 
@@ -109,12 +108,12 @@ class Hub:
         submitted, under "record").
 
         `personal` maps payload fields (named `*_commitment`) to personal values: each becomes
-        sha256(salt || value) with a fresh 16-byte salt, and the opening is disclosed to the notary only.
+        a `verifier.commitments` commitment under a fresh salt, and the opening is disclosed to the notary only.
         """
         payload = dict(payload)
         disclosures = []
         for name, value in (personal or {}).items():
-            salt = secrets.token_bytes(16)
+            salt = new_salt()
             payload[name] = commit(salt, value)
             disclosures.append({"index": 0, "field": name, "salt": salt.hex(), "value": value})
         record = {

@@ -99,3 +99,23 @@ def extract_command(
     path = out or Path(f"extract-{project}.zip")
     path.write_bytes(data_bytes)
     typer.echo(f"wrote {path} ({len(data_bytes)} bytes)")
+
+
+@notary_app.command("roots")
+def roots(
+    out: Path = typer.Option(Path("published-roots.json"), help="where to write the roots"),
+    data: Path = DATA, database_url: str | None = DB, ledger: str = LEDGER, log_id: str = LOG_ID, org: str = ORG,
+) -> None:
+    """Write the roots this notary and its ledger publish (bidtrace-trust/1), and print their fingerprints:
+    publish the fingerprints where courts can compare them before pinning the file."""
+    from notary.extract import published_roots
+
+    notary = Notary(_config(data, database_url, ledger, log_id, org))
+    try:
+        published = published_roots(notary.log, notary.ledger)
+    finally:
+        notary.close()
+    out.write_bytes(published.encode())
+    typer.echo(f"wrote {out}")
+    for line in published.describe():
+        typer.echo(f"  {line}")

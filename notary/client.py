@@ -1,4 +1,10 @@
-"""Client of the notary API for submitters (devices, the hub): sign batches, submit, read proofs."""
+"""Client of the notary API for submitters (devices, the hub): sign batches, submit, check the receipts,
+read proofs.
+
+Every receipt is checked before it is believed: signed by the notary's checkpoint key for its log, and for
+exactly the record submitted. The key is the one given to the client or, failing that, the one the notary
+states at `/v1/log` on first use, kept for the client's life (so a later change of key is refused).
+"""
 
 import base64
 import json
@@ -11,7 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from notary.tree import batch_tree
 from verifier.canonical import canonical_bytes
+from verifier.errors import VerificationError
 from verifier.merkle import leaf_hash
+from verifier.note import NoteKey, parse_vkey
+from verifier.receipt import Receipt
 from verifier.signatures import SUBMISSION_CONTEXT, batch_statement
 
 
@@ -85,9 +94,38 @@ class NotaryError(Exception):
 
 class NotaryClient:
     def __init__(self, base_url: str, timeout: float = 30.0, admin_token: str | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, notary_key: NoteKey | None = None,
+                 log_id: str | None = None) -> None:
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self._http = httpx.Client(base_url=base_url, timeout=timeout, headers=headers, transport=transport)
+        self._notary = (notary_key, log_id) if notary_key is not None and log_id is not None else None
+
+    def notary_identity(self) -> tuple[NoteKey, str]:
+        """The notary's checkpoint key and log id that receipts are checked against."""
+        if self._notary is None:
+            info = self.get("/v1/log")
+            try:
+                self._notary = (parse_vkey(str(info["note_key"])), str(info["log_id"]))
+            except (KeyError, TypeError, VerificationError) as exc:
+                raise NotaryError(502, f"the notary states no usable checkpoint key: {exc}") from exc
+        return self._notary
+
+    def check_receipts(self, records: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> list[Receipt]:
+        """Raise NotaryError unless there is one receipt per record, each signed by the notary for that record."""
+        key, log_id = self.notary_identity()
+        if len(receipts) != len(records):
+            raise NotaryError(502, f"the notary answered {len(receipts)} receipts for {len(records)} records")
+        checked = []
+        for i, (record, receipt) in enumerate(zip(records, receipts, strict=True)):
+            try:
+                parsed = Receipt.parse(receipt, f"receipt #{i}")
+                parsed.verify(key, log_id)
+            except VerificationError as exc:
+                raise NotaryError(502, f"the notary's receipt for record {i} does not hold: {exc}") from exc
+            if not parsed.covers(record):
+                raise NotaryError(502, f"the notary's receipt for record {i} is for another record")
+            checked.append(parsed)
+        return checked
 
     def close(self) -> None:
         self._http.close()
@@ -117,8 +155,9 @@ class NotaryClient:
         }
         content = json.dumps(body, ensure_ascii=False).encode()
         response = self._http.post("/v1/records", content=content, headers={"content-type": "application/json"})
-        receipts: list[dict[str, Any]] = self._check(response)["receipts"]
-        return complete_receipts(receipts)
+        receipts: list[dict[str, Any]] = complete_receipts(self._check(response)["receipts"])
+        self.check_receipts(records, receipts)
+        return receipts
 
     def get(self, path: str, **params: Any) -> Any:
         return self._check(self._http.get(path, params=params))

@@ -1,14 +1,14 @@
 """Proof bundles for one record and audit extracts for a whole project.
 
-An extract is one zip: a manifest signed by the notary (the project's records by leaf index and leaf
-hash, the anchored checkpoint they are proven against, its anchor evidence, the submitter registry),
-one file per record with its entry and inclusion proof, the trust roots, and a human-readable summary.
+An extract is one zip in the format `verifier.manifest` defines: a manifest signed by the notary (the
+project's records by leaf index and leaf hash, the anchored checkpoint they are proven against, its anchor
+evidence, the submitter registry, and the SHA-256 and size of every other member), one file per record
+with its entry and inclusion proof, the roots the notary claims, and a human-readable summary.
 """
 
-import base64
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -16,12 +16,28 @@ from sqlalchemy import select
 from anchors.ledger import Ledger
 from notary import store
 from notary.log import EvidenceLog, now_rfc3339
-from verifier.canonical import canonical_bytes
+from verifier.commitments import Disclosure
 from verifier.extract import canonical_zip
+from verifier.manifest import (
+    CLAIMED_ROOTS,
+    MANIFEST,
+    MANIFEST_CONTEXT,
+    SIGNATURE,
+    SUMMARY,
+    AnchorEvidence,
+    Beacon,
+    ExtractManifest,
+    ListedRecord,
+    ManifestAnchor,
+    ManifestCheckpoint,
+    MemberDigest,
+    RecordFile,
+    RegisteredSubmitter,
+    encode_signature,
+    record_file_name,
+)
 from verifier.merkle import leaf_hash
-
-EXTRACT_FORMAT = "bidtrace-extract/1"
-MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v1\n"
+from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
 
 class NotAnchored(LookupError):
@@ -76,12 +92,23 @@ def proof_bundle(evidence_log: EvidenceLog, leaf_index: int) -> dict[str, Any]:
     }
 
 
-def _summary(manifest: dict[str, Any], entries: list[dict[str, Any]]) -> str:
+def published_roots(evidence_log: EvidenceLog, ledger: Ledger) -> TrustRoots:
+    """The roots this notary and its ledger publish: what a court pins, after comparing fingerprints."""
+    return TrustRoots((NotaryRoot(evidence_log.log_id, evidence_log.key.note_key),),
+                      (LedgerRoot.parse(ledger.trust_roots(), "ledger roots"),))
+
+
+def _manifest_anchor(anchor: StoredAnchor) -> ManifestAnchor:
+    evidence = AnchorEvidence.parse(anchor.evidence, "stored anchor evidence")
+    return ManifestAnchor(evidence.ledger, anchor.size, anchor.root, anchor.tx_id, anchor.anchored_at, evidence)
+
+
+def _summary(manifest: ExtractManifest, entries: list[dict[str, Any]]) -> str:
     lines = [
-        f"bidtrace audit extract — project {manifest['project_id']}",
-        f"log {manifest['log_id']} ({manifest['origin']}), created {manifest['created_at']}",
-        f"{len(entries)} records, proven against checkpoint of size {manifest['checkpoint']['size']}",
-        f"anchored on the {manifest['anchor']['ledger']} ledger, tx {manifest['anchor']['tx_id']}",
+        f"bidtrace audit extract — project {manifest.project_id}",
+        f"log {manifest.log_id} ({manifest.origin}), created {manifest.created_at}",
+        f"{len(entries)} records, proven against checkpoint of size {manifest.checkpoint.size}",
+        f"anchored on the {manifest.anchor.ledger} ledger, tx {manifest.anchor.tx_id}",
         "",
         "leaf     seq  type                 occurred at                 venue          submitter",
     ]
@@ -91,11 +118,11 @@ def _summary(manifest: dict[str, Any], entries: list[dict[str, Any]]) -> str:
             f"{e['seq']:<8} {e['project_seq']:<4} {r['type']:<20} {r['occurred_at']:<27} "
             f"{r['venue_id']:<14} {e['submitter']}"
         )
-    lines += ["", "Check it offline with: bidtrace verify <this file> [--trust published-roots.json]", ""]
+    lines += ["", "Check it offline with: bidtrace verify <this file> --trust <published roots>", ""]
     return "\n".join(lines)
 
 
-def _beacons(evidence_log: EvidenceLog, rows: list[tuple[int, bytes]], final: StoredAnchor) -> list[dict[str, Any]]:
+def _beacons(evidence_log: EvidenceLog, rows: list[tuple[int, bytes]], final: StoredAnchor) -> list[Beacon]:
     """For each draw in the extract, the anchored checkpoint its beacon is the root of, proven consistent
     with the extract's own checkpoint, so a verifier can see the randomness came after the commitment."""
     wanted = set()
@@ -108,13 +135,15 @@ def _beacons(evidence_log: EvidenceLog, rows: list[tuple[int, bytes]], final: St
     with evidence_log.engine.connect() as conn:
         found = conn.execute(select(store.anchors).where(store.anchors.c.root.in_(wanted))).all()
     return [
-        {
-            "size": row.size, "root": bytes(row.root).hex(), "checkpoint": row.checkpoint,
-            "evidence": json.loads(row.evidence),
-            "consistency_proof": [h.hex() for h in evidence_log.consistency_proof(row.size, final.size)],
-        }
+        Beacon(row.size, bytes(row.root), row.checkpoint,
+               AnchorEvidence.parse(json.loads(row.evidence), "stored beacon evidence"),
+               tuple(evidence_log.consistency_proof(row.size, final.size)))
         for row in found
     ]
+
+
+def _digest(name: str, data: bytes) -> MemberDigest:
+    return MemberDigest(name, hashlib.sha256(data).digest(), len(data))
 
 
 def build_extract(
@@ -132,45 +161,29 @@ def build_extract(
         after = page[-1][0]
     if not rows:
         raise NotAnchored(f"project {project_id} has no anchored records yet")
-    manifest = {
-        "format": EXTRACT_FORMAT,
-        "project_id": project_id,
-        "log_id": evidence_log.log_id,
-        "origin": evidence_log.key.name,
-        "created_at": now_rfc3339(),
-        "checkpoint": {"size": anchor.size, "root": anchor.root.hex(), "note": anchor.checkpoint},
-        "anchor": _anchor_json(anchor),
-        "records": [
-            {"leaf_index": seq, "leaf_hash": leaf_hash(entry).hex(), "file": f"records/{seq:012d}.json"}
-            for seq, entry in rows
-        ],
-        "beacons": _beacons(evidence_log, rows, anchor),
-        "submitters": [
-            {"submitter_id": s.submitter_id, "role": s.role, "public_key": s.public_key,
-             "registered_at": s.registered_at, "revoked_at": s.revoked_at}
-            for s in evidence_log.submitters()
-        ],
-    }
-    summary = _summary(manifest, [json.loads(entry) for _, entry in rows])
-    manifest["summary_sha256"] = hashlib.sha256(summary.encode()).hexdigest()
-    manifest_bytes = canonical_bytes(manifest)
-    signature = evidence_log.key.sign(MANIFEST_CONTEXT + manifest_bytes)
-    trust = {
-        "notary": {"log_id": evidence_log.log_id, "note_key": evidence_log.key.vkey},
-        "ledger": ledger.trust_roots(),
-    }
-    members = [
-        ("manifest.json", manifest_bytes),
-        ("manifest.sig", base64.b64encode(signature) + b"\n"),
-        ("trust.json", json.dumps(trust, indent=2, sort_keys=True).encode()),
-        ("SUMMARY.txt", summary.encode()),
-    ]
+    records: list[tuple[str, bytes]] = []
     for seq, entry in rows:
-        record_file = {
-            "leaf_index": seq,
-            "entry": json.loads(entry),
-            "inclusion_proof": [h.hex() for h in evidence_log.inclusion_proof(seq, anchor.size)],
-            "disclosures": evidence_log.disclosures(seq) if disclose else [],
-        }
-        members.append((f"records/{seq:012d}.json", json.dumps(record_file, indent=1, ensure_ascii=False).encode()))
-    return canonical_zip(members)
+        disclosures = tuple(Disclosure(d["field"], bytes.fromhex(d["salt"]), d["value"])
+                            for d in (evidence_log.disclosures(seq) if disclose else []))
+        record_file = RecordFile(seq, entry, tuple(evidence_log.inclusion_proof(seq, anchor.size)), disclosures)
+        records.append((record_file_name(seq), record_file.encode()))
+    claimed = published_roots(evidence_log, ledger).encode()
+    manifest = ExtractManifest(
+        project_id=project_id,
+        log_id=evidence_log.log_id,
+        origin=evidence_log.key.name,
+        created_at=now_rfc3339(),
+        checkpoint=ManifestCheckpoint(anchor.size, anchor.root, anchor.checkpoint),
+        anchor=_manifest_anchor(anchor),
+        records=tuple(ListedRecord(seq, leaf_hash(entry), record_file_name(seq)) for seq, entry in rows),
+        beacons=tuple(_beacons(evidence_log, rows, anchor)),
+        submitters=tuple(RegisteredSubmitter(s.submitter_id, s.role, s.public_key, s.registered_at, s.revoked_at)
+                         for s in evidence_log.submitters()),
+        members=(),
+    )
+    summary = _summary(manifest, [json.loads(entry) for _, entry in rows]).encode()
+    members = [(SUMMARY, summary), (CLAIMED_ROOTS, claimed), *records]
+    manifest = replace(manifest, members=tuple(_digest(n, d) for n, d in members))
+    manifest_bytes = manifest.encode()
+    signature = evidence_log.key.sign(MANIFEST_CONTEXT + manifest_bytes)
+    return canonical_zip([(MANIFEST, manifest_bytes), (SIGNATURE, encode_signature(signature)), *members])

@@ -1,7 +1,8 @@
 """Record types and their payload schemas; which submitter role may submit which type.
 
 Schemas forbid unknown fields, so personal data cannot slip into the log under another name:
-identities appear only as salted commitments (`*_commitment`, 64 hex characters).
+identities appear only as salted commitments (`*_commitment`, `c1:` and 64 hex characters, made by
+`verifier.commitments.commit`).
 """
 
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Commitment = Hex64
+Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Short = Annotated[str, Field(min_length=1, max_length=200)]
@@ -38,6 +39,14 @@ class Attachment(_Strict):
     sha256: Hex64
     size: Annotated[int, Field(ge=0)]
     media_type: Short
+
+
+class DrawCancellation(_Strict):
+    """A committed draw that will not be drawn, and why. Without it an unanswered commitment is suspect: its
+    committer may have seen the outcome its beacon gives and kept quiet."""
+
+    draw_id: Ident
+    reason: Text
 
 
 class Booking(_Strict):
@@ -194,6 +203,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "booking": Booking,
     "draw_commitment": DrawCommitment,
     "draw_result": DrawResult,
+    "draw_cancellation": DrawCancellation,
     "checkin": CheckIn,
     "signature": SignatureEvent,
     "recording_segment": RecordingSegment,

@@ -1,7 +1,10 @@
 """Audit extracts: a real one verifies offline; every kind of tampering fails with a message that says what."""
 
+import base64
+import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -13,25 +16,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notary.extract import build_extract
+from notary.extract import build_extract, published_roots
 from notary.keys import NotaryKey
 from notary.log import Submission
 from notary.service import Notary
 from tests.conftest import Participants, incident, make_config, recording
 from verifier.canonical import canonical_bytes
-from verifier.extract import canonical_zip, verify_extract
+from verifier.extract import Verdict, canonical_zip, verify_extract
+from verifier.manifest import MANIFEST_CONTEXT
 from verifier.note import Checkpoint
+from verifier.trust import NotaryRoot, TrustRoots
 
 Files = dict[str, bytes]
 
 
 NOTARY_KEY: list[NotaryKey] = []
+ROOTS: list[TrustRoots] = []
 
 
 @pytest.fixture(scope="module")
 def extract(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     notary = Notary(make_config(tmp_path_factory.mktemp("extract") / "notary"))
     NOTARY_KEY[:] = [notary.key]
+    ROOTS[:] = [published_roots(notary.log, notary.ledger)]
     people = Participants(notary)
     previous = None
     for start in range(0, 30, 10):
@@ -58,14 +65,15 @@ def _zip(files: Files) -> bytes:
     return canonical_zip(list(files.items()))
 
 
-def _verify(tmp_path: Path, data: bytes, trust: dict[str, Any] | None = None) -> Any:
+def _verify(tmp_path: Path, data: bytes, trust: TrustRoots | None = None) -> Any:
     path = tmp_path / "x.zip"
     path.write_bytes(data)
-    return verify_extract(path, trust)
+    return verify_extract(path, trust or ROOTS[0])
 
 
 def _messages(report: Any) -> str:
-    return "\n".join(report.errors + [e for r in report.records for e in r.errors])
+    return "\n".join(report.errors + [f.detail for f in report.findings if not f.ok]
+                     + [e for r in report.records for e in r.errors])
 
 
 def _record_names(files: Files) -> list[str]:
@@ -74,24 +82,72 @@ def _record_names(files: Files) -> list[str]:
 
 def test_real_extract_verifies_with_every_check(tmp_path: Path, extract: bytes) -> None:
     report = _verify(tmp_path, extract)
-    assert report.ok, _messages(report)
+    assert report.ok and report.verdict is Verdict.VERIFIED, _messages(report)
     assert len(report.records) == 34 and report.project_id == "P-1"
-    assert all(r.checks == {"content": True, "order": True, "inclusion": True, "submitter": True}
+    assert all(r.checks == {"content": True, "order": True, "inclusion": True, "submitter": True, "time": True}
                for r in report.records)
     assert "no consensus" in report.anchor
 
 
+def test_without_chosen_roots_the_verdict_is_untrusted(tmp_path: Path, extract: bytes) -> None:
+    path = tmp_path / "x.zip"
+    path.write_bytes(extract)
+    report = verify_extract(path)
+    assert report.consistent and report.verdict is Verdict.UNTRUSTED and not report.ok
+    notary = ROOTS[0].notaries[0]
+    assert any(notary.fingerprint in line for line in report.needed_roots)
+    # Roots for another log are no roots for this one.
+    other = TrustRoots((NotaryRoot("qingdao", NotaryKey.generate("bidtrace/qingdao").note_key),), ROOTS[0].ledgers)
+    assert verify_extract(path, other).verdict is Verdict.UNTRUSTED
+
+
+def _cli(*args: str, store: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BIDTRACE_TRUST_STORE": str(store)}
+    return subprocess.run([sys.executable, "-m", "bidtrace", *args], capture_output=True, text=True, env=env)
+
+
 def test_verify_command_exit_status(tmp_path: Path, extract: bytes) -> None:
-    good, bad = tmp_path / "good.zip", tmp_path / "bad.zip"
+    good, bad, roots = tmp_path / "good.zip", tmp_path / "bad.zip", tmp_path / "roots.json"
     good.write_bytes(extract)
+    roots.write_bytes(ROOTS[0].encode())
     files = _files(extract)
     name = _record_names(files)[3]
-    files[name] = files[name].replace(b"link", b"lynk").replace(b'"frame_count": 250', b'"frame_count": 251')
+    files[name] = files[name].replace(b"cam1", b"cam2")
     bad.write_bytes(_zip(files))
-    ok = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(good)], capture_output=True, text=True)
-    assert ok.returncode == 0 and "VERIFIED: all 34 records hold." in ok.stdout
-    failed = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(bad)], capture_output=True, text=True)
-    assert failed.returncode == 1 and "NOT VERIFIED" in failed.stdout and "✗" in failed.stdout
+    store = tmp_path / "store.json"
+    ok = _cli("verify", str(good), "--trust", str(roots), store=store)
+    assert ok.returncode == 0 and ok.stdout.startswith("VERIFIED: all 34 records"), ok.stdout
+    failed = _cli("verify", str(bad), "--trust", str(roots), store=store)
+    assert failed.returncode == 1 and failed.stdout.startswith("FAILED") and "✗" in failed.stdout
+    untrusted = _cli("verify", str(good), store=store)
+    fingerprint = ROOTS[0].notaries[0].fingerprint
+    assert untrusted.returncode == 3 and untrusted.stdout.startswith("UNTRUSTED") and fingerprint in untrusted.stdout
+    assert "checked against the keys the extract names itself (not chosen by you)" in untrusted.stdout
+    assert "not chosen by you" not in ok.stdout
+    unreadable = _cli("verify", str(good), "--trust", str(tmp_path / "none.json"), store=store)
+    assert unreadable.returncode == 2 and "cannot read trust roots" in unreadable.stderr
+
+
+def test_trust_store_import_list_remove(tmp_path: Path, extract: bytes) -> None:
+    good, roots, store = tmp_path / "good.zip", tmp_path / "roots.json", tmp_path / "store.json"
+    good.write_bytes(extract)
+    roots.write_bytes(ROOTS[0].encode())
+    imported = _cli("trust", "import", str(roots), store=store)
+    assert imported.returncode == 0 and "pinned 2 new root(s)" in imported.stdout, imported.stdout + imported.stderr
+    listed = _cli("trust", "list", store=store)
+    notary, ledger = ROOTS[0].notaries[0].fingerprint, ROOTS[0].ledgers[0].fingerprint
+    assert notary in listed.stdout and ledger in listed.stdout
+    assert _cli("verify", str(good), store=store).returncode == 0
+    assert _cli("trust", "import", str(roots), store=store).stdout.startswith("pinned 0 new")
+    removed = _cli("trust", "remove", ledger, store=store)
+    assert removed.returncode == 0 and ledger not in _cli("trust", "list", store=store).stdout
+    after = _cli("verify", str(good), store=store)
+    assert after.returncode == 3 and "no key for any embedded ledger" in after.stdout and ledger in after.stdout
+    assert _cli("trust", "remove", ledger, store=store).returncode == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "bidtrace-trust/1", "notaries": [], "notaries": [], "ledgers": []}')
+    refused = _cli("trust", "import", str(broken), store=store)
+    assert refused.returncode == 2 and "repeats a key" in refused.stderr
 
 
 def _edit_record(files: Files, position: int, change: Callable[[dict[str, Any]], None]) -> None:
@@ -102,31 +158,36 @@ def _edit_record(files: Files, position: int, change: Callable[[dict[str, Any]],
 
 
 def _resign(files: Files, manifest: dict[str, Any], key: NotaryKey) -> None:
-    import base64
+    """What only the notary itself can do: list the members as they now are and sign the manifest again."""
+    manifest["members"] = [{"name": n, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
+                           for n, d in files.items() if n not in ("manifest.json", "manifest.sig")]
     body = canonical_bytes(manifest)
     files["manifest.json"] = body
-    files["manifest.sig"] = base64.b64encode(key.sign(b"bidtrace/extract-manifest/v1\n" + body))
+    files["manifest.sig"] = base64.b64encode(key.sign(MANIFEST_CONTEXT + body)) + b"\n"
+
+
+def _recanonical(files: Files, name: str) -> None:
+    files[name] = canonical_bytes(json.loads(files[name]))
 
 
 TAMPERING: list[tuple[str, Callable[[Files], object], str]] = [
     ("changed payload", lambda f: _edit_record(f, 5, lambda d: d["entry"]["record"]["payload"].update(frame_count=1)),
-     "entry does not hash to the manifest's leaf hash"),
-    ("changed received_at", lambda f: _edit_record(f, 2, lambda d: d["entry"].update(received_at="2020-01-01")),
-     "entry does not hash to the manifest's leaf hash"),
+     "is not the member the notary signed"),
     ("removed record file", lambda f: f.pop(_record_names(f)[7]), "extract has no records/"),
     ("swapped record files", lambda f: f.update({_record_names(f)[1]: f[_record_names(f)[2]],
                                                   _record_names(f)[2]: f[_record_names(f)[1]]}),
-     "entry says leaf"),
-    ("forged inclusion proof", lambda f: _edit_record(f, 0, lambda d: d["inclusion_proof"].__setitem__(0, "00" * 32)),
-     "inclusion: inclusion proof for leaf 0"),
+     "is not the member the notary signed"),
     ("manifest edited to drop a record",
      lambda f: f.update({"manifest.json": f["manifest.json"].replace(b'"records/000000000003.json"', b'"x"')}),
-     "manifest is not signed by notary"),
+     "manifest"),
     ("extra record smuggled in", lambda f: f.update({"records/000000009999.json": f[_record_names(f)[0]]}),
-     "records the manifest does not list"),
+     "members the manifest does not list"),
     ("checkpoint signed by another key", lambda f: _replace_checkpoint(f), "checkpoint is not signed by"),
     ("anchor evidence flipped", lambda f: _flip_anchor(f), "manifest is not signed"),
     ("truncated to nothing", lambda f: [f.pop(n) for n in _record_names(f)], "extract has no records/"),
+    ("old format", lambda f: f.update({"manifest.json": f["manifest.json"].replace(b"bidtrace-extract/2",
+                                                                                   b"bidtrace-extract/1")}),
+     "format 1 bound too few of its bytes"),
 ]
 
 
@@ -152,8 +213,18 @@ def test_tampered_extract_fails_and_says_what(tmp_path: Path, extract: bytes, na
     files = _files(extract)
     tamper(files)
     report = _verify(tmp_path, _zip(files))
-    assert not report.ok, name
+    assert report.verdict is Verdict.FAILED, name
     assert message in _messages(report), _messages(report)
+
+
+def test_notary_editing_a_record_cannot_match_its_leaf(tmp_path: Path, extract: bytes) -> None:
+    files = _files(extract)
+    name = _record_names(files)[2]
+    _edit_record(files, 2, lambda d: d["entry"].update(received_at="2020-01-01T00:00:00+00:00"))
+    _recanonical(files, name)
+    _resign(files, json.loads(files["manifest.json"]), NOTARY_KEY[0])
+    report = _verify(tmp_path, _zip(files))
+    assert not report.ok and "entry does not hash to the manifest's leaf hash" in _messages(report)
 
 
 def test_notary_resigning_a_manifest_without_a_record_is_caught(tmp_path: Path, extract: bytes) -> None:
@@ -177,12 +248,11 @@ def test_notary_reordering_records_is_caught(tmp_path: Path, extract: bytes) -> 
     assert not report.ok and "out of order" in _messages(report)
 
 
-def test_anchor_for_another_log_fails(tmp_path: Path, extract: bytes) -> None:
-    files = _files(extract)
-    trust = json.loads(files["trust.json"])
-    trust["notary"]["log_id"] = "qingdao"
+def test_roots_for_another_log_do_not_verify(tmp_path: Path, extract: bytes) -> None:
+    notary = ROOTS[0].notaries[0]
+    trust = TrustRoots((NotaryRoot("qingdao", notary.note_key),), ROOTS[0].ledgers)
     report = _verify(tmp_path, extract, trust)
-    assert not report.ok and "trusted notary keeps log 'qingdao'" in _messages(report)
+    assert not report.ok and "no key for the notary of log 'province'" in "\n".join(report.notes)
 
 
 def test_checkpoint_of_a_truncated_log_fails(tmp_path: Path) -> None:
@@ -196,8 +266,10 @@ def test_checkpoint_of_a_truncated_log_fails(tmp_path: Path) -> None:
     manifest = json.loads(files["manifest.json"])
     manifest["checkpoint"] = {"size": 8, "root": notary.log.root(8).hex(),
                               "note": notary.key.sign_checkpoint(Checkpoint(notary.key.name, 8, notary.log.root(8)))}
+    manifest["anchor"].update(size=8, root=notary.log.root(8).hex())
     _resign(files, manifest, notary.key)
-    report = _verify(tmp_path, _zip(files))
+    roots = published_roots(notary.log, notary.ledger)
+    report = _verify(tmp_path, _zip(files), roots)
     notary.close()
     messages = _messages(report)
     assert not report.ok and "anchor records size 12" in messages
@@ -209,7 +281,7 @@ def test_a_flipped_byte_anywhere_fails(tmp_path: Path, extract: bytes, fraction:
     offset = int(fraction * len(extract))
     flipped = extract[:offset] + bytes([extract[offset] ^ (1 << bit)]) + extract[offset + 1:]
     report = _verify(tmp_path, flipped)
-    assert not report.ok and _messages(report)
+    assert report.verdict is Verdict.FAILED and _messages(report)
 
 
 def test_a_flipped_byte_in_every_region_of_the_file_fails(tmp_path: Path, extract: bytes) -> None:
@@ -218,14 +290,15 @@ def test_a_flipped_byte_in_every_region_of_the_file_fails(tmp_path: Path, extrac
                    len(extract) - 22, len(extract) - 10, len(extract) - 1]:
         flipped = extract[:offset] + bytes([extract[offset] ^ 0x01]) + extract[offset + 1:]
         report = _verify(tmp_path, flipped)
-        assert not report.ok and _messages(report), offset
+        assert report.verdict is Verdict.FAILED and _messages(report), offset
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(junk=st.one_of(st.binary(max_size=2000), st.builds(lambda d: json.dumps(d).encode(), st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=20))),
-    target=st.sampled_from(["manifest.json", "trust.json", "manifest.sig", "records/000000000000.json", "whole"]))
+    target=st.sampled_from(["manifest.json", "claimed-roots.json", "manifest.sig", "records/000000000000.json",
+                            "SUMMARY.txt", "whole"]))
 def test_malformed_input_never_crashes_the_verifier(tmp_path: Path, extract: bytes, junk: bytes, target: str) -> None:
     if target == "whole":
         data = junk
@@ -234,4 +307,4 @@ def test_malformed_input_never_crashes_the_verifier(tmp_path: Path, extract: byt
         files[target] = junk
         data = _zip(files)
     report = _verify(tmp_path, data)
-    assert not report.ok and _messages(report)
+    assert report.verdict is Verdict.FAILED and _messages(report)

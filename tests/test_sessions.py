@@ -4,7 +4,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from notary.extract import build_extract
+from notary.extract import build_extract, published_roots
 from notary.log import Submission
 from notary.service import Notary
 from tests.conftest import Participants, make_config, recording
@@ -51,8 +51,9 @@ def _session(tmp_path: Path, tamper_selection: bool = False, skip_segment: int |
     notary.sealer.seal()
     path = tmp_path / "x.zip"
     path.write_bytes(build_extract(notary.log, notary.ledger, "P-1"))
+    roots = published_roots(notary.log, notary.ledger)
     notary.close()
-    return verify_extract(path)
+    return verify_extract(path, roots)
 
 
 def test_draw_and_recording_verify(tmp_path: Path) -> None:
@@ -110,14 +111,25 @@ def test_segment_files_are_checked_against_their_logged_hashes(tmp_path: Path) -
     notary.sealer.seal()
     path = tmp_path / "x.zip"
     path.write_bytes(build_extract(notary.log, notary.ledger, "P-1"))
+    roots = published_roots(notary.log, notary.ledger)
     notary.close()
-    (media / "cam1-00003.mp4").unlink()  # an absent file is reported, not a failure: the log proves it
-    report = verify_extract(path, media=media)
-    check = next(s for s in report.sessions if s.name == "media V-1/cam1")
-    assert report.ok and check.ok and "3 of 4 segment files present" in check.detail
+    report = verify_extract(path, roots, media=media)
+    assert report.ok and "4 of 4 segment files present, 0 missing" in _media(report).detail
+    (media / "cam1-00003.mp4").unlink()
+    report = verify_extract(path, roots, media=media)
+    assert not report.ok and "1 segment files are missing" in _media(report).detail
+    # A user who knows the copy is partial says so: missing files are then counted, not failed.
+    report = verify_extract(path, roots, media=media, media_partial=True)
+    assert report.ok and "3 of 4 segment files present, 1 missing" in _media(report).detail
+    report = verify_extract(path, roots, media=tmp_path / "no-such-folder")
+    assert not report.ok and "does not exist; 4 segment files are missing" in _media(report, "media").detail
+    (media / "cam1-00003.mp4").write_bytes(b"x")
     edited = bytearray((media / "cam1-00001.mp4").read_bytes())
     edited[500] ^= 1  # one edited frame
     (media / "cam1-00001.mp4").write_bytes(bytes(edited))
-    report = verify_extract(path, media=media)
-    check = next(s for s in report.sessions if s.name == "media V-1/cam1")
-    assert not report.ok and "segment 1 file cam1-00001.mp4 differs" in check.detail
+    report = verify_extract(path, roots, media=media, media_partial=True)
+    assert not report.ok and "segment 1 file cam1-00001.mp4 differs" in _media(report).detail
+
+
+def _media(report: Any, name: str = "media V-1/cam1") -> Any:
+    return next(s for s in report.sessions if s.name == name)

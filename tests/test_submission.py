@@ -96,7 +96,7 @@ def test_revoked_key_is_refused_with_when(api: Any) -> None:
 def test_device_may_not_submit_another_role_s_records_or_for_another_device(api: Any) -> None:
     notary, client, people = api
     draw = {**incident(1, device="V-1.cam1"), "type": "fee_payment",
-            "payload": {"payment_id": "F-1", "payee_commitment": "0" * 64, "payer": "x", "amount_fen": 1,
+            "payload": {"payment_id": "F-1", "payee_commitment": "c1:" + "0" * 64, "payer": "x", "amount_fen": 1,
                         "reference": "r"}}
     with pytest.raises(NotaryError) as err:
         client.submit(people.camera, [draw])
@@ -138,7 +138,7 @@ def test_schema_violations_name_the_field(api: Any, mutate: Any, needle: str) ->
 
 def test_personal_data_enters_only_as_a_commitment_and_disclosures_must_open_it(api: Any) -> None:
     notary, client, people = api
-    salt = bytes(range(16))
+    salt = bytes(range(32))
     checkin = {**segment(0, device="V-1.checkin"), "type": "checkin", "payload": {
         "expert_commitment": commit(salt, "370102197001011234"), "method": "face", "result": "unverified",
         "provider": None, "photo_sha256": "ab" * 32, "faces_detected": 1}}
@@ -239,7 +239,7 @@ def test_the_log_reopens_where_it_stopped(tmp_path: Any, database_url: str) -> N
 
 def test_disclosed_values_round_trip_exactly(api: Any) -> None:
     notary, client, people = api
-    salt = bytes(range(16, 32))
+    salt = bytes(range(32, 64))
     value = "张三\tline\nbreak \\ back\\slash\r\\N end"
     checkin = {**segment(0, device="V-1.checkin"), "type": "checkin", "payload": {
         "expert_commitment": commit(salt, value), "method": "card", "result": "matched", "provider": "demo",

@@ -1,62 +1,125 @@
-"""`bidtrace verify`: check an audit extract offline and print what holds, record by record."""
+"""`bidtrace verify` and `bidtrace trust`: check an audit extract offline against roots the user pinned.
 
-import json
+Exit status of verify: 0 VERIFIED (every check held against the user's roots), 1 FAILED (a check failed,
+or the extract cannot be read), 2 usage error (bad option, unreadable trust file), 3 UNTRUSTED (internally
+consistent, but no root the user chose vouches for it: the fingerprints it would need are printed).
+"""
+
 from pathlib import Path
 
 import typer
 
 from verifier.errors import MalformedInput
-from verifier.extract import CHECKS, ExtractReport, verify_extract
+from verifier.extract import CHECKS, ExtractReport, Verdict, verify_extract
+from verifier.trust import TrustRoots, TrustStore, load_trust_file
 
 MARK = {True: "✓", False: "✗", None: "·"}
+USAGE_ERROR = 2
+
+trust_app = typer.Typer(no_args_is_help=True, help="Pin, list and remove the published roots verify trusts.")
 
 
-def render(report: ExtractReport) -> str:
-    lines = [f"extract of project {report.project_id}, log {report.log_id}"]
+def _verdict_line(report: ExtractReport) -> str:
+    verdict = report.verdict
+    if verdict is Verdict.VERIFIED:
+        return f"VERIFIED: all {len(report.records)} records and every check hold against the roots you chose."
+    if verdict is Verdict.UNTRUSTED:
+        return (f"UNTRUSTED: the extract is consistent with itself ({len(report.records)} records), but no root you "
+                "chose vouches for it. Compare these fingerprints with the published ones, then pin them "
+                "(bidtrace trust import FILE) or pass --trust FILE:")
+    bad = sum(1 for r in report.records if not r.ok)
+    failed = sum(1 for s in [*report.findings, *report.sessions] if not s.ok) + len(report.errors)
+    return f"FAILED: {failed} check(s) fail, {bad} of {len(report.records)} records fail."
+
+
+def render(report: ExtractReport, verbose: bool = False) -> str:
+    lines = [_verdict_line(report)]
+    if report.verdict is Verdict.UNTRUSTED:
+        lines += [f"  needs {fp}" for fp in report.needed_roots]
+    lines += [f"✗ {e}" for e in report.errors]
+    lines += ["", f"extract of project {report.project_id}, log {report.log_id}"]
     lines += [f"  note: {n}" for n in report.notes]
-    if report.checkpoint:
-        lines.append(f"checkpoint ✓ {report.checkpoint}")
-    if report.anchor:
-        lines.append(f"anchor ✓ {report.anchor}")
+    if not report.trusted and report.findings:
+        lines.append("checked against the keys the extract names itself (not chosen by you):")
+    lines += [f"{f.name} {MARK[f.ok]} {f.detail}" for f in report.findings]
     if report.records:
-        header = f"{'leaf':>8}  {'type':<18} {'occurred at':<30} {'submitter':<18} " + " ".join(
-            f"{c:<9}" for c in CHECKS
-        )
-        lines += ["", header]
-        for r in report.records:
-            marks = " ".join(f"{MARK[r.checks.get(c)]:<9}" for c in CHECKS)
-            lines.append(f"{r.leaf_index:>8}  {r.type:<18} {r.occurred_at:<30} {r.submitter:<18} {marks}")
-            lines += [f"{'':>10}✗ {e}" for e in r.errors]
+        summary = " · ".join(
+            f"{c} {sum(1 for r in report.records if r.checks.get(c))}/{len(report.records)}" for c in CHECKS)
+        lines.append(f"records {MARK[all(r.ok for r in report.records)]} {summary}")
+        shown = report.records if verbose else [r for r in report.records if not r.ok]
+        if shown:
+            header = f"{'leaf':>8}  {'type':<18} {'occurred at':<32} {'submitter':<20} " + " ".join(
+                f"{c:<9}" for c in CHECKS)
+            lines += ["", header]
+            for r in shown:
+                marks = " ".join(f"{MARK[r.checks.get(c)]:<9}" for c in CHECKS)
+                lines.append(f"{r.leaf_index:>8}  {r.type:<18} {r.occurred_at:<32} {r.submitter:<20} {marks}")
+                lines += [f"{'':>10}✗ {e}" for e in r.errors]
     if report.sessions:
         lines.append("")
         lines += [f"{s.name} {MARK[s.ok]} {s.detail}" for s in report.sessions]
-    lines.append("")
-    lines += [f"✗ {e}" for e in report.errors]
-    bad = sum(1 for r in report.records if not r.ok)
-    if report.ok:
-        lines.append(f"VERIFIED: all {len(report.records)} records hold.")
-    else:
-        failed = sum(1 for s in report.sessions if not s.ok)
-        lines.append(f"NOT VERIFIED: {bad} of {len(report.records)} records fail, {failed} session checks fail, "
-                     f"{len(report.errors)} extract errors.")
     return "\n".join(lines)
+
+
+def _roots(trust: Path | None) -> TrustRoots:
+    try:
+        return load_trust_file(trust) if trust is not None else TrustStore().load()
+    except MalformedInput as exc:
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from exc
 
 
 def verify_command(
     extract: Path = typer.Argument(..., help="audit extract (.zip)"),
-    trust: Path | None = typer.Option(None, help="published trust roots (JSON); default: the extract's own"),
+    trust: Path | None = typer.Option(None, help="published trust roots (bidtrace-trust/1 JSON); default: the "
+                                                  "roots pinned with `bidtrace trust import`"),
     media: Path | None = typer.Option(None, help="folder of recording segment files to check against the log"),
+    media_partial: bool = typer.Option(False, help="with --media: a partial copy is expected; count missing "
+                                                   "files instead of failing"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="one row per record, not only failing ones"),
 ) -> None:
-    """Verify an audit extract offline. Exit 0 only if everything holds."""
-    roots = None
-    if trust is not None:
-        try:
-            roots = json.loads(trust.read_text())
-        except (OSError, ValueError) as exc:
-            typer.echo(f"✗ cannot read trust roots {trust}: {exc}", err=True)
-            raise typer.Exit(2) from exc
-        if not isinstance(roots, dict):
-            raise MalformedInput(f"trust roots {trust} must be a JSON object")
-    report = verify_extract(extract, roots, media)
-    typer.echo(render(report))
-    raise typer.Exit(0 if report.ok else 1)
+    """Verify an audit extract offline. Exit 0 VERIFIED, 1 FAILED, 2 usage error, 3 UNTRUSTED."""
+    report = verify_extract(extract, _roots(trust), media, media_partial)
+    typer.echo(render(report, verbose))
+    raise typer.Exit(report.verdict.exit_code)
+
+
+@trust_app.command("import")
+def trust_import(file: Path = typer.Argument(..., help="published roots (bidtrace-trust/1 JSON)")) -> None:
+    """Pin the roots in FILE. Compare their fingerprints with the published ones first."""
+    store = TrustStore()
+    try:
+        added = store.import_file(file)
+    except MalformedInput as exc:
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from exc
+    described = added.describe()
+    typer.echo(f"pinned {len(described)} new root(s) in {store.path}")
+    for line in described:
+        typer.echo(f"  + {line}")
+
+
+@trust_app.command("list")
+def trust_list() -> None:
+    """Every pinned root with its fingerprint."""
+    store = TrustStore()
+    try:
+        roots = store.load()
+    except MalformedInput as exc:
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from exc
+    lines = roots.describe()
+    typer.echo(f"{len(lines)} pinned root(s) in {store.path}")
+    for line in lines:
+        typer.echo(f"  {line}")
+
+
+@trust_app.command("remove")
+def trust_remove(fingerprint: str = typer.Argument(..., help="fingerprint as `trust list` shows it")) -> None:
+    """Unpin the root with this fingerprint."""
+    store = TrustStore()
+    removed = store.remove(fingerprint)
+    if not removed:
+        typer.echo(f"✗ no pinned root has fingerprint {fingerprint}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed {removed} root(s) with fingerprint {fingerprint}")

@@ -1,26 +1,83 @@
-"""Salted commitments that stand in the log for personal data: `sha256(salt || utf8(value))`, hex.
+"""Salted commitments that stand in the log for personal data, and their disclosures.
 
-The salt stays with the notary; disclosing (salt, value) for one field opens that field and no other.
+Scheme `c1`: `"c1:" + hex(sha256(b"bidtrace/commitment/v1" || 0x00 || salt || utf8(value)))` with a salt of
+exactly 32 bytes. The fixed-length salt means no byte can move between salt and value (a variable-length
+salt let one commitment open to two different values); the context string and its terminating 0x00 keep
+these hashes apart from every other hash in the project; the tag in the string names the scheme, so a
+later one can be introduced without ambiguity. The salt stays with the notary; disclosing (salt, value)
+for one field opens that field and no other. Every producer (hub, devices, notary) calls `commit` here.
 """
 
 import hashlib
 import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
 
 from verifier.errors import CommitmentError, MalformedInput
+from verifier.strict import exact_object, text
+
+SCHEME = "c1"
+SALT_SIZE = 32
+_DOMAIN = b"bidtrace/commitment/v1\x00"
+_COMMITMENT = re.compile(r"c1:[0-9a-f]{64}")
+_SALT = re.compile(r"[0-9a-f]{64}")
+MAX_VALUE = 4000
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(SALT_SIZE)
 
 
 def commit(salt: bytes, value: str) -> str:
-    return hashlib.sha256(salt + value.encode()).hexdigest()
+    """The commitment string to `value` under `salt` (exactly 32 bytes)."""
+    if len(salt) != SALT_SIZE:
+        raise CommitmentError(f"a commitment salt must be exactly {SALT_SIZE} bytes, got {len(salt)}")
+    return f"{SCHEME}:" + hashlib.sha256(_DOMAIN + salt + value.encode("utf-8")).hexdigest()
+
+
+def is_commitment(value: object) -> bool:
+    return isinstance(value, str) and _COMMITMENT.fullmatch(value) is not None
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """The opening of one commitment field of a record: its salt and its value."""
+
+    field: str
+    salt: bytes
+    value: str
+
+    def encode(self) -> dict[str, str]:
+        return {"field": self.field, "salt": self.salt.hex(), "value": self.value}
+
+    @classmethod
+    def parse(cls, value: Any, what: str = "disclosure") -> "Disclosure":
+        value = exact_object(value, what, {"field", "salt", "value"})
+        field = text(value, "field", what)
+        salt = text(value, "salt", what)
+        if not _SALT.fullmatch(salt):
+            raise MalformedInput(f"{what} salt of {field} must be {2 * SALT_SIZE} lower-case hex characters "
+                                 f"({SALT_SIZE} bytes)")
+        disclosed = text(value, "value", what, empty=True)
+        if len(disclosed) > MAX_VALUE:
+            raise MalformedInput(f"{what} value of {field} is longer than {MAX_VALUE} characters")
+        return cls(field, bytes.fromhex(salt), disclosed)
+
+    def opens(self, commitment: object) -> None:
+        """Raise CommitmentError unless this disclosure opens `commitment`."""
+        if not is_commitment(commitment):
+            raise CommitmentError(f"field {self.field} does not hold a {SCHEME} commitment: {str(commitment)[:24]!r}")
+        if not hmac.compare_digest(commit(self.salt, self.value), str(commitment)):
+            raise CommitmentError(f"disclosed value of {self.field} does not open its commitment "
+                                  f"{str(commitment)[:20]}…")
 
 
 def verify_disclosure(commitment: str, salt_hex: str, value: str, field: str) -> None:
-    try:
-        salt = bytes.fromhex(salt_hex)
-    except (ValueError, TypeError) as exc:
-        raise MalformedInput(f"salt of {field} is not hex") from exc
-    if len(salt) < 16:
-        raise CommitmentError(f"salt of {field} must be at least 16 bytes, got {len(salt)}")
+    """Check an opening given as text (as submitters send it); raise naming `field` on any fault."""
+    if not isinstance(salt_hex, str) or not _SALT.fullmatch(salt_hex):
+        raise MalformedInput(f"salt of {field} must be {2 * SALT_SIZE} lower-case hex characters ({SALT_SIZE} bytes)")
     if not isinstance(value, str):
         raise MalformedInput(f"disclosed value of {field} must be text")
-    if not hmac.compare_digest(commit(salt, value), str(commitment)):
-        raise CommitmentError(f"disclosed value of {field} does not open its commitment {str(commitment)[:16]}…")
+    Disclosure(field, bytes.fromhex(salt_hex), value).opens(commitment)

@@ -1,43 +1,87 @@
-"""Verification of an audit extract, offline, trusting only the notary key and the ledger roots.
+"""Verification of an audit extract, offline, against trust roots the user chose.
 
-Checks, in order: the manifest is the notary's (signature), the checkpoint is the notary's and matches
-the manifest, the anchor evidence shows that checkpoint on the ledger, and then for every record:
-its entry is the one listed (leaf hash), it is in the tree (inclusion proof), it is the project's next
-record (no gap, no reordering), its submitter's registered key signed it, and disclosed personal
-fields open their commitments. Nothing in the extract is trusted before it is checked.
+As sigstore-python verifies a bundle: the archive is read once within fixed limits and parsed strictly
+into the typed formats of `verifier.manifest`; then small independent checks run over those values, each
+returning findings. Nothing in the extract is believed before a check has tied it to a root the user chose:
+the manifest is the notary's (signature), every other member is the one the manifest lists (SHA-256 and
+size), the checkpoint is the notary's and of this log (signature and origin), the anchor evidence shows it
+on the ledger, and each record is the listed entry, in the tree, in project order, signed by its submitter,
+not captured after it was received, and opening any disclosed commitment. The roots inside the extract
+(`claimed-roots.json`) are only used to say whether it is internally consistent: the verdict is then
+UNTRUSTED, never VERIFIED, and the fingerprints the user would have to pin are shown.
 """
 
-import base64
-import binascii
+import enum
 import hashlib
 import io
-import json
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from verifier.anchor import verify_embedded_anchor
-from verifier.canonical import canonical_bytes
-from verifier.commitments import verify_disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
 from verifier.fabric import verify_fabric_anchor
+from verifier.findings import Finding
+from verifier.manifest import (
+    CLAIMED_ROOTS,
+    MANIFEST,
+    MANIFEST_CONTEXT,
+    SIGNATURE,
+    SUMMARY,
+    AnchorEvidence,
+    Beacon,
+    ExtractManifest,
+    ListedRecord,
+    MemberDigest,
+    RecordFile,
+    is_record_file,
+    parse_signature,
+)
 from verifier.media import check_media
-from verifier.merkle import hex_hash, hex_hashes, leaf_hash, verify_consistency, verify_inclusion
-from verifier.note import Checkpoint, NoteKey, parse_vkey, verify_checkpoint
-from verifier.session import SessionCheck, draw_reproducibility, recording_continuity
+from verifier.merkle import leaf_hash, verify_consistency, verify_inclusion
+from verifier.note import Checkpoint, NoteKey, verify_checkpoint
+from verifier.session import (
+    archive_completeness,
+    draw_commitments_resolved,
+    draw_reproducibility,
+    recording_continuity,
+    recordings_within_booked_slots,
+)
 from verifier.signatures import PublicKey, load_public_key
+from verifier.strict import parse_canonical
+from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
-EXTRACT_FORMAT = "bidtrace-extract/1"
-MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v1\n"
-MAX_MEMBER = 64 * 1024 * 1024
-CHECKS = ("content", "submitter", "inclusion", "order")
-FIXED_MEMBERS = frozenset({"manifest.json", "manifest.sig", "trust.json", "SUMMARY.txt"})
+CHECKS = ("content", "submitter", "inclusion", "order", "time")
+# Limits checked against the central directory before any member is read. A stored member occupies its own
+# size in the archive, so with stored members only, nothing read can exceed the archive's size. Members are
+# read one at a time and not kept once parsed; what stays is each record's parsed entry and each member's
+# directory entry, so peak memory grows with the extract's size (measured in bench/RESULTS.md: about four
+# times the file's size, and about 1 KiB per member) and these limits bound it.
+MAX_EXTRACT_BYTES = 1024 * 1024 * 1024
+MAX_MEMBER_BYTES = 16 * 1024 * 1024
+MAX_MEMBERS = 500_000
+# The manifest lists every member (about 300 bytes each), so it may be as large as MAX_MEMBERS needs.
+MAX_MANIFEST_BYTES = 160 * 1024 * 1024
+# How far a record's claimed capture time may lie after the notary's receipt time (device clock error).
+MAX_CLOCK_SKEW = timedelta(seconds=5)
+
+
+class Verdict(enum.Enum):
+    VERIFIED = "VERIFIED"
+    FAILED = "FAILED"
+    UNTRUSTED = "UNTRUSTED"
+
+    @property
+    def exit_code(self) -> int:
+        return {"VERIFIED": 0, "FAILED": 1, "UNTRUSTED": 3}[self.value]
 
 
 @dataclass
@@ -60,15 +104,30 @@ class ExtractReport:
     log_id: str = "?"
     checkpoint: str = ""
     anchor: str = ""
+    findings: list[Finding] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)
-    sessions: list[SessionCheck] = field(default_factory=list)
+    sessions: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    trusted: bool = False
+    # Fingerprints of the roots the extract was checked against when the user had not chosen them.
+    needed_roots: list[str] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        """Every check held (against the user's roots, or only against the extract's own claims)."""
+        return (not self.errors and bool(self.records) and all(f.ok for f in self.findings)
+                and all(r.ok for r in self.records) and all(s.ok for s in self.sessions))
+
+    @property
+    def verdict(self) -> Verdict:
+        if not self.consistent:
+            return Verdict.FAILED
+        return Verdict.VERIFIED if self.trusted else Verdict.UNTRUSTED
 
     @property
     def ok(self) -> bool:
-        return (not self.errors and bool(self.records) and all(r.ok for r in self.records)
-                and all(s.ok for s in self.sessions))
+        return self.verdict is Verdict.VERIFIED
 
 
 class AnchorCheck(Protocol):
@@ -76,45 +135,15 @@ class AnchorCheck(Protocol):
                  /, first_cover: int | None = None) -> str: ...
 
 
-def _anchor_checker(kind: str) -> AnchorCheck:
-    if kind == "embedded":
-        return verify_embedded_anchor
-    if kind == "fabric":
-        return verify_fabric_anchor
-    raise ExtractError(f"unknown ledger kind {kind!r} in anchor evidence")
+_ANCHOR_CHECKS: dict[str, AnchorCheck] = {"embedded": verify_embedded_anchor, "fabric": verify_fabric_anchor}
 
 
-Members = dict[str, bytes]
+# ----- reading the archive -----
 
-
-def _read(files: Members, name: str) -> bytes:
-    try:
-        return files[name]
-    except KeyError:
-        raise ExtractError(f"extract has no {name}") from None
-
-
-def _unzip(zf: zipfile.ZipFile, name: str) -> bytes:
-    info = zf.getinfo(name)
-    if info.file_size > MAX_MEMBER:
-        raise ExtractError(f"{name} is {info.file_size} bytes, more than {MAX_MEMBER}")
-    try:
-        return zf.read(name)
-    except Exception as exc:  # zipfile raises many types on damaged archives; all mean the same here
-        raise ExtractError(f"{name} in the extract is corrupted: {type(exc).__name__}: {exc}") from exc
-
-
-def _json(data: bytes, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedInput(f"{what} is not JSON: {exc}") from exc
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedInput(f"{what} must be a JSON object")
-    return value
+def _write_member(zf: zipfile.ZipFile, name: str, content: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, content)
 
 
 def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
@@ -125,174 +154,280 @@ def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
         for name, content in members:
-            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, content)
+            _write_member(zf, name, content)
     return buffer.getvalue()
 
 
-def _members(data: bytes) -> Members:
-    """Every member of the archive, read once, after checking the archive is laid out canonically."""
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        names = zf.namelist()
-        if len(names) != len(set(names)) or len(names) > 1_000_000:
-            raise ExtractError("extract archive lists a member twice")
-        members = [(name, _unzip(zf, name)) for name in names]
-    rebuilt = canonical_zip(members)
-    if rebuilt != data:
-        pairs = enumerate(zip(rebuilt, data, strict=False))
-        at = next((i for i, (a, b) in pairs if a != b), min(len(rebuilt), len(data)))
-        raise ExtractError(f"extract archive is not in its canonical layout: byte {at} differs (file altered)")
-    return dict(members)
+class _LayoutCheck(io.RawIOBase):
+    """Where `zipfile` writes the canonical archive: each write is compared with the file's bytes at the same
+    offset instead of being kept, so the layout is checked without a second copy of the extract in memory.
+    `zipfile` writes each local header twice (provisionally, then with its CRC and sizes), so what counts
+    is the last write over each range."""
+
+    def __init__(self, original: BinaryIO, size: int) -> None:
+        self._original = original
+        self._size = size
+        self._pos = 0
+        self._end = 0
+        self._differs: dict[int, int] = {}  # start -> end of written ranges whose last write differed
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._end}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        start, end = self._pos, self._pos + len(chunk)
+        # zipfile rewrites exactly the range it wrote before (a local header), so one lookup suffices and a
+        # hostile archive with many differing headers costs linear, not quadratic, time.
+        if self._differs.get(start, end + 1) <= end:
+            del self._differs[start]
+        self._original.seek(start)
+        if self._original.read(len(chunk)) != chunk:
+            self._differs[start] = end
+        self._pos, self._end = end, max(self._end, end)
+        return len(chunk)
+
+    @property
+    def first_difference(self) -> int | None:
+        if self._differs:
+            return min(self._differs)
+        return None if self._end == self._size else min(self._end, self._size)
 
 
-def verify_extract(path: Path, trust: dict[str, Any] | None = None, media: Path | None = None) -> ExtractReport:
-    """Verify the extract at `path`. With `trust` None, the extract's own trust.json is used (and said so).
-    With `media`, recording segment files found there are checked against their logged hashes."""
-    report = ExtractReport()
+def _check_directory(infos: list[zipfile.ZipInfo], archive_size: int) -> None:
+    if len(infos) > MAX_MEMBERS:
+        raise ExtractError(f"extract lists {len(infos)} members, more than the limit of {MAX_MEMBERS}")
+    names = [i.filename for i in infos]
+    if len(names) != len(set(names)):
+        raise ExtractError("extract archive lists a member twice")
+    total = 0
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ExtractError(f"{info.filename!r:.80} is compressed; extract members must be stored")
+        if info.file_size != info.compress_size:
+            raise ExtractError(f"{info.filename!r:.80} claims {info.file_size} bytes stored in {info.compress_size}")
+        limit = MAX_MANIFEST_BYTES if info.filename == MANIFEST else MAX_MEMBER_BYTES
+        if info.file_size > limit:
+            raise ExtractError(f"{info.filename!r:.80} is {info.file_size} bytes, more than the limit of {limit}")
+        total += info.file_size
+    if total > archive_size:
+        raise ExtractError(f"extract members add up to {total} bytes, more than the archive's {archive_size}")
+
+
+def read_members(path: Path, consume: Callable[[str, bytes], None], max_bytes: int = MAX_EXTRACT_BYTES) -> None:
+    """Hand every member of the archive to `consume`, one at a time, after checking the central directory
+    against the limits; raise unless the whole file is the canonical layout of those members. Only one
+    member is held here at a time."""
     try:
-        proven = _verify(_members(path.read_bytes()), trust, report)
-        if media is not None:
-            report.sessions += check_media(proven, media)
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise ExtractError(f"cannot read extract {path.name}: {exc.strerror}") from exc
+    if size > max_bytes:
+        raise ExtractError(f"extract is {size} bytes, more than the limit of {max_bytes}")
+    try:
+        with path.open("rb") as f, path.open("rb") as original, zipfile.ZipFile(f) as zf:
+            infos = zf.infolist()
+            _check_directory(infos, size)
+            layout = _LayoutCheck(original, size)
+            with zipfile.ZipFile(layout, "w", zipfile.ZIP_STORED) as rebuilt:
+                for info in infos:
+                    with zf.open(info) as member:
+                        data = member.read(info.file_size + 1)
+                    _write_member(rebuilt, info.filename, data)
+                    consume(info.filename, data)
+    except VerificationError:
+        raise
+    except Exception as exc:  # zipfile raises many types on damaged archives; all mean the same here
+        raise ExtractError(f"extract is not a readable zip file: {type(exc).__name__}: {exc}") from exc
+    at = layout.first_difference
+    if at is not None:
+        raise ExtractError(f"extract archive is not in its canonical layout (byte {at} differs: headers, order or "
+                           "padding were altered)")
+
+
+# ----- the parsed extract -----
+
+@dataclass(frozen=True)
+class ParsedRecord:
+    listed: ListedRecord
+    file: RecordFile | None
+    entry: LogEntry | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Extract:
+    """An extract parsed once: the signed manifest and its signature, the digest of every member as read,
+    and each record parsed. Record members' bytes are not kept: their digests and parsed forms are."""
+
+    manifest_bytes: bytes
+    manifest: ExtractManifest
+    signature: bytes
+    members: dict[str, MemberDigest]
+    records: tuple[ParsedRecord, ...]
+    claimed_roots: TrustRoots | None
+
+
+_Parsed = tuple[RecordFile | None, LogEntry | None, str | None]
+
+
+def _parse_record_file(name: str, data: bytes) -> _Parsed:
+    try:
+        file = RecordFile.parse(parse_canonical(data, name), name)
+        return file, parse_entry(file.entry_bytes), None
     except VerificationError as exc:
-        report.errors.append(str(exc))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, RuntimeError,
-            ValueError) as exc:
-        report.errors.append(f"extract is not a readable zip file: {type(exc).__name__}: {exc}")
-    return report
+        return None, None, str(exc)
 
 
-def _verify(files: Members, trust: dict[str, Any] | None, report: ExtractReport) -> list[LogEntry]:
-    """Fill `report`; return the entries whose every check held."""
-    if trust is None:
-        trust = _obj(_json(_read(files, "trust.json"), "trust.json"), "trust.json")
-        report.notes.append(
-            "trust roots were taken from the extract itself; compare their fingerprints with the published ones "
-            "or pass --trust"
-        )
-    notary = _obj(trust.get("notary"), "trust notary")
-    note_key = parse_vkey(str(notary.get("note_key", "")))
-    ledger_trust = _obj(trust.get("ledger"), "trust ledger")
+def load_extract(path: Path, max_bytes: int = MAX_EXTRACT_BYTES) -> Extract:
+    """Read the archive at `path` once and parse every member strictly into the extract's typed formats."""
+    kept: dict[str, bytes] = {}
+    digests: dict[str, MemberDigest] = {}
+    parsed: dict[str, _Parsed] = {}
 
-    manifest_bytes = _read(files, "manifest.json")
+    def consume(name: str, data: bytes) -> None:
+        digests[name] = MemberDigest(name, hashlib.sha256(data).digest(), len(data))
+        if is_record_file(name):
+            parsed[name] = _parse_record_file(name, data)
+        elif name in (MANIFEST, SIGNATURE, CLAIMED_ROOTS):
+            kept[name] = data
+
+    read_members(path, consume, max_bytes)
+    for name in (MANIFEST, SIGNATURE):
+        if name not in kept:
+            raise ExtractError(f"extract has no {name}")
+    manifest = ExtractManifest.parse(parse_canonical(kept[MANIFEST], MANIFEST))
+    signature = parse_signature(kept[SIGNATURE])
+    claimed = None
+    if CLAIMED_ROOTS in kept:
+        try:
+            claimed = TrustRoots.parse(kept[CLAIMED_ROOTS], CLAIMED_ROOTS)
+        except MalformedInput:
+            claimed = None
+    records = tuple(ParsedRecord(listed, *parsed.get(listed.file, (None, None, f"extract has no {listed.file}")))
+                    for listed in manifest.records)
+    return Extract(kept[MANIFEST], manifest, signature, digests, records, claimed)
+
+
+# ----- checks -----
+
+@dataclass(frozen=True)
+class Roots:
+    """The roots one verification runs against, and whether the user chose them."""
+
+    notary: NotaryRoot
+    ledgers: tuple[LedgerRoot, ...]
+    trusted: bool
+
+
+def _choose_roots(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -> Roots:
+    m = extract.manifest
+    kind = m.anchor.ledger
+    if trust is not None:
+        notary, ledgers = trust.notary(m.log_id), trust.ledgers_of(kind)
+        if notary is not None and ledgers:
+            return Roots(notary, tuple(ledgers), True)
+        missing = ([f"the notary of log {m.log_id!r}"] if notary is None else []) + (
+            [f"any {kind} ledger"] if not ledgers else [])
+        report.notes.append(f"the chosen trust roots have no key for {' or '.join(missing)}")
+    claimed = extract.claimed_roots
+    notary = claimed.notary(m.log_id) if claimed else None
+    ledgers = claimed.ledgers_of(kind) if claimed else []
+    if notary is None or not ledgers:
+        raise ExtractError("no trust roots were chosen for this extract, and it names none to compare with "
+                           "(pass --trust FILE or pin the published roots with `bidtrace trust import`)")
+    report.needed_roots = [notary.describe(), *(r.describe() for r in ledgers)]
+    report.notes.append("the extract was checked only against the roots it names itself, which proves nothing "
+                        "about who made it")
+    return Roots(notary, tuple(ledgers), False)
+
+
+def check_manifest_signature(extract: Extract, notary: NotaryRoot) -> Finding:
+    key = notary.note_key
     try:
-        signature = base64.b64decode(_read(files, "manifest.sig").strip(), validate=True)
-        Ed25519PublicKey.from_public_bytes(note_key.public_key).verify(signature, MANIFEST_CONTEXT + manifest_bytes)
-    except (binascii.Error, InvalidSignature, ValueError) as exc:
-        raise ExtractError(f"manifest is not signed by notary {note_key.name}") from exc
-    manifest = _obj(_json(manifest_bytes, "manifest.json"), "manifest")
-    if manifest.get("format") != EXTRACT_FORMAT:
-        raise ExtractError(f"extract format is {manifest.get('format')!r}, this verifier reads {EXTRACT_FORMAT}")
-    summary = hashlib.sha256(_read(files, "SUMMARY.txt")).hexdigest()
-    if summary != manifest.get("summary_sha256"):
-        raise ExtractError("SUMMARY.txt is not the summary the notary signed")
-    unknown = [n for n in files if n not in FIXED_MEMBERS and not n.startswith("records/")]
+        Ed25519PublicKey.from_public_bytes(key.public_key).verify(extract.signature,
+                                                                  MANIFEST_CONTEXT + extract.manifest_bytes)
+    except InvalidSignature:
+        return Finding("manifest", False, f"manifest is not signed by notary {key.name} ({notary.fingerprint})")
+    return Finding("manifest", True, f"signed by notary {key.name} ({notary.fingerprint})")
+
+
+def check_members(extract: Extract) -> Finding:
+    """Every member but the manifest and its signature is listed with its digest, and nothing else is there."""
+    listed = {d.name: d for d in extract.manifest.members}
+    present = set(extract.members) - {MANIFEST, SIGNATURE}
+    problems = []
+    unlisted = sorted(present - set(listed))
+    if unlisted:
+        problems.append(f"extract holds members the manifest does not list: {', '.join(unlisted[:3])}")
+    absent = sorted(set(listed) - present)
+    if absent:
+        problems.append(f"extract has no {', '.join(absent[:3])} (listed in the manifest)")
+    for name in sorted(present & set(listed)):
+        read, digest = extract.members[name], listed[name]
+        if read.size != digest.size or read.sha256 != digest.sha256:
+            problems.append(f"{name} is not the member the notary signed (sha256 or size differs)")
+    records = {r.file for r in extract.manifest.records}
+    stray = sorted(n for n in present if is_record_file(n) and n not in records)
+    if stray:
+        problems.append(f"extract holds records the manifest does not list: {', '.join(stray[:3])}")
+    unknown = sorted(n for n in present if not is_record_file(n) and n not in (SUMMARY, CLAIMED_ROOTS))
     if unknown:
-        raise ExtractError(f"extract holds files that are not part of the format: {', '.join(unknown[:3])}")
-    report.project_id = str(manifest.get("project_id"))
-    report.log_id = str(manifest.get("log_id"))
-    if report.log_id != notary.get("log_id"):
-        raise ExtractError(f"extract is for log {report.log_id!r}, trusted notary keeps log {notary.get('log_id')!r}")
-
-    cp_info = _obj(manifest.get("checkpoint"), "manifest checkpoint")
-    checkpoint = verify_checkpoint(str(cp_info.get("note", "")), note_key)
-    if checkpoint.size != cp_info.get("size") or checkpoint.root.hex() != cp_info.get("root"):
-        raise ExtractError("manifest's checkpoint size or root differs from the signed checkpoint")
-    report.checkpoint = f"size {checkpoint.size}, root {checkpoint.root.hex()[:16]}…, signed by {note_key.name} ✓"
-
-    anchor = _obj(manifest.get("anchor"), "manifest anchor")
-    kind = str(anchor.get("ledger"))
-    if ledger_trust.get("ledger") != kind:
-        raise ExtractError(f"anchor is on a {kind!r} ledger, trusted ledger is {ledger_trust.get('ledger')!r}")
-    evidence = _obj(anchor.get("evidence"), "anchor evidence")
-    report.anchor = _anchor_checker(kind)(evidence, ledger_trust, report.log_id, checkpoint.size, checkpoint.root)
-
-    keys = _submitter_keys(manifest.get("submitters"))
-    listed = manifest.get("records")
-    if not isinstance(listed, list) or not listed:
-        raise ExtractError("manifest lists no records")
-    named = {str(item.get("file")) for item in listed if isinstance(item, dict)}
-    extra = sorted(n for n in files if n.startswith("records/") and n not in named)
-    if extra:
-        raise ExtractError(f"extract holds records the manifest does not list: {', '.join(extra[:3])}")
-    previous = -1
-    proven: list[LogEntry] = []
-    for position, item in enumerate(listed):
-        result, entry = _verify_record(files, _obj(item, "manifest record"), position, previous, checkpoint.size,
-                                       checkpoint.root, report.project_id, keys)
-        previous = result.leaf_index
-        report.records.append(result)
-        if entry is not None and result.ok:
-            proven.append(entry)
-
-    def beacon_check(leaf: int, beacon: bytes) -> str:
-        return _check_beacon(manifest.get("beacons"), leaf, beacon, note_key, checkpoint, kind, ledger_trust,
-                             report.log_id)
-
-    report.sessions = recording_continuity(proven) + draw_reproducibility(proven, beacon_check)
-    return proven
+        problems.append(f"extract holds files that are not part of the format: {', '.join(unknown[:3])}")
+    if len(listed) != len(extract.manifest.members):
+        problems.append("the manifest lists a member twice")
+    if problems:
+        return Finding("members", False, "; ".join(problems[:4]))
+    return Finding("members", True, f"all {len(listed) + 2} members are bound by the signed manifest")
 
 
-def _check_beacon(beacons: Any, leaf: int, beacon: bytes, note_key: NoteKey, final: Checkpoint, kind: str,
-                  trust: dict[str, Any], log_id: str) -> str:
-    if not isinstance(beacons, list):
-        raise ExtractError("manifest has no beacons for its draws")
-    for item in beacons:
-        item = _obj(item, "beacon")
-        if item.get("root") != beacon.hex():
-            continue
-        cp = verify_checkpoint(str(item.get("checkpoint", "")), note_key)
-        if cp.root != beacon:
-            raise ExtractError("beacon checkpoint's root is not the beacon")
-        if cp.size <= leaf:
-            raise ExtractError(f"beacon is the root at size {cp.size}, not covering the commitment (leaf {leaf})")
-        verify_consistency(cp.size, final.size, hex_hashes("beacon consistency proof", item.get("consistency_proof")),
-                           cp.root, final.root)
-        where = _anchor_checker(kind)(_obj(item.get("evidence"), "beacon anchor evidence"), trust, log_id, cp.size,
-                                      cp.root, first_cover=leaf)
-        return f"anchored at size {cp.size} ({where.split(',')[1].strip()})"
-    raise ExtractError(f"beacon {beacon.hex()[:16]}… is not an anchored checkpoint in the extract")
-
-
-def _submitter_keys(value: Any) -> dict[str, tuple[PublicKey, dict[str, Any]]]:
-    if not isinstance(value, list):
-        raise MalformedInput("manifest submitters must be a list")
-    keys = {}
-    for item in value:
-        item = _obj(item, "manifest submitter")
-        keys[str(item.get("submitter_id"))] = (load_public_key(str(item.get("public_key", ""))), item)
-    return keys
-
-
-def _verify_record(
-    files: Members, item: dict[str, Any], position: int, previous: int, size: int, root: bytes,
-    project_id: str, keys: dict[str, tuple[PublicKey, dict[str, Any]]],
-) -> tuple[RecordResult, LogEntry | None]:
-    leaf_index = item.get("leaf_index")
-    result = RecordResult(leaf_index if isinstance(leaf_index, int) else -1)
-    entry = None
+def check_checkpoint(extract: Extract, notary: NotaryRoot) -> tuple[Finding, Checkpoint | None]:
+    m = extract.manifest
+    key = notary.note_key
     try:
-        listed_hash = hex_hash("manifest leaf hash", item.get("leaf_hash"))
-        data = _obj(_json(_read(files, str(item.get("file"))), str(item.get("file"))), "record file")
-        entry_bytes = canonical_bytes(data.get("entry"))
-        entry = parse_entry(entry_bytes)
-        result.type = str(entry.record.get("type"))
-        result.occurred_at = str(entry.record.get("occurred_at"))
-        result.submitter = entry.submitter
-        result.checks["content"] = leaf_hash(entry_bytes) == listed_hash
-        if not result.checks["content"]:
-            result.errors.append(f"entry does not hash to the manifest's leaf hash {listed_hash.hex()[:16]}…")
-        result.checks["order"] = _check_order(entry, result, position, previous, project_id)
-        _check_step(result, "inclusion", lambda: verify_inclusion(
-            leaf_hash(entry_bytes), result.leaf_index, size, hex_hashes("inclusion proof", data.get("inclusion_proof")),
-            root))
-        _check_step(result, "submitter", lambda: _check_submitter(entry, keys))
-        disclosures = data.get("disclosures") or []
-        if disclosures:
-            _check_step(result, "disclosed", lambda: _check_disclosures(entry, disclosures))
+        checkpoint = verify_checkpoint(m.checkpoint.note, key)
     except VerificationError as exc:
-        result.errors.append(str(exc))
-    return result, entry
+        return Finding("checkpoint", False, str(exc)), None
+    problems = []
+    if checkpoint.origin != key.name:
+        problems.append(f"checkpoint origin is {checkpoint.origin!r:.60}, the log {notary.log_id!r} signs as "
+                        f"{key.name!r}: it is another log's checkpoint")
+    if m.origin != checkpoint.origin:
+        problems.append(f"manifest names origin {m.origin!r:.60}, the checkpoint {checkpoint.origin!r:.60}")
+    if m.log_id != notary.log_id:
+        problems.append(f"extract is for log {m.log_id!r}, the trusted notary keeps log {notary.log_id!r}")
+    if checkpoint.size != m.checkpoint.size or checkpoint.root != m.checkpoint.root:
+        problems.append("manifest's checkpoint size or root differs from the signed checkpoint")
+    if m.anchor.size != checkpoint.size or m.anchor.root != checkpoint.root:
+        problems.append("manifest's anchor names another size or root than the checkpoint")
+    if problems:
+        return Finding("checkpoint", False, "; ".join(problems)), None
+    return Finding("checkpoint", True, f"size {checkpoint.size}, root {checkpoint.root.hex()[:16]}…, "
+                                       f"signed by {key.name} ✓"), checkpoint
+
+
+def check_anchor(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str, size: int, root: bytes,
+                 first_cover: int | None = None) -> str:
+    """Check the evidence against each chosen root of its ledger kind; any one suffices. Return the summary."""
+    check = _ANCHOR_CHECKS[evidence.ledger]
+    failures = []
+    for ledger in (root for root in ledgers if root.kind == evidence.ledger):
+        try:
+            return check(evidence.evidence, ledger.body, log_id, size, root, first_cover=first_cover)
+        except VerificationError as exc:
+            failures.append(str(exc))
+    raise VerificationError("; ".join(failures) or f"no {evidence.ledger} ledger root was chosen")
 
 
 def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> None:
@@ -304,10 +439,31 @@ def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> No
         result.errors.append(f"{name}: {exc}")
 
 
-def _check_order(entry: LogEntry, result: RecordResult, position: int, previous: int, project_id: str) -> bool:
+def _time(value: object) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def check_capture_time(entry: LogEntry) -> None:
+    """The record cannot have happened after the notary received it (beyond the allowed clock skew)."""
+    occurred, received = _time(entry.record.get("occurred_at")), _time(entry.received_at)
+    if occurred is None or received is None:
+        raise VerificationError(f"occurred_at {entry.record.get('occurred_at')!r:.40} or received_at "
+                                f"{entry.received_at!r:.40} is not an RFC 3339 time with offset")
+    if occurred > received + MAX_CLOCK_SKEW:
+        late = (occurred - received).total_seconds()
+        raise VerificationError(f"occurred_at {entry.record.get('occurred_at')} is {late:.1f} s "
+                                f"after the notary received it ({entry.received_at}); allowed skew is "
+                                f"{MAX_CLOCK_SKEW.total_seconds():.0f} s")
+
+
+def _check_order(entry: LogEntry, listed: ListedRecord, position: int, previous: int, project_id: str) -> list[str]:
     problems = []
-    if entry.seq != result.leaf_index:
-        problems.append(f"entry says leaf {entry.seq}, manifest says {result.leaf_index}")
+    if entry.seq != listed.leaf_index:
+        problems.append(f"entry says leaf {entry.seq}, manifest says {listed.leaf_index}")
     if entry.seq <= previous:
         problems.append(f"leaf {entry.seq} comes after leaf {previous}: records are out of order")
     if entry.project_id != project_id:
@@ -317,27 +473,161 @@ def _check_order(entry: LogEntry, result: RecordResult, position: int, previous:
             f"record is the project's record #{entry.project_seq} but stands at #{position}: "
             f"{'a record is missing before it' if entry.project_seq > position else 'records are reordered'}"
         )
-    result.errors.extend(problems)
-    return not problems
+    return problems
 
 
-def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey, dict[str, Any]]]) -> None:
+def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey | None, Any]]) -> None:
     if entry.submitter not in keys:
         raise ExtractError(f"submitter {entry.submitter} is not in the notary's registry")
     key, info = keys[entry.submitter]
-    revoked = info.get("revoked_at")
-    if revoked and str(revoked) <= entry.received_at:
-        raise ExtractError(f"submitter {entry.submitter}'s key was revoked {revoked}, before this record")
+    if key is None:
+        raise ExtractError(f"submitter {entry.submitter}'s registered key is not a valid public key")
+    if info.revoked_at and info.revoked_at <= entry.received_at:
+        raise ExtractError(f"submitter {entry.submitter}'s key was revoked {info.revoked_at}, before this record")
     verify_entry_signature(entry, key)
 
 
-def _check_disclosures(entry: LogEntry, disclosures: Any) -> None:
-    if not isinstance(disclosures, list):
-        raise MalformedInput("disclosures must be a list")
-    payload = entry.record.get("payload", {})
-    for d in disclosures:
-        d = _obj(d, "disclosure")
-        name = str(d.get("field"))
-        if name not in payload:
-            raise ExtractError(f"disclosure names field {name!r}, which the record does not have")
-        verify_disclosure(str(payload[name]), str(d.get("salt")), d.get("value"), name)  # type: ignore[arg-type]
+def _check_disclosures(entry: LogEntry, file: RecordFile) -> None:
+    payload = entry.record.get("payload")
+    if not isinstance(payload, dict):
+        raise ExtractError("record has no payload to disclose")
+    for d in file.disclosures:
+        if not d.field.endswith("_commitment") or d.field not in payload:
+            raise ExtractError(f"disclosure names field {d.field!r:.60}, which is not a commitment of the record")
+        d.opens(payload[d.field])
+
+
+def check_record(parsed: ParsedRecord, position: int, previous: int, checkpoint: Checkpoint, project_id: str,
+                 keys: dict[str, tuple[PublicKey | None, Any]]) -> RecordResult:
+    listed = parsed.listed
+    result = RecordResult(listed.leaf_index)
+    if parsed.entry is None or parsed.file is None:
+        result.errors.append(parsed.error or "record could not be read")
+        return result
+    entry, file = parsed.entry, parsed.file
+    result.type = str(entry.record.get("type"))
+    result.occurred_at = str(entry.record.get("occurred_at"))
+    result.submitter = entry.submitter
+    computed = leaf_hash(file.entry_bytes)
+    result.checks["content"] = computed == listed.leaf_hash
+    if not result.checks["content"]:
+        result.errors.append(f"entry does not hash to the manifest's leaf hash {listed.leaf_hash.hex()[:16]}…")
+    if file.leaf_index != listed.leaf_index:
+        result.errors.append(f"record file says leaf {file.leaf_index}, manifest says {listed.leaf_index}")
+    problems = _check_order(entry, listed, position, previous, project_id)
+    result.checks["order"] = not problems
+    result.errors.extend(problems)
+    _check_step(result, "inclusion", lambda: verify_inclusion(computed, listed.leaf_index, checkpoint.size,
+                                                              list(file.inclusion_proof), checkpoint.root))
+    _check_step(result, "submitter", lambda: _check_submitter(entry, keys))
+    _check_step(result, "time", lambda: check_capture_time(entry))
+    if file.disclosures:
+        _check_step(result, "disclosed", lambda: _check_disclosures(entry, file))
+    return result
+
+
+def _submitter_keys(extract: Extract) -> dict[str, tuple[PublicKey | None, Any]]:
+    keys: dict[str, tuple[PublicKey | None, Any]] = {}
+    for s in extract.manifest.submitters:
+        if s.submitter_id in keys:
+            raise ExtractError(f"manifest lists submitter {s.submitter_id} twice")
+        try:
+            keys[s.submitter_id] = (load_public_key(s.public_key), s)
+        except MalformedInput:
+            keys[s.submitter_id] = (None, s)
+    return keys
+
+
+def check_beacon(beacons: tuple[Beacon, ...], leaf: int, beacon: bytes, note_key: NoteKey, final: Checkpoint,
+                 ledgers: tuple[LedgerRoot, ...], log_id: str) -> str:
+    for item in beacons:
+        if item.root != beacon:
+            continue
+        cp = verify_checkpoint(item.checkpoint, note_key)
+        if cp.origin != final.origin:
+            raise ExtractError(f"beacon checkpoint is of origin {cp.origin!r:.60}, not {final.origin!r:.60}")
+        if cp.root != beacon or cp.size != item.size:
+            raise ExtractError("beacon checkpoint's size or root is not the beacon's")
+        if cp.size <= leaf:
+            raise ExtractError(f"beacon is the root at size {cp.size}, not covering the commitment (leaf {leaf})")
+        verify_consistency(cp.size, final.size, list(item.consistency_proof), cp.root, final.root)
+        where = check_anchor(item.evidence, ledgers, log_id, cp.size, cp.root, first_cover=leaf)
+        parts = where.split(",")
+        return f"anchored at size {cp.size} ({parts[1].strip() if len(parts) > 1 else where})"
+    raise ExtractError(f"beacon {beacon.hex()[:16]}… is not an anchored checkpoint in the extract")
+
+
+# ----- the whole -----
+
+def verify_extract(path: Path, trust: TrustRoots | None = None, media: Path | None = None,
+                   media_partial: bool = False) -> ExtractReport:
+    """Verify the extract at `path` against `trust`, the roots the user chose. Without them (or without a
+    root for this log or its ledger) the verdict is at best UNTRUSTED. With `media`, recording segment files
+    there are checked against their logged hashes; a missing one fails unless `media_partial`."""
+    report = ExtractReport()
+    try:
+        extract = load_extract(path)
+        proven = _verify(extract, trust, report)
+        if media is not None:
+            report.sessions += _guarded("media", lambda: check_media(proven, media, partial=media_partial))
+    except VerificationError as exc:
+        report.errors.append(str(exc))
+    return report
+
+
+def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -> list[LogEntry]:
+    """Fill `report`; return the entries whose every check held."""
+    m = extract.manifest
+    report.project_id, report.log_id = m.project_id, m.log_id
+    roots = _choose_roots(extract, trust, report)
+    report.trusted = roots.trusted
+    signed = check_manifest_signature(extract, roots.notary)
+    report.findings.append(signed)
+    if not signed.ok:
+        return []
+    members = check_members(extract)
+    report.findings.append(members)
+    finding, checkpoint = check_checkpoint(extract, roots.notary)
+    report.findings.append(finding)
+    if not members.ok or checkpoint is None:
+        return []
+    report.checkpoint = finding.detail
+    try:
+        report.anchor = check_anchor(m.anchor.evidence, roots.ledgers, m.log_id, checkpoint.size, checkpoint.root)
+        report.findings.append(Finding("anchor", True, report.anchor))
+    except VerificationError as exc:
+        report.findings.append(Finding("anchor", False, f"anchor evidence does not hold: {exc}"))
+        return []
+    if not m.records:
+        raise ExtractError("manifest lists no records")
+
+    keys = _submitter_keys(extract)
+    previous = -1
+    proven: list[LogEntry] = []
+    for position, parsed in enumerate(extract.records):
+        result = check_record(parsed, position, previous, checkpoint, m.project_id, keys)
+        previous = max(previous, parsed.listed.leaf_index)
+        report.records.append(result)
+        if parsed.entry is not None and result.ok:
+            proven.append(parsed.entry)
+
+    def beacon_check(leaf: int, beacon: bytes) -> str:
+        return check_beacon(m.beacons, leaf, beacon, roots.notary.note_key, checkpoint, roots.ledgers, m.log_id)
+
+    hashes = {p.listed.leaf_index: p.listed.leaf_hash for p in extract.records}
+    report.sessions = (_guarded("recording continuity", lambda: recording_continuity(proven))
+                       + _guarded("draws", lambda: draw_reproducibility(proven, beacon_check))
+                       + _guarded("draw commitments", lambda: draw_commitments_resolved(proven))
+                       + _guarded("archive", lambda: archive_completeness(proven, hashes))
+                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven)))
+    return proven
+
+
+def _guarded(name: str, check: Callable[[], list[Finding]]) -> list[Finding]:
+    """Session checks read payloads that only the notary's schemas shaped; a notary that shaped them otherwise
+    (or a forger checked against its own roots) must get a failed check, never a crash."""
+    try:
+        return check()
+    except Exception as exc:  # any fault in evidence is a failed check, reported as such
+        return [Finding(name, False, f"could not be checked, the records are malformed: {type(exc).__name__}: "
+                                     f"{str(exc)[:120]}")]

@@ -1,8 +1,10 @@
 """Recorded media against the log: every segment file that is present must be the file whose hash was logged.
 
 Files are looked up by the attachment name that the recorder logged, in a folder named after the venue
-(`MEDIA/<venue_id>/<name>`) or else directly in the media folder; absent files are reported as absent (the
-log still proves what they were), present files must match their SHA-256 and size exactly.
+(`MEDIA/<venue_id>/<name>`) or else directly in the media folder. Present files must match their SHA-256
+and size exactly. An absent file fails the check, since a user who asked for the media check and got
+"✓" would believe the recording was all there; with `partial` the user says a partial copy is expected,
+and absent files are only counted, per camera.
 """
 
 import hashlib
@@ -23,7 +25,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_media(entries: list[LogEntry], media_dir: Path) -> list[SessionCheck]:
+def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False) -> list[SessionCheck]:
     cameras: dict[str, list[tuple[int, dict[str, object]]]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") != "recording_segment":
@@ -34,13 +36,17 @@ def check_media(entries: list[LogEntry], media_dir: Path) -> list[SessionCheck]:
             cameras[camera].append((int(payload.get("segment_index", -1)), attachment))
     venues = {camera: camera.rsplit("/", 1)[0] for camera in cameras}
     checks = []
+    if not media_dir.is_dir():
+        return [SessionCheck("media", partial, f"media folder {media_dir} does not exist; "
+                                               f"{sum(len(a) for a in cameras.values())} segment files are missing")]
     for camera, attachments in sorted(cameras.items()):
-        present = 0
+        present = unsafe = 0
         problems = []
         for index, attachment in sorted(attachments, key=lambda a: a[0]):
             name = Path(str(attachment.get("name", "")))
             if name.name != str(name) or name.name in ("", ".", ".."):
                 problems.append(f"segment {index} names an unsafe file {str(name)!r}")
+                unsafe += 1
                 continue
             venue = venues[camera]
             folders = [media_dir / venue, media_dir] if Path(venue).name == venue else [media_dir]
@@ -50,7 +56,11 @@ def check_media(entries: list[LogEntry], media_dir: Path) -> list[SessionCheck]:
             present += 1
             if path.stat().st_size != attachment.get("size") or file_sha256(path) != attachment.get("sha256"):
                 problems.append(f"segment {index} file {name.name} differs from the logged hash")
-        detail = f"{present} of {len(attachments)} segment files present"
+        missing = len(attachments) - present - unsafe
+        detail = f"{present} of {len(attachments)} segment files present, {missing} missing"
+        if missing and not partial:
+            problems.insert(0, f"{missing} segment files are missing (say --media-partial if a partial copy is "
+                               "expected)")
         if problems:
             checks.append(SessionCheck(f"media {camera}", False, f"{detail}; " + "; ".join(problems[:3])))
         else:

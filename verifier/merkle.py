@@ -6,11 +6,13 @@ literally, so proofs checked here are the ones any RFC 9162 verifier accepts.
 """
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 from verifier.errors import ConsistencyProofError, InclusionProofError, MalformedInput
 
 HASH_SIZE = 32
+_LOWER_HEX = re.compile(r"[0-9a-f]*")
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
@@ -151,9 +153,9 @@ def hex_hashes(what: str, values: object) -> list[bytes]:
 
 
 def hex_hash(what: str, value: object) -> bytes:
+    # Lower-case only: one hash, one spelling, so no byte of evidence can change without changing its hash.
     if not isinstance(value, str) or len(value) != 2 * HASH_SIZE:
         raise MalformedInput(f"{what} must be {2 * HASH_SIZE} hex characters, got {value!r:.80}")
-    try:
-        return bytes.fromhex(value)
-    except ValueError as exc:
-        raise MalformedInput(f"{what} is not hex: {value!r:.80}") from exc
+    if not _LOWER_HEX.fullmatch(value):
+        raise MalformedInput(f"{what} must be lower-case hex, got {value!r:.80}")
+    return bytes.fromhex(value)

@@ -8,20 +8,15 @@ selects exactly the published experts.
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from verifier.draw import verify_draw
 from verifier.entry import LogEntry
 from verifier.errors import VerificationError
+from verifier.findings import Finding
 
-
-@dataclass(frozen=True)
-class SessionCheck:
-    name: str
-    ok: bool
-    detail: str
+SessionCheck = Finding
 
 
 def recording_continuity(entries: list[LogEntry]) -> list[SessionCheck]:
@@ -158,3 +153,114 @@ def _earlier_selections(
     if missing:
         raise VerificationError(f"it replaces {', '.join(sorted(missing))}, whom no earlier draw of its chain selected")
     return earlier, chain
+
+
+def draw_commitments_resolved(entries: list[LogEntry]) -> list[SessionCheck]:
+    """Every committed draw was drawn, or cancelled by its committer with a reason. A committer who could
+    keep a commitment quiet after seeing its beacon could commit several draws and publish the one it liked."""
+    results = {str(e.record.get("payload", {}).get("draw_id"))
+               for e in entries if e.record.get("type") == "draw_result"}
+    cancellations: dict[str, list[LogEntry]] = defaultdict(list)
+    for e in entries:
+        if e.record.get("type") == "draw_cancellation":
+            cancellations[str(e.record.get("payload", {}).get("draw_id"))].append(e)
+    checks = []
+    for e in entries:
+        if e.record.get("type") != "draw_commitment":
+            continue
+        draw_id = str(e.record.get("payload", {}).get("draw_id"))
+        name = f"draw {draw_id} committed at leaf {e.seq}"
+        if draw_id in results:
+            continue
+        valid = [c for c in cancellations.get(draw_id, []) if c.submitter == e.submitter and c.seq > e.seq
+                 and isinstance(c.record.get("payload", {}).get("reason"), str)
+                 and c.record["payload"]["reason"].strip()]
+        if valid:
+            checks.append(SessionCheck(name, True, f"cancelled at leaf {valid[0].seq} by {valid[0].submitter}: "
+                                                   f"{valid[0].record['payload']['reason']}"))
+        else:
+            checks.append(SessionCheck(name, False, "has no result and no reasoned cancellation signed by its "
+                                                    f"committer {e.submitter}: an outcome may have been withheld"))
+    return checks
+
+
+def archive_completeness(entries: list[LogEntry], leaf_hashes: dict[int, bytes]) -> list[SessionCheck]:
+    """Each session's archive lists every record of the session before it, with its leaf hash, and nothing of
+    the session comes after it. `leaf_hashes` are the extract's (already proven) leaf hashes by leaf index."""
+    checks = []
+    for archive in (e for e in entries if e.record.get("type") == "archive"):
+        session = archive.record.get("session_id")
+        payload = archive.record.get("payload", {})
+        name = f"archive {payload.get('archive_id')} of session {session}"
+        leaves, hashes = payload.get("leaves"), payload.get("leaf_hashes")
+        if not isinstance(leaves, list) or not isinstance(hashes, list) or len(leaves) != len(hashes):
+            checks.append(SessionCheck(name, False, "archive lists leaves and leaf hashes of different lengths"))
+            continue
+        problems = []
+        listed = dict(zip(leaves, hashes, strict=True))
+        for leaf, digest in listed.items():
+            have = leaf_hashes.get(leaf) if isinstance(leaf, int) else None
+            if have is None:
+                problems.append(f"archived leaf {leaf} is not in the extract")
+            elif have.hex() != digest:
+                problems.append(f"leaf {leaf} is not the record that was archived")
+        of_session = [e for e in entries if e.record.get("session_id") == session and e.seq != archive.seq]
+        unlisted = [e.seq for e in of_session if e.seq < archive.seq and e.seq not in listed]
+        if unlisted:
+            problems.append(f"records {', '.join(map(str, unlisted[:5]))} of the session are missing from its archive")
+        late = [e for e in of_session if e.seq > archive.seq]
+        if late:
+            problems.append(f"{len(late)} record(s) of the session were logged after its archive "
+                            f"(first: leaf {late[0].seq}, {late[0].record.get('type')})")
+        if problems:
+            checks.append(SessionCheck(name, False, "; ".join(problems[:4])))
+        else:
+            checks.append(SessionCheck(name, True, f"lists all {len(listed)} records of the session before it; "
+                                                   "nothing of the session after it"))
+    return checks
+
+
+_ACTIVE_BOOKING = ("reserved", "offered", "confirmed", "changed")
+
+
+def recordings_within_booked_slots(entries: list[LogEntry]) -> list[SessionCheck]:
+    """Every recording segment of a session lies inside the slot its venue booked for that session."""
+    bookings: dict[tuple[str, str], list[LogEntry]] = defaultdict(list)
+    for e in entries:
+        if e.record.get("type") == "booking":
+            bookings[(str(e.record.get("session_id")), str(e.record.get("payload", {}).get("venue_id")))].append(e)
+    booked_sessions = {session for session, _ in bookings}
+    outside: dict[tuple[str, str], list[str]] = defaultdict(list)
+    counted: dict[tuple[str, str], int] = defaultdict(int)
+    for e in entries:
+        session, venue = str(e.record.get("session_id")), str(e.record.get("venue_id"))
+        if e.record.get("type") != "recording_segment" or session not in booked_sessions:
+            continue
+        counted[(session, venue)] += 1
+        before = [b for b in bookings.get((session, venue), []) if b.seq < e.seq]
+        payload = e.record.get("payload", {})
+        if not before or before[-1].record["payload"].get("action") not in _ACTIVE_BOOKING:
+            outside[(session, venue)].append(f"segment {payload.get('segment_index')} has no booked slot")
+            continue
+        slot = before[-1].record["payload"]
+        if not _within(payload.get("start"), payload.get("end"), slot.get("slot_start"), slot.get("slot_end")):
+            outside[(session, venue)].append(f"{payload.get('camera_id')} segment {payload.get('segment_index')} "
+                                             f"({payload.get('start')} – {payload.get('end')}) is outside the slot "
+                                             f"{slot.get('slot_start')} – {slot.get('slot_end')}")
+    checks = []
+    for key, n in sorted(counted.items()):
+        name = f"recordings of {key[0]} at {key[1]} within the booked slot"
+        problems = outside.get(key, [])
+        if problems:
+            checks.append(SessionCheck(name, False, f"{len(problems)} of {n} segments: " + "; ".join(problems[:3])))
+        else:
+            checks.append(SessionCheck(name, True, f"all {n} segments"))
+    return checks
+
+
+def _within(start: Any, end: Any, slot_start: Any, slot_end: Any) -> bool:
+    times = [_time(v) for v in (start, end, slot_start, slot_end)]
+    aware = [t for t in times if t is not None and t.tzinfo is not None]
+    if len(aware) != 4:
+        return False
+    return aware[2] <= aware[0] <= aware[1] <= aware[3]

@@ -97,7 +97,7 @@ class ReplacementIn(_In):
 class CheckInReportIn(_In):
     expert_id: Ident
     checkin_leaf: Annotated[int, Field(ge=0)]
-    salt: Annotated[str, Field(pattern=r"^[0-9a-f]{32,128}$")] | None = Field(
+    salt: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
         default=None, description="opening of the record's expert_commitment, to check it names this expert")
 
 

@@ -115,7 +115,7 @@ def test_disclosures_travel_with_their_record_and_are_erased_once_sent(live_nota
     key = SubmitterKey.generate("V-1.checkin")
     live_notary.register(key)
     queue = EvidenceQueue(tmp_path / "q.db", key, NotaryClient(live_notary.url))
-    salt = bytes(range(16))
+    salt = bytes(range(32))
     records, disclosures = [], []
     for i in range(3):
         rec = {"type": "checkin", "project_id": "P-1", "session_id": "S-1", "venue_id": "V-1",

@@ -1,7 +1,6 @@
 """A real notary and a real hub, both over HTTP on 127.0.0.1, and the people and devices around them."""
 
 import hashlib
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,10 +19,12 @@ from hub.config import HubConfig
 from hub.server import serving_hub
 from hub.service import Hub
 from notary.client import NotaryClient, SubmitterKey
+from notary.extract import published_roots
 from notary.server import running_notary
 from notary.service import Notary
 from tests.conftest import make_config, wait_until
-from verifier.commitments import commit
+from verifier.commitments import commit, new_salt
+from verifier.trust import TrustRoots
 
 TOKEN = "hub-test-token"
 PROJECT = "SD-2026-JN-0417"
@@ -89,15 +90,28 @@ def identity(expert_id: str) -> str:
     return f"3701021970{int(expert_id[2:]):04d}1234"
 
 
-def setup_session(st: Stack, session_id: str = "S-1", project: str = PROJECT, confirm: bool = True) -> dict[str, str]:
+def slot_around_now() -> tuple[str, str]:
+    """A booked slot that holds what the session's devices record now."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return (now - timedelta(hours=1)).isoformat(), (now + timedelta(hours=8)).isoformat()
+
+
+def published(st: Stack) -> TrustRoots:
+    """The notary's and its ledger's published roots, as a court would pin them."""
+    return published_roots(st.notary.log, st.notary.ledger)
+
+
+def setup_session(st: Stack, session_id: str = "S-1", project: str = PROJECT, confirm: bool = True,
+                  slot: tuple[str, str] = ("2026-11-26T09:30:00+08:00", "2026-11-26T17:30:00+08:00"),
+                  ) -> dict[str, str]:
     """Venues, the pool, a session at the main venue, offers to two secondary venues (confirmed)."""
     for venue, city in ((MAIN, "济南"), (QD, "青岛"), (YT, "烟台")):
         st.call("PUT", "/venues", {"venue_id": venue, "name": f"{city}评标中心", "city": city,
                                    "rooms": ["评标室 1", "评标室 2", "评标室 3"]})
     st.call("PUT", "/experts", {"experts": experts()})
     st.call("POST", "/sessions", {"session_id": session_id, "project_id": project, "main_venue_id": MAIN,
-                                  "room": "评标室 3", "slot_start": "2026-11-26T09:30:00+08:00",
-                                  "slot_end": "2026-11-26T17:30:00+08:00", "bidders": BIDDERS}, 201)
+                                  "room": "评标室 3", "slot_start": slot[0], "slot_end": slot[1],
+                                  "bidders": BIDDERS}, 201)
     bookings = {}
     for venue in (QD, YT):
         b = st.call("POST", f"/sessions/{session_id}/offers", {"venue_id": venue, "room": "评标室 1"}, 201)
@@ -116,7 +130,7 @@ class Station:
         st.admin.register(self.key, "device")
 
     def check_in(self, session_id: str, expert_id: str, project: str = PROJECT) -> dict[str, Any]:
-        salt = secrets.token_bytes(16)
+        salt = new_salt()
         record = {
             "type": "checkin", "project_id": project, "session_id": session_id, "venue_id": self.venue,
             "device_id": self.key.submitter_id, "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),

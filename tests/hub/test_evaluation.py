@@ -9,7 +9,20 @@ from hub.workflows.draws import RULES
 from notary.client import SubmitterKey
 from notary.extract import build_extract
 from tests.conftest import wait_until
-from tests.hub.conftest import CA, MAIN, PROJECT, QD, YT, Stack, Station, experts, identity, setup_session, sign
+from tests.hub.conftest import (
+    CA,
+    MAIN,
+    PROJECT,
+    QD,
+    YT,
+    Stack,
+    Station,
+    experts,
+    identity,
+    published,
+    setup_session,
+    sign,
+)
 from verifier.draw import assign, draw, pool_digest
 from verifier.extract import verify_extract
 
@@ -102,7 +115,7 @@ def test_full_evaluation_verifies(stack: Stack, tmp_path: Path) -> None:
                                                    "started_at": "2026-11-26T18:00:00+08:00"}, 409, "archived")
 
     # The audit extract verifies offline: every record, both draws re-run.
-    report_ = verify_extract(_extract(st, tmp_path, "clean.zip"))
+    report_ = verify_extract(_extract(st, tmp_path, "clean.zip"), published(st))
     assert report_.ok, (report_.errors, [s for s in report_.sessions if not s.ok],
                         [r for r in report_.records if not r.ok][:2])
     draws = {s.name: s for s in report_.sessions}
@@ -136,9 +149,12 @@ def test_full_evaluation_verifies(stack: Stack, tmp_path: Path) -> None:
               "payload": {**payload, "selected": forged, "replaces": None,
                           "assignments": assign(forged, [(MAIN, 3), (QD, 2), (YT, 2)])}}
     st.admin.submit(forger, [record])
-    tampered = verify_extract(_extract(st, tmp_path, "forged.zip"))
+    tampered = verify_extract(_extract(st, tmp_path, "forged.zip"), published(st))
     bad = [s for s in tampered.sessions if not s.ok]
-    assert not tampered.ok and {s.name for s in bad} <= {f"draw {committed['draw_id']}", f"draw {rc['draw_id']}"}
+    # It also comes after the session's archive, which the verifier flags.
+    assert not tampered.ok and {s.name for s in bad} <= {f"draw {committed['draw_id']}", f"draw {rc['draw_id']}",
+                                                         "archive A-S-1 of session S-1"}
+    assert any("logged after its archive" in s.detail for s in bad)
     assert any("committed draw selects" in s.detail for s in bad)
     assert any("another published result" in s.detail for s in bad)
     assert RULES["same_employer"] in json.dumps(st.admin.get(f"/v1/records/{committed['commitment_leaf']}"),

@@ -11,19 +11,20 @@ from devices.queue import EvidenceQueue
 from devices.recorder import Recorder, RecorderConfig
 from notary.client import NotaryClient, SubmitterKey
 from tests.devices.conftest import make_video
-from tests.hub.conftest import MAIN, PROJECT, QD, YT, Stack, setup_session
+from tests.hub.conftest import MAIN, PROJECT, QD, YT, Stack, published, setup_session, slot_around_now
 from tests.hub.test_evaluation import _extract
 from verifier.extract import ExtractReport, canonical_zip, verify_extract
 
 
 def _messages(r: ExtractReport) -> str:
-    return "\n".join([*r.errors, *(e for rec in r.records for e in rec.errors),
+    return "\n".join([*r.errors, *(f.detail for f in r.findings if not f.ok),
+                      *(e for rec in r.records for e in rec.errors),
                       *(f"{s.name}: {s.detail}" for s in r.sessions if not s.ok)])
 
 
 def test_session_with_real_recordings(stack: Stack, tmp_path: Path) -> None:
     st = stack
-    setup_session(st)
+    setup_session(st, slot=slot_around_now())
     committed = st.call("POST", "/sessions/S-1/draws", {
         "criteria": {"specialty": "房屋建筑工程"}, "conflicts": [],
         "venues": [{"venue_id": MAIN, "count": 3}, {"venue_id": QD, "count": 2}, {"venue_id": YT, "count": 2}]}, 201)
@@ -47,12 +48,14 @@ def test_session_with_real_recordings(stack: Stack, tmp_path: Path) -> None:
         queue.close()
 
     path = _extract(st, tmp_path, "session.zip")
-    report = verify_extract(path, media=media)
+    roots = published(st)
+    report = verify_extract(path, roots, media=media)
     assert report.ok, _messages(report)
     checks = {s.name: s for s in report.sessions}
     for venue in (MAIN, QD):
         assert checks[f"recording {venue}/cam1"].ok and "5 segments, no gap" in checks[f"recording {venue}/cam1"].detail
-        assert checks[f"media {venue}/cam1"].detail == "5 of 5 segment files present, all match their logged hashes"
+        assert checks[f"media {venue}/cam1"].detail == ("5 of 5 segment files present, 0 missing, "
+                                                        "all match their logged hashes")
     assert checks[f"draw {committed['draw_id']}"].ok
 
     # One edited frame: a byte inside the third segment file of the Qingdao camera.
@@ -60,7 +63,7 @@ def test_session_with_real_recordings(stack: Stack, tmp_path: Path) -> None:
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x10
     victim.write_bytes(bytes(data))
-    edited = verify_extract(path, media=media)
+    edited = verify_extract(path, roots, media=media)
     assert not edited.ok and f"segment 2 file {victim.name} differs" in _messages(edited)
 
     # One segment removed from the extract, even by someone who can re-sign nothing: the manifest lists it.
@@ -72,10 +75,10 @@ def test_session_with_real_recordings(stack: Stack, tmp_path: Path) -> None:
     removed = dict(files)
     removed.pop(segment_files[1])
     (tmp_path / "removed.zip").write_bytes(canonical_zip(list(removed.items())))
-    gone = verify_extract(tmp_path / "removed.zip")
+    gone = verify_extract(tmp_path / "removed.zip", roots)
     assert not gone.ok and f"extract has no {segment_files[1]}" in _messages(gone)
 
-    # A changed draw result: the selection edited in the extract no longer hashes to its leaf.
+    # A changed draw result: the edited record file is not the one the manifest lists.
     changed = dict(files)
     for name in [r["file"] for r in manifest["records"]]:
         record_file = json.loads(changed[name])
@@ -84,5 +87,5 @@ def test_session_with_real_recordings(stack: Stack, tmp_path: Path) -> None:
             selected[0], selected[-1] = selected[-1], selected[0]
             changed[name] = json.dumps(record_file).encode()
     (tmp_path / "changed.zip").write_bytes(canonical_zip(list(changed.items())))
-    forged = verify_extract(tmp_path / "changed.zip")
-    assert not forged.ok and "entry does not hash to the manifest's leaf hash" in _messages(forged)
+    forged = verify_extract(tmp_path / "changed.zip", roots)
+    assert not forged.ok and "is not the member the notary signed" in _messages(forged)

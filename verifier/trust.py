@@ -1,0 +1,235 @@
+"""Trust roots the user chose: notary checkpoint keys and ledger roots, and the local store that pins them.
+
+Nothing an extract carries about keys is believed: the user passes published roots with `--trust FILE` or
+pins them once with `bidtrace trust import FILE` (like SSH's known_hosts). Each root has a fingerprint,
+`SHA256:` and the unpadded base64 of the SHA-256 of its key bytes (the raw Ed25519 key of a notary, the DER
+SubjectPublicKeyInfo of an embedded ledger's key, the DER of each Fabric root certificate), so the user can
+compare it with the fingerprint the province publishes.
+
+File format (`bidtrace-trust/1`, RFC 8785 or any JSON without duplicate keys):
+`{"format": "bidtrace-trust/1", "notaries": [{"log_id", "note_key"}], "ledgers": [{"ledger": "embedded" |
+"fabric", ...}]}`. An embedded ledger root is `{"ledger": "embedded", "org", "public_key"}` (PEM); a Fabric
+root is the channel's roots as `verifier.fabric` reads them, with the tag `"ledger": "fabric"`.
+"""
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from verifier.canonical import canonical_bytes
+from verifier.errors import MalformedInput
+from verifier.note import NoteKey, parse_vkey
+from verifier.signatures import load_public_key
+from verifier.strict import exact_object, listed, text
+
+TRUST_FORMAT = "bidtrace-trust/1"
+LEDGER_KINDS = ("embedded", "fabric")
+MAX_TRUST_FILE = 4 * 1024 * 1024
+
+
+def fingerprint(key_bytes: bytes) -> str:
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key_bytes).digest()).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class NotaryRoot:
+    """A notary's published checkpoint key for one log."""
+
+    log_id: str
+    note_key: NoteKey
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.note_key.public_key)
+
+    def describe(self) -> str:
+        return f"notary of log {self.log_id!r}, checkpoint key {self.note_key.name} {self.fingerprint}"
+
+    def encode(self) -> dict[str, Any]:
+        return {"log_id": self.log_id, "note_key": self.note_key.vkey()}
+
+    @classmethod
+    def parse(cls, value: Any, what: str) -> "NotaryRoot":
+        value = exact_object(value, what, {"log_id", "note_key"})
+        return cls(text(value, "log_id", what), parse_vkey(text(value, "note_key", what)))
+
+
+def _certificate_fingerprints(pems: Any, what: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(pems, dict):
+        raise MalformedInput(f"{what} must map MSP ids to PEM root certificates")
+    found = []
+    for msp, pem in sorted(pems.items()):
+        try:
+            cert = x509.load_pem_x509_certificate(str(pem).encode())
+        except ValueError as exc:
+            raise MalformedInput(f"{what} {msp!r} is not a PEM certificate: {exc}") from exc
+        found.append((str(msp), fingerprint(cert.public_bytes(serialization.Encoding.DER))))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class LedgerRoot:
+    """What a ledger's anchor evidence is checked against. `body` is the root as published, tag included."""
+
+    kind: str
+    name: str
+    body: dict[str, Any] = field(compare=False, hash=False)
+    fingerprints: tuple[tuple[str, str], ...]
+
+    @property
+    def fingerprint(self) -> str:
+        if self.kind == "embedded":
+            return self.fingerprints[0][1]
+        return fingerprint(canonical_bytes(self.body))
+
+    def describe(self) -> str:
+        if self.kind == "embedded":
+            return f"embedded ledger of {self.name}, block key {self.fingerprint}"
+        orgs = ", ".join(f"{msp} {fp}" for msp, fp in self.fingerprints)
+        return f"Fabric channel {self.name} {self.fingerprint} (root certificates: {orgs})"
+
+    def encode(self) -> dict[str, Any]:
+        return self.body
+
+    @classmethod
+    def parse(cls, value: Any, what: str) -> "LedgerRoot":
+        if not isinstance(value, dict):
+            raise MalformedInput(f"{what} must be a JSON object")
+        kind = value.get("ledger")
+        if kind == "embedded":
+            value = exact_object(value, what, {"ledger", "org", "public_key"})
+            pem = text(value, "public_key", what)
+            key = load_public_key(pem)
+            der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            org = text(value, "org", what)
+            return cls("embedded", org, value, ((org, fingerprint(der)),))
+        if kind == "fabric":
+            prints = _certificate_fingerprints(value.get("organizations"), f"{what} organizations")
+            prints += _certificate_fingerprints(value.get("orderers") or {}, f"{what} orderers")
+            return cls("fabric", str(value.get("channel", "?")), value, prints)
+        raise MalformedInput(f"{what} must be tagged \"ledger\": one of {', '.join(LEDGER_KINDS)}; got {kind!r:.40}")
+
+
+@dataclass(frozen=True)
+class TrustRoots:
+    """The roots a verification may rely on, chosen by the user. Empty means nothing is trusted."""
+
+    notaries: tuple[NotaryRoot, ...] = ()
+    ledgers: tuple[LedgerRoot, ...] = ()
+
+    def notary(self, log_id: str) -> NotaryRoot | None:
+        return next((n for n in self.notaries if n.log_id == log_id), None)
+
+    def ledgers_of(self, kind: str) -> list[LedgerRoot]:
+        return [root for root in self.ledgers if root.kind == kind]
+
+    def merged(self, other: "TrustRoots") -> "TrustRoots":
+        notaries = list(self.notaries)
+        for n in other.notaries:
+            if n not in notaries:
+                notaries.append(n)
+        ledgers = list(self.ledgers)
+        for root in other.ledgers:
+            if root.fingerprint not in {r.fingerprint for r in ledgers}:
+                ledgers.append(root)
+        return TrustRoots(tuple(notaries), tuple(ledgers))
+
+    def without(self, fingerprint_: str) -> "TrustRoots":
+        return TrustRoots(tuple(n for n in self.notaries if n.fingerprint != fingerprint_),
+                          tuple(r for r in self.ledgers if r.fingerprint != fingerprint_))
+
+    def encode(self) -> bytes:
+        return canonical_bytes({"format": TRUST_FORMAT, "notaries": [n.encode() for n in self.notaries],
+                                "ledgers": [r.encode() for r in self.ledgers]})
+
+    @classmethod
+    def parse(cls, data: bytes, what: str = "trust roots") -> "TrustRoots":
+        if len(data) > MAX_TRUST_FILE:
+            raise MalformedInput(f"{what} is {len(data)} bytes, more than {MAX_TRUST_FILE}")
+
+        def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            keys = [k for k, _ in pairs]
+            if len(keys) != len(set(keys)):
+                raise MalformedInput(f"{what} repeats a key")
+            return dict(pairs)
+
+        try:
+            value = json.loads(data, object_pairs_hook=no_duplicates, parse_constant=lambda c: _bad(c, what))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise MalformedInput(f"{what} is not JSON: {exc}") from exc
+        value = exact_object(value, what, {"format", "notaries", "ledgers"})
+        if value["format"] != TRUST_FORMAT:
+            raise MalformedInput(f"{what} has format {value['format']!r:.40}, expected {TRUST_FORMAT}")
+        notaries = tuple(NotaryRoot.parse(n, f"{what} notary #{i}")
+                         for i, n in enumerate(listed(value, "notaries", what)))
+        ledgers = tuple(LedgerRoot.parse(r, f"{what} ledger #{i}")
+                        for i, r in enumerate(listed(value, "ledgers", what)))
+        return cls(notaries, ledgers)
+
+    def describe(self) -> list[str]:
+        return [n.describe() for n in self.notaries] + [r.describe() for r in self.ledgers]
+
+
+def _bad(constant: str, what: str) -> Any:
+    raise MalformedInput(f"{what} holds {constant}, which is not a JSON number")
+
+
+def load_trust_file(path: Path) -> TrustRoots:
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_TRUST_FILE + 1)
+    except OSError as exc:
+        raise MalformedInput(f"cannot read trust roots {path}: {exc.strerror}") from exc
+    return TrustRoots.parse(data, f"trust roots {path.name}")
+
+
+class TrustStore:
+    """The user's pinned roots, one file. `BIDTRACE_TRUST_STORE` names it; the default lives in the user's
+    configuration folder, so pinning is a deliberate act of that user and of nobody else."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_store_path()
+
+    def load(self) -> TrustRoots:
+        if not self.path.exists():
+            return TrustRoots()
+        return load_trust_file(self.path)
+
+    def save(self, roots: TrustRoots) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_bytes(roots.encode())
+        os.replace(partial, self.path)
+
+    def import_file(self, path: Path) -> TrustRoots:
+        """Pin the roots in `path`; return those that were new."""
+        current = self.load()
+        added = load_trust_file(path)
+        merged = current.merged(added)
+        self.save(merged)
+        known = {c.fingerprint for c in current.ledgers}
+        return TrustRoots(tuple(n for n in merged.notaries if n not in current.notaries),
+                          tuple(r for r in merged.ledgers if r.fingerprint not in known))
+
+    def remove(self, fingerprint_: str) -> int:
+        current = self.load()
+        kept = current.without(fingerprint_)
+        removed = len(current.notaries) + len(current.ledgers) - len(kept.notaries) - len(kept.ledgers)
+        if removed:
+            self.save(kept)
+        return removed
+
+
+def default_store_path() -> Path:
+    named = os.environ.get("BIDTRACE_TRUST_STORE")
+    if named:
+        return Path(named)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "bidtrace" / "trust.json"
