@@ -1,11 +1,9 @@
 """An audit extract anchored on the real Fabric network, from submission over HTTP to `bidtrace verify`."""
 
-import json
 import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fabric_helpers import OrgCA
@@ -13,16 +11,17 @@ from fabric_helpers import OrgCA
 from anchors.fabric import FabricLedger
 from network.topology import FabricNetwork
 from notary.client import NotaryClient, SubmitterKey
-from notary.extract import build_extract
+from notary.extract import build_extract, published_roots
 from notary.server import serving
 from notary.service import Notary
 from tests.conftest import incident, make_config, recording, wait_until
 from verifier.extract import verify_extract
+from verifier.trust import LedgerRoot, TrustRoots
 
 pytestmark = pytest.mark.fabric
 
 
-def extract_on_fabric(net: FabricNetwork, folder: Path) -> tuple[Path, dict[str, Any]]:
+def extract_on_fabric(net: FabricNetwork, folder: Path) -> tuple[Path, TrustRoots]:
     """A notary anchoring on Fabric as ProvinceMSP; a camera and the hub submit over HTTP; one extract and
     the roots its operator publishes."""
     ledger = FabricLedger.from_profile(net.profile_file(net.org("ProvinceMSP")))
@@ -45,8 +44,7 @@ def extract_on_fabric(net: FabricNetwork, folder: Path) -> tuple[Path, dict[str,
             admin.close()
         path = folder / "extract-P-1.zip"
         path.write_bytes(build_extract(notary.log, notary.ledger, "P-1"))
-        trust = {"notary": {"log_id": config.log_id, "note_key": notary.key.vkey},
-                 "ledger": notary.ledger.trust_roots()}
+        trust = published_roots(notary.log, notary.ledger)
     finally:
         notary.close()
     return path, trust
@@ -54,14 +52,15 @@ def extract_on_fabric(net: FabricNetwork, folder: Path) -> tuple[Path, dict[str,
 
 @pytest.fixture(scope="module")
 def fabric_extract(fabric_network: FabricNetwork, tmp_path_factory: pytest.TempPathFactory) -> tuple[
-        Path, dict[str, Any]]:
+        Path, TrustRoots]:
     return extract_on_fabric(fabric_network, tmp_path_factory.mktemp("fabric-extract"))
 
 
-def test_fabric_extract_verifies_against_the_published_roots(fabric_extract: tuple[Path, dict[str, Any]]) -> None:
+def test_fabric_extract_verifies_against_the_published_roots(fabric_extract: tuple[Path, TrustRoots]) -> None:
     path, trust = fabric_extract
     report = verify_extract(path, trust)
-    problems = report.errors + [e for r in report.records for e in r.errors]
+    problems = report.errors + [f.detail for f in report.findings if not f.ok] + [
+        e for r in report.records for e in r.errors]
     assert report.ok, problems
     assert len(report.records) == 22
     assert report.anchor.startswith("Fabric block ") and "submitted by ProvinceMSP" in report.anchor
@@ -71,28 +70,29 @@ def test_fabric_extract_verifies_against_the_published_roots(fabric_extract: tup
 
 
 def test_bidtrace_verify_command_accepts_the_fabric_extract(
-    fabric_extract: tuple[Path, dict[str, Any]], tmp_path: Path
+    fabric_extract: tuple[Path, TrustRoots], tmp_path: Path
 ) -> None:
     path, trust = fabric_extract
     roots = tmp_path / "published-roots.json"
-    roots.write_text(json.dumps(trust))
+    roots.write_bytes(trust.encode())
     run = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(path), "--trust", str(roots)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "VERIFIED: all 22 records hold." in run.stdout and "anchor ✓ Fabric block" in run.stdout
+    assert "VERIFIED: all 22 records" in run.stdout and "anchor ✓ Fabric block" in run.stdout
 
 
-def test_fabric_extract_fails_against_another_networks_roots(fabric_extract: tuple[Path, dict[str, Any]]) -> None:
+def test_fabric_extract_fails_against_another_networks_roots(fabric_extract: tuple[Path, TrustRoots]) -> None:
     path, trust = fabric_extract
-    ledger = dict(trust["ledger"])
+    ledger = dict(trust.ledgers[0].body)
     ledger["organizations"] = {msp: OrgCA.create(msp).pem() for msp in ledger["organizations"]}
-    report = verify_extract(path, {**trust, "ledger": ledger})
+    report = verify_extract(path, TrustRoots(trust.notaries, (LedgerRoot.parse(ledger, "other roots"),)))
     assert not report.ok
-    assert any("are not the pinned ones" in e for e in report.errors), report.errors
+    failed = report.errors + [f.detail for f in report.findings if not f.ok]
+    assert any("are not the pinned ones" in e for e in failed), failed
 
 
 def test_extracts_before_and_after_add_org_verify_against_the_same_published_roots(
-    fabric_network: FabricNetwork, fabric_extract: tuple[Path, dict[str, Any]], tmp_path: Path
+    fabric_network: FabricNetwork, fabric_extract: tuple[Path, TrustRoots], tmp_path: Path
 ) -> None:
     """Membership changes over time: each extract is judged by the configuration in force at its anchor,
     proven from the genesis membership the published roots pin."""
@@ -101,8 +101,10 @@ def test_extracts_before_and_after_add_org_verify_against_the_same_published_roo
     for city in ("LinyiMSP", "ZiboMSP"):
         fabric_network.add_org(city)
     second, trust = extract_on_fabric(fabric_network, tmp_path)
-    assert trust["ledger"] == published["ledger"]  # adding cities changes nothing that was published
+    # adding cities changes nothing that was published
+    assert [r.body for r in trust.ledgers] == [r.body for r in published.ledgers]
     assert verify_extract(first, published).ok
-    report = verify_extract(second, {**published, "notary": trust["notary"]})
-    assert report.ok, report.errors + [e for r in report.records for e in r.errors]
+    report = verify_extract(second, TrustRoots(trust.notaries, published.ledgers))
+    assert report.ok, report.errors + [f.detail for f in report.findings if not f.ok] + [
+        e for r in report.records for e in r.errors]
     assert f"of {before + 2} members as of config block" in report.anchor, report.anchor
