@@ -11,7 +11,6 @@ class HubConfig:
     notary_url: str = field(default_factory=lambda: os.environ.get("BIDTRACE_NOTARY_URL", "http://127.0.0.1:8400"))
     hub_id: str = "hub-province"
     database_url: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_HUB_DATABASE_URL"))
-    notary_admin_token: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_ADMIN_TOKEN"))
     api_token: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_HUB_TOKEN"))
     utc_offset_hours: int = 8
     tail_interval: float = 0.5  # seconds between reads of the notary log for the supervision feed

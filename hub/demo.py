@@ -30,6 +30,7 @@ from devices.recorder import Recorder, RecorderConfig
 from hub.config import HubConfig
 from hub.server import serving_hub
 from hub.service import Hub
+from notary.access import Role, write_access_config
 from notary.client import NotaryClient, SubmitterKey
 from notary.server import running_notary
 from notary.service import NotaryConfig
@@ -137,7 +138,7 @@ def _record_cameras(notary_url: str, admin: NotaryClient, data: Path, per_camera
     for venue in VENUES:
         for camera in CAMERAS:
             key = SubmitterKey.generate(f"{venue}.{camera}")
-            admin.register(key, "device")
+            admin.register(key, "device", venue, "recorder")
             video = _camera_video(data / "camera-feeds" / f"{venue}-{camera}.avi", per_camera * FPS,
                                   f"{CITIES[venue]} {camera}")
             queue = EvidenceQueue(data / "devices" / f"{venue}-{camera}.queue.db", key, NotaryClient(notary_url),
@@ -161,15 +162,18 @@ def run_demo(data: Path, segments: int) -> int:
     (data / "camera-feeds").mkdir(parents=True)
     started = time.monotonic()
     print(f"bidtrace demo — project {PROJECT}, main venue {MAIN}, secondary venues {', '.join(SECONDARY)}")
-    admin_token, hub_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    config = NotaryConfig(data_dir=data / "notary", log_id="province", seal_interval=0.5, admin_token=admin_token)
+    hub_token = secrets.token_urlsafe(32)
+    # Each party holds its own key; the notary's access configuration names its first administrator.
+    admin_key = SubmitterKey.load_or_create(data / "keys" / "notary-admin.key", "notary-admin")
+    access = data / "notary-access.json"
+    write_access_config(access, [admin_key.principal(Role.NOTARY_ADMIN)])
+    config = NotaryConfig(data_dir=data / "notary", log_id="province", seal_interval=0.5, access=access)
     with running_notary(config) as (notary, notary_url):
         print(f"notary on {notary_url}, embedded ledger ({notary.ledger.trust_roots()['org']}), "
               f"checkpoint key {notary.key.vkey[:40]}…")
-        admin = NotaryClient(notary_url, admin_token=admin_token)
-        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, notary_admin_token=admin_token,
-                                    api_token=hub_token, beacon_wait=30))
-        hub_service.register()
+        admin = NotaryClient(notary_url, as_principal=admin_key)
+        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, api_token=hub_token, beacon_wait=30))
+        hub_service.register(admin_key)
         try:
             with serving_hub(hub_service) as hub_url:
                 print(f"hub on {hub_url}, writing its evidence as {hub_service.config.hub_id}")
@@ -179,7 +183,12 @@ def run_demo(data: Path, segments: int) -> int:
                 print(f"log size {size}; waiting for the anchor…", flush=True)
                 while notary.sealer.state.anchored_size < size:
                     time.sleep(0.05)
-                extract = admin.extract(PROJECT, disclose=True)
+                # A court granted the project reads its extract, stating why; the read is itself recorded.
+                court_key = SubmitterKey.load_or_create(data / "keys" / "court.key", "court-jinan-intermediate")
+                admin.register(court_key, "court", projects=[PROJECT])
+                court = NotaryClient(notary_url, as_principal=court_key, purpose="case 2026-0417 evidence review")
+                extract = court.extract(PROJECT, disclose=True)
+                court.close()
         finally:
             hub_service.close()
             admin.close()
@@ -219,7 +228,7 @@ def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segme
     stations = {}
     for venue in VENUES:
         stations[venue] = SubmitterKey.generate(f"{venue}.checkin")
-        admin.register(stations[venue], "device")
+        admin.register(stations[venue], "device", venue, "checkin")
     for venue, experts in drawn["assignments"].items():
         for expert in experts:
             _check_in(admin, hub, stations[venue], venue, expert)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import db as models
 from hub.config import HubConfig
 from hub.errors import NotaryRefused, NotaryUnavailable, NotFound
+from notary.access import PrincipalKey
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from verifier.commitments import commit
 
@@ -35,16 +36,21 @@ class Hub:
         self.engine = models.open_engine(config.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.key = SubmitterKey.load_or_create(config.data_dir / "hub.key", config.hub_id)
-        self.notary = NotaryClient(config.notary_url, timeout=15.0, admin_token=config.notary_admin_token)
+        # The hub's key signs its evidence and its requests to the notary alike.
+        self.notary = NotaryClient(config.notary_url, timeout=15.0, as_principal=self.key)
         self.lock = threading.RLock()
         self.tz = timezone(timedelta(hours=config.utc_offset_hours))
         self._scheduler: Any = None
 
     # ----- lifecycle -----
 
-    def register(self) -> dict[str, Any]:
-        """Register the hub's key with the notary (needs the notary's admin token; idempotent)."""
-        return self.notary.register(self.key, "hub")
+    def register(self, admin: PrincipalKey) -> dict[str, Any]:
+        """Bind the hub's key with the notary as the hub (signed by a notary administrator; idempotent)."""
+        client = NotaryClient(self.config.notary_url, timeout=15.0, as_principal=admin)
+        try:
+            return client.register(self.key, "hub")
+        finally:
+            client.close()
 
     def start(self) -> None:
         from hub.jobs import start_scheduler

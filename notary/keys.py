@@ -59,3 +59,25 @@ class NotaryKey:
     def sign_checkpoint(self, checkpoint: Checkpoint) -> str:
         body = checkpoint.body()
         return body + "\n" + signature_line(self.name, self.public_raw, self.sign(body.encode()))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a key, token or other secret file: created 0600 (its folder 0700) with its content already in
+    it, fsync'd, then renamed into place, so no reader ever sees it empty, partial or readable by others."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -9,11 +9,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from notary.client import NotaryClient
+from notary.access import SignedRequests
+from notary.client import NotaryClient, SubmitterKey
 from notary.log import Submission
 from notary.server import serving
 from notary.service import Notary
-from tests.conftest import Participants, incident, make_config, segment
+from tests.conftest import ADMIN, Participants, incident, make_config, segment
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,10 @@ def test_openapi_document_names_the_interfaces(served: str) -> None:
     client.close()
 
 
-def test_extract_path_needs_the_admin_token(served: str, tmp_path: Path) -> None:
+def test_extract_path_needs_a_signed_request_of_an_allowed_role(served: str, tmp_path: Path) -> None:
     assert httpx.get(served + "/v1/projects/P-1/extract").status_code == 401
-    ok = httpx.get(served + "/v1/projects/P-1/extract", headers={"Authorization": "Bearer test-admin-token"})
+    impostor = SignedRequests(SubmitterKey.generate(ADMIN.principal_id))
+    forged = httpx.get(served + "/v1/projects/P-1/extract", auth=impostor)
+    assert forged.status_code == 401 and "does not verify" in forged.json()["detail"]
+    ok = httpx.get(served + "/v1/projects/P-1/extract", auth=SignedRequests(ADMIN))
     assert ok.status_code == 200 and ok.headers["content-type"] == "application/zip"

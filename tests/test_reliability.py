@@ -19,15 +19,13 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.log import Submission
 from notary.server import free_port, serving
 from notary.service import Notary
-from tests.conftest import Participants, entry_of, incident, make_config, segment, wait_until
+from tests.conftest import ADMIN, Participants, admin_access, entry_of, incident, make_config, segment, wait_until
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
 
-ADMIN = "test-admin-token"
-
 
 def _start_server(data: Path, port: int, database_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BIDTRACE_ADMIN_TOKEN": ADMIN}
+    env = {**os.environ, "BIDTRACE_ACCESS": str(admin_access(data.parent))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
          "--seal-interval", "0.2", "--database-url", database_url],
@@ -54,8 +52,8 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) 
     pending: list[dict[str, Any]] | None = None
     camera = SubmitterKey.generate("V-1.cam1")
     proc = _start_server(data, port, database_url)
-    client = NotaryClient(f"http://127.0.0.1:{port}", admin_token=ADMIN, timeout=5)
-    client.register(camera, "device")
+    client = NotaryClient(f"http://127.0.0.1:{port}", as_principal=ADMIN, timeout=5)
+    client.register(camera, "device", "V-1", "recorder")
     counter = 0
     kills = 0
     while kills < 20:
@@ -106,7 +104,7 @@ def test_submissions_keep_succeeding_while_the_ledger_is_down(sqlite_notary: Not
     notary.sealer.interval = 0.1
     people = Participants(notary)
     with serving(notary) as url:
-        client = NotaryClient(url)
+        client = NotaryClient(url, as_principal=people.hub)
         client.submit(people.hub, [incident(0)])
         wait_until(lambda: notary.sealer.state.anchored_size == 1, 10, "first anchor")
         blocker = sqlite3.connect(notary.config.data_dir / "ledger" / "ledger.db", isolation_level=None)

@@ -6,13 +6,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from notary.access import Authenticator
 from notary.api import admin, ops, proofs, records
 from notary.api.deps import Metrics
+from notary.api.guard import BodyGuard
 from notary.log import RecordRejected
 from notary.service import Notary
 
 
 def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
+    notary.check_access_configured()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_sealer:
@@ -31,6 +35,8 @@ def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
     )
     app.state.notary = notary
     app.state.metrics = Metrics(notary)
+    app.state.authenticator = Authenticator(notary.principals)
+    app.add_middleware(BodyGuard, max_body_bytes=notary.config.max_body_bytes)
 
     @app.exception_handler(RecordRejected)
     async def rejected(_: Request, exc: RecordRejected) -> JSONResponse:

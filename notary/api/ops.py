@@ -4,7 +4,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from notary.api.deps import Metrics, get_metrics, get_notary
+from notary.access import Caller
+from notary.api.deps import Metrics, get_metrics, get_notary, require
 from notary.api.models import Health
 from notary.service import Notary
 
@@ -25,5 +26,5 @@ def healthz(notary: Notary = Depends(get_notary)) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(m: Metrics = Depends(get_metrics)) -> Response:
+def metrics(m: Metrics = Depends(get_metrics), _: Caller = Depends(require("read_metrics"))) -> Response:
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -22,7 +22,7 @@ from hub.service import Hub
 from notary.client import NotaryClient, SubmitterKey
 from notary.server import running_notary
 from notary.service import Notary
-from tests.conftest import make_config, wait_until
+from tests.conftest import ADMIN, device_bindings, make_config, wait_until
 from verifier.commitments import commit
 
 TOKEN = "hub-test-token"
@@ -63,11 +63,11 @@ class Stack:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     with running_notary(make_config(tmp_path / "notary", seal_interval=0.2)) as (notary, notary_url):
         hub = Hub(HubConfig(
-            data_dir=tmp_path / "hub", notary_url=notary_url, notary_admin_token="test-admin-token", api_token=TOKEN,
+            data_dir=tmp_path / "hub", notary_url=notary_url, api_token=TOKEN,
             tail_interval=0.1, deliver_interval=0.1, deadline_interval=0.2, retry_base=0.1, retry_max=0.4,
             beacon_wait=20))
-        hub.register()
-        admin = NotaryClient(notary_url, admin_token="test-admin-token")
+        admin = NotaryClient(notary_url, as_principal=ADMIN)
+        admin.register(hub.key, "hub")
         try:
             with serving_hub(hub) as url, httpx.Client(base_url=url, timeout=60,
                                                        headers={"Authorization": f"Bearer {TOKEN}"}) as api:
@@ -113,7 +113,7 @@ class Station:
     def __init__(self, st: Stack, venue: str) -> None:
         self.st, self.venue = st, venue
         self.key = SubmitterKey.generate(f"{venue}.checkin")
-        st.admin.register(self.key, "device")
+        st.admin.register(self.key, "device", *device_bindings(self.key.principal_id))
 
     def check_in(self, session_id: str, expert_id: str, project: str = PROJECT) -> dict[str, Any]:
         salt = secrets.token_bytes(16)

@@ -96,7 +96,8 @@ def test_full_evaluation_verifies(stack: Stack, tmp_path: Path) -> None:
         st.call("POST", f"/misconduct/{m['case_id']}/{step}", body)
 
     archived = st.call("POST", "/sessions/S-1/archive", None, 201)
-    session_leaves = [r["leaf_index"] for r in st.admin.get("/v1/records", project_id=PROJECT, limit=1000)["records"]]
+    session_leaves = [r["leaf_index"] for r in st.admin.get("/v1/records", project_id=PROJECT, limit=1000)["records"]
+                      if r["entry"]["record"]["session_id"] == "S-1"]
     assert archived["leaves"] == session_leaves[:-1]  # everything of the session before the archive itself
     st.refused("POST", "/sessions/S-1/incidents", {"venue_id": MAIN, "kind": "other", "description": "late",
                                                    "started_at": "2026-11-26T18:00:00+08:00"}, 409, "archived")
