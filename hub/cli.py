@@ -29,18 +29,26 @@ def _config(data: Path, notary_url: str, database_url: str | None, hub_id: str) 
 def serve(
     data: Path = DATA, notary_url: str = NOTARY, database_url: str | None = DB, hub_id: str = HUB_ID,
     host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8500),
+    access: Path | None = typer.Option(None, "--access", envvar="BIDTRACE_HUB_ACCESS",
+                                       help="access configuration: the principals allowed in (JSON)"),
+    insecure_local: bool = typer.Option(False, "--insecure-local",
+                                        help="no access configuration: loopback only, anyone local may do anything"),
 ) -> None:
     """Serve the hub's HTTP API and run its schedule (supervision feed, objection deadlines)."""
+    import ipaddress
+
     import uvicorn
 
     from hub.api import create_app
     from hub.service import Hub
 
-    hub = Hub(_config(data, notary_url, database_url, hub_id))
+    if insecure_local and (host != "localhost" and not ipaddress.ip_address(host).is_loopback):
+        typer.echo(f"--insecure-local serves loopback only, not {host}", err=True)
+        raise typer.Exit(2)
+    config = _config(data, notary_url, database_url, hub_id)
+    config.access, config.insecure_local = access, insecure_local
+    hub = Hub(config)
     try:
-        if not hub.config.api_token:
-            typer.echo("warning: BIDTRACE_HUB_TOKEN is not set; the hub API is open to anyone who can reach it",
-                       err=True)
         typer.echo(f"hub {hub_id} on http://{host}:{port}, notary {notary_url}")
         uvicorn.run(create_app(hub), host=host, port=port, log_level="warning")
     finally:

@@ -30,7 +30,7 @@ from devices.recorder import Recorder, RecorderConfig
 from hub.config import HubConfig
 from hub.server import serving_hub
 from hub.service import Hub
-from notary.access import Role, write_access_config
+from notary.access import PrincipalKey, Role, SignedRequests, write_access_config
 from notary.client import NotaryClient, SubmitterKey
 from notary.server import running_notary
 from notary.service import NotaryConfig
@@ -65,10 +65,10 @@ def _step(message: str) -> None:
 
 
 class _Hub:
-    """The hub's HTTP API as the demo's operator uses it."""
+    """The hub's HTTP API as one party uses it: every request signed with that party's own key."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"})
+    def __init__(self, url: str, key: PrincipalKey) -> None:
+        self.http = httpx.Client(base_url=url, timeout=60, auth=SignedRequests(key))
 
     def __call__(self, method: str, path: str, body: Any = None) -> Any:
         response = self.http.request(method, path, json=body)
@@ -162,9 +162,13 @@ def run_demo(data: Path, segments: int) -> int:
     (data / "camera-feeds").mkdir(parents=True)
     started = time.monotonic()
     print(f"bidtrace demo — project {PROJECT}, main venue {MAIN}, secondary venues {', '.join(SECONDARY)}")
-    hub_token = secrets.token_urlsafe(32)
-    # Each party holds its own key; the notary's access configuration names its first administrator.
+    # Each party holds its own key (created 0600 under keys/); the access configurations name the public halves.
     admin_key = SubmitterKey.load_or_create(data / "keys" / "notary-admin.key", "notary-admin")
+    operator_key = PrincipalKey.load_or_create(data / "keys" / "hub-operator.key", "hub-operator-province")
+    venue_keys = {v: PrincipalKey.load_or_create(data / "keys" / f"{v}-operator.key", f"{v}-operator") for v in VENUES}
+    hub_access = data / "hub-access.json"
+    write_access_config(hub_access, [operator_key.principal(Role.HUB_OPERATOR),
+                                     *(k.principal(Role.VENUE_OPERATOR, v) for v, k in venue_keys.items())])
     access = data / "notary-access.json"
     write_access_config(access, [admin_key.principal(Role.NOTARY_ADMIN)])
     config = NotaryConfig(data_dir=data / "notary", log_id="province", seal_interval=0.5, access=access)
@@ -172,13 +176,14 @@ def run_demo(data: Path, segments: int) -> int:
         print(f"notary on {notary_url}, embedded ledger ({notary.ledger.trust_roots()['org']}), "
               f"checkpoint key {notary.key.vkey[:40]}…")
         admin = NotaryClient(notary_url, as_principal=admin_key)
-        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, api_token=hub_token, beacon_wait=30))
+        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, access=hub_access, beacon_wait=30))
         hub_service.register(admin_key)
         try:
             with serving_hub(hub_service) as hub_url:
                 print(f"hub on {hub_url}, writing its evidence as {hub_service.config.hub_id}")
-                hub = _Hub(hub_url, hub_token)
-                _evaluate(hub, admin, notary_url, data, segments)
+                hub = _Hub(hub_url, operator_key)
+                venues = {v: _Hub(hub_url, k) for v, k in venue_keys.items()}
+                _evaluate(hub, venues, admin, notary_url, data, segments)
                 size = notary.log.size
                 print(f"log size {size}; waiting for the anchor…", flush=True)
                 while notary.sealer.state.anchored_size < size:
@@ -203,7 +208,8 @@ def run_demo(data: Path, segments: int) -> int:
     return 0 if report.ok else 1
 
 
-def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segments: int) -> None:
+def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_url: str, data: Path,
+              segments: int) -> None:
     for venue in VENUES:
         hub("PUT", "/venues", {"venue_id": venue, "name": f"{CITIES[venue]}评标中心", "city": CITIES[venue],
                                "rooms": ["评标室 1", "评标室 2", "评标室 3"]})
@@ -214,7 +220,7 @@ def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segme
                               "slot_end": "2026-11-26T17:30:00+08:00", "bidders": BIDDERS})
     for venue in SECONDARY:
         offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": "评标室 1"})
-        hub("POST", f"/bookings/{offer['booking_id']}/confirm", {"by_venue": venue})
+        venues[venue]("POST", f"/bookings/{offer['booking_id']}/confirm")
     _step(f"booking: {MAIN} offered the session to {', '.join(SECONDARY)}; both confirmed")
 
     committed = hub("POST", f"/sessions/{SESSION}/draws", {
@@ -254,9 +260,9 @@ def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segme
 
     objection = hub("POST", f"/sessions/{SESSION}/objections",
                     {"filed_by": "青岛海建有限公司", "summary": "对评分结果提出异议 (objection to the scoring)"})
-    hub("POST", f"/objections/{objection['objection_id']}/review", {"by_venue": MAIN})
-    hub("POST", f"/objections/{objection['objection_id']}/answer",
-        {"by_venue": MAIN, "answer": "复核后维持原评审结果 (result upheld after review)"})
+    venues[MAIN]("POST", f"/objections/{objection['objection_id']}/review", {})
+    venues[MAIN]("POST", f"/objections/{objection['objection_id']}/answer",
+                 {"answer": "复核后维持原评审结果 (result upheld after review)"})
     case = hub("POST", "/misconduct", {
         "session_id": SESSION, "subject_kind": "bidder", "subject_id": "91370600MA3E7XXXX3",
         "subject_name": "烟台港城建设有限公司",

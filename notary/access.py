@@ -95,7 +95,8 @@ def load_public_key(pem: str, who: str) -> PublicKey:
 @dataclass(frozen=True)
 class Principal:
     """A registered caller. `venue_id` binds venue operators and devices; `function` binds devices;
-    `projects` lists what a court or complainant was granted."""
+    `projects` lists what a court or complainant was granted; `endpoints` are a supervisor's registered
+    webhook URLs (the only places the hub will ever push to)."""
 
     principal_id: str
     role: Role
@@ -103,6 +104,7 @@ class Principal:
     venue_id: str | None = None
     function: str | None = None
     projects: frozenset[str] = field(default_factory=frozenset)
+    endpoints: frozenset[str] = field(default_factory=frozenset)
 
     def key(self) -> PublicKey:
         return load_public_key(self.public_key, f"principal {self.principal_id}")
@@ -122,6 +124,8 @@ class Principal:
             out["function"] = self.function
         if self.projects:
             out["projects"] = sorted(self.projects)
+        if self.endpoints:
+            out["endpoints"] = sorted(self.endpoints)
         return out
 
     @classmethod
@@ -131,7 +135,7 @@ class Principal:
 
         if not isinstance(value, dict):
             raise AccessConfigError(f"{where}: a principal is a JSON object")
-        allowed = {"principal_id", "role", "public_key", "venue_id", "function", "projects"}
+        allowed = {"principal_id", "role", "public_key", "venue_id", "function", "projects", "endpoints"}
         extra = set(value) - allowed
         if extra:
             raise AccessConfigError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
@@ -164,7 +168,24 @@ class Principal:
             raise AccessConfigError(f"{where}: a court or complainant must be granted at least one project")
         if role is not Role.COURT and projects:
             raise AccessConfigError(f"{where}: only a court or complainant is granted projects")
-        return cls(pid, role, pem, venue, function, frozenset(projects))
+        endpoints = value.get("endpoints", [])
+        if not isinstance(endpoints, list) or not all(isinstance(u, str) and _endpoint(u) for u in endpoints):
+            raise AccessConfigError(f"{where}: endpoints must be a list of http(s) URLs with a host, no credentials")
+        if role is not Role.SUPERVISOR and endpoints:
+            raise AccessConfigError(f"{where}: only a supervisor registers webhook endpoints")
+        return cls(pid, role, pem, venue, function, frozenset(projects), frozenset(endpoints))
+
+
+def _endpoint(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a malformed port
+    except ValueError:
+        return False
+    return (len(url) <= 2000 and parts.scheme in ("http", "https") and bool(parts.hostname)
+            and parts.username is None and parts.password is None and url.isascii() and " " not in url)
 
 
 class Registry:
@@ -525,3 +546,25 @@ class SignedRequests(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Any:
         self.sign(request)
         yield request
+
+
+def _loopback(host: str | None) -> bool:
+    import ipaddress
+
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def caller_of(request: Any, authenticator: Authenticator, insecure_local: bool) -> Caller:
+    """The caller of a Starlette request: its signed principal; the public when unsigned; anyone on
+    loopback when the service runs --insecure-local. A bad signature is a 401, never the public."""
+    headers = request.headers
+    if "signature-input" not in headers and "signature" not in headers:
+        client = request.client.host if request.client is not None else None
+        if insecure_local and _loopback(client):
+            return Caller(None, headers.get("bidtrace-purpose"), local=True)
+        return Caller(None)
+    body = await request.body()
+    return authenticator.authenticate(SignedMessage(request.method, str(request.url), headers), body)

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from hub.api import public, sessions, steps, venues
 from hub.errors import HubError
 from hub.service import Hub
+from notary.access import Authenticator
+from notary.api.guard import BodyGuard
 
 
 def _where(loc: tuple[object, ...]) -> str:
@@ -17,6 +19,8 @@ def _where(loc: tuple[object, ...]) -> str:
 
 
 def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
+    hub.check_access_configured()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_jobs:
@@ -31,6 +35,8 @@ def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
                   summary="Bookings, verifiable expert draws, check-ins, signatures, fees, objections, misconduct, "
                           "incidents and the supervision feed; every state change is evidence in the notary's log.")
     app.state.hub = hub
+    app.state.authenticator = Authenticator(hub.principals)
+    app.add_middleware(BodyGuard, max_body_bytes=hub.config.max_body_bytes)
 
     @app.exception_handler(HubError)
     async def hub_error(_: Request, exc: HubError) -> JSONResponse:

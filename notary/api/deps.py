@@ -5,14 +5,13 @@ Reading what is not public is itself evidence: `record_access` appends an access
 why) to the log before the answer is sent, and a read that cannot be recorded is not served.
 """
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import HTTPException, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from notary.access import PUBLIC, AccessDenied, Authenticator, Caller, Role, SignedMessage
+from notary.access import PUBLIC, AccessDenied, Caller, Role, caller_of
 from notary.log import RecordRejected, Submission
 from notary.service import Notary
 
@@ -43,24 +42,12 @@ def get_metrics(request: Request) -> "Metrics":
     return metrics
 
 
-def _loopback(request: Request) -> bool:
-    try:
-        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
-    except ValueError:
-        return False
-
-
 async def get_caller(request: Request) -> Caller:
     """The authenticated principal, or the public when the request carries no signature."""
     notary = get_notary(request)
-    if "signature-input" not in request.headers and "signature" not in request.headers:
-        if notary.config.access is None and notary.config.insecure_local and _loopback(request):
-            return Caller(None, request.headers.get("bidtrace-purpose"), local=True)
-        return Caller(None)
-    authenticator: Authenticator = request.app.state.authenticator
-    body = await request.body()
+    insecure = notary.config.access is None and notary.config.insecure_local
     try:
-        return authenticator.authenticate(SignedMessage(request.method, str(request.url), request.headers), body)
+        return await caller_of(request, request.app.state.authenticator, insecure)
     except AccessDenied as exc:
         raise HTTPException(exc.status, str(exc)) from exc
 

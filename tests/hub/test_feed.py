@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from notary.access import Principal, PrincipalKey, Role
 from notary.client import SubmitterKey
 from notary.server import free_port
 from tests.conftest import device_bindings, wait_until
@@ -64,8 +65,13 @@ def test_webhooks_in_order_after_receiver_outage(stack: Stack) -> None:
     try:
         setup_session(st)
         # Subscribed while the receiver is down: the project's earlier events come first.
-        sub = st.call("POST", "/subscriptions", {"project_id": PROJECT, "url": f"http://127.0.0.1:{receiver.port}/hook",
-                                                 "secret": SECRET}, 201)
+        # The supervision platform's endpoint is registered with the supervisor's binding; only it is accepted.
+        endpoint = f"http://127.0.0.1:{receiver.port}/hook"
+        platform = PrincipalKey.generate("supervision-platform")
+        st.hub.principals.bind(Principal(platform.principal_id, Role.SUPERVISOR, platform.public_pem(),
+                                         endpoints=frozenset({endpoint})))
+        sub = st.as_key(platform).call("POST", "/subscriptions", {"project_id": PROJECT, "url": endpoint,
+                                                                  "secret": SECRET}, 201)
         camera = SubmitterKey.generate(f"{YT}.cam1")
         st.admin.register(camera, "device", *device_bindings(camera.principal_id))
         for i in range(3):
