@@ -130,7 +130,7 @@ def principals(keys: dict[str, PrincipalKey]) -> list[Any]:
 
 def routes_of(app: Any) -> set[tuple[str, str]]:
     return {(method, route.path) for route in app.routes if isinstance(route, APIRoute)
-            for method in route.methods if method != "HEAD"}
+            for method in route.methods or () if method != "HEAD"}
 
 
 def walk(base: str, matrix: dict[str, set[str]], routes: dict[str, list[tuple[str, str, str, Any]]],
