@@ -24,6 +24,7 @@ from hub.config import HubConfig
 from hub.errors import NotaryRefused, NotaryUnavailable, NotFound
 from notary.access import AccessConfigError, Caller, PrincipalKey, Registry, load_access_config
 from notary.client import NotaryClient, NotaryError, SubmitterKey
+from notary.keys import create_private_database
 from verifier.commitments import commit
 
 log = logging.getLogger("bidtrace.hub")
@@ -31,8 +32,9 @@ log = logging.getLogger("bidtrace.hub")
 
 class Hub:
     def __init__(self, config: HubConfig) -> None:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.config = config
+        create_private_database(config.url)
         self.engine = models.open_engine(config.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.key = SubmitterKey.load_or_create(config.data_dir / "hub.key", config.hub_id)
@@ -40,6 +42,7 @@ class Hub:
         self.notary = NotaryClient(config.notary_url, timeout=15.0, as_principal=self.key)
         self.principals = Registry(load_access_config(config.access) if config.access is not None else ())
         self.lock = threading.RLock()
+        self.storage_error: str | None = None  # the last write the database refused
         self.tz = timezone(timedelta(hours=config.utc_offset_hours))
         self._scheduler: Any = None
 
@@ -52,6 +55,20 @@ class Hub:
             return client.register(self.key, "hub")
         finally:
             client.close()
+
+    def probe_storage(self) -> None:
+        """Try a harmless write; clear the recorded refusal if the database takes writes again."""
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self.db() as s:
+                row = s.get(models.State, "storage_probe") or models.State(key="storage_probe", value=0)
+                row.value += 1
+                s.add(row)
+                s.commit()
+        except DBAPIError:
+            return
+        self.storage_error = None
 
     def check_access_configured(self) -> None:
         """Refuse to serve without an access configuration, unless insecure-local (and then say so)."""

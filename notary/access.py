@@ -482,9 +482,12 @@ class PrincipalKey:
 
     @classmethod
     def load(cls, path: Path, principal_id: str) -> Self:
-        data = path.read_bytes()
-        if len(data.strip()) < MIN_SECRET_BYTES:
-            raise AccessConfigError(f"key file {path} is empty or too short")
+        from notary.keys import read_private
+
+        try:
+            data = read_private(path, "key file")
+        except ValueError as exc:
+            raise AccessConfigError(str(exc)) from exc
         key = serialization.load_pem_private_key(data, password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
             raise AccessConfigError(f"key file {path} is not an ECDSA P-256 or Ed25519 private key")
@@ -497,7 +500,10 @@ class PrincipalKey:
         if path.exists():
             return cls.load(path, principal_id)
         created = cls.generate(principal_id)
-        write_private(path, created.private_pem())
+        try:
+            write_private(path, created.private_pem(), replace=False)
+        except FileExistsError:
+            return cls.load(path, principal_id)  # another process created it first
         return created
 
     def private_pem(self) -> bytes:
@@ -537,6 +543,9 @@ class SignedRequests(httpx.Auth):
         self._signer = HTTPMessageSigner(signature_algorithm=algorithm, key_resolver=_OwnKey(key))
 
     def sign(self, request: httpx.Request) -> None:
+        for name in ("content-digest", "signature", "signature-input"):  # a request signed again is signed anew
+            if name in request.headers:
+                del request.headers[name]
         if self.purpose and "bidtrace-purpose" not in request.headers:
             request.headers["Bidtrace-Purpose"] = self.purpose
         covered = (*COVERED, "bidtrace-purpose") if "bidtrace-purpose" in request.headers else COVERED

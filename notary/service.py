@@ -8,7 +8,7 @@ from pathlib import Path
 from anchors.ledger import Ledger
 from notary.access import AccessConfigError, DatabaseRegistry, Principal, load_access_config
 from notary.client import SubmitterKey
-from notary.keys import NotaryKey
+from notary.keys import NotaryKey, create_private_database
 from notary.log import EvidenceLog
 from notary.sealing import Sealer, SealerState, read_status
 from notary.store import open_engine
@@ -65,9 +65,11 @@ class Notary:
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.config = config
         self.key = NotaryKey.load_or_create(config.data_dir / "notary.key", config.note_name)
+        create_private_database(config.url)
         self.engine = open_engine(config.url)
         self.log = EvidenceLog(self.engine, self.key, config.log_id)
         self.principals = DatabaseRegistry(self.engine)
+        self.storage_error: str | None = None  # the last write the database refused, until one succeeds
         if config.access is not None:
             for principal in load_access_config(config.access):
                 self.principals.bind(principal)

@@ -299,3 +299,32 @@ def test_insecure_local_serves_loopback_callers_and_says_so(tmp_path: Path, capf
         assert "WARNING: --insecure-local" in capfd.readouterr().err
     finally:
         notary.close()
+
+
+def test_a_database_that_refuses_writes_gets_503_and_degraded_health(served: Served) -> None:
+    from sqlalchemy import event
+
+    st = served
+    client = NotaryClient(st.url)
+    client.submit(st.people.hub, [incident(1)])
+    before = st.notary.log.size
+
+    def read_only(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    event.listen(st.notary.engine, "connect", read_only)
+    st.notary.engine.dispose()  # every connection from now on refuses writes, as a read-only disk would
+    try:
+        response = st.post(st.people.hub, st.submission(st.people.hub, [incident(2)]))
+        st.refused(response, 503, "refused a write", "readonly", "nothing was appended")
+        health = httpx.get(st.url + "/healthz").json()
+        assert health["status"] == "degraded" and "refused a write" in health["last_error"]
+        # a read that must be recorded is not served when it cannot be
+        court = httpx.Client(base_url=st.url, auth=SignedRequests(st.court), timeout=30)
+        assert court.get("/v1/records", params={"project_id": "P-1"}).status_code == 503
+    finally:
+        event.remove(st.notary.engine, "connect", read_only)
+        st.notary.engine.dispose()
+    assert st.notary.log.size == before
+    client.submit(st.people.hub, [incident(2)])
+    wait_until(lambda: httpx.get(st.url + "/healthz").json()["status"] == "ok", 20, "health to recover")

@@ -22,4 +22,8 @@ def disclosure(project_id: str, hub: Hub = Depends(get_hub),
 
 @router.get("/healthz")
 def health(hub: Hub = Depends(get_hub)) -> dict[str, Any]:
-    return {"status": "ok", "hub_id": hub.config.hub_id, "notary": hub.config.notary_url}
+    """ok, or degraded after the hub's database refused a write (until a probe write succeeds)."""
+    if hub.storage_error is not None:
+        hub.probe_storage()
+    return {"status": "degraded" if hub.storage_error else "ok", "last_error": hub.storage_error,
+            "hub_id": hub.config.hub_id, "notary": hub.config.notary_url}

@@ -38,6 +38,7 @@ def submit_records(
     )
     with metrics.submit_seconds.time():
         result = notary.log.submit(submission)
+    notary.storage_error = None
     duplicates = len(result.receipts) - result.appended
     metrics.appended.inc(result.appended)
     metrics.duplicates.inc(duplicates)

@@ -174,3 +174,27 @@ def test_the_hub_refuses_to_start_without_an_access_configuration(stack: Stack) 
         hub.close()
     unsigned_op = httpx.Client(base_url=stack.url, auth=SignedRequests(PrincipalKey.generate("hub-operator-1")))
     assert unsigned_op.get("/venues").status_code == 401  # the operator's name with another key
+
+
+def test_a_hub_database_that_refuses_writes_gets_503_and_degraded_health(stack: Stack) -> None:
+    from typing import Any
+
+    from sqlalchemy import event
+
+    st = stack
+
+    def read_only(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    event.listen(st.hub.engine, "connect", read_only)
+    st.hub.engine.dispose()
+    try:
+        detail = st.refused("PUT", "/venues", {"venue_id": MAIN, "name": "n", "city": "c", "rooms": ["r"]}, 503,
+                            "refused a write", "nothing was changed")
+        assert "readonly" in detail
+        health = httpx.get(st.url + "/healthz").json()
+        assert health["status"] == "degraded" and "refused a write" in health["last_error"]
+    finally:
+        event.remove(st.hub.engine, "connect", read_only)
+        st.hub.engine.dispose()
+    assert httpx.get(st.url + "/healthz").json()["status"] == "ok"
