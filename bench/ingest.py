@@ -216,8 +216,8 @@ def serve(args: argparse.Namespace) -> int:
     from notary.service import Notary, NotaryConfig
 
     config = NotaryConfig(
-        data_dir=Path(args.data), database_url=args.url or None, log_id="bench", admin_token=args.admin_token,
-        seal_interval=1.0,
+        data_dir=Path(args.data), database_url=args.url or None, log_id="bench", seal_interval=1.0,
+        access=Path(args.access) if args.access else None, insecure_local=not args.access,
     )
     notary = Notary(config)
     app = create_app(notary)
@@ -265,6 +265,7 @@ class Scenario:
     requests_per_client: int
     seconds: float
     workers: int = 1
+    signed: bool = True  # requests signed (RFC 9421) and verified; False: unsigned, --insecure-local
 
 
 @dataclass
@@ -308,24 +309,30 @@ def postgres_schema(base_url: str) -> Iterator[str]:
 @contextlib.contextmanager
 def notary_server(
     workdir: Path, url: str | None, stage_timers: Path | None = None, cprofile: Path | None = None,
-    workers: int = 1,
-) -> Iterator[tuple[str, str]]:
-    """Start the notary in its own process; yield (base URL, admin token).
+    workers: int = 1, signed: bool = True,
+) -> Iterator[tuple[str, Any]]:
+    """Start the notary in its own process; yield (base URL, the notary administrator's key).
 
     One worker: `python -m bench.ingest serve` (which can be instrumented). Several: the product's own
-    `bidtrace notary serve --workers N`, whose workers append concurrently through the database."""
+    `bidtrace notary serve --workers N`, whose workers append concurrently through the database.
+    Unsigned (`signed=False`): the notary runs --insecure-local and checks no request signature."""
+    from notary.access import PrincipalKey, Role, write_access_config
+
     port = _free_port()
-    token = secrets.token_urlsafe(16)
+    admin = PrincipalKey.generate("bench-admin")
+    access = workdir.parent / f"{workdir.name}-access.json"
+    write_access_config(access, [admin.principal(Role.NOTARY_ADMIN)])
     env = dict(os.environ)
     if workers > 1:
         cmd = [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(workdir), "--port", str(port),
                "--log-id", "bench", "--workers", str(workers)]
+        cmd += [f"--access={access}"] if signed else ["--insecure-local"]
         if url:
             cmd += [f"--database-url={url}"]
-        env["BIDTRACE_ADMIN_TOKEN"] = token
     else:
-        cmd = [sys.executable, "-m", "bench.ingest", "serve", "--data", str(workdir), "--port", str(port),
-               f"--admin-token={token}"]  # "=" form: a URL-safe token may start with "-"
+        cmd = [sys.executable, "-m", "bench.ingest", "serve", "--data", str(workdir), "--port", str(port)]
+        if signed:
+            cmd += [f"--access={access}"]
         if url:
             cmd += [f"--url={url}"]
         if stage_timers:
@@ -350,7 +357,7 @@ def notary_server(
             if deadline.passed():
                 raise RuntimeError("notary server did not come up within 60 s")
             time.sleep(0.1)
-        yield base, token
+        yield base, admin if signed else None
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -368,38 +375,48 @@ def run_scenario(sc: Scenario, url: str | None, tmp: Path, tag: str,
 
     out = Outcome(sc)
     workdir = tmp / tag
-    with notary_server(workdir, url, stage_timers, cprofile, sc.workers) as (base, token):
-        admin = NotaryClient(base, admin_token=token)
+    from notary.access import SignedRequests
+
+    with notary_server(workdir, url, stage_timers, cprofile, sc.workers, sc.signed) as (base, admin_key):
+        admin = NotaryClient(base, as_principal=admin_key)
         venues = ["V-JINAN-01", "V-QINGDAO-02", "V-YANTAI-03"]
-        plans: list[list[bytes]] = []
+        plans: list[list[httpx.Request]] = []
         t0 = time.perf_counter()
+        headers = {"content-type": "application/json"}
+        if sc.workers > 1:
+            # With several workers, each request comes on a fresh connection: the kernel spreads connections
+            # over the workers' SO_REUSEPORT sockets, so four kept-alive ones could all land on one worker.
+            headers["connection"] = "close"
         for c in range(sc.clients):
             venue = venues[c % len(venues)]
             key = SubmitterKey.generate(f"{venue}.cam{c + 1}")
-            admin.register(key, "device")
-            plans.append(signed_bodies(key, venue, sc.batch, sc.requests_per_client))
+            admin.register(key, "device", venue, "recorder")
+            # Requests are built and signed (RFC 9421: digest, time, nonce) before the clock starts, so
+            # the figures are the server's cost; a signature stays valid for the two minutes of its window.
+            requests = [httpx.Request("POST", base + "/v1/records", content=body, headers=headers)
+                        for body in signed_bodies(key, venue, sc.batch, sc.requests_per_client)]
+            if sc.signed:
+                signer = SignedRequests(key)
+                for request in requests:
+                    signer.sign(request)
+            plans.append(requests)
         prep = time.perf_counter() - t0
         lock = threading.Lock()
         barrier = threading.Barrier(sc.clients + 1)
         deadline_box: list[Deadline] = []
 
-        def client(bodies: list[bytes]) -> None:
+        def client(requests: list[httpx.Request]) -> None:
             acked = 0
             lat: list[float] = []
             errs: list[str] = []
-            # With several workers, each request comes on a fresh connection: the kernel spreads connections
-            # over the workers' SO_REUSEPORT sockets, so four kept-alive ones could all land on one worker.
-            headers = {"content-type": "application/json"}
-            if sc.workers > 1:
-                headers["connection"] = "close"
             with httpx.Client(base_url=base, timeout=120) as http:
                 barrier.wait()
                 deadline = deadline_box[0]
-                for body in bodies:
+                for request in requests:
                     if deadline.passed():
                         break
                     t = time.perf_counter()
-                    r = http.post("/v1/records", content=body, headers=headers)
+                    r = http.send(request)
                     lat.append(time.perf_counter() - t)
                     if r.status_code != 200:
                         errs.append(f"{r.status_code} {r.text[:200]}")
@@ -415,7 +432,7 @@ def run_scenario(sc: Scenario, url: str | None, tmp: Path, tag: str,
                 out.latencies.extend(lat)
                 out.errors.extend(errs)
 
-        threads = [threading.Thread(target=client, args=(bodies,)) for bodies in plans]
+        threads = [threading.Thread(target=client, args=(requests,)) for requests in plans]
         for t in threads:
             t.start()
         deadline_box.append(Deadline(sc.seconds))
@@ -476,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     srv = sub.add_parser("serve", help="(internal) run the notary server for the benchmark")
     srv.add_argument("--data", required=True)
     srv.add_argument("--port", type=int, required=True)
-    srv.add_argument("--admin-token", required=True)
+    srv.add_argument("--access", default="", help="access configuration; none: --insecure-local (unsigned)")
     srv.add_argument("--url", default="")
     srv.add_argument("--stage-timers", default="")
     srv.add_argument("--cprofile", default="")
@@ -485,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="time bound of each scenario")
     parser.add_argument("--clients", default="1,4", help="concurrent clients to try, comma-separated")
     parser.add_argument("--workers", default="1,2", help="notary worker processes to try (at most one per client)")
+    parser.add_argument("--auth", default="signed",
+                        help="signed (RFC 9421 requests verified), unsigned (--insecure-local), or both: "
+                             "signed,unsigned, side by side, for the cost of authentication")
     parser.add_argument("--profile-batches", type=int, default=20, help="batches of 1,000 in each profiled run")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--postgres-url", default=os.environ.get("BIDTRACE_BENCH_POSTGRES_URL", ""))
@@ -506,10 +526,11 @@ def main(argv: list[str] | None = None) -> int:
         n = 0
         for backend, base_url in backends:
             for batch, per_client in ((1, args.singles), (1000, args.batches)):
-                for c, w in [(c, w) for c in clients for w in workers if w <= c]:
+                for c, w, auth in [(c, w, a) for c in clients for w in workers if w <= c
+                                   for a in args.auth.split(",")]:
                     n += 1
-                    sc = Scenario(backend, batch, c, per_client, args.seconds, w)
-                    tag = f"{n:02d}-{backend}-b{batch}-c{c}-w{w}"
+                    sc = Scenario(backend, batch, c, per_client, args.seconds, w, signed=auth == "signed")
+                    tag = f"{n:02d}-{backend}-b{batch}-c{c}-w{w}-{auth}"
                     with contextlib.ExitStack() as stack:
                         url = stack.enter_context(postgres_schema(base_url)) if base_url else None
                         outcomes.append(run_scenario(sc, url, tmp, tag))
@@ -517,13 +538,15 @@ def main(argv: list[str] | None = None) -> int:
         for o in outcomes:
             lat = sorted(o.latencies)
             sc = o.scenario
-            rows.append([sc.backend, f"{sc.batch:,}", str(sc.clients), str(sc.workers), f"{o.records:,}",
+            rows.append([sc.backend, "signed" if sc.signed else "unsigned", f"{sc.batch:,}", str(sc.clients),
+                         str(sc.workers), f"{o.records:,}",
                          f"{o.elapsed:.1f}s",
                          fmt_rate(o.rate), fmt_us(percentile(lat, 0.5)), fmt_us(percentile(lat, 0.99)),
                          f"{o.rate / TARGET:.2f}×" if sc.batch > 1 else "",
                          "; ".join(o.errors[:1])])
         print("\nRecords acknowledged durably (200 from POST /v1/records after COMMIT), signatures checked")
-        print(table(["database", "batch", "clients", "workers", "records", "time", "records/s", "request p50",
+        print(table(["database", "requests", "batch", "clients", "workers", "records", "time", "records/s",
+                     "request p50",
                      "request p99", "vs 20k/s target", "errors"], rows))
 
         if not args.no_profile:

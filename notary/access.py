@@ -435,7 +435,9 @@ class Authenticator:
             (result,) = verifier.verify(message, max_age=WINDOW, expect_tag=TAG,
                                         require_components=(*COVERED, "content-digest"), body=body)
         except (InvalidSignature, HTTPMessageSignaturesException, ValueError) as exc:
-            raise AccessDenied(401, f"the request signature of {key_id} does not verify: {exc}") from exc
+            reason = str(exc) or ("it was not made over this method, authority, path, query and body with the "
+                                  "registered key")
+            raise AccessDenied(401, f"the request signature of {key_id} does not verify: {reason}") from exc
         if result.parameters.get("keyid") != key_id:
             raise AccessDenied(401, "the verified signature names another keyid")
         nonce = result.nonce
@@ -576,4 +578,14 @@ async def caller_of(request: Any, authenticator: Authenticator, insecure_local: 
             return Caller(None, headers.get("bidtrace-purpose"), local=True)
         return Caller(None)
     body = await request.body()
-    return authenticator.authenticate(SignedMessage(request.method, str(request.url), headers), body)
+    return authenticator.authenticate(SignedMessage(request.method, _target_uri(request), headers), body)
+
+
+def _target_uri(request: Any) -> str:
+    """The URL as the client sent it: the raw path and query bytes, not the decoded ones Starlette's
+    `request.url` rebuilds (which would turn `%2C` into `,` and break every signature over such a path)."""
+    scope = request.scope
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+    return f"{request.url.scheme}://{request.url.netloc}{target}"

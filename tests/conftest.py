@@ -188,3 +188,16 @@ def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def send_signed(case: Any, base_url: str, key: SubmitterKey | Any) -> Any:
+    """Send a schemathesis case as an RFC 9421 signed request of `key` (what a registered principal sends)."""
+    import httpx
+
+    from notary.access import SignedRequests
+
+    kw = case.as_transport_kwargs(base_url=base_url)
+    headers = {k: v for k, v in kw["headers"].items() if k.lower() not in ("connection", "accept-encoding")}
+    body: dict[str, Any] = {"json": kw["json"]} if "json" in kw else {"content": kw["data"]} if "data" in kw else {}
+    return httpx.request(kw["method"], kw["url"], params=kw.get("params"), headers=headers,
+                         auth=SignedRequests(key), timeout=30, **body)
