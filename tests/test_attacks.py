@@ -328,3 +328,14 @@ def test_a_database_that_refuses_writes_gets_503_and_degraded_health(served: Ser
     assert st.notary.log.size == before
     client.submit(st.people.hub, [incident(2)])
     wait_until(lambda: httpx.get(st.url + "/healthz").json()["status"] == "ok", 20, "health to recover")
+
+
+def test_a_repeated_key_anywhere_in_a_body_is_422(served: Served) -> None:
+    st = served
+    before = st.notary.log.size
+    body = json.dumps(st.submission(st.people.hub, [incident(1)]))
+    twice = body.replace('"kind": "network_failure"', '"kind": "network_failure", "kind": "other"', 1)
+    response = httpx.post(st.url + "/v1/records", content=twice.encode(), auth=SignedRequests(st.people.hub),
+                          headers={"content-type": "application/json"})
+    st.refused(response, 422, "'kind' appears twice")
+    assert st.notary.log.size == before

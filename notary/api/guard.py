@@ -1,6 +1,7 @@
 """Hostile bodies are refused before any other work: a body over the limit gets a 413 as soon as its
 declared length or the bytes read so far exceed it (the rest is never read), and a JSON body holding
-NaN or Infinity (which JSON does not have, but Python's parser accepts) gets a 422 naming where.
+NaN or Infinity (which JSON does not have, but Python's parser accepts) or an object with a repeated key
+(which parsers resolve differently) gets a 422 naming it.
 Used by the notary and the hub alike, as ASGI middleware in front of everything else."""
 
 import json
@@ -13,8 +14,21 @@ class _TooLarge(Exception):
     pass
 
 
+class _Refused(ValueError):
+    pass
+
+
 def _non_finite(token: str) -> Any:
-    raise ValueError(f"{token} is not a JSON number")
+    raise _Refused(f"{token} is not a JSON number; NaN and Infinity are refused anywhere in a body")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _Refused(f"key {repeated[:64]!r} appears twice in one object")
+    return obj
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:
@@ -61,12 +75,12 @@ class BodyGuard:
         body = b"".join(chunks)
         if body and b"json" in headers.get(b"content-type", b"json"):
             try:
-                json.loads(body, parse_constant=_non_finite)
-            except ValueError as exc:
-                if "is not a JSON number" in str(exc):
-                    await _answer(send, 422, f"body: {exc}; NaN and Infinity are refused anywhere in a body")
-                    return
-                # other malformed JSON is the framework's to report, with its location
+                json.loads(body, parse_constant=_non_finite, object_pairs_hook=_unique)
+            except _Refused as exc:
+                await _answer(send, 422, f"body: {exc}")
+                return
+            except ValueError:
+                pass  # other malformed JSON is the framework's to report, with its location
 
         sent = False
 
