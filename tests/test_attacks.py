@@ -339,3 +339,25 @@ def test_a_repeated_key_anywhere_in_a_body_is_422(served: Served) -> None:
                           headers={"content-type": "application/json"})
     st.refused(response, 422, "'kind' appears twice")
     assert st.notary.log.size == before
+
+
+def test_an_extract_shows_who_read_the_project_and_still_verifies(served: Served, tmp_path: Path) -> None:
+    from verifier.extract import verify_extract
+
+    st = served
+    NotaryClient(st.url).submit(st.people.hub, [incident(1)])
+    court = httpx.Client(base_url=st.url, auth=SignedRequests(st.court, purpose="case 2026-17"), timeout=30)
+    wait_until(lambda: st.notary.sealer.state.anchored_size >= st.notary.log.size, 20, "an anchor")
+    assert court.get("/v1/projects/P-1/extract").status_code == 200  # appends the access record of this read
+    wait_until(lambda: st.notary.sealer.state.anchored_size >= st.notary.log.size, 20, "an anchor of the read")
+    second = court.get("/v1/projects/P-1/extract")
+    assert second.status_code == 200
+    path = tmp_path / "extract.zip"
+    path.write_bytes(second.content)
+    report = verify_extract(path)
+    assert report.ok, (report.errors, [r for r in report.records if not r.ok][:2])
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = "".join(zf.read(n).decode() for n in zf.namelist() if n.startswith("records/"))
+    assert '"type":"access"' in members.replace(" ", "") and "court-1" in members and "case 2026-17" in members
