@@ -70,13 +70,15 @@ class Notary:
         self.log = EvidenceLog(self.engine, self.key, config.log_id)
         self.principals = DatabaseRegistry(self.engine)
         self.storage_error: str | None = None  # the last write the database refused, until one succeeds
-        if config.access is not None:
-            for principal in load_access_config(config.access):
-                self.principals.bind(principal)
-                self.register_submitter_of(principal)
         # Access and registry records are the notary's own evidence, signed by its own submitter key.
         self.recorder_key = SubmitterKey.load_or_create(config.data_dir / "records.key", f"{config.log_id}.notary")
         self.log.register_submitter(self.recorder_key.principal_id, "notary", self.recorder_key.public_pem())
+        if config.access is not None:
+            # The access configuration is the registry the operator starts from (a file under change
+            # control); changes made through the API after that are registry records in the log.
+            for principal in load_access_config(config.access):
+                self.principals.bind(principal)
+                self.register_submitter_of(principal)
         self.ledger = ledger or open_ledger(config, self.key)
         self.sealer = Sealer(self.log, self.ledger, config.seal_interval, config.seal_records)
 
@@ -88,6 +90,28 @@ class Notary:
                 "in, or --insecure-local for a demonstration on loopback")
         if self.config.access is None:
             print(INSECURE_WARNING, file=sys.stderr, flush=True)
+
+    def record_registry_change(self, action: str, principal: Principal, by: str) -> None:
+        """A binding or revocation as a `registry` record in the log: who, which role and bindings, and the
+        SHA-256 of the key, signed by the notary's own submitter key."""
+        import hashlib
+
+        from notary.log import Submission, now_rfc3339
+
+        payload: dict[str, object] = {"action": action, "subject": principal.principal_id, "by": by,
+                                      "digest": hashlib.sha256(principal.public_key.encode()).hexdigest(),
+                                      "role": str(principal.role)}
+        if principal.venue_id:
+            payload["venue_id"] = principal.venue_id
+        if principal.function:
+            payload["function"] = principal.function
+        if principal.projects:
+            payload["projects"] = sorted(principal.projects)
+        key = self.recorder_key
+        record = {"type": "registry", "project_id": "registry", "session_id": "registry",
+                  "venue_id": self.config.org, "device_id": key.principal_id,
+                  "occurred_at": now_rfc3339().replace("Z", "+00:00"), "payload": payload, "attachments": []}
+        self.log.submit(Submission(key.principal_id, [record], key.sign_batch([record])))
 
     def register_submitter_of(self, principal: Principal) -> None:
         """A hub or a device signs evidence with the key it signs requests with."""

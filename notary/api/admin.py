@@ -1,7 +1,6 @@
 """The principal registry: binding and revoking principals (notary administrators only); the public list of
 submitter keys. A binding or revocation is itself a record in the log (type `registry`)."""
 
-import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
@@ -9,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from notary.access import AccessConfigError, Caller, Principal
 from notary.api.deps import get_notary, require
 from notary.api.models import PrincipalIn, Problem, SubmitterOut
-from notary.log import Submission, Submitter, now_rfc3339
+from notary.log import Submitter, now_rfc3339
 from notary.service import Notary
 
 router = APIRouter(prefix="/v1", tags=["principals"])
@@ -25,21 +24,7 @@ def _out(s: Submitter) -> SubmitterOut:
 
 
 def record_registry_change(notary: Notary, caller: Caller, action: str, principal: Principal) -> None:
-    payload: dict[str, Any] = {"action": action, "subject": principal.principal_id,
-                               "by": caller.name if not caller.local else "local",
-                               "digest": hashlib.sha256(principal.public_key.encode()).hexdigest(),
-                               "role": str(principal.role)}
-    if principal.venue_id:
-        payload["venue_id"] = principal.venue_id
-    if principal.function:
-        payload["function"] = principal.function
-    if principal.projects:
-        payload["projects"] = sorted(principal.projects)
-    key = notary.recorder_key
-    record = {"type": "registry", "project_id": "registry", "session_id": "registry", "venue_id": notary.config.org,
-              "device_id": key.principal_id, "occurred_at": now_rfc3339().replace("Z", "+00:00"),
-              "payload": payload, "attachments": []}
-    notary.log.submit(Submission(key.principal_id, [record], key.sign_batch([record])))
+    notary.record_registry_change(action, principal, "local" if caller.local else caller.name)
 
 
 @router.post("/principals", response_model=dict[str, Any], responses=_ERRORS,
