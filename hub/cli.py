@@ -47,8 +47,19 @@ def serve(
         raise typer.Exit(2)
     config = _config(data, notary_url, database_url, hub_id)
     config.access, config.insecure_local = access, insecure_local
-    hub = Hub(config)
+    from notary.access import AccessConfigError
+
     try:
+        hub = Hub(config)
+    except AccessConfigError as exc:
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        try:
+            hub.check_access_configured()
+        except AccessConfigError as exc:
+            typer.echo(f"✗ {exc}", err=True)
+            raise typer.Exit(2) from exc
         typer.echo(f"hub {hub_id} on http://{host}:{port}, notary {notary_url}")
         uvicorn.run(create_app(hub), host=host, port=port, log_level="warning")
     finally:

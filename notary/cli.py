@@ -49,8 +49,19 @@ def serve(
     if insecure_local and host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         typer.echo(f"--insecure-local serves loopback only, not {host}", err=True)
         raise typer.Exit(2)
-    notary = Notary(config)
-    notary.check_access_configured()
+    from notary.access import AccessConfigError
+
+    try:
+        notary = Notary(config)
+    except AccessConfigError as exc:
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        notary.check_access_configured()
+    except AccessConfigError as exc:
+        notary.close()
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"notary {config.log_id} ({notary.key.vkey}) on http://{host}:{port}, ledger {config.ledger}, "
                f"{workers} worker(s)")
     try:
