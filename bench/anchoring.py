@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         if not rate:
             probe = write_submissions(tmp / "probe.bin", 1, 30_000)
             (tmp / "capacity").mkdir()
-            with notary_server(tmp / "capacity", None, 1) as (base, token, _pid):
-                register(base, token, probe.keys)
+            with notary_server(tmp / "capacity", None, 1) as (base, _pid):
+                register(base, probe.keys)
                 capacity = drive(loadgen, f"{base}/v1/records", 128, 10, bodies=probe)
             rate = capacity["rate"] / 2
             print(f"capacity: {capacity['rate']:,.0f}/s at 128 clients; offering half: {rate:,.0f}/s", flush=True)
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         soak = write_submissions(tmp / "soak.bin", 1, count)
         bodies = _bodies(soak.path)
         (tmp / "soak").mkdir()
-        with notary_server(tmp / "soak", None, 1) as (base, token, pid):
-            register(base, token, soak.keys)
+        with notary_server(tmp / "soak", None, 1) as (base, pid):
+            register(base, soak.keys)
             anchors = Anchors(base)
             poller = threading.Thread(target=anchors.run, daemon=True)
             poller.start()

@@ -157,11 +157,11 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         (tmp / "notary").mkdir()
-        with notary_server(tmp / "notary", None, workers=1) as (url, token, _pid):
-            admin = NotaryClient(url, admin_token=token)
+        with notary_server(tmp / "notary", None, workers=1) as (url, _pid):
+            admin = NotaryClient(url)
             for i in range(args.agents):
                 key = SubmitterKey.generate(f"V-1.cam{i}")
-                admin.register(key, "device")
+                admin.register(key, "device", "V-1", "recorder")
                 q = EvidenceQueue(tmp / "agents" / f"cam{i}.db", key, NotaryClient(url, timeout=30),
                                   batch_size=args.batch, backoff_initial=0.05, backoff_max=1.0)
                 q.on_sent = tracker.sent

@@ -36,7 +36,7 @@ def _build(folder: Path, records: int) -> None:
     from notary.service import Notary, NotaryConfig
 
     notary = Notary(NotaryConfig(data_dir=folder / "notary", database_url=None, log_id="province",
-                                 admin_token="bench"))
+                                 insecure_local=True))
     camera = SubmitterKey.generate("V-1.cam1")
     notary.log.register_submitter("V-1.cam1", "device", camera.public_pem())
     start = datetime.now(UTC) - timedelta(seconds=records + 60)

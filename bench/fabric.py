@@ -16,7 +16,6 @@ network `up` and `add-org` times. All on one fresh three-organisation network, i
 import argparse
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -58,13 +57,13 @@ def naive_rate(ledger: object, concurrency: int, transactions: int) -> float:
 
 
 @contextmanager
-def notary_on_fabric(home: Path, workdir: Path, seal_interval: float, workers: int = 1) -> Iterator[tuple[str, str]]:
-    """`bidtrace notary serve --ledger fabric` in its own process; yields (base URL, admin token)."""
-    port, token = _free_port(), secrets.token_urlsafe(16)
-    env = {**os.environ, "BIDTRACE_FABRIC_HOME": str(home), "BIDTRACE_ADMIN_TOKEN": token}
+def notary_on_fabric(home: Path, workdir: Path, seal_interval: float, workers: int = 1) -> Iterator[str]:
+    """`bidtrace notary serve --ledger fabric --insecure-local` in its own process; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "BIDTRACE_FABRIC_HOME": str(home)}
     cmd = [sys.executable, "-m", "bidtrace", "notary", "serve", "--ledger", "fabric", "--org", "ProvinceMSP",
            "--log-id", f"bench-{uuid.uuid4().hex[:8]}", "--data", str(workdir), "--port", str(port),
-           "--seal-interval", str(seal_interval), "--workers", str(workers)]
+           "--seal-interval", str(seal_interval), "--workers", str(workers), "--insecure-local"]
     workdir.mkdir(parents=True, exist_ok=True)
     with open(workdir / "server.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -82,7 +81,7 @@ def notary_on_fabric(home: Path, workdir: Path, seal_interval: float, workers: i
                 if deadline.passed():
                     raise RuntimeError("notary did not come up within 60 s")
                 time.sleep(0.1)
-            yield base, token
+            yield base
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -92,12 +91,12 @@ def notary_on_fabric(home: Path, workdir: Path, seal_interval: float, workers: i
                 proc.wait(timeout=10)
 
 
-def _device(base: str, token: str, name: str) -> object:
+def _device(base: str, name: str) -> object:
     from notary.client import NotaryClient, SubmitterKey
 
     key = SubmitterKey.generate(name)
-    admin = NotaryClient(base, admin_token=token)
-    admin.register(key, "device")
+    admin = NotaryClient(base)  # loopback-only notary: the operator registers without a key
+    admin.register(key, "device", name.split(".")[0], "recorder")
     admin.close()
     return key
 
@@ -109,9 +108,9 @@ def _anchored(base: str) -> int:
 def end_to_end(home: Path, workdir: Path, records: int, clients: int = 2, batch: int = 1000,
                workers: int = 1) -> dict[str, float]:
     """Records/s from the first POST until the last record is anchored on Fabric."""
-    with notary_on_fabric(home, workdir, seal_interval=0.5, workers=workers) as (base, token):
+    with notary_on_fabric(home, workdir, seal_interval=0.5, workers=workers) as base:
         per_client = records // (clients * batch)
-        plans = [signed_bodies(_device(base, token, f"V-JINAN-01.cam{c}"), "V-JINAN-01", batch, per_client)
+        plans = [signed_bodies(_device(base, f"V-JINAN-01.cam{c}"), "V-JINAN-01", batch, per_client)
                  for c in range(clients)]
         acked = [0] * clients
 
@@ -146,8 +145,8 @@ def end_to_end(home: Path, workdir: Path, records: int, clients: int = 2, batch:
 def latency(home: Path, workdir: Path, offered: int, seconds: float) -> dict[str, float]:
     """Ack → anchored latency percentiles at `offered` records/s (a batch every 0.1 s)."""
     batch = max(1, offered // 10)
-    with notary_on_fabric(home, workdir, seal_interval=0.5) as (base, token):
-        bodies = signed_bodies(_device(base, token, "V-QINGDAO-02.cam1"), "V-QINGDAO-02", batch,
+    with notary_on_fabric(home, workdir, seal_interval=0.5) as base:
+        bodies = signed_bodies(_device(base, "V-QINGDAO-02.cam1"), "V-QINGDAO-02", batch,
                                int(seconds * 10))
         polls: list[tuple[float, int]] = []
         stop = threading.Event()

@@ -145,18 +145,20 @@ def tessera_server(posix: Path, work: Path) -> Iterator[tuple[str, int]]:
 
 
 @contextlib.contextmanager
-def notary_server(work: Path, database_url: str | None, workers: int) -> Iterator[tuple[str, str, int]]:
-    """`bidtrace notary serve` on a fresh log; yields (base URL, admin token, pid)."""
+def notary_server(work: Path, database_url: str | None, workers: int) -> Iterator[tuple[str, int]]:
+    """`bidtrace notary serve --insecure-local` on a fresh log; yields (base URL, pid).
+
+    The load generator sends plain POSTs, as it does to Tessera, so request signatures (RFC 9421) are not
+    checked here; every batch's submitter signature still is. `python -m bench.auth` measures what checking
+    request signatures adds."""
     port = _free_port()
-    token = secrets.token_urlsafe(16)
     cmd = [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(work / "notary"), "--port", str(port),
-           "--log-id", "bench", "--workers", str(workers)]
+           "--log-id", "bench", "--workers", str(workers), "--insecure-local"]
     if database_url:
         cmd.append(f"--database-url={database_url}")
-    env = {**os.environ, "BIDTRACE_ADMIN_TOKEN": token}
     base = f"http://127.0.0.1:{port}"
-    with _process(cmd, work / "notary.log", f"{base}/healthz", env) as pid:
-        yield base, token, pid
+    with _process(cmd, work / "notary.log", f"{base}/healthz", dict(os.environ)) as pid:
+        yield base, pid
 
 
 @contextlib.contextmanager
@@ -233,6 +235,17 @@ def segment_records(device: str, venue: str, count: int, start_index: int = 0) -
     return out
 
 
+def signed_bodies(key: Any, venue: str, batch: int, batches: int) -> list[bytes]:
+    """Pre-signed request bodies, exactly what NotaryClient.submit sends (for Python-driven benchmarks)."""
+    bodies = []
+    for b in range(batches):
+        records = segment_records(key.submitter_id, venue, batch, b * batch)
+        body = {"submitter": key.submitter_id, "records": records, "signature": key.sign_batch(records),
+                "disclosures": []}
+        bodies.append(json.dumps(body, ensure_ascii=False).encode())
+    return bodies
+
+
 @dataclass
 class Submissions:
     """Pre-signed request bodies in the load generator's file format, and the keys that signed them."""
@@ -258,13 +271,14 @@ def write_submissions(path: Path, batch: int, count: int, devices: int = 64) -> 
     return Submissions(path, keys, batch, count)
 
 
-def register(base: str, token: str, keys: list[Any]) -> None:
+def register(base: str, keys: list[Any]) -> None:
+    """Bind each camera to its venue (keys are named `<venue>.camN`), through the loopback-only notary."""
     from notary.client import NotaryClient
 
-    admin = NotaryClient(base, admin_token=token)
+    admin = NotaryClient(base)
     try:
         for key in keys:
-            admin.register(key, "device")
+            admin.register(key, "device", key.submitter_id.split(".")[0], "recorder")
     finally:
         admin.close()
 
@@ -311,8 +325,8 @@ def run_tessera(loadgen: Path, posix: Path, work: Path, clients: int, seconds: f
 def run_notary(loadgen: Path, work: Path, database_url: str | None, bodies: Submissions, clients: int,
                seconds: float, workers: int, profile: Path | None = None) -> Run:
     work.mkdir(parents=True)
-    with fresh_database(database_url) as url, notary_server(work, url, workers) as (base, token, pid):
-        register(base, token, bodies.keys)
+    with fresh_database(database_url) as url, notary_server(work, url, workers) as (base, pid):
+        register(base, bodies.keys)
         spy = None
         if profile is not None:
             spy = subprocess.Popen([_py_spy() or "py-spy", "record", "--pid", str(pid), "--subprocesses",

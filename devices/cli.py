@@ -210,19 +210,25 @@ def register(
     state_dir: Path = StateDir,
     key_file: Path | None = KeyFile,
     notary: str = NotaryUrl,
-    admin_token: str = typer.Option(..., "--admin-token", envvar="BIDTRACE_ADMIN_TOKEN", help="notary admin token"),
+    venue: str = typer.Option(..., "--venue", help="the venue this device is bound to"),
+    function: str = typer.Option(..., "--function", help="recorder, checkin or signing_pad"),
+    admin_id: str = typer.Option(..., "--admin-id", envvar="BIDTRACE_ADMIN_ID", help="notary administrator's id"),
+    admin_key: Path = typer.Option(..., "--admin-key", envvar="BIDTRACE_ADMIN_KEY",
+                                   help="notary administrator's private key (PEM)"),
 ) -> None:
-    """Register this device's key with the notary (role device); creates the key if needed."""
+    """Bind this device's key with the notary (role device, its venue and function); creates the key if needed."""
+    from notary.access import PrincipalKey
+
     key = _key(state_dir, device_id, key_file)
-    client = NotaryClient(notary, admin_token=admin_token)
+    client = NotaryClient(notary, as_principal=PrincipalKey.load(admin_key, admin_id))
     try:
-        out = client.register(key, "device")
+        out = client.register(key, "device", venue, function)
     except NotaryError as exc:
         typer.echo(f"registration refused: {exc}", err=True)
         raise typer.Exit(EXIT_REFUSED) from exc
     finally:
         client.close()
-    typer.echo(f"registered {out['submitter_id']} as {out['role']} at {out['registered_at']}")
+    typer.echo(f"registered {out['principal_id']} as {out['role']} of {out['venue_id']} at {out['registered_at']}")
 
 
 if __name__ == "__main__":

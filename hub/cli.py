@@ -29,21 +29,37 @@ def _config(data: Path, notary_url: str, database_url: str | None, hub_id: str) 
 def serve(
     data: Path = DATA, notary_url: str = NOTARY, database_url: str | None = DB, hub_id: str = HUB_ID,
     host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8500),
-    register: bool = typer.Option(False, help="register the hub's key with the notary (needs BIDTRACE_ADMIN_TOKEN)"),
+    access: Path | None = typer.Option(None, "--access", envvar="BIDTRACE_HUB_ACCESS",
+                                       help="access configuration: the principals allowed in (JSON)"),
+    insecure_local: bool = typer.Option(False, "--insecure-local",
+                                        help="no access configuration: loopback only, anyone local may do anything"),
 ) -> None:
     """Serve the hub's HTTP API and run its schedule (supervision feed, objection deadlines)."""
+    import ipaddress
+
     import uvicorn
 
     from hub.api import create_app
     from hub.service import Hub
 
-    hub = Hub(_config(data, notary_url, database_url, hub_id))
+    if insecure_local and (host != "localhost" and not ipaddress.ip_address(host).is_loopback):
+        typer.echo(f"--insecure-local serves loopback only, not {host}", err=True)
+        raise typer.Exit(2)
+    config = _config(data, notary_url, database_url, hub_id)
+    config.access, config.insecure_local = access, insecure_local
+    from notary.access import AccessConfigError
+
     try:
-        if register:
-            hub.register()
-        if not hub.config.api_token:
-            typer.echo("warning: BIDTRACE_HUB_TOKEN is not set; the hub API is open to anyone who can reach it",
-                       err=True)
+        hub = Hub(config)
+    except AccessConfigError as exc:
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        try:
+            hub.check_access_configured()
+        except AccessConfigError as exc:
+            typer.echo(f"✗ {exc}", err=True)
+            raise typer.Exit(2) from exc
         typer.echo(f"hub {hub_id} on http://{host}:{port}, notary {notary_url}")
         uvicorn.run(create_app(hub), host=host, port=port, log_level="warning")
     finally:
@@ -51,16 +67,22 @@ def serve(
 
 
 @app.command("register")
-def register(data: Path = DATA, notary_url: str = NOTARY, hub_id: str = HUB_ID) -> None:
-    """Register the hub's key (created in the data folder if missing) with the notary, role `hub`."""
+def register(
+    data: Path = DATA, notary_url: str = NOTARY, hub_id: str = HUB_ID,
+    admin_id: str = typer.Option(..., "--admin-id", envvar="BIDTRACE_ADMIN_ID", help="notary administrator's id"),
+    admin_key: Path = typer.Option(..., "--admin-key", envvar="BIDTRACE_ADMIN_KEY",
+                                   help="notary administrator's private key (PEM)"),
+) -> None:
+    """Bind the hub's key (created in the data folder if missing) with the notary, role hub_operator."""
     from hub.service import Hub
+    from notary.access import PrincipalKey
 
     hub = Hub(_config(data, notary_url, None, hub_id))
     try:
-        result = hub.register()
+        result = hub.register(PrincipalKey.load(admin_key, admin_id))
     finally:
         hub.close()
-    typer.echo(f"registered {result['submitter_id']} as {result['role']} at {result['registered_at']}")
+    typer.echo(f"registered {result['principal_id']} as {result['role']} at {result['registered_at']}")
 
 
 @app.command("key")

@@ -11,8 +11,12 @@ class HubConfig:
     notary_url: str = field(default_factory=lambda: os.environ.get("BIDTRACE_NOTARY_URL", "http://127.0.0.1:8400"))
     hub_id: str = "hub-province"
     database_url: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_HUB_DATABASE_URL"))
-    notary_admin_token: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_ADMIN_TOKEN"))
-    api_token: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_HUB_TOKEN"))
+    # The principals allowed in (JSON, see notary.access); without it the API refuses to start unless
+    # `insecure_local` (loopback only, any local caller may do anything).
+    access: Path | None = field(default_factory=lambda: Path(os.environ["BIDTRACE_HUB_ACCESS"])
+                                if os.environ.get("BIDTRACE_HUB_ACCESS") else None)
+    insecure_local: bool = field(default_factory=lambda: os.environ.get("BIDTRACE_INSECURE_LOCAL") == "1")
+    max_body_bytes: int = field(default_factory=lambda: int(os.environ.get("BIDTRACE_HUB_MAX_BODY", 8 * 1024 * 1024)))
     utc_offset_hours: int = 8
     tail_interval: float = 0.5  # seconds between reads of the notary log for the supervision feed
     deliver_interval: float = 0.5  # seconds between webhook delivery rounds

@@ -38,6 +38,7 @@ from devices.recorder import Recorder, RecorderConfig
 from hub.config import HubConfig
 from hub.server import serving_hub
 from hub.service import Hub
+from notary.access import PrincipalKey, Role, SignedRequests, write_access_config
 from notary.client import NotaryClient, SubmitterKey
 from notary.extract import published_roots
 from notary.server import running_notary
@@ -74,10 +75,10 @@ def _step(message: str) -> None:
 
 
 class _Hub:
-    """The hub's HTTP API as the demo's operator uses it."""
+    """The hub's HTTP API as one party uses it: every request signed with that party's own key."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"})
+    def __init__(self, url: str, key: PrincipalKey) -> None:
+        self.http = httpx.Client(base_url=url, timeout=60, auth=SignedRequests(key))
 
     def __call__(self, method: str, path: str, body: Any = None) -> Any:
         response = self.http.request(method, path, json=body)
@@ -147,7 +148,7 @@ def _record_cameras(notary_url: str, admin: NotaryClient, data: Path, per_camera
     for venue in VENUES:
         for camera in CAMERAS:
             key = SubmitterKey.generate(f"{venue}.{camera}")
-            admin.register(key, "device")
+            admin.register(key, "device", venue, "recorder")
             video = _camera_video(data / "camera-feeds" / f"{venue}-{camera}.avi", per_camera * FPS,
                                   f"{CITIES[venue]} {camera}")
             queue = EvidenceQueue(data / "devices" / f"{venue}-{camera}.queue.db", key, NotaryClient(notary_url),
@@ -188,7 +189,6 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
     (data / "camera-feeds").mkdir(parents=True)
     started = time.monotonic()
     print(f"bidtrace demo — project {PROJECT}, main venue {MAIN}, secondary venues {', '.join(SECONDARY)}")
-    admin_token, hub_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     log_id = "province"
     if ledger == "fabric":
         from network.build import BuildError
@@ -201,25 +201,38 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
             return 1
         # The ledger keeps every earlier run's log, bound to that run's notary key: this run needs its own.
         log_id = f"province-demo-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
-    config = NotaryConfig(data_dir=data / "notary", log_id=log_id, ledger=ledger, seal_interval=0.5,
-                          admin_token=admin_token)
+    # Each party holds its own key (created 0600 under keys/); the access configurations name the public halves.
+    admin_key = SubmitterKey.load_or_create(data / "keys" / "notary-admin.key", "notary-admin")
+    operator_key = PrincipalKey.load_or_create(data / "keys" / "hub-operator.key", "hub-operator-province")
+    venue_keys = {v: PrincipalKey.load_or_create(data / "keys" / f"{v}-operator.key", f"{v}-operator") for v in VENUES}
+    hub_access = data / "hub-access.json"
+    write_access_config(hub_access, [operator_key.principal(Role.HUB_OPERATOR),
+                                     *(k.principal(Role.VENUE_OPERATOR, v) for v, k in venue_keys.items())])
+    access = data / "notary-access.json"
+    write_access_config(access, [admin_key.principal(Role.NOTARY_ADMIN)])
+    config = NotaryConfig(data_dir=data / "notary", log_id=log_id, ledger=ledger, seal_interval=0.5, access=access)
     with running_notary(config) as (notary, notary_url):
         print(f"notary {log_id} on {notary_url}, {_ledger_line(notary.ledger.trust_roots())}, "
               f"checkpoint key {notary.key.vkey[:40]}…")
-        admin = NotaryClient(notary_url, admin_token=admin_token)
-        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, notary_admin_token=admin_token,
-                                    api_token=hub_token, beacon_wait=30))
-        hub_service.register()
+        admin = NotaryClient(notary_url, as_principal=admin_key)
+        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, access=hub_access, beacon_wait=30))
+        hub_service.register(admin_key)
         try:
             with serving_hub(hub_service) as hub_url:
                 print(f"hub on {hub_url}, writing its evidence as {hub_service.config.hub_id}")
-                hub = _Hub(hub_url, hub_token)
-                _evaluate(hub, admin, notary_url, data, segments)
+                hub = _Hub(hub_url, operator_key)
+                venues = {v: _Hub(hub_url, k) for v, k in venue_keys.items()}
+                _evaluate(hub, venues, admin, notary_url, data, segments)
                 size = notary.log.size
                 print(f"log size {size}; waiting for the anchor…", flush=True)
                 while notary.sealer.state.anchored_size < size:
                     time.sleep(0.05)
-                extract = admin.extract(PROJECT, disclose=True)
+                # A court granted the project reads its extract, stating why; the read is itself recorded.
+                court_key = SubmitterKey.load_or_create(data / "keys" / "court.key", "court-jinan-intermediate")
+                admin.register(court_key, "court", projects=[PROJECT])
+                court = NotaryClient(notary_url, as_principal=court_key, purpose="case 2026-0417 evidence review")
+                extract = court.extract(PROJECT, disclose=True)
+                court.close()
         finally:
             hub_service.close()
             admin.close()
@@ -240,7 +253,8 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
     return 0 if report.ok else 1
 
 
-def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segments: int) -> None:
+def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_url: str, data: Path,
+              segments: int) -> None:
     for venue in VENUES:
         hub("PUT", "/venues", {"venue_id": venue, "name": f"{CITIES[venue]}评标中心", "city": CITIES[venue],
                                "rooms": ["评标室 1", "评标室 2", "评标室 3"]})
@@ -252,7 +266,7 @@ def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segme
                               "slot_end": (now + timedelta(hours=8)).isoformat(), "bidders": BIDDERS})
     for venue in SECONDARY:
         offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": "评标室 1"})
-        hub("POST", f"/bookings/{offer['booking_id']}/confirm", {"by_venue": venue})
+        venues[venue]("POST", f"/bookings/{offer['booking_id']}/confirm")
     _step(f"booking: {MAIN} offered the session to {', '.join(SECONDARY)}; both confirmed")
 
     committed = hub("POST", f"/sessions/{SESSION}/draws", {
@@ -266,7 +280,7 @@ def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segme
     stations = {}
     for venue in VENUES:
         stations[venue] = SubmitterKey.generate(f"{venue}.checkin")
-        admin.register(stations[venue], "device")
+        admin.register(stations[venue], "device", venue, "checkin")
     for venue, experts in drawn["assignments"].items():
         for expert in experts:
             _check_in(admin, hub, stations[venue], venue, expert)
@@ -292,9 +306,9 @@ def _evaluate(hub: _Hub, admin: NotaryClient, notary_url: str, data: Path, segme
 
     objection = hub("POST", f"/sessions/{SESSION}/objections",
                     {"filed_by": "青岛海建有限公司", "summary": "对评分结果提出异议 (objection to the scoring)"})
-    hub("POST", f"/objections/{objection['objection_id']}/review", {"by_venue": MAIN})
-    hub("POST", f"/objections/{objection['objection_id']}/answer",
-        {"by_venue": MAIN, "answer": "复核后维持原评审结果 (result upheld after review)"})
+    venues[MAIN]("POST", f"/objections/{objection['objection_id']}/review", {})
+    venues[MAIN]("POST", f"/objections/{objection['objection_id']}/answer",
+                 {"answer": "复核后维持原评审结果 (result upheld after review)"})
     case = hub("POST", "/misconduct", {
         "session_id": SESSION, "subject_kind": "bidder", "subject_id": "91370600MA3E7XXXX3",
         "subject_name": "烟台港城建设有限公司",

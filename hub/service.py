@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import db as models
 from hub.config import HubConfig
 from hub.errors import NotaryRefused, NotaryUnavailable, NotFound
+from notary.access import AccessConfigError, Caller, PrincipalKey, Registry, load_access_config
 from notary.client import NotaryClient, NotaryError, SubmitterKey
+from notary.keys import create_private_database
 from verifier.commitments import commit, new_salt
 
 log = logging.getLogger("bidtrace.hub")
@@ -29,21 +31,72 @@ log = logging.getLogger("bidtrace.hub")
 
 class Hub:
     def __init__(self, config: HubConfig) -> None:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.config = config
+        create_private_database(config.url)
         self.engine = models.open_engine(config.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.key = SubmitterKey.load_or_create(config.data_dir / "hub.key", config.hub_id)
-        self.notary = NotaryClient(config.notary_url, timeout=15.0, admin_token=config.notary_admin_token)
+        # The hub's key signs its evidence and its requests to the notary alike.
+        self.notary = NotaryClient(config.notary_url, timeout=15.0, as_principal=self.key)
+        self.principals = Registry(load_access_config(config.access) if config.access is not None else ())
         self.lock = threading.RLock()
+        self.storage_error: str | None = None  # the last write the database refused
         self.tz = timezone(timedelta(hours=config.utc_offset_hours))
         self._scheduler: Any = None
 
     # ----- lifecycle -----
 
-    def register(self) -> dict[str, Any]:
-        """Register the hub's key with the notary (needs the notary's admin token; idempotent)."""
-        return self.notary.register(self.key, "hub")
+    def register(self, admin: PrincipalKey) -> dict[str, Any]:
+        """Bind the hub's key with the notary as the hub (signed by a notary administrator; idempotent)."""
+        client = NotaryClient(self.config.notary_url, timeout=15.0, as_principal=admin)
+        try:
+            return client.register(self.key, "hub")
+        finally:
+            client.close()
+
+    def probe_storage(self) -> None:
+        """Try a harmless write; clear the recorded refusal if the database takes writes again."""
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self.db() as s:
+                row = s.get(models.State, "storage_probe") or models.State(key="storage_probe", value=0)
+                row.value += 1
+                s.add(row)
+                s.commit()
+        except DBAPIError:
+            return
+        self.storage_error = None
+
+    def check_access_configured(self) -> None:
+        """Refuse to serve without an access configuration, unless insecure-local (and then say so)."""
+        if self.config.access is None and not self.config.insecure_local:
+            raise AccessConfigError(
+                "no access configuration: pass --access FILE (or BIDTRACE_HUB_ACCESS) naming the principals "
+                "allowed in, or --insecure-local for a demonstration on loopback")
+        if self.config.access is None:
+            import sys
+
+            print("WARNING: --insecure-local: the hub has no access configuration; any caller on this machine "
+                  "may do anything. For a demonstration on loopback only.", file=sys.stderr, flush=True)
+
+    def record_access(self, session_id: str, caller: Caller, action: str, resource: str) -> None:
+        """去向可查: reading what is not public is evidence. Written before the answer is sent."""
+        from hub.errors import HubError
+
+        payload: dict[str, Any] = {"principal_id": "local" if caller.local else caller.name, "role": caller.role,
+                                   "action": action, "resource": resource[:400]}
+        if caller.purpose:
+            payload["purpose"] = caller.purpose[:200]
+        with self.lock, self.db() as s:
+            session = self.get(s, models.EvalSession, session_id, "session")
+            try:
+                self.write(s, session, "access", session.main_venue_id, payload)
+            except HubError as exc:
+                exc.message = f"the read cannot be recorded, so it is not served: {exc.message}"
+                raise
+            s.commit()
 
     def start(self) -> None:
         from hub.jobs import start_scheduler
@@ -140,6 +193,12 @@ class Hub:
         log.info("%s %s of %s -> leaf %d", kind, payload.get("action") or payload.get("status") or "",
                  session.session_id, leaf)
         return {**receipt, "record": record}
+
+    def write_registry(self, s: Session, payload: dict[str, Any]) -> dict[str, Any]:
+        """A `registry` record: a change to who or what the hub trusts (a CA, the expert pool). It belongs
+        to no evaluation: its project and session are both "registry"."""
+        registry = models.EvalSession(session_id="registry", project_id="registry", main_venue_id=self.config.hub_id)
+        return self.write(s, registry, "registry", self.config.hub_id, payload)
 
     def open_session(self, s: Session, session_id: str) -> models.EvalSession:
         """The session, refusing changes once it is archived."""

@@ -30,8 +30,15 @@ def serve(
     host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8400),
     seal_interval: float = typer.Option(1.0, help="seconds between checkpoints"),
     workers: int = typer.Option(1, min=1, max=64, help="HTTP worker processes (appends are serialised by the DB)"),
+    access: Path | None = typer.Option(None, "--access", envvar="BIDTRACE_ACCESS",
+                                       help="access configuration: the principals allowed in (JSON)"),
+    insecure_local: bool = typer.Option(False, "--insecure-local",
+                                        help="no access configuration: loopback only, anyone local may do anything"),
+    max_body: int = typer.Option(32 * 1024 * 1024, envvar="BIDTRACE_MAX_BODY", help="largest request body, bytes"),
 ) -> None:
     """Serve the notary HTTP API and anchor checkpoints on the ledger."""
+    import ipaddress
+
     import uvicorn
 
     from notary.api import create_app
@@ -39,7 +46,23 @@ def serve(
 
     config = _config(data, database_url, ledger, log_id, org)
     config.seal_interval = seal_interval
-    notary = Notary(config)
+    config.access, config.insecure_local, config.max_body_bytes = access, insecure_local, max_body
+    if insecure_local and host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        typer.echo(f"--insecure-local serves loopback only, not {host}", err=True)
+        raise typer.Exit(2)
+    from notary.access import AccessConfigError
+
+    try:
+        notary = Notary(config)
+    except AccessConfigError as exc:
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        notary.check_access_configured()
+    except AccessConfigError as exc:
+        notary.close()
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"notary {config.log_id} ({notary.key.vkey}) on http://{host}:{port}, ledger {config.ledger}, "
                f"{workers} worker(s)")
     try:
@@ -50,7 +73,8 @@ def serve(
         os.environ.update({
             "BIDTRACE_DATA": str(config.data_dir), "BIDTRACE_DATABASE_URL": config.url,
             "BIDTRACE_LEDGER": config.ledger, "BIDTRACE_LOG_ID": config.log_id, "BIDTRACE_ORG": config.org,
-            "BIDTRACE_ADMIN_TOKEN": notary.admin_token,
+            "BIDTRACE_ACCESS": str(access or ""), "BIDTRACE_INSECURE_LOCAL": "1" if insecure_local else "",
+            "BIDTRACE_MAX_BODY": str(max_body),
         })
         notary.start()
         from notary.api.worker import supervise

@@ -8,13 +8,13 @@ states at `/v1/log` on first use, kept for the client's life (so a later change 
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from notary.access import PrincipalKey, Role, SignedRequests
 from notary.tree import batch_tree
 from verifier.canonical import canonical_bytes
 from verifier.errors import VerificationError
@@ -24,45 +24,18 @@ from verifier.receipt import Receipt
 from verifier.signatures import SUBMISSION_CONTEXT, batch_statement
 
 
-class SubmitterKey:
-    """A submitter's identity and signing key (ECDSA P-256 by default, as in device secure elements)."""
+class SubmitterKey(PrincipalKey):
+    """A submitter's identity and signing key (ECDSA P-256 by default, as in device secure elements). The same
+    key signs its batches of evidence and its requests (it is a principal of the notary)."""
 
-    def __init__(self, submitter_id: str, private_key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-        self.submitter_id = submitter_id
-        self._key = private_key
-
-    @classmethod
-    def generate(cls, submitter_id: str, algorithm: str = "ecdsa-p256-sha256") -> "SubmitterKey":
-        if algorithm == "ed25519":
-            return cls(submitter_id, ed25519.Ed25519PrivateKey.generate())
-        return cls(submitter_id, ec.generate_private_key(ec.SECP256R1()))
-
-    @classmethod
-    def load_or_create(cls, path: Path, submitter_id: str) -> "SubmitterKey":
-        if path.exists():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-            if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-                raise ValueError(f"{path} is not an ECDSA or Ed25519 private key")
-            return cls(submitter_id, key)
-        created = cls.generate(submitter_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(
-            created._key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        path.chmod(0o600)
-        return created
-
-    def public_pem(self) -> str:
-        return self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+    @property
+    def submitter_id(self) -> str:
+        return self.principal_id
 
     def sign(self, message: bytes) -> bytes:
-        if isinstance(self._key, ed25519.Ed25519PrivateKey):
-            return self._key.sign(message)
-        return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
+        if isinstance(self.private_key, ed25519.Ed25519PrivateKey):
+            return self.private_key.sign(message)
+        return self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
 
     def sign_batch(self, records: list[dict[str, Any]]) -> str:
         """Base64 signature over the batch statement for these records, in this order."""
@@ -93,11 +66,16 @@ class NotaryError(Exception):
 
 
 class NotaryClient:
-    def __init__(self, base_url: str, timeout: float = 30.0, admin_token: str | None = None,
-                 transport: httpx.BaseTransport | None = None, notary_key: NoteKey | None = None,
-                 log_id: str | None = None) -> None:
-        headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, headers=headers, transport=transport)
+    """`as_principal` signs every request with that principal's key; a submission is always signed with the
+    submitter's own key (the principal submitting is the submitter). Every receipt is checked against the
+    notary's checkpoint key: `notary_key` and `log_id` pin it, else it is read once from /v1/log."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0, as_principal: PrincipalKey | None = None,
+                 transport: httpx.BaseTransport | None = None, purpose: str | None = None,
+                 notary_key: NoteKey | None = None, log_id: str | None = None) -> None:
+        auth = SignedRequests(as_principal, purpose) if as_principal is not None else None
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, auth=auth, transport=transport)
+        self._submitters: dict[str, SignedRequests] = {}
         self._notary = (notary_key, log_id) if notary_key is not None and log_id is not None else None
 
     def notary_identity(self) -> tuple[NoteKey, str]:
@@ -139,9 +117,19 @@ class NotaryClient:
             raise NotaryError(response.status_code, str(detail))
         return response.json() if response.headers.get("content-type", "").startswith("application/json") else response
 
-    def register(self, submitter: SubmitterKey, role: str) -> dict[str, Any]:
-        body = {"submitter_id": submitter.submitter_id, "role": role, "public_key": submitter.public_pem()}
-        result: dict[str, Any] = self._check(self._http.post("/v1/submitters", json=body))
+    def register(self, key: PrincipalKey, role: str, venue_id: str | None = None, function: str | None = None,
+                 projects: list[str] | None = None) -> dict[str, Any]:
+        """Bind a principal (needs a notary administrator's key). `role` "hub" means the coordination hub
+        (hub_operator); a device needs its venue and function ("recorder", "checkin", "signing_pad")."""
+        role = {"hub": Role.HUB_OPERATOR.value}.get(role, role)
+        body: dict[str, Any] = {"principal_id": key.principal_id, "role": role, "public_key": key.public_pem()}
+        if venue_id is not None:
+            body["venue_id"] = venue_id
+        if function is not None:
+            body["function"] = function
+        if projects:
+            body["projects"] = projects
+        result: dict[str, Any] = self._check(self._http.post("/v1/principals", json=body))
         return result
 
     def submit(
@@ -154,7 +142,11 @@ class NotaryClient:
             "disclosures": disclosures or [],
         }
         content = json.dumps(body, ensure_ascii=False).encode()
-        response = self._http.post("/v1/records", content=content, headers={"content-type": "application/json"})
+        auth = self._submitters.get(submitter.submitter_id)
+        if auth is None or auth.key is not submitter:
+            auth = self._submitters[submitter.submitter_id] = SignedRequests(submitter)
+        response = self._http.post("/v1/records", content=content, headers={"content-type": "application/json"},
+                                   auth=auth)
         receipts: list[dict[str, Any]] = complete_receipts(self._check(response)["receipts"])
         self.check_receipts(records, receipts)
         return receipts

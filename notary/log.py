@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from notary import store
 from notary.keys import NotaryKey
-from notary.records import ROLES, SchemaViolation, validate_record
+from notary.records import MAX_RECORD_BYTES, ROLES, SchemaViolation, validate_record
 from notary.tree import CompactRange, NodeId, batch_tree, consistency_proof, inclusion_proof, tree_root
 from verifier.canonical import canonical_bytes
 from verifier.commitments import verify_disclosure
@@ -409,6 +409,9 @@ class EvidenceLog:
                     403, f"record {i}: device {sub.submitter_id} may not submit for device {record['device_id']}"
                 )
             canon.append(canonical_bytes(record))
+            if len(canon[-1]) > MAX_RECORD_BYTES:
+                raise RecordRejected(413, f"record {i} is {len(canon[-1])} bytes; a record holds at most "
+                                          f"{MAX_RECORD_BYTES} (its project's extract must stay verifiable)")
         members = [leaf_hash(c) for c in canon]
         batch_root, paths = batch_tree(members)
         try:

@@ -10,11 +10,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from notary.screening import screened
+
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-Short = Annotated[str, Field(min_length=1, max_length=200)]
+# Free text is screened for personal data in clear (notary.screening).
+Text = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(screened)]
+Short = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(screened)]
+MAX_RECORD_BYTES = 1024 * 1024  # canonical bytes of one record: any accepted record fits an extract member
 
 
 def rfc3339_with_offset(value: str) -> str:
@@ -69,11 +73,19 @@ class VenueQuota(_Strict):
     count: Annotated[int, Field(ge=1, le=1000)]
 
 
+class DrawCriteria(_Strict):
+    """The pool filter of a draw; typed, so no free-form value can carry personal data into the log."""
+
+    specialty: Short
+    level: Short | None = None
+    replacement_reason: Literal["absent", "recused"] | None = None
+
+
 class DrawCommitment(_Strict):
     draw_id: Ident
     pool: Annotated[list[Ident], Field(min_length=1, max_length=100_000)]
     pool_digest: Hex64
-    criteria: dict[str, Any]
+    criteria: DrawCriteria
     count: Annotated[int, Field(ge=1, le=1000)]
     recusal_rules: list[Short]
     seed_commitment: Hex64
@@ -199,6 +211,31 @@ class Roster(_Strict):
     experts: Annotated[list[RosterEntry], Field(max_length=1000)]
 
 
+class AccessRecord(_Strict):
+    """去向可查: someone read what is not public. Its project_id is the project read."""
+
+    principal_id: Ident
+    role: Ident
+    action: Ident
+    resource: Annotated[str, Field(min_length=1, max_length=400)]
+    purpose: Short | None = None
+
+
+class RegistryChange(_Strict):
+    """A change to who or what is trusted: a principal bound or revoked, a CA trusted, experts imported.
+    `digest` is the SHA-256 of what was registered (key PEM, certificate DER, canonical expert list)."""
+
+    action: Literal["principal_bound", "principal_revoked", "ca_trusted", "experts_imported"]
+    subject: Ident
+    by: Ident
+    digest: Hex64
+    role: Ident | None = None
+    venue_id: Ident | None = None
+    function: Ident | None = None
+    projects: Annotated[list[Ident], Field(max_length=1000)] = []
+    count: Annotated[int, Field(ge=0)] | None = None
+
+
 PAYLOADS: dict[str, type[BaseModel]] = {
     "booking": Booking,
     "draw_commitment": DrawCommitment,
@@ -213,11 +250,14 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "archive": Archive,
     "incident": Incident,
     "roster": Roster,
+    "access": AccessRecord,
+    "registry": RegistryChange,
 }
 
 ROLES: dict[str, frozenset[str]] = {
     "hub": frozenset(PAYLOADS),
     "device": frozenset({"checkin", "signature", "recording_segment", "incident"}),
+    "notary": frozenset({"access", "registry"}),
 }
 
 

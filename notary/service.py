@@ -1,12 +1,14 @@
 """A running notary: configuration, and the log, key, ledger and sealer it wires together."""
 
 import os
-import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from anchors.ledger import Ledger
-from notary.keys import NotaryKey
+from notary.access import AccessConfigError, DatabaseRegistry, Principal, load_access_config
+from notary.client import SubmitterKey
+from notary.keys import NotaryKey, create_private_database
 from notary.log import EvidenceLog
 from notary.sealing import Sealer, SealerState, read_status
 from notary.store import open_engine
@@ -23,7 +25,12 @@ class NotaryConfig:
     seal_interval: float = 1.0
     seal_records: int = 10_000
     max_merge_delay: int = 60
-    admin_token: str | None = field(default_factory=lambda: os.environ.get("BIDTRACE_ADMIN_TOKEN"))
+    # The principals allowed in (JSON, see notary.access); without it the API refuses to start unless
+    # `insecure_local`, which serves loopback only and lets any local caller do anything.
+    access: Path | None = field(
+        default_factory=lambda: Path(os.environ["BIDTRACE_ACCESS"]) if os.environ.get("BIDTRACE_ACCESS") else None)
+    insecure_local: bool = field(default_factory=lambda: os.environ.get("BIDTRACE_INSECURE_LOCAL") == "1")
+    max_body_bytes: int = field(default_factory=lambda: int(os.environ.get("BIDTRACE_MAX_BODY", 32 * 1024 * 1024)))
 
     @property
     def note_name(self) -> str:
@@ -34,14 +41,10 @@ class NotaryConfig:
         return self.database_url or f"sqlite:///{self.data_dir / 'notary.db'}"
 
 
-def _admin_token(config: NotaryConfig) -> str:
-    if config.admin_token:
-        return config.admin_token
-    path = config.data_dir / "admin.token"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32) + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
+INSECURE_WARNING = (
+    "WARNING: --insecure-local: no access configuration; any caller on this machine may do anything, "
+    "including reading sealed records. For a demonstration on loopback only, never for real evidence."
+)
 
 
 def open_ledger(config: NotaryConfig, key: NotaryKey) -> Ledger:
@@ -59,14 +62,62 @@ def open_ledger(config: NotaryConfig, key: NotaryKey) -> Ledger:
 
 class Notary:
     def __init__(self, config: NotaryConfig, ledger: Ledger | None = None) -> None:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.config = config
-        self.admin_token = _admin_token(config)
         self.key = NotaryKey.load_or_create(config.data_dir / "notary.key", config.note_name)
+        create_private_database(config.url)
         self.engine = open_engine(config.url)
         self.log = EvidenceLog(self.engine, self.key, config.log_id)
+        self.principals = DatabaseRegistry(self.engine)
+        self.storage_error: str | None = None  # the last write the database refused, until one succeeds
+        # Access and registry records are the notary's own evidence, signed by its own submitter key.
+        self.recorder_key = SubmitterKey.load_or_create(config.data_dir / "records.key", f"{config.log_id}.notary")
+        self.log.register_submitter(self.recorder_key.principal_id, "notary", self.recorder_key.public_pem())
+        if config.access is not None:
+            # The access configuration is the registry the operator starts from (a file under change
+            # control); changes made through the API after that are registry records in the log.
+            for principal in load_access_config(config.access):
+                self.principals.bind(principal)
+                self.register_submitter_of(principal)
         self.ledger = ledger or open_ledger(config, self.key)
         self.sealer = Sealer(self.log, self.ledger, config.seal_interval, config.seal_records)
+
+    def check_access_configured(self) -> None:
+        """Refuse to serve without an access configuration, unless insecure-local (and then say so)."""
+        if self.config.access is None and not self.config.insecure_local:
+            raise AccessConfigError(
+                "no access configuration: pass --access FILE (or BIDTRACE_ACCESS) naming the principals allowed "
+                "in, or --insecure-local for a demonstration on loopback")
+        if self.config.access is None:
+            print(INSECURE_WARNING, file=sys.stderr, flush=True)
+
+    def record_registry_change(self, action: str, principal: Principal, by: str) -> None:
+        """A binding or revocation as a `registry` record in the log: who, which role and bindings, and the
+        SHA-256 of the key, signed by the notary's own submitter key."""
+        import hashlib
+
+        from notary.log import Submission, now_rfc3339
+
+        payload: dict[str, object] = {"action": action, "subject": principal.principal_id, "by": by,
+                                      "digest": hashlib.sha256(principal.public_key.encode()).hexdigest(),
+                                      "role": str(principal.role)}
+        if principal.venue_id:
+            payload["venue_id"] = principal.venue_id
+        if principal.function:
+            payload["function"] = principal.function
+        if principal.projects:
+            payload["projects"] = sorted(principal.projects)
+        key = self.recorder_key
+        record = {"type": "registry", "project_id": "registry", "session_id": "registry",
+                  "venue_id": self.config.org, "device_id": key.principal_id,
+                  "occurred_at": now_rfc3339().replace("Z", "+00:00"), "payload": payload, "attachments": []}
+        self.log.submit(Submission(key.principal_id, [record], key.sign_batch([record])))
+
+    def register_submitter_of(self, principal: Principal) -> None:
+        """A hub or a device signs evidence with the key it signs requests with."""
+        role = {"hub_operator": "hub", "device": "device"}.get(str(principal.role))
+        if role is not None:
+            self.log.register_submitter(principal.principal_id, role, principal.public_key)
 
     def start(self) -> None:
         self.sealer.start()

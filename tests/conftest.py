@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from notary.access import Role, write_access_config
 from notary.client import SubmitterKey
 from notary.server import free_port
 from notary.service import Notary, NotaryConfig
@@ -88,8 +89,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+ADMIN = SubmitterKey.generate("notary-admin-1")
+
+
 def make_config(data_dir: Path, database_url: str | None = None, **kw: Any) -> NotaryConfig:
-    return NotaryConfig(data_dir=data_dir, database_url=database_url, admin_token="test-admin-token", **kw)
+    """A notary configuration whose access configuration names one notary administrator, `ADMIN`."""
+    access = data_dir.parent / f"{data_dir.name}-access.json"
+    if not access.exists():
+        write_access_config(access, [ADMIN.principal(Role.NOTARY_ADMIN)])
+    return NotaryConfig(data_dir=data_dir, database_url=database_url, access=access, **kw)
+
+
+def admin_access(folder: Path) -> Path:
+    """An access configuration naming `ADMIN` only, for a notary started from the command line."""
+    path = folder / "access.json"
+    write_access_config(path, [ADMIN.principal(Role.NOTARY_ADMIN)])
+    return path
+
+
+def device_bindings(device_id: str) -> tuple[str, str]:
+    """Venue and function of a test device, from its id: `<venue>.<cam1|checkin|pad>`."""
+    venue, _, name = device_id.partition(".")
+    return venue, "checkin" if name.startswith("checkin") else "signing_pad" if name.startswith("pad") else "recorder"
 
 
 @pytest.fixture
@@ -113,9 +134,11 @@ class Participants:
         self.hub = SubmitterKey.generate("hub-1")
         self.camera = SubmitterKey.generate("V-1.cam1")
         self.station = SubmitterKey.generate("V-1.checkin", "ed25519")
-        notary.log.register_submitter("hub-1", "hub", self.hub.public_pem())
-        notary.log.register_submitter("V-1.cam1", "device", self.camera.public_pem())
-        notary.log.register_submitter("V-1.checkin", "device", self.station.public_pem())
+        for principal in (self.hub.principal(Role.HUB_OPERATOR), self.camera.principal(Role.DEVICE, "V-1", "recorder"),
+                          self.station.principal(Role.DEVICE, "V-1", "checkin")):
+            notary.principals.bind(principal)
+            notary.register_submitter_of(principal)
+        self.keys = {k.principal_id: k for k in (self.hub, self.camera, self.station)}
 
 
 def segment(n: int, device: str = "V-1.cam1", project: str = "P-1", previous: str | None = None) -> dict[str, Any]:
@@ -165,3 +188,16 @@ def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def send_signed(case: Any, base_url: str, key: SubmitterKey | Any) -> Any:
+    """Send a schemathesis case as an RFC 9421 signed request of `key` (what a registered principal sends)."""
+    import httpx
+
+    from notary.access import SignedRequests
+
+    kw = case.as_transport_kwargs(base_url=base_url)
+    headers = {k: v for k, v in kw["headers"].items() if k.lower() not in ("connection", "accept-encoding")}
+    body: dict[str, Any] = {"json": kw["json"]} if "json" in kw else {"content": kw["data"]} if "data" in kw else {}
+    return httpx.request(kw["method"], kw["url"], params=kw.get("params"), headers=headers,
+                         auth=SignedRequests(key), timeout=30, **body)

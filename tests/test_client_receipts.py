@@ -16,7 +16,7 @@ import pytest
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.keys import NotaryKey
 from notary.server import running_notary
-from tests.conftest import incident, make_config
+from tests.conftest import ADMIN, incident, make_config
 
 
 class Relay(httpx.BaseTransport):
@@ -39,7 +39,7 @@ class Relay(httpx.BaseTransport):
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, SubmitterKey]]:
     with running_notary(make_config(tmp_path / "notary")) as (_, url):
-        admin = NotaryClient(url, admin_token="test-admin-token")
+        admin = NotaryClient(url, as_principal=ADMIN)
         hub = SubmitterKey.generate("hub-1")
         admin.register(hub, "hub")
         admin.close()

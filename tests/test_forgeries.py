@@ -281,7 +281,7 @@ def test_a_cancellation_by_someone_else_does_not_resolve_a_draw(tmp_path: Path) 
 def _resigned_as(who: str, project: Project, records: list[dict[str, Any]]) -> str:
     from notary.client import SubmitterKey
 
-    key = SubmitterKey(who, project.people.hub._key)
+    key = SubmitterKey(who, project.people.hub.private_key)
     return key.sign_batch(records)
 
 

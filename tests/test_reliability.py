@@ -20,15 +20,13 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.log import Submission
 from notary.server import free_port, serving
 from notary.service import Notary
-from tests.conftest import Participants, entry_of, incident, make_config, segment, wait_until
+from tests.conftest import ADMIN, Participants, admin_access, entry_of, incident, make_config, segment, wait_until
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
 
-ADMIN = "test-admin-token"
-
 
 def _start_server(data: Path, port: int, database_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BIDTRACE_ADMIN_TOKEN": ADMIN}
+    env = {**os.environ, "BIDTRACE_ACCESS": str(admin_access(data.parent))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
          "--seal-interval", "0.2", "--database-url", database_url],
@@ -82,9 +80,9 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) 
     cameras = [_Camera(n, random.Random(n)) for n in range(12)]
     proc = _start_server(data, port, database_url)
     url = f"http://127.0.0.1:{port}"
-    admin = NotaryClient(url, admin_token=ADMIN, timeout=5)
+    admin = NotaryClient(url, as_principal=ADMIN, timeout=5)
     for camera in cameras:
-        admin.register(camera.key, "device")
+        admin.register(camera.key, "device", "V-1", "recorder")
     for _ in range(20):
         stop = threading.Event()
         clients = [NotaryClient(url, timeout=5) for _ in cameras]
@@ -134,7 +132,7 @@ def test_submissions_keep_succeeding_while_the_ledger_is_down(sqlite_notary: Not
     notary.sealer.interval = 0.1
     people = Participants(notary)
     with serving(notary) as url:
-        client = NotaryClient(url)
+        client = NotaryClient(url, as_principal=people.hub)
         client.submit(people.hub, [incident(0)])
         wait_until(lambda: notary.sealer.state.anchored_size == 1, 10, "first anchor")
         blocker = sqlite3.connect(notary.config.data_dir / "ledger" / "ledger.db", isolation_level=None)

@@ -6,10 +6,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from hub.api import public, sessions, steps, venues
 from hub.errors import HubError
 from hub.service import Hub
+from notary.access import Authenticator
+from notary.api.guard import BodyGuard
 
 
 def _where(loc: tuple[object, ...]) -> str:
@@ -17,6 +20,8 @@ def _where(loc: tuple[object, ...]) -> str:
 
 
 def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
+    hub.check_access_configured()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_jobs:
@@ -31,6 +36,15 @@ def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
                   summary="Bookings, verifiable expert draws, check-ins, signatures, fees, objections, misconduct, "
                           "incidents and the supervision feed; every state change is evidence in the notary's log.")
     app.state.hub = hub
+    app.state.authenticator = Authenticator(hub.principals)
+    app.add_middleware(BodyGuard, max_body_bytes=hub.config.max_body_bytes)
+
+    @app.exception_handler(DBAPIError)
+    async def storage_refused(_: Request, exc: DBAPIError) -> JSONResponse:
+        reason = str(exc.orig).splitlines()[0][:200] if exc.orig is not None else type(exc).__name__
+        hub.storage_error = f"the hub's database refused a write: {reason}"
+        return JSONResponse({"detail": f"{hub.storage_error}; nothing was changed, retry later"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(HubError)
     async def hub_error(_: Request, exc: HubError) -> JSONResponse:

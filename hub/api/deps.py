@@ -1,10 +1,38 @@
-"""Dependencies shared by the routers: the hub and the operator token."""
+"""Dependencies shared by the routers: the hub, who is calling and what they may do.
 
-import hmac
+Every caller but the public signs its requests (RFC 9421, see `notary.access`); the role and its bindings
+come from the hub's access configuration, never from the request. `PERMISSIONS` is the role × action
+matrix that README.md shows and a test walks over HTTP. Object-level rules (which venue may confirm which
+booking, which venue leads an objection, which projects a court was granted) are checked where the
+object is known, against the caller's bindings.
+"""
 
-from fastapi import Header, HTTPException, Request
+from collections.abc import Awaitable, Callable
 
+from fastapi import HTTPException, Request
+
+from hub.errors import Forbidden
 from hub.service import Hub
+from notary.access import PUBLIC, AccessDenied, Caller, Role, caller_of
+
+R = Role
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "read_public": frozenset({PUBLIC, *R}),  # 信息公开 and health
+    "manage_registry": frozenset({R.HUB_OPERATOR}),  # venues, the expert pool, trusted CAs
+    "list_venues": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.SUPERVISOR}),
+    "run_session": frozenset({R.HUB_OPERATOR}),  # sessions, offers, draws, roster, signatures, fees, archive
+    "answer_booking": frozenset({R.VENUE_OPERATOR}),  # confirm or decline: the offered venue itself
+    "cancel_booking": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # the booked or the main venue
+    "file_objection": frozenset({R.HUB_OPERATOR}),  # received by the hub on a bidder's behalf
+    "lead_objection": frozenset({R.VENUE_OPERATOR}),  # review and answer: the lead (main) venue
+    "report_incident": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # a venue for itself
+    "report_checkin": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.DEVICE}),  # check-in stations, own venue
+    "handle_misconduct": frozenset({R.HUB_OPERATOR}),
+    "read_session": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.SUPERVISOR, R.COURT}),
+    "read_cases": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # objections, misconduct, incidents, alarms
+    "read_draw": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # seeds and drawn experts: sealed from the rest
+    "subscribe": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # only to a supervisor's registered endpoints
+}
 
 
 def get_hub(request: Request) -> Hub:
@@ -12,10 +40,52 @@ def get_hub(request: Request) -> Hub:
     return hub
 
 
-def require_token(request: Request, authorization: str = Header(default="")) -> None:
-    token = get_hub(request).config.api_token
-    if not token:
-        return
-    scheme, _, given = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(401, "this operation needs the hub's API token (Authorization: Bearer …)")
+async def get_caller(request: Request) -> Caller:
+    hub = get_hub(request)
+    insecure = hub.config.access is None and hub.config.insecure_local
+    try:
+        return await caller_of(request, request.app.state.authenticator, insecure)
+    except AccessDenied as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+
+
+def allowed(caller: Caller, action: str) -> bool:
+    return caller.local or caller.role in PERMISSIONS[action]
+
+
+def require(action: str) -> Callable[[Request], Awaitable[Caller]]:
+    async def check(request: Request) -> Caller:
+        caller = await get_caller(request)
+        permit(caller, action)
+        return caller
+    return check
+
+
+def acting_venue(caller: Caller) -> str | None:
+    """The venue a caller acts for: its bound venue; None for the province (hub operator, local)."""
+    return caller.principal.venue_id if caller.principal is not None else None
+
+
+def require_venue(caller: Caller, venues: set[str], what: str) -> str | None:
+    """The caller's venue if it is one of `venues`; None for the province; else refused by name."""
+    venue = acting_venue(caller)
+    if caller.principal is not None and caller.principal.role in (R.VENUE_OPERATOR, R.DEVICE) and venue not in venues:
+        raise Forbidden(f"{caller.principal.describe()} may not {what}; that is for "
+                        f"{' or '.join(sorted(venues))}")
+    return venue
+
+
+def check_project(caller: Caller, project_id: str) -> None:
+    p = caller.principal
+    if p is not None and p.role is R.COURT and project_id not in p.projects:
+        raise Forbidden(f"{p.describe()} was not granted project {project_id}")
+
+
+def permit(caller: Caller, action: str) -> None:
+    """Refuse `caller` unless its role may do `action` (for routes whose action depends on the path)."""
+    if not allowed(caller, action):
+        if caller.principal is None:
+            raise HTTPException(401, f"{action.replace('_', ' ')} needs a signed request from a registered "
+                                     f"principal ({', '.join(sorted(PERMISSIONS[action]))})")
+        raise HTTPException(403, f"{caller.principal.describe()} may not {action.replace('_', ' ')}; "
+                                 f"that is for {', '.join(sorted(PERMISSIONS[action]))}")

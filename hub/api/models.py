@@ -5,11 +5,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from notary.records import rfc3339_with_offset
+from notary.screening import screened
 
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 Ident = Annotated[str, Field(pattern=IDENT)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
+# Free text is screened for personal data in clear (identity, phone and credit-code numbers); the fields
+# that must hold such a value (an expert's identity number, a bidder's credit code) have their own types.
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(screened)]
+Text = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(screened)]
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -64,7 +67,8 @@ class OfferIn(_In):
 
 
 class BookingActionIn(_In):
-    by_venue: Ident | None = Field(default=None, description="the venue acting; checked against the booking")
+    """The acting venue is the caller's (from its credential), never named in the body."""
+
     reason: Name | None = None
 
 
@@ -80,8 +84,13 @@ class VenueQuotaIn(_In):
     count: Annotated[int, Field(ge=1, le=1000)]
 
 
+class DrawCriteriaIn(_In):
+    specialty: Name
+    level: Annotated[str, Field(min_length=1, max_length=50), AfterValidator(screened)] | None = None
+
+
 class DrawIn(_In):
-    criteria: dict[str, str] = Field(description="pool filter: specialty (required), level (optional)")
+    criteria: "DrawCriteriaIn" = Field(description="pool filter: specialty (required), level (optional)")
     count: Annotated[int, Field(ge=1, le=1000)] | None = None
     venues: Annotated[list[VenueQuotaIn], Field(min_length=1, max_length=100)] | None = None
     same_employer_recusal: bool = True
@@ -121,7 +130,8 @@ class ObjectionIn(_In):
 
 
 class ObjectionStepIn(_In):
-    by_venue: Ident
+    """The acting venue is the caller's (from its credential), never named in the body."""
+
     answer: Text | None = None
 
 

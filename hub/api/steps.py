@@ -1,11 +1,12 @@
-"""Transitions of bookings, draws, objections, misconduct cases and incidents; subscriptions; alarms."""
+"""Transitions of bookings, draws, objections, misconduct cases and incidents; subscriptions; alarms.
+The acting venue is always the caller's, from its credential."""
 
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 
 from hub import db
-from hub.api.deps import get_hub, require_token
+from hub.api.deps import acting_venue, check_project, get_caller, get_hub, permit, require
 from hub.api.models import (
     BookingActionIn,
     BookingChangeIn,
@@ -19,103 +20,128 @@ from hub.api.models import (
 )
 from hub.service import Hub
 from hub.workflows import bookings, cases, conduct, draws, feed
+from notary.access import Caller
 
-_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem} for s in (401, 403, 404, 409, 422, 502, 503)}
-router = APIRouter(dependencies=[Depends(require_token)], responses=_ERRORS)
+_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem}
+                                            for s in (401, 403, 404, 409, 413, 422, 502, 503)}
+router = APIRouter(responses=_ERRORS)
 
 
 @router.get("/bookings/{booking_id}", tags=["bookings"])
-def get_booking(booking_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def get_booking(booking_id: str, hub: Hub = Depends(get_hub),
+                caller: Caller = Depends(require("read_session"))) -> dict[str, Any]:
     with hub.db() as s:
-        return bookings.booking_view(hub.get(s, db.Booking, booking_id, "booking"))
+        booking = hub.get(s, db.Booking, booking_id, "booking")
+        check_project(caller, hub.get(s, db.EvalSession, booking.session_id, "session").project_id)
+        return bookings.booking_view(booking)
 
 
-@router.post("/bookings/{booking_id}/{action}", tags=["bookings"], summary="确认 confirm, decline or cancel")
+@router.post("/bookings/{booking_id}/{action}", tags=["bookings"],
+             summary="确认 confirm or decline (the offered venue), cancel (the booked or the main venue)")
 def booking_action(booking_id: str, action: Literal["confirm", "decline", "cancel"],
-                   body: BookingActionIn | None = None, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
-    return bookings.act(hub, booking_id, action, body or BookingActionIn())
+                   body: BookingActionIn | None = None, hub: Hub = Depends(get_hub),
+                   caller: Caller = Depends(get_caller)) -> dict[str, Any]:
+    permit(caller, "cancel_booking" if action == "cancel" else "answer_booking")
+    return bookings.act(hub, booking_id, action, body or BookingActionIn(), acting_venue(caller))
 
 
 @router.patch("/bookings/{booking_id}", tags=["bookings"], summary="Change room or slot (to be confirmed again)")
-def booking_change(booking_id: str, body: BookingChangeIn, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def booking_change(booking_id: str, body: BookingChangeIn, hub: Hub = Depends(get_hub),
+                   _: Caller = Depends(require("run_session"))) -> dict[str, Any]:
     return bookings.change(hub, booking_id, body)
 
 
-@router.get("/draws/{draw_id}", tags=["draws"])
-def get_draw(draw_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+@router.get("/draws/{draw_id}", tags=["draws"], summary="A draw with its seed and experts (sealed; reads recorded)")
+def get_draw(draw_id: str, hub: Hub = Depends(get_hub),
+             caller: Caller = Depends(require("read_draw"))) -> dict[str, Any]:
+    with hub.db() as s:
+        session_id = hub.get(s, db.Draw, draw_id, "draw").session_id
+    hub.record_access(session_id, caller, "read_draw", f"GET /draws/{draw_id}")
     with hub.db() as s:
         return draws.draw_view(hub.get(s, db.Draw, draw_id, "draw"), secret=True)
 
 
 @router.post("/draws/{draw_id}/execute", tags=["draws"],
              summary="Run the draw with the anchor of its commitment as beacon; reveals the seed")
-def execute_draw(draw_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def execute_draw(draw_id: str, hub: Hub = Depends(get_hub),
+                 _: Caller = Depends(require("run_session"))) -> dict[str, Any]:
     return draws.execute(hub, draw_id)
 
 
 @router.post("/draws/{draw_id}/replacements", tags=["draws"], status_code=201,
              summary="补抽: commit a replacement draw for absent or recused experts")
-def replacement(draw_id: str, body: ReplacementIn, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def replacement(draw_id: str, body: ReplacementIn, hub: Hub = Depends(get_hub),
+                _: Caller = Depends(require("run_session"))) -> dict[str, Any]:
     return draws.replace(hub, draw_id, body)
 
 
 @router.get("/objections/{objection_id}", tags=["objections"])
-def get_objection(objection_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def get_objection(objection_id: str, hub: Hub = Depends(get_hub),
+                  _: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
     with hub.db() as s:
         return cases.objection_view(hub.get(s, db.Objection, objection_id, "objection"))
 
 
 @router.post("/objections/{objection_id}/{action}", tags=["objections"],
-             summary="review (受理复核), answer (答复) or withdraw")
+             summary="review (受理复核) and answer (答复): the lead venue; withdraw: the province")
 def objection_step(objection_id: str, action: Literal["review", "answer", "withdraw"], body: ObjectionStepIn,
-                   hub: Hub = Depends(get_hub)) -> dict[str, Any]:
-    return cases.step_objection(hub, objection_id, action, body)
+                   hub: Hub = Depends(get_hub), caller: Caller = Depends(get_caller)) -> dict[str, Any]:
+    permit(caller, "file_objection" if action == "withdraw" else "lead_objection")
+    return cases.step_objection(hub, objection_id, action, body, acting_venue(caller))
 
 
 @router.get("/alarms", tags=["objections"], summary="Objections whose deadline passed while open")
-def alarms(hub: Hub = Depends(get_hub)) -> list[dict[str, Any]]:
+def alarms(hub: Hub = Depends(get_hub), _: Caller = Depends(require("read_cases"))) -> list[dict[str, Any]]:
     return cases.alarms(hub)
 
 
 @router.post("/misconduct", tags=["misconduct"], status_code=201, summary="Record misconduct (不当行为)")
-def misconduct(body: MisconductIn, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def misconduct(body: MisconductIn, hub: Hub = Depends(get_hub),
+               _: Caller = Depends(require("handle_misconduct"))) -> dict[str, Any]:
     return cases.record_misconduct(hub, body)
 
 
 @router.get("/misconduct/{case_id}", tags=["misconduct"])
-def get_misconduct(case_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def get_misconduct(case_id: str, hub: Hub = Depends(get_hub),
+                   _: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
     with hub.db() as s:
         return cases.misconduct_view(hub.get(s, db.MisconductCase, case_id, "misconduct case"))
 
 
 @router.post("/misconduct/{case_id}/{action}", tags=["misconduct"], summary="verify, publish, forward")
 def misconduct_step(case_id: str, action: Literal["verify", "publish", "forward"],
-                    body: MisconductStepIn | None = None, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+                    body: MisconductStepIn | None = None, hub: Hub = Depends(get_hub),
+                    _: Caller = Depends(require("handle_misconduct"))) -> dict[str, Any]:
     return cases.step_misconduct(hub, case_id, action, body or MisconductStepIn())
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"])
-def get_incident(incident_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def get_incident(incident_id: str, hub: Hub = Depends(get_hub),
+                 _: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
     with hub.db() as s:
         return conduct.incident_view(hub.get(s, db.Incident, incident_id, "incident"))
 
 
 @router.post("/incidents/{incident_id}/resolve", tags=["incidents"])
-def resolve_incident(incident_id: str, body: IncidentResolveIn, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
-    return conduct.resolve_incident(hub, incident_id, body)
+def resolve_incident(incident_id: str, body: IncidentResolveIn, hub: Hub = Depends(get_hub),
+                     caller: Caller = Depends(require("report_incident"))) -> dict[str, Any]:
+    return conduct.resolve_incident(hub, incident_id, body, acting_venue(caller))
 
 
 @router.post("/subscriptions", tags=["supervision feed"], status_code=201,
-             summary="Subscribe a webhook to every evidence event of a project")
-def subscribe(body: SubscriptionIn, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
-    return feed.subscribe(hub, body)
+             summary="Subscribe a supervisor's registered endpoint to every evidence event of a project")
+def subscribe(body: SubscriptionIn, hub: Hub = Depends(get_hub),
+              caller: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
+    return feed.subscribe(hub, body, caller)
 
 
 @router.get("/subscriptions/{subscription_id}", tags=["supervision feed"])
-def get_subscription(subscription_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def get_subscription(subscription_id: str, hub: Hub = Depends(get_hub),
+                     _: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
     return feed.subscription(hub, subscription_id)
 
 
 @router.delete("/subscriptions/{subscription_id}", tags=["supervision feed"])
-def unsubscribe(subscription_id: str, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+def unsubscribe(subscription_id: str, hub: Hub = Depends(get_hub),
+                _: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
     return feed.unsubscribe(hub, subscription_id)

@@ -151,17 +151,18 @@ def _check(booking: db.Booking, action: str) -> None:
         raise Conflict(f"booking {booking.booking_id} was {booking.status}; it cannot be {PAST[action]}")
 
 
-def act(hub: Hub, booking_id: str, action: str, body: BookingActionIn) -> dict[str, Any]:
-    """confirm / decline (by the secondary venue) or cancel (by either side)."""
+def act(hub: Hub, booking_id: str, action: str, body: BookingActionIn, by_venue: str | None) -> dict[str, Any]:
+    """confirm / decline (by the secondary venue) or cancel (by either side). `by_venue` is the venue of the
+    authenticated caller, None when the province acts (it may cancel only)."""
     with hub.lock, hub.db() as s:
         booking: db.Booking = hub.get(s, db.Booking, booking_id, "booking")
         session = hub.open_session(s, booking.session_id)
         _check(booking, action)
         allowed = {booking.venue_id} if action in ("confirm", "decline") else {booking.venue_id, booking.main_venue_id}
-        if body.by_venue is not None and body.by_venue not in allowed:
+        if (by_venue is None and action != "cancel") or (by_venue is not None and by_venue not in allowed):
             raise Forbidden(f"booking {booking_id} can be {PAST[action]} only by {' or '.join(sorted(allowed))}, "
-                            f"not by {body.by_venue}")
-        actor = body.by_venue or (booking.venue_id if action != "cancel" else booking.main_venue_id)
+                            f"not by {by_venue or 'the province'}")
+        actor = by_venue or booking.main_venue_id
         receipt = hub.write(s, session, "booking", actor, _payload(booking, PAST[action], body.reason))
         booking.status = PAST[action]
         booking.history = [*booking.history, {"action": PAST[action], "leaf": receipt["leaf_index"]}]

@@ -56,16 +56,18 @@ def file_objection(hub: Hub, session_id: str, body: ObjectionIn) -> dict[str, An
         return objection_view(o)
 
 
-def step_objection(hub: Hub, objection_id: str, action: str, body: ObjectionStepIn) -> dict[str, Any]:
-    """review / answer / withdraw. Review and answer are the lead (main) venue's."""
+def step_objection(hub: Hub, objection_id: str, action: str, body: ObjectionStepIn,
+                   by_venue: str | None) -> dict[str, Any]:
+    """review / answer / withdraw. Review and answer are the lead (main) venue's; `by_venue` is the venue of
+    the authenticated caller (None: the province, which records a withdrawal)."""
     target = {"review": "under_review", "answer": "answered", "withdraw": "withdrawn"}[action]
     allowed = {"review": ("received",), "answer": ("under_review",), "withdraw": OPEN}[action]
     with hub.lock, hub.db() as s:
         o: db.Objection = hub.get(s, db.Objection, objection_id, "objection")
         session = hub.open_session(s, o.session_id)
-        if action != "withdraw" and body.by_venue != o.lead_venue_id:
+        if action != "withdraw" and by_venue != o.lead_venue_id:
             raise Forbidden(f"objections of session {o.session_id} are led by the main venue {o.lead_venue_id}; "
-                            f"{body.by_venue} cannot {action} them")
+                            f"{by_venue or 'the province'} cannot {action} them")
         if o.status not in allowed:
             hint = " it must be under review before it is answered" if action == "answer" and o.status == "received" \
                 else ""
@@ -75,7 +77,7 @@ def step_objection(hub: Hub, objection_id: str, action: str, body: ObjectionStep
                 raise Invalid("an answer needs the answer text")
             o.answer = body.answer
         o.status = target
-        receipt = hub.write(s, session, "objection", body.by_venue, _objection_payload(o))
+        receipt = hub.write(s, session, "objection", by_venue or o.lead_venue_id, _objection_payload(o))
         o.leaves = [*o.leaves, receipt["leaf_index"]]
         s.commit()
         return objection_view(o)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from hub import db
 from hub.api.models import CheckInReportIn, FeeIn, IncidentIn, IncidentResolveIn, SignatureIn
-from hub.errors import Conflict, Invalid, NotFound
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.service import Hub
 from hub.workflows.bookings import venues_of
 from verifier.commitments import commit
@@ -42,11 +42,14 @@ def _present(s: Session, session_id: str, expert_id: str, what: str) -> db.Check
 
 # ----- check-ins and roster -----
 
-def report_checkin(hub: Hub, session_id: str, body: CheckInReportIn) -> dict[str, Any]:
-    """A venue's check-in station wrote a `checkin` record; the hub takes it into the session roster."""
+def report_checkin(hub: Hub, session_id: str, body: CheckInReportIn, by_venue: str | None) -> dict[str, Any]:
+    """A venue's check-in station wrote a `checkin` record; the hub takes it into the session roster.
+    `by_venue` is the venue of the reporting station or operator (None: the province)."""
     with hub.lock, hub.db() as s:
         session = hub.open_session(s, session_id)
         sel = _selection(s, session_id, body.expert_id)
+        if by_venue is not None and by_venue != sel.venue_id:
+            raise Forbidden(f"expert {body.expert_id} sits in {sel.venue_id}; {by_venue} may not report their check-in")
         try:
             found = hub.notary_get(f"/v1/records/{body.checkin_leaf}")
         except NotFound as exc:
@@ -115,7 +118,8 @@ def trusted_cas(hub: Hub) -> list[x509.Certificate]:
     return [x509.load_pem_x509_certificate(p.read_bytes()) for p in sorted(folder.glob("*.pem"))]
 
 
-def add_trusted_ca(hub: Hub, pem: str) -> dict[str, Any]:
+def add_trusted_ca(hub: Hub, pem: str, by: str) -> dict[str, Any]:
+    """Trust a CA for cloud signatures; the change is a registry record in the log before it takes effect."""
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError as exc:
@@ -127,6 +131,9 @@ def add_trusted_ca(hub: Hub, pem: str) -> dict[str, Any]:
     if not constraints.ca:
         raise Invalid("the certificate is not a CA certificate (basic constraints CA:FALSE)")
     digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    with hub.lock, hub.db() as s:
+        hub.write_registry(s, {"action": "ca_trusted", "subject": f"ca-{digest[:32]}", "by": by, "digest": digest})
+        s.commit()
     hub.config.trusted_ca_dir.mkdir(parents=True, exist_ok=True)
     (hub.config.trusted_ca_dir / f"{digest}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return {"ca_sha256": digest, "subject": cert.subject.rfc4514_string()}
@@ -271,9 +278,11 @@ def record_incident(hub: Hub, session_id: str, body: IncidentIn) -> dict[str, An
         return incident_view(incident)
 
 
-def resolve_incident(hub: Hub, incident_id: str, body: IncidentResolveIn) -> dict[str, Any]:
+def resolve_incident(hub: Hub, incident_id: str, body: IncidentResolveIn, by_venue: str | None) -> dict[str, Any]:
     with hub.lock, hub.db() as s:
         incident: db.Incident = hub.get(s, db.Incident, incident_id, "incident")
+        if by_venue is not None and by_venue != incident.venue_id:
+            raise Forbidden(f"incident {incident_id} is {incident.venue_id}'s; {by_venue} may not resolve it")
         session = hub.open_session(s, incident.session_id)
         if incident.ended_at is not None:
             raise Conflict(f"incident {incident_id} already ended at {incident.ended_at}")

@@ -89,18 +89,14 @@ def _commit(hub: Hub, s: Session, session: db.EvalSession, pool: list[str], crit
 def commit_draw(hub: Hub, session_id: str, body: DrawIn) -> dict[str, Any]:
     with hub.lock, hub.db() as s:
         session = hub.open_session(s, session_id)
-        specialty = body.criteria.get("specialty")
-        if not specialty:
-            raise Invalid("criteria.specialty is required (the pool is the active experts of that specialty)")
-        unknown = set(body.criteria) - {"specialty", "level"}
-        if unknown:
-            raise Invalid(f"criteria may name specialty and level, not {', '.join(sorted(unknown))}")
-        query = select(db.Expert.expert_id).where(db.Expert.active.is_(True), db.Expert.specialty == specialty)
-        if body.criteria.get("level"):
-            query = query.where(db.Expert.level == body.criteria["level"])
+        criteria = body.criteria.model_dump(exclude_none=True)
+        query = select(db.Expert.expert_id).where(db.Expert.active.is_(True),
+                                                  db.Expert.specialty == body.criteria.specialty)
+        if body.criteria.level:
+            query = query.where(db.Expert.level == body.criteria.level)
         pool = sorted(s.scalars(query))
         if not pool:
-            raise Conflict(f"no active expert matches the criteria {body.criteria}")
+            raise Conflict(f"no active expert matches the criteria {criteria}")
         venues = [q.model_dump() for q in body.venues] if body.venues else None
         total = sum(q["count"] for q in venues) if venues else None
         count = body.count or total
@@ -115,7 +111,7 @@ def commit_draw(hub: Hub, session_id: str, body: DrawIn) -> dict[str, Any]:
                     raise Conflict(f"venue {q['venue_id']} has no confirmed booking for session {session_id} "
                                    f"(its venues: {', '.join(allowed)})")
         excluded = _recusals(s, session, pool, body.same_employer_recusal, list(body.conflicts))
-        row = _commit(hub, s, session, pool, dict(body.criteria), count, excluded, list(body.conflicts),
+        row = _commit(hub, s, session, pool, criteria, count, excluded, list(body.conflicts),
                       body.same_employer_recusal, venues, set())
         s.commit()
         return draw_view(row)

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from hub import db
 from hub.api.models import SubscriptionIn
-from hub.errors import NotFound
+from hub.errors import Forbidden, NotFound
 from hub.service import Hub
+from notary.access import Caller, Role
 
 PAGE = 500
 MAX_PAGES_PER_TICK = 20
@@ -101,7 +102,20 @@ def subscription_view(sub: db.Subscription) -> dict[str, Any]:
             "active": sub.active, "queued": sub.queued, "delivered": sub.delivered}
 
 
-def subscribe(hub: Hub, body: SubscriptionIn) -> dict[str, Any]:
+def registered_endpoints(hub: Hub, caller: Caller) -> set[str]:
+    """Where `caller` may have events pushed: its own registered endpoints if a supervisor; any supervisor's
+    if the province (hub operator). Nothing else, so the hub never calls an address an attacker chose."""
+    if caller.principal is not None and caller.principal.role is Role.SUPERVISOR:
+        return set(caller.principal.endpoints)
+    return {url for p in hub.principals.all() if p.role is Role.SUPERVISOR for url in p.endpoints}
+
+
+def subscribe(hub: Hub, body: SubscriptionIn, caller: Caller) -> dict[str, Any]:
+    endpoints = registered_endpoints(hub, caller)
+    if body.url not in endpoints:
+        raise Forbidden(f"{body.url} is not a registered supervisor endpoint"
+                        f"{' of ' + caller.name if caller.principal else ''}; webhooks go only to endpoints "
+                        "registered in the hub's access configuration")
     with hub.lock, hub.db() as s:
         sub = db.Subscription(subscription_id=hub.next_id(s, "SUB"), project_id=body.project_id, url=body.url,
                               secret=body.secret, active=True, queued=0, delivered=0)

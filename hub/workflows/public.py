@@ -31,7 +31,7 @@ def disclosure(hub: Hub, project_id: str) -> dict[str, Any]:
                 "bookings": [{"booking_id": b.booking_id, "venue_id": b.venue_id, "room": b.room,
                               "slot_start": b.slot_start, "slot_end": b.slot_end, "status": b.status}
                              for b in bookings],
-                "draws": [_draw(d) for d in draws],
+                "draws": [_draw(d, sealed=session.status != "archived") for d in draws],
             })
         cases = s.scalars(select(db.MisconductCase).where(
             db.MisconductCase.project_id == project_id,
@@ -46,12 +46,15 @@ def disclosure(hub: Hub, project_id: str) -> dict[str, Any]:
         }
 
 
-def _draw(d: db.Draw) -> dict[str, Any]:
+def _draw(d: db.Draw, sealed: bool) -> dict[str, Any]:
+    """Who was drawn stays sealed until the session's evaluation ends (it is archived)."""
     view: dict[str, Any] = {"draw_id": d.draw_id, "status": d.status, "count": d.count,
                             "criteria": {k: v for k, v in d.criteria.items() if k in ("specialty", "level")},
                             "pool_size": len(d.pool), "pool_digest": pool_digest(d.pool),
                             "commitment_leaf": d.commitment_leaf, "replaces_draw": d.replaces_draw}
-    if d.status == "drawn":
+    if d.status == "drawn" and sealed:
+        view.update(result_leaf=d.result_leaf, experts="sealed until the evaluation ends")
+    elif d.status == "drawn":
         view.update(result_leaf=d.result_leaf, selected=d.selected, assignments=d.assignments,
                     replaced_experts=d.replaced_experts)
     return view

@@ -5,14 +5,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
+from notary.access import Authenticator
 from notary.api import admin, ops, proofs, records
 from notary.api.deps import Metrics
+from notary.api.guard import BodyGuard
 from notary.log import RecordRejected
 from notary.service import Notary
 
 
 def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
+    notary.check_access_configured()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_sealer:
@@ -31,6 +36,18 @@ def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
     )
     app.state.notary = notary
     app.state.metrics = Metrics(notary)
+    app.state.authenticator = Authenticator(notary.principals)
+    app.add_middleware(BodyGuard, max_body_bytes=notary.config.max_body_bytes)
+
+    @app.exception_handler(DBAPIError)
+    async def storage_refused(_: Request, exc: DBAPIError) -> JSONResponse:
+        # The database refused (read-only, disk full, unreachable): nothing was acknowledged, so the caller
+        # may retry the same signed submission; /healthz reports it until an append succeeds again.
+        reason = str(exc.orig).splitlines()[0][:200] if exc.orig is not None else type(exc).__name__
+        notary.storage_error = f"the evidence database refused a write: {reason}"
+        app.state.metrics.rejected.labels(status="503").inc()
+        return JSONResponse({"detail": f"{notary.storage_error}; nothing was appended, retry later"},
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RecordRejected)
     async def rejected(_: Request, exc: RecordRejected) -> JSONResponse:

@@ -1,14 +1,37 @@
-"""Dependencies shared by the routers: the notary, admin authentication, metrics."""
+"""Dependencies shared by the routers: the notary, who is calling and what they may do, metrics.
 
-import hmac
-from collections.abc import Iterator
+The permission matrix (role × action) is `PERMISSIONS`; README.md shows it, and a test walks it over HTTP.
+Reading what is not public is itself evidence: `record_access` appends an access record (who, what, when,
+why) to the log before the answer is sent, and a read that cannot be recorded is not served.
+"""
 
-from fastapi import Header, HTTPException, Request
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from fastapi import HTTPException, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from notary.access import PUBLIC, AccessDenied, Caller, Role, caller_of
+from notary.log import RecordRejected, Submission
 from notary.service import Notary
+
+R = Role
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "read_public": frozenset({PUBLIC, *R}),  # checkpoints, proofs, anchors, the log's keys, health, submitters
+    "submit_records": frozenset({R.HUB_OPERATOR, R.DEVICE}),
+    "read_records": frozenset({R.HUB_OPERATOR, R.SUPERVISOR, R.COURT, R.NOTARY_ADMIN}),
+    "read_extract": frozenset({R.SUPERVISOR, R.COURT, R.NOTARY_ADMIN}),
+    "read_disclosures": frozenset({R.COURT, R.NOTARY_ADMIN}),
+    "list_principals": frozenset({R.NOTARY_ADMIN, R.NODE_OPERATOR}),
+    "manage_principals": frozenset({R.NOTARY_ADMIN}),
+    "read_metrics": frozenset({R.NOTARY_ADMIN, R.NODE_OPERATOR}),
+}
+# The hub mirrors the log of the projects it coordinates continuously; its own users' reads are recorded
+# at the hub. Recording its reads here would also feed back: each access record is a new leaf it reads.
+UNRECORDED_READERS = frozenset({R.HUB_OPERATOR})
+NOT_PROJECT = "log"  # project_id of access records for reads that span the whole log
 
 
 # Async, though they do no I/O: FastAPI runs a sync dependency on a worker thread, a thread hop per request.
@@ -22,11 +45,58 @@ async def get_metrics(request: Request) -> "Metrics":
     return metrics
 
 
-def require_admin(request: Request, authorization: str = Header(default="")) -> None:
-    token = request.app.state.notary.admin_token
-    scheme, _, given = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(401, "this operation needs the notary's admin token (Authorization: Bearer …)")
+async def get_caller(request: Request) -> Caller:
+    """The authenticated principal, or the public when the request carries no signature."""
+    notary: Notary = request.app.state.notary
+    insecure = notary.config.access is None and notary.config.insecure_local
+    try:
+        return await caller_of(request, request.app.state.authenticator, insecure)
+    except AccessDenied as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+
+
+def allowed(caller: Caller, action: str) -> bool:
+    return caller.local or caller.role in PERMISSIONS[action]
+
+
+def require(action: str) -> Callable[[Request], Awaitable[Caller]]:
+    async def check(request: Request) -> Caller:
+        caller = await get_caller(request)
+        if not allowed(caller, action):
+            if caller.principal is None:
+                raise HTTPException(401, f"{action.replace('_', ' ')} needs a signed request from a registered "
+                                         f"principal ({', '.join(sorted(PERMISSIONS[action]))})")
+            raise HTTPException(403, f"{caller.principal.describe()} may not {action.replace('_', ' ')}; "
+                                     f"that is for {', '.join(sorted(PERMISSIONS[action]))}")
+        return caller
+    return check
+
+
+def check_project(caller: Caller, project_id: str) -> None:
+    """A court or complainant reads only the projects it was granted."""
+    p = caller.principal
+    if p is not None and p.role is Role.COURT and project_id not in p.projects:
+        raise HTTPException(403, f"{p.describe()} was not granted project {project_id}")
+
+
+def record_access(notary: Notary, caller: Caller, action: str, project_id: str, resource: str) -> None:
+    """Append the access record of a read of what is not public, before it is served."""
+    if caller.principal is not None and caller.principal.role in UNRECORDED_READERS:
+        return
+    payload: dict[str, Any] = {"principal_id": caller.name if not caller.local else "local",
+                                  "role": caller.role, "action": action, "resource": resource[:400]}
+    if caller.purpose:
+        payload["purpose"] = caller.purpose[:200]
+    from notary.log import now_rfc3339
+
+    record = {"type": "access", "project_id": project_id, "session_id": "access", "venue_id": notary.config.org,
+              "device_id": notary.recorder_key.principal_id, "occurred_at": now_rfc3339().replace("Z", "+00:00"),
+              "payload": payload, "attachments": []}
+    key = notary.recorder_key
+    try:
+        notary.log.submit(Submission(key.principal_id, [record], key.sign_batch([record])))
+    except RecordRejected as exc:
+        raise HTTPException(exc.status if exc.status < 500 else 503, f"the read cannot be recorded: {exc}") from exc
 
 
 class Metrics:

@@ -1,6 +1,6 @@
 """The API contract: request and response bodies as Pydantic models (published in /openapi.json)."""
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -100,11 +100,17 @@ class LogOut(BaseModel):
     trust_roots: dict[str, Any]
 
 
-class SubmitterIn(BaseModel):
+class PrincipalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    submitter_id: str = Field(pattern=_ID)
-    role: str = Field(max_length=32)
-    public_key: str = Field(max_length=4000, description="PEM SubjectPublicKeyInfo, Ed25519 or ECDSA P-256")
+    principal_id: str = Field(pattern=_ID)
+    role: Literal["hub_operator", "venue_operator", "device", "supervisor", "court", "node_operator",
+                  "notary_admin"]
+    public_key: str = Field(min_length=32, max_length=4000,
+                            description="PEM SubjectPublicKeyInfo, Ed25519 or ECDSA P-256")
+    venue_id: str | None = Field(default=None, pattern=_ID, description="venue operators and devices")
+    function: Literal["recorder", "checkin", "signing_pad"] | None = Field(default=None, description="devices")
+    projects: list[Annotated[str, Field(pattern=_ID)]] | None = Field(
+        default=None, max_length=1000, description="the projects a court or complainant was granted")
 
 
 class SubmitterOut(BaseModel):

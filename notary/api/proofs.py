@@ -1,12 +1,14 @@
 """Checkpoints, proofs, anchors and extracts."""
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from notary.api.deps import get_notary, require_admin
+from notary.access import Caller
+from notary.api.deps import allowed, check_project, get_notary, record_access, require
 from notary.api.models import (
     AnchorOut,
     CheckpointOut,
@@ -67,10 +69,17 @@ def get_consistency_proof(first: Size, second: Size, notary: Notary = Depends(ge
 
 @router.get("/proof/bundle/{leaf_index}", responses=_NOT_FOUND)
 def get_proof_bundle(
-    leaf_index: Annotated[int, Path(ge=0, le=2**42)], notary: Notary = Depends(get_notary)
+    leaf_index: Annotated[int, Path(ge=0, le=2**42)], notary: Notary = Depends(get_notary),
+    caller: Caller = Depends(require("read_records")),
 ) -> dict[str, Any]:
     """Record, inclusion proof to the newest anchored checkpoint, the checkpoint and its anchor evidence."""
     try:
+        entry = notary.log.entry(leaf_index)
+        if entry is None:
+            raise LookupError(f"leaf {leaf_index} is not in the log (size {notary.log.size})")
+        project_id = str(json.loads(entry)["record"]["project_id"])
+        check_project(caller, project_id)
+        record_access(notary, caller, "read_proof_bundle", project_id, f"GET /v1/proof/bundle/{leaf_index}")
         return proof_bundle(notary.log, leaf_index)
     except NotAnchored as exc:
         raise HTTPException(409, f"{exc}; anchoring happens within {notary.config.max_merge_delay}s") from exc
@@ -100,12 +109,22 @@ def list_anchors(
     response_class=Response,
 )
 def get_extract(
-    project_id: Annotated[str, Path(max_length=128)],
+    project_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")],
     disclose: bool = False,
     notary: Notary = Depends(get_notary),
-    _: None = Depends(require_admin),
+    caller: Caller = Depends(require("read_extract")),
 ) -> Response:
-    """The project's audit extract (zip); `disclose` adds the openings of personal-data commitments."""
+    """The project's audit extract (zip); `disclose` adds the openings of personal-data commitments (courts
+    and notary administrators, with a stated purpose in the signed Bidtrace-Purpose header)."""
+    check_project(caller, project_id)
+    if disclose:
+        if not allowed(caller, "read_disclosures"):
+            raise HTTPException(403, f"{caller.name} may not read disclosures; that is for a court or complainant "
+                                     "and notary administrators")
+        if not caller.purpose and not caller.local:
+            raise HTTPException(422, "reading disclosures needs a stated purpose (signed Bidtrace-Purpose header)")
+    record_access(notary, caller, "read_extract_disclosed" if disclose else "read_extract", project_id,
+                  f"GET /v1/projects/{project_id}/extract?disclose={str(disclose).lower()}")
     try:
         data = build_extract(notary.log, notary.ledger, project_id, disclose=disclose)
     except NotAnchored as exc:

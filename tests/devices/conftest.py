@@ -17,10 +17,8 @@ from notary.api import create_app
 from notary.client import NotaryClient, SubmitterKey
 from notary.server import free_port
 from notary.service import Notary
-from tests.conftest import make_config
+from tests.conftest import ADMIN, device_bindings, make_config
 from verifier.entry import LogEntry, parse_entry
-
-ADMIN = "test-admin-token"
 
 
 def make_video(path: Path, frames: int, fps: float = 20.0, size: tuple[int, int] = (160, 120),
@@ -82,13 +80,18 @@ class LiveNotary:
         return self._server is not None
 
     def register(self, key: SubmitterKey, role: str = "device") -> None:
-        client = NotaryClient(self.url, admin_token=ADMIN)
+        client = NotaryClient(self.url, as_principal=ADMIN)
         try:
-            client.register(key, role)
+            client.register(key, role, *(device_bindings(key.principal_id) if role == "device" else ()))
         finally:
             client.close()
 
+    def size(self) -> int:
+        assert self.notary is not None
+        return self.notary.log.size
+
     def entries(self) -> list[LogEntry]:
+        """The evidence in the log: without the notary's own registry and access records."""
         assert self.notary is not None
         out: list[LogEntry] = []
         after = -1
@@ -96,7 +99,8 @@ class LiveNotary:
             rows = self.notary.log.entries(after=after, limit=1000)
             if not rows:
                 break
-            out.extend(parse_entry(data) for _, data in rows)
+            out.extend(e for e in (parse_entry(data) for _, data in rows)
+                       if e.record["type"] not in ("registry", "access"))
             after = rows[-1][0]
         return out
 

@@ -24,6 +24,7 @@ def incidents(first: int, count: int, device: str = DEVICE) -> list[dict[str, An
 def test_refused_record_is_kept_and_blocks_what_follows(live_notary: LiveNotary, tmp_path: Path) -> None:
     key = SubmitterKey.generate(DEVICE)
     live_notary.register(key)
+    base = live_notary.size()  # the registry record of the device's binding comes first
     queue = EvidenceQueue(tmp_path / "q.db", key, NotaryClient(live_notary.url), batch_size=10)
     records = incidents(0, 2) + incidents(2, 1, device="V-1.other") + incidents(3, 2)
     queue.enqueue(records)
@@ -33,11 +34,11 @@ def test_refused_record_is_kept_and_blocks_what_follows(live_notary: LiveNotary,
     assert [st for _, st, _, _ in queue.records()] == ["sent", "sent", "refused", "pending", "pending"]
     assert queue.status().refusal is not None and queue.status().pending == 2
     assert queue.send_pending().sent == 0  # stays stopped until an operator decides
-    assert live_notary.notary is not None and live_notary.notary.log.size == 2
+    assert live_notary.size() == base + 2
     assert queue.set_aside_refused() == 1
     assert queue.send_pending().sent == 2
     assert [st for _, st, _, _ in queue.records()] == ["sent", "sent", "set_aside", "sent", "sent"]
-    assert [rc["leaf_index"] for _, _, _, rc in queue.records() if rc] == [0, 1, 2, 3]
+    assert [rc["leaf_index"] for _, _, _, rc in queue.records() if rc] == [base + i for i in range(4)]
     queue.close()
 
 
@@ -46,7 +47,7 @@ def test_unregistered_device_waits_for_registration(live_notary: LiveNotary, tmp
     queue = EvidenceQueue(tmp_path / "q.db", key, NotaryClient(live_notary.url))
     queue.enqueue(incidents(0, 3))
     report = queue.send_pending()
-    assert report.refusal is not None and report.refusal.status == 403 and "not registered" in report.refusal.detail
+    assert report.refusal is not None and report.refusal.status == 401 and "not registered" in report.refusal.detail
     assert queue.status().refused == 1 and queue.status().pending == 2
     live_notary.register(key)
     assert queue.retry_refused() == 1
@@ -70,18 +71,19 @@ class CrashAfterSubmit:
 def test_resending_after_a_lost_answer_makes_no_second_leaf(live_notary: LiveNotary, tmp_path: Path) -> None:
     key = SubmitterKey.generate(DEVICE)
     live_notary.register(key)
+    base = live_notary.size()
     client = NotaryClient(live_notary.url)
     queue = EvidenceQueue(tmp_path / "q.db", key, CrashAfterSubmit(client))
     queue.enqueue(incidents(0, 4))
     report = queue.send_pending()
     assert report.sent == 0 and report.error and "unreachable" in report.error
-    assert live_notary.notary is not None and live_notary.notary.log.size == 4
+    assert live_notary.size() == base + 4
     queue.close()
     queue = EvidenceQueue(tmp_path / "q.db", key, client)  # the restarted agent
     assert queue.status().pending == 4
     assert queue.send_pending().sent == 4
-    assert live_notary.notary.log.size == 4
-    assert [rc["leaf_index"] for _, _, _, rc in queue.records() if rc] == [0, 1, 2, 3]
+    assert live_notary.size() == base + 4
+    assert [rc["leaf_index"] for _, _, _, rc in queue.records() if rc] == [base + i for i in range(4)]
     queue.close()
 
 
@@ -126,8 +128,9 @@ def test_disclosures_travel_with_their_record_and_are_erased_once_sent(live_nota
     queue.enqueue(records, disclosures)
     assert queue.send_pending().sent == 3
     assert live_notary.notary is not None
-    assert live_notary.notary.log.disclosures(0) == []
-    assert [d["value"] for d in live_notary.notary.log.disclosures(2)] == ["ID-2"]
+    first = live_notary.size() - 3  # after the registry record of the station's binding
+    assert live_notary.notary.log.disclosures(first) == []
+    assert [d["value"] for d in live_notary.notary.log.disclosures(first + 2)] == ["ID-2"]
     queue.close()
     assert b"ID-2" not in (tmp_path / "q.db").read_bytes()  # erased (secure_delete) once acknowledged
 
@@ -144,8 +147,8 @@ def test_status_command(live_notary: LiveNotary, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["status", "--device-id", DEVICE, "--state-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "1 pending, 2 sent, 0 refused" in result.output and "leaf 1 of log province" in result.output
+    assert "1 pending, 2 sent, 0 refused" in result.output and "leaf 2 of log province" in result.output
     result = runner.invoke(app, ["flush", "--device-id", DEVICE, "--state-dir", str(tmp_path),
                                  "--notary", live_notary.url, "--drain-timeout", "10"])
     assert result.exit_code == 0, result.output
-    assert "all 3 queued records acknowledged; last leaf 2" in result.output
+    assert "all 3 queued records acknowledged; last leaf 3" in result.output

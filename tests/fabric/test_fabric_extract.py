@@ -14,7 +14,7 @@ from notary.client import NotaryClient, SubmitterKey
 from notary.extract import build_extract, published_roots
 from notary.server import serving
 from notary.service import Notary
-from tests.conftest import incident, make_config, recording, wait_until
+from tests.conftest import ADMIN, incident, make_config, recording, wait_until
 from verifier.extract import verify_extract
 from verifier.trust import LedgerRoot, TrustRoots
 
@@ -29,9 +29,9 @@ def extract_on_fabric(net: FabricNetwork, folder: Path) -> tuple[Path, TrustRoot
     notary = Notary(config, ledger=ledger)
     try:
         with serving(notary) as url:
-            admin = NotaryClient(url, admin_token=config.admin_token)
+            admin = NotaryClient(url, as_principal=ADMIN)
             camera, hub = SubmitterKey.generate("V-1.cam1"), SubmitterKey.generate("hub-1")
-            admin.register(camera, "device")
+            admin.register(camera, "device", "V-1", "recorder")
             admin.register(hub, "hub")
             previous = None
             for start in range(0, 20, 10):

@@ -17,7 +17,7 @@ from notary.audit import audit_log
 from notary.client import NotaryClient, SubmitterKey
 from notary.server import serving
 from notary.service import Notary
-from tests.conftest import incident, make_config, wait_until
+from tests.conftest import ADMIN, incident, make_config, wait_until
 
 pytestmark = pytest.mark.fabric
 
@@ -88,7 +88,7 @@ def test_notary_keeps_accepting_while_the_network_is_down_and_anchors_the_backlo
     hub = SubmitterKey.generate("hub-1")
     try:
         with serving(notary) as url:
-            client = NotaryClient(url, admin_token="test-admin-token")
+            client = NotaryClient(url, as_principal=ADMIN)
             client.register(hub, "hub")
             client.submit(hub, [incident(0)])
             wait_until(lambda: notary.sealer.state.anchored_size == 1, 60, "the first anchor")

@@ -18,19 +18,52 @@ from cryptography.x509.oid import NameOID
 from hub.config import HubConfig
 from hub.server import serving_hub
 from hub.service import Hub
+from notary.access import PrincipalKey, Role, SignedRequests, write_access_config
 from notary.client import NotaryClient, SubmitterKey
 from notary.extract import published_roots
 from notary.server import running_notary
 from notary.service import Notary
-from tests.conftest import make_config, wait_until
+from tests.conftest import ADMIN, device_bindings, make_config, wait_until
 from verifier.commitments import commit, new_salt
 from verifier.trust import TrustRoots
 
-TOKEN = "hub-test-token"
 PROJECT = "SD-2026-JN-0417"
 MAIN, QD, YT = "V-JINAN-01", "V-QINGDAO-02", "V-YANTAI-03"
 BIDDERS = [{"name": "山东建工集团", "credit_code": "91370000MA3C5XXXX1"},
            {"name": "青岛海建有限公司", "credit_code": "91370200MA3D6XXXX2"}]
+
+
+OPERATOR = PrincipalKey.generate("hub-operator-1")
+VENUE_KEYS = {v: PrincipalKey.generate(f"{v}-operator") for v in (MAIN, QD, YT)}
+SUPERVISOR = PrincipalKey.generate("supervisor-1")
+
+
+def hub_access(path: Path) -> Path:
+    """The hub's access configuration: the province's operator, one operator per venue, a supervisor."""
+    write_access_config(path, [OPERATOR.principal(Role.HUB_OPERATOR), SUPERVISOR.principal(Role.SUPERVISOR),
+                               *(k.principal(Role.VENUE_OPERATOR, v) for v, k in VENUE_KEYS.items())])
+    return path
+
+
+@dataclass
+class Party:
+    """One principal using the hub's API over HTTP, every request signed with its key."""
+
+    api: httpx.Client
+
+    def call(self, method: str, path: str, body: Any = None, status: int | None = None) -> Any:
+        response = self.api.request(method, path, json=body)
+        expected = {status} if status else {200, 201}
+        assert response.status_code in expected, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    def refused(self, method: str, path: str, body: Any, status: int, *fragments: str) -> str:
+        response = self.api.request(method, path, json=body)
+        assert response.status_code == status, f"{method} {path}: {response.status_code} {response.text}"
+        detail = str(response.json()["detail"])
+        for fragment in fragments:
+            assert fragment in detail, f"{fragment!r} not in {detail!r}"
+        return detail
 
 
 @dataclass
@@ -41,6 +74,13 @@ class Stack:
     url: str
     api: httpx.Client
     admin: NotaryClient
+
+    def venue(self, venue_id: str) -> Party:
+        """The operator of `venue_id`."""
+        return Party(httpx.Client(base_url=self.url, timeout=60, auth=SignedRequests(VENUE_KEYS[venue_id])))
+
+    def as_key(self, key: PrincipalKey) -> Party:
+        return Party(httpx.Client(base_url=self.url, timeout=60, auth=SignedRequests(key)))
 
     def call(self, method: str, path: str, body: Any = None, status: int | None = None) -> Any:
         response = self.api.request(method, path, json=body)
@@ -64,14 +104,13 @@ class Stack:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     with running_notary(make_config(tmp_path / "notary", seal_interval=0.2)) as (notary, notary_url):
         hub = Hub(HubConfig(
-            data_dir=tmp_path / "hub", notary_url=notary_url, notary_admin_token="test-admin-token", api_token=TOKEN,
+            data_dir=tmp_path / "hub", notary_url=notary_url, access=hub_access(tmp_path / "hub-access.json"),
             tail_interval=0.1, deliver_interval=0.1, deadline_interval=0.2, retry_base=0.1, retry_max=0.4,
             beacon_wait=20))
-        hub.register()
-        admin = NotaryClient(notary_url, admin_token="test-admin-token")
+        admin = NotaryClient(notary_url, as_principal=ADMIN)
+        admin.register(hub.key, "hub")
         try:
-            with serving_hub(hub) as url, httpx.Client(base_url=url, timeout=60,
-                                                       headers={"Authorization": f"Bearer {TOKEN}"}) as api:
+            with serving_hub(hub) as url, httpx.Client(base_url=url, timeout=60, auth=SignedRequests(OPERATOR)) as api:
                 yield Stack(notary, notary_url, hub, url, api, admin)
         finally:
             admin.close()
@@ -116,7 +155,7 @@ def setup_session(st: Stack, session_id: str = "S-1", project: str = PROJECT, co
     for venue in (QD, YT):
         b = st.call("POST", f"/sessions/{session_id}/offers", {"venue_id": venue, "room": "评标室 1"}, 201)
         if confirm:
-            st.call("POST", f"/bookings/{b['booking_id']}/confirm", {"by_venue": venue})
+            st.venue(venue).call("POST", f"/bookings/{b['booking_id']}/confirm")
         bookings[venue] = b["booking_id"]
     return bookings
 
@@ -127,7 +166,7 @@ class Station:
     def __init__(self, st: Stack, venue: str) -> None:
         self.st, self.venue = st, venue
         self.key = SubmitterKey.generate(f"{venue}.checkin")
-        st.admin.register(self.key, "device")
+        st.admin.register(self.key, "device", *device_bindings(self.key.principal_id))
 
     def check_in(self, session_id: str, expert_id: str, project: str = PROJECT) -> dict[str, Any]:
         salt = new_salt()

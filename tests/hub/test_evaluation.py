@@ -99,8 +99,8 @@ def test_full_evaluation_verifies(stack: Stack, tmp_path: Path) -> None:
     # An objection, led by the main venue; misconduct recorded, verified, published, forwarded.
     o = st.call("POST", "/sessions/S-1/objections",
                 {"filed_by": "青岛海建有限公司", "summary": "对评分结果提出异议"}, 201)
-    st.call("POST", f"/objections/{o['objection_id']}/review", {"by_venue": MAIN})
-    st.call("POST", f"/objections/{o['objection_id']}/answer", {"by_venue": MAIN, "answer": "复核后维持原评审结果"})
+    st.venue(MAIN).call("POST", f"/objections/{o['objection_id']}/review", {})
+    st.venue(MAIN).call("POST", f"/objections/{o['objection_id']}/answer", {"answer": "复核后维持原评审结果"})
     m = st.call("POST", "/misconduct", {"session_id": "S-1", "subject_kind": "bidder",
                                         "subject_id": "91370200MA3D6XXXX2", "subject_name": "青岛海建有限公司",
                                         "description": "投标文件雷同，疑似围标串标",
@@ -109,7 +109,8 @@ def test_full_evaluation_verifies(stack: Stack, tmp_path: Path) -> None:
         st.call("POST", f"/misconduct/{m['case_id']}/{step}", body)
 
     archived = st.call("POST", "/sessions/S-1/archive", None, 201)
-    session_leaves = [r["leaf_index"] for r in st.admin.get("/v1/records", project_id=PROJECT, limit=1000)["records"]]
+    session_leaves = [r["leaf_index"] for r in st.admin.get("/v1/records", project_id=PROJECT, limit=1000)["records"]
+                      if r["entry"]["record"]["session_id"] == "S-1"]
     assert archived["leaves"] == session_leaves[:-1]  # everything of the session before the archive itself
     st.refused("POST", "/sessions/S-1/incidents", {"venue_id": MAIN, "kind": "other", "description": "late",
                                                    "started_at": "2026-11-26T18:00:00+08:00"}, 409, "archived")

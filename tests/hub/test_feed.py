@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from notary.access import Principal, PrincipalKey, Role
 from notary.client import SubmitterKey
 from notary.server import free_port
-from tests.conftest import wait_until
+from tests.conftest import device_bindings, wait_until
 from tests.hub.conftest import MAIN, PROJECT, YT, Stack, setup_session
 
 SECRET = "supervision-shared-secret"
@@ -64,10 +65,15 @@ def test_webhooks_in_order_after_receiver_outage(stack: Stack) -> None:
     try:
         setup_session(st)
         # Subscribed while the receiver is down: the project's earlier events come first.
-        sub = st.call("POST", "/subscriptions", {"project_id": PROJECT, "url": f"http://127.0.0.1:{receiver.port}/hook",
-                                                 "secret": SECRET}, 201)
+        # The supervision platform's endpoint is registered with the supervisor's binding; only it is accepted.
+        endpoint = f"http://127.0.0.1:{receiver.port}/hook"
+        platform = PrincipalKey.generate("supervision-platform")
+        st.hub.principals.bind(Principal(platform.principal_id, Role.SUPERVISOR, platform.public_pem(),
+                                         endpoints=frozenset({endpoint})))
+        sub = st.as_key(platform).call("POST", "/subscriptions", {"project_id": PROJECT, "url": endpoint,
+                                                                  "secret": SECRET}, 201)
         camera = SubmitterKey.generate(f"{YT}.cam1")
-        st.admin.register(camera, "device")
+        st.admin.register(camera, "device", *device_bindings(camera.principal_id))
         for i in range(3):
             st.call("POST", "/sessions/S-1/incidents", {"venue_id": MAIN, "kind": "device_failure",
                                                         "description": f"终端 {i} 故障",
@@ -79,7 +85,7 @@ def test_webhooks_in_order_after_receiver_outage(stack: Stack) -> None:
                                          "description": f"camera frame drop {i}",
                                          "started_at": "2026-11-26T10:00:00+08:00"}}
             st.admin.submit(camera, [device_record])
-        expected = [r["leaf_index"] for r in st.admin.get("/v1/records", project_id=PROJECT, limit=1000)["records"]]
+        expected = [seq for seq, _ in st.notary.log.entries(project_id=PROJECT, limit=1000)]
         assert len(expected) == 3 + 2 + 6  # reserved, 2 offers, 2 confirmations, 3 hub and 3 device incidents
 
         def state() -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 from devices.queue import EvidenceQueue
 from devices.recorder import Recorder, RecorderConfig
 from notary.client import NotaryClient, SubmitterKey
+from tests.conftest import device_bindings
 from tests.devices.conftest import make_video
 from tests.hub.conftest import MAIN, PROJECT, QD, YT, Stack, published, setup_session, slot_around_now
 from tests.hub.test_evaluation import _extract
@@ -34,7 +35,7 @@ def test_session_with_real_recordings(stack: Stack, tmp_path: Path) -> None:
     media = tmp_path / "media"
     for venue in (MAIN, QD):
         camera = SubmitterKey.generate(f"{venue}.cam1")
-        st.admin.register(camera, "device")
+        st.admin.register(camera, "device", *device_bindings(camera.principal_id))
         video = make_video(tmp_path / f"{venue}.avi", frames=45, fps=10)
         queue = EvidenceQueue(tmp_path / f"{venue}.queue.db", camera, NotaryClient(st.notary_url), batch_size=3)
         recorder = Recorder(RecorderConfig(

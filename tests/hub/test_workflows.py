@@ -4,6 +4,8 @@ import hashlib
 import time
 from datetime import datetime, timedelta
 
+import httpx
+
 from tests.conftest import wait_until
 from tests.hub.conftest import CA, MAIN, QD, YT, Stack, Station, setup_session, sign
 
@@ -12,12 +14,12 @@ def test_booking_transitions_and_double_booking(stack: Stack) -> None:
     st = stack
     bookings = setup_session(st, confirm=False)
     qd, yt = bookings[QD], bookings[YT]
-    st.call("POST", f"/bookings/{qd}/decline", {"by_venue": QD, "reason": "room under maintenance"})
-    st.refused("POST", f"/bookings/{qd}/confirm", {"by_venue": QD}, 409, f"booking {qd} was declined; it cannot be "
+    st.venue(QD).call("POST", f"/bookings/{qd}/decline", {"reason": "room under maintenance"})
+    st.venue(QD).refused("POST", f"/bookings/{qd}/confirm", {}, 409, f"booking {qd} was declined; it cannot be "
                "confirmed")
-    st.refused("POST", f"/bookings/{yt}/confirm", {"by_venue": QD}, 403, f"only by {YT}")
-    st.call("POST", f"/bookings/{yt}/confirm", {"by_venue": YT})
-    st.refused("POST", f"/bookings/{yt}/confirm", {"by_venue": YT}, 409, "already confirmed")
+    st.venue(QD).refused("POST", f"/bookings/{yt}/confirm", {}, 403, f"only by {YT}")
+    st.venue(YT).call("POST", f"/bookings/{yt}/confirm", {})
+    st.venue(YT).refused("POST", f"/bookings/{yt}/confirm", {}, 409, "already confirmed")
 
     # The same room and an overlapping slot, for another session: refused, naming the booking it clashes with.
     st.call("POST", "/sessions", {"session_id": "S-2", "project_id": "P-2", "main_venue_id": QD, "room": "评标室 2",
@@ -30,14 +32,15 @@ def test_booking_transitions_and_double_booking(stack: Stack) -> None:
                409, "already booked")
     # Another room, or a slot that does not overlap, is fine; a change is recorded and must be confirmed again.
     other = st.call("POST", "/sessions/S-2/offers", {"venue_id": YT, "room": "评标室 2"}, 201)
-    st.call("POST", f"/bookings/{other['booking_id']}/confirm", {"by_venue": YT})
+    st.venue(YT).call("POST", f"/bookings/{other['booking_id']}/confirm", {})
     changed = st.call("PATCH", f"/bookings/{other['booking_id']}", {"room": "评标室 3", "reason": "larger room"})
     assert changed["status"] == "offered" and [h["action"] for h in changed["history"]] == \
         ["offered", "confirmed", "changed"]
     st.refused("PATCH", f"/bookings/{other['booking_id']}", {"room": "评标室 1"}, 409, "already booked")
     st.call("POST", f"/bookings/{other['booking_id']}/cancel", {"reason": "session moved"})
     st.refused("POST", f"/bookings/{other['booking_id']}/cancel", {}, 409, "already cancelled")
-    st.refused("POST", f"/bookings/{other['booking_id']}/confirm", {}, 409, "was cancelled; it cannot be confirmed")
+    st.venue(YT).refused("POST", f"/bookings/{other['booking_id']}/confirm", {}, 409,
+                         "was cancelled; it cannot be confirmed")
     # Every step is evidence.
     actions = [r["entry"]["record"]["payload"]["action"] for r in st.admin.get("/v1/records", limit=1000)["records"]
                if r["entry"]["record"]["type"] == "booking"]
@@ -47,8 +50,8 @@ def test_booking_transitions_and_double_booking(stack: Stack) -> None:
                                      "room": "评标室 1",
                                      "slot_start": "2026-11-27T09:00:00", "slot_end": "2026-11-27T12:00:00+08:00"},
                422, "body.slot_start", "UTC offset")
-    st.refused("POST", "/bookings/B-404/confirm", {}, 404, "booking B-404 does not exist")
-    assert st.api.get("/venues", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    st.venue(QD).refused("POST", "/bookings/B-404/confirm", {}, 404, "booking B-404 does not exist")
+    assert httpx.get(st.url + "/venues", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
 def test_objections_misconduct_signatures_and_archive(stack: Stack) -> None:
@@ -62,11 +65,11 @@ def test_objections_misconduct_signatures_and_archive(stack: Stack) -> None:
 
     # Objection: the main venue leads; answering needs a review first; an open one blocks the archive.
     o = st.call("POST", "/sessions/S-1/objections", {"filed_by": "某投标人", "summary": "评分有误"}, 201)
-    st.refused("POST", f"/objections/{o['objection_id']}/review", {"by_venue": QD}, 403,
+    st.venue(QD).refused("POST", f"/objections/{o['objection_id']}/review", {}, 403,
                f"led by the main venue {MAIN}")
-    st.refused("POST", f"/objections/{o['objection_id']}/answer", {"by_venue": MAIN, "answer": "x"}, 409,
+    st.venue(MAIN).refused("POST", f"/objections/{o['objection_id']}/answer", {"answer": "x"}, 409,
                "must be under review before it is answered")
-    st.call("POST", f"/objections/{o['objection_id']}/review", {"by_venue": MAIN})
+    st.venue(MAIN).call("POST", f"/objections/{o['objection_id']}/review", {})
     st.refused("POST", "/sessions/S-1/archive", None, 409, f"open objections: {o['objection_id']} (under_review)",
                "cannot be archived")
 
@@ -116,9 +119,9 @@ def test_objections_misconduct_signatures_and_archive(stack: Stack) -> None:
                                                 "description": "主场切换至青岛",
                                                 "started_at": "2026-11-26T11:02:00+08:00",
                                                 "new_main_venue_id": QD}, 201)
-    st.refused("POST", f"/objections/{o['objection_id']}/answer", {"by_venue": MAIN, "answer": "x"}, 403, f"{QD}")
-    st.call("POST", f"/objections/{o['objection_id']}/answer", {"by_venue": QD, "answer": "维持原结果"})
-    st.refused("POST", f"/objections/{o['objection_id']}/withdraw", {"by_venue": QD}, 409, "is answered")
+    st.venue(MAIN).refused("POST", f"/objections/{o['objection_id']}/answer", {"answer": "x"}, 403, f"{QD}")
+    st.venue(QD).call("POST", f"/objections/{o['objection_id']}/answer", {"answer": "维持原结果"})
+    st.refused("POST", f"/objections/{o['objection_id']}/withdraw", {}, 409, "is answered")
     archived = st.call("POST", "/sessions/S-1/archive", None, 201)
     assert drawn["result_leaf"] in archived["leaves"]
     st.refused("POST", "/sessions/S-1/archive", None, 409, "was archived")

@@ -1,0 +1,591 @@
+"""Who is calling: principals with a role and bindings, and requests signed with their registered keys.
+
+Every request to the notary and to the hub (but the few public ones) carries an RFC 9421 HTTP Message
+Signature made with the caller's registered ECDSA P-256 or Ed25519 key. It covers the method, authority,
+path, query and an RFC 9530 Content-Digest of the body, with the time it was made (`created`, accepted
+within `WINDOW`) and a one-time `nonce` (a replay inside the window is refused). The key id is the
+principal id; the role and the bindings (venue, device function, granted projects) come from the
+registry, never from the request. Signed requests rather than bearer tokens because a government
+deployment already issues keys from the province's CA to devices and offices (secure elements, USB keys),
+a signature proves possession without sending a secret that a log or a proxy could leak, and the same key
+signs the evidence. Mutual TLS was the alternative, but uvicorn does not hand the client certificate to
+the application, so the role could not be bound to it without a separate proxy.
+"""
+
+import json
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+import http_sf
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from http_message_signatures import (
+    HTTPMessageSigner,
+    HTTPMessageVerifier,
+    HTTPSignatureKeyResolver,
+    InvalidSignature,
+    algorithms,
+)
+from http_message_signatures.exceptions import HTTPMessageSignaturesException
+
+TAG = "bidtrace"
+WINDOW = timedelta(seconds=120)
+COVERED = ("@method", "@authority", "@path", "@query")
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+MIN_SECRET_BYTES = 32  # a key file shorter than any real PEM key is a mistake, never something to match
+
+
+class Role(StrEnum):
+    HUB_OPERATOR = "hub_operator"  # the province's coordination hub and its operators
+    VENUE_OPERATOR = "venue_operator"  # bound to one venue
+    DEVICE = "device"  # bound to one venue and one function
+    SUPERVISOR = "supervisor"
+    COURT = "court"  # a court or a complainant, bound to the projects it was granted
+    NODE_OPERATOR = "node_operator"
+    NOTARY_ADMIN = "notary_admin"
+
+
+PUBLIC = "public"  # the anonymous caller: not a registered role
+
+DEVICE_FUNCTIONS: dict[str, frozenset[str]] = {
+    "recorder": frozenset({"recording_segment", "incident"}),
+    "checkin": frozenset({"checkin", "incident"}),
+    "signing_pad": frozenset({"signature", "incident"}),
+}
+
+
+class AccessDenied(Exception):
+    """A request refused for who made it; `status` is 401 (not authenticated) or 403 (not allowed)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AccessConfigError(ValueError):
+    """An access configuration that cannot be used; the message names the entry and the field."""
+
+
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+
+def load_public_key(pem: str, who: str) -> PublicKey:
+    if len(pem.strip()) < MIN_SECRET_BYTES:
+        raise AccessConfigError(f"{who}: public_key is empty or too short to be a PEM key")
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError) as exc:
+        raise AccessConfigError(f"{who}: public_key is not a PEM SubjectPublicKeyInfo ({exc})") from exc
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key
+    raise AccessConfigError(f"{who}: public_key must be ECDSA P-256 or Ed25519")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A registered caller. `venue_id` binds venue operators and devices; `function` binds devices;
+    `projects` lists what a court or complainant was granted; `endpoints` are a supervisor's registered
+    webhook URLs (the only places the hub will ever push to)."""
+
+    principal_id: str
+    role: Role
+    public_key: str
+    venue_id: str | None = None
+    function: str | None = None
+    projects: frozenset[str] = field(default_factory=frozenset)
+    endpoints: frozenset[str] = field(default_factory=frozenset)
+
+    def key(self) -> PublicKey:
+        return load_public_key(self.public_key, f"principal {self.principal_id}")
+
+    def describe(self) -> str:
+        bound = [f"venue {self.venue_id}"] if self.venue_id else []
+        bound += [f"function {self.function}"] if self.function else []
+        bound += [f"projects {', '.join(sorted(self.projects))}"] if self.projects else []
+        return f"{self.principal_id} ({self.role}{'; ' + ', '.join(bound) if bound else ''})"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"principal_id": self.principal_id, "role": str(self.role),
+                               "public_key": self.public_key}
+        if self.venue_id:
+            out["venue_id"] = self.venue_id
+        if self.function:
+            out["function"] = self.function
+        if self.projects:
+            out["projects"] = sorted(self.projects)
+        if self.endpoints:
+            out["endpoints"] = sorted(self.endpoints)
+        return out
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> "Principal":
+        """Strictly: known keys only, a known role, the bindings that role needs and no others."""
+        import re
+
+        if not isinstance(value, dict):
+            raise AccessConfigError(f"{where}: a principal is a JSON object")
+        allowed = {"principal_id", "role", "public_key", "venue_id", "function", "projects", "endpoints"}
+        extra = set(value) - allowed
+        if extra:
+            raise AccessConfigError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+        pid = value.get("principal_id")
+        if not isinstance(pid, str) or not re.match(_ID, pid):
+            raise AccessConfigError(f"{where}: principal_id must match {_ID}")
+        where = f"{where} ({pid})"
+        try:
+            role = Role(str(value.get("role")))
+        except ValueError:
+            raise AccessConfigError(f"{where}: role must be one of {', '.join(r.value for r in Role)}") from None
+        pem = value.get("public_key")
+        if not isinstance(pem, str):
+            raise AccessConfigError(f"{where}: public_key must be a PEM string")
+        load_public_key(pem, where)
+        venue, function, projects = value.get("venue_id"), value.get("function"), value.get("projects", [])
+        if role in (Role.VENUE_OPERATOR, Role.DEVICE):
+            if not isinstance(venue, str) or not re.match(_ID, venue):
+                raise AccessConfigError(f"{where}: a {role} is bound to one venue: venue_id is missing or invalid")
+        elif venue is not None:
+            raise AccessConfigError(f"{where}: a {role} is not bound to a venue; remove venue_id")
+        if role is Role.DEVICE:
+            if function not in DEVICE_FUNCTIONS:
+                raise AccessConfigError(f"{where}: a device is bound to one function: {', '.join(DEVICE_FUNCTIONS)}")
+        elif function is not None:
+            raise AccessConfigError(f"{where}: only devices have a function; remove function")
+        if not isinstance(projects, list) or not all(isinstance(p, str) and re.match(_ID, p) for p in projects):
+            raise AccessConfigError(f"{where}: projects must be a list of project ids")
+        if role is Role.COURT and not projects:
+            raise AccessConfigError(f"{where}: a court or complainant must be granted at least one project")
+        if role is not Role.COURT and projects:
+            raise AccessConfigError(f"{where}: only a court or complainant is granted projects")
+        endpoints = value.get("endpoints", [])
+        if not isinstance(endpoints, list) or not all(isinstance(u, str) and _endpoint(u) for u in endpoints):
+            raise AccessConfigError(f"{where}: endpoints must be a list of http(s) URLs with a host, no credentials")
+        if role is not Role.SUPERVISOR and endpoints:
+            raise AccessConfigError(f"{where}: only a supervisor registers webhook endpoints")
+        return cls(pid, role, pem, venue, function, frozenset(projects), frozenset(endpoints))
+
+
+def _endpoint(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a malformed port
+    except ValueError:
+        return False
+    return (len(url) <= 2000 and parts.scheme in ("http", "https") and bool(parts.hostname)
+            and parts.username is None and parts.password is None and url.isascii() and " " not in url)
+
+
+class Registry:
+    """The principals a service knows, by id, in memory (the hub's, from its access configuration).
+    Thread-safe; changes go through `bind` and `revoke`."""
+
+    def __init__(self, principals: Iterable[Principal] = ()) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[str, Principal] = {}
+        self._keys: dict[str, PublicKey] = {}
+        for p in principals:
+            self.bind(p)
+
+    def bind(self, principal: Principal) -> bool:
+        """Add a principal; True if it is new, False if it was already bound exactly so."""
+        key = principal.key()
+        with self._lock:
+            existing = self._by_id.get(principal.principal_id)
+            if existing == principal:
+                return False
+            if existing is not None:
+                raise AccessConfigError(f"principal {principal.principal_id} is already bound as "
+                                        f"{existing.describe()}; revoke it first")
+            self._by_id[principal.principal_id] = principal
+            self._keys[principal.public_key] = key
+            return True
+
+    def revoke(self, principal_id: str) -> Principal | None:
+        with self._lock:
+            return self._by_id.pop(principal_id, None)
+
+    def get(self, principal_id: str) -> Principal | None:
+        with self._lock:
+            return self._by_id.get(principal_id)
+
+    def key_of(self, principal: Principal) -> PublicKey:
+        with self._lock:
+            key = self._keys.get(principal.public_key)
+            if key is None:
+                key = self._keys[principal.public_key] = principal.key()
+            return key
+
+    def all(self) -> list[Principal]:
+        with self._lock:
+            return sorted(self._by_id.values(), key=lambda p: p.principal_id)
+
+
+class DatabaseRegistry(Registry):
+    """The notary's principals, in its database, so that every worker process sees a binding or a
+    revocation at once. Parsed keys are cached by PEM (a cache, not state)."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def bind(self, principal: Principal) -> bool:
+        from sqlalchemy import insert
+
+        principal.key()
+        with self.engine.begin() as conn:
+            existing = self._load(conn, principal.principal_id)
+            if existing == principal:
+                return False
+            if existing is not None:
+                raise AccessConfigError(f"principal {principal.principal_id} is already bound as "
+                                        f"{existing.describe()}; revoke it first")
+            conn.execute(insert(principals).values(
+                principal_id=principal.principal_id, role=str(principal.role), public_key=principal.public_key,
+                venue_id=principal.venue_id, function=principal.function,
+                projects=json.dumps(sorted(principal.projects))))
+        return True
+
+    def revoke(self, principal_id: str) -> Principal | None:
+        from sqlalchemy import delete
+
+        with self.engine.begin() as conn:
+            existing = self._load(conn, principal_id)
+            conn.execute(delete(principals).where(principals.c.principal_id == principal_id))
+        return existing
+
+    @staticmethod
+    def _load(conn: Any, principal_id: str) -> Principal | None:
+        from sqlalchemy import select
+
+        row = conn.execute(select(principals).where(principals.c.principal_id == principal_id)).first()
+        if row is None:
+            return None
+        return Principal(row.principal_id, Role(row.role), row.public_key, row.venue_id, row.function,
+                         frozenset(json.loads(row.projects)))
+
+    def get(self, principal_id: str) -> Principal | None:
+        with self.engine.connect() as conn:
+            return self._load(conn, principal_id)
+
+    def all(self) -> list[Principal]:
+        from sqlalchemy import select
+
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(principals.c.principal_id).order_by(principals.c.principal_id)).scalars()
+            return [p for p in (self._load(conn, i) for i in list(ids)) if p is not None]
+
+
+def _principals_table() -> Any:
+    from sqlalchemy import Column, String, Table, Text
+
+    from notary import store
+
+    return Table(
+        "principals", store.metadata,
+        Column("principal_id", String(128), primary_key=True),
+        Column("role", String(32), nullable=False),
+        Column("public_key", Text, nullable=False),
+        Column("venue_id", String(128)),
+        Column("function", String(32)),
+        Column("projects", Text, nullable=False),
+    )
+
+
+principals = _principals_table()
+
+
+def load_access_config(path: Path) -> list[Principal]:
+    """Read an access configuration: `{"principals": [...]}`. Refuses an empty or malformed file by name."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AccessConfigError(f"access configuration {path} cannot be read ({exc.strerror})") from exc
+    if len(data.strip()) < MIN_SECRET_BYTES:
+        raise AccessConfigError(f"access configuration {path} is empty or too short")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(keys) != len(set(keys)):
+            raise AccessConfigError(f"access configuration {path} repeats a key in one object")
+        return dict(pairs)
+
+    try:
+        doc = json.loads(data, object_pairs_hook=no_duplicates)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AccessConfigError(f"access configuration {path} is not JSON ({exc})") from exc
+    if not isinstance(doc, dict) or set(doc) != {"principals"} or not isinstance(doc["principals"], list):
+        raise AccessConfigError(f"access configuration {path} must be {{\"principals\": [...]}}")
+    principals = [Principal.parse(p, f"{path} principals[{i}]") for i, p in enumerate(doc["principals"])]
+    ids = [p.principal_id for p in principals]
+    if len(ids) != len(set(ids)):
+        raise AccessConfigError(f"access configuration {path} names a principal twice")
+    if not principals:
+        raise AccessConfigError(f"access configuration {path} names no principal")
+    return principals
+
+
+def write_access_config(path: Path, principals: Iterable[Principal]) -> None:
+    from notary.keys import write_private
+
+    body = json.dumps({"principals": [p.to_json() for p in principals]}, indent=1, ensure_ascii=False)
+    write_private(path, body.encode())
+
+
+# ----- verifying a signed request -----
+
+
+class _Keys(HTTPSignatureKeyResolver):
+    """The one key the request's keyid names, looked up once per request."""
+
+    def __init__(self, key_id: str, key: PublicKey) -> None:
+        self.key_id, self.key = key_id, key
+
+    def resolve_public_key(self, key_id: str) -> PublicKey | None:
+        return self.key if key_id == self.key_id else None
+
+    def resolve_private_key(self, key_id: str) -> Any:
+        raise HTTPMessageSignaturesException("a verifier holds no private keys")
+
+
+class _Verifier(HTTPMessageVerifier):
+    max_clock_skew = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class SignedMessage:
+    """What the signature covers, as the server received it."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] | Any
+
+
+class NonceCache:
+    """Nonces seen within the window: a second use is a replay. Bounded; per process."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+        self.capacity = capacity
+
+    def first_use(self, principal_id: str, nonce: str) -> bool:
+        now = time.monotonic()
+        horizon = now - 2 * WINDOW.total_seconds()
+        key = f"{principal_id}\n{nonce}"
+        with self._lock:
+            while self._seen:
+                oldest, at = next(iter(self._seen.items()))
+                if at >= horizon and len(self._seen) < self.capacity:
+                    break
+                del self._seen[oldest]
+            if key in self._seen:
+                return False
+            self._seen[key] = now
+            return True
+
+
+def _signature_key_id(headers: Any) -> str:
+    raw = headers.get("signature-input")
+    if not raw:
+        raise AccessDenied(401, "this request needs an HTTP message signature (Signature-Input and Signature "
+                                "headers, RFC 9421) made with the caller's registered key")
+    try:
+        parsed = http_sf.parse(raw.encode("ascii"), tltype="dictionary")
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise AccessDenied(401, "Signature-Input is not a structured field dictionary") from exc
+    if not isinstance(parsed, dict) or len(parsed) != 1:
+        raise AccessDenied(401, "Signature-Input must carry exactly one signature")
+    (member,) = parsed.values()
+    params = member[1] if isinstance(member, tuple) and len(member) == 2 else {}
+    key_id = params.get("keyid") if isinstance(params, dict) else None
+    if not isinstance(key_id, str):
+        raise AccessDenied(401, "Signature-Input names no keyid (the principal id)")
+    return key_id
+
+
+class Authenticator:
+    """Checks one request's signature against the registry and returns its principal."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.nonces = NonceCache()
+
+    def authenticate(self, message: SignedMessage, body: bytes) -> "Caller":
+        key_id = _signature_key_id(message.headers)
+        principal = self.registry.get(key_id)
+        if principal is None:
+            raise AccessDenied(401, f"principal {key_id!r} is not registered (or was revoked) with this service")
+        key = self.registry.key_of(principal)
+        algorithm = algorithms.ED25519 if isinstance(key, ed25519.Ed25519PublicKey) else algorithms.ECDSA_P256_SHA256
+        verifier = _Verifier(signature_algorithm=algorithm, key_resolver=_Keys(key_id, key))
+        try:
+            (result,) = verifier.verify(message, max_age=WINDOW, expect_tag=TAG,
+                                        require_components=(*COVERED, "content-digest"), body=body)
+        except (InvalidSignature, HTTPMessageSignaturesException, ValueError) as exc:
+            reason = str(exc) or ("it was not made over this method, authority, path, query and body with the "
+                                  "registered key")
+            raise AccessDenied(401, f"the request signature of {key_id} does not verify: {reason}") from exc
+        if result.parameters.get("keyid") != key_id:
+            raise AccessDenied(401, "the verified signature names another keyid")
+        nonce = result.nonce
+        if not isinstance(nonce, str) or len(nonce) < 16:
+            raise AccessDenied(401, "the request signature needs a nonce of at least 16 characters")
+        if not self.nonces.first_use(key_id, nonce):
+            raise AccessDenied(401, f"replayed request: nonce {nonce[:12]}… of {key_id} was already used")
+        purpose = result.covered_components.get('"bidtrace-purpose"')
+        return Caller(principal, purpose)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated principal and the purpose it stated (signed), if any; `principal` None is the public."""
+
+    principal: Principal | None
+    purpose: str | None = None
+    local: bool = False  # an unsigned caller on loopback of an --insecure-local service
+
+    @property
+    def role(self) -> str:
+        return str(self.principal.role) if self.principal else "local" if self.local else PUBLIC
+
+    @property
+    def name(self) -> str:
+        return self.principal.principal_id if self.principal else PUBLIC
+
+
+# ----- signing requests (clients) -----
+
+
+class PrincipalKey:
+    """A principal's private key, as its holder keeps it."""
+
+    def __init__(self, principal_id: str, private_key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        self.principal_id = principal_id
+        self.private_key = private_key
+
+    @classmethod
+    def generate(cls, principal_id: str, algorithm: str = "ecdsa-p256-sha256") -> Self:
+        if algorithm == "ed25519":
+            return cls(principal_id, ed25519.Ed25519PrivateKey.generate())
+        return cls(principal_id, ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
+    def load(cls, path: Path, principal_id: str) -> Self:
+        from notary.keys import read_private
+
+        try:
+            data = read_private(path, "key file")
+        except ValueError as exc:
+            raise AccessConfigError(str(exc)) from exc
+        key = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+            raise AccessConfigError(f"key file {path} is not an ECDSA P-256 or Ed25519 private key")
+        return cls(principal_id, key)
+
+    @classmethod
+    def load_or_create(cls, path: Path, principal_id: str) -> Self:
+        from notary.keys import write_private
+
+        if path.exists():
+            return cls.load(path, principal_id)
+        created = cls.generate(principal_id)
+        try:
+            write_private(path, created.private_pem(), replace=False)
+        except FileExistsError:
+            return cls.load(path, principal_id)  # another process created it first
+        return created
+
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+    def public_pem(self) -> str:
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def principal(self, role: Role, venue_id: str | None = None, function: str | None = None,
+                  projects: Iterable[str] = ()) -> Principal:
+        return Principal(self.principal_id, role, self.public_pem(), venue_id, function, frozenset(projects))
+
+
+class _OwnKey(HTTPSignatureKeyResolver):
+    def __init__(self, key: PrincipalKey) -> None:
+        self.key = key
+
+    def resolve_private_key(self, key_id: str) -> Any:
+        return self.key.private_key
+
+    def resolve_public_key(self, key_id: str) -> Any:
+        return self.key.private_key.public_key()
+
+
+class SignedRequests(httpx.Auth):
+    """httpx authentication that signs every request with a principal's key (RFC 9421 + RFC 9530)."""
+
+    requires_request_body = True
+
+    def __init__(self, key: PrincipalKey, purpose: str | None = None) -> None:
+        self.key = key
+        self.purpose = purpose
+        algorithm = (algorithms.ED25519 if isinstance(key.private_key, ed25519.Ed25519PrivateKey)
+                     else algorithms.ECDSA_P256_SHA256)
+        self._signer = HTTPMessageSigner(signature_algorithm=algorithm, key_resolver=_OwnKey(key))
+
+    def sign(self, request: httpx.Request) -> None:
+        for name in ("content-digest", "signature", "signature-input"):  # a request signed again is signed anew
+            if name in request.headers:
+                del request.headers[name]
+        if self.purpose and "bidtrace-purpose" not in request.headers:
+            request.headers["Bidtrace-Purpose"] = self.purpose
+        covered = (*COVERED, "bidtrace-purpose") if "bidtrace-purpose" in request.headers else COVERED
+        self._signer.sign(request, key_id=self.key.principal_id, nonce=secrets.token_urlsafe(18), tag=TAG,
+                          covered_component_ids=covered, body=request.content)
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        self.sign(request)
+        yield request
+
+
+def _loopback(host: str | None) -> bool:
+    import ipaddress
+
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def caller_of(request: Any, authenticator: Authenticator, insecure_local: bool) -> Caller:
+    """The caller of a Starlette request: its signed principal; the public when unsigned; anyone on
+    loopback when the service runs --insecure-local. A bad signature is a 401, never the public."""
+    headers = request.headers
+    if "signature-input" not in headers and "signature" not in headers:
+        client = request.client.host if request.client is not None else None
+        if insecure_local and _loopback(client):
+            return Caller(None, headers.get("bidtrace-purpose"), local=True)
+        return Caller(None)
+    body = await request.body()
+    return authenticator.authenticate(SignedMessage(request.method, _target_uri(request), headers), body)
+
+
+def _target_uri(request: Any) -> str:
+    """The URL as the client sent it: the raw path and query bytes, not the decoded ones Starlette's
+    `request.url` rebuilds (which would turn `%2C` into `,` and break every signature over such a path)."""
+    scope = request.scope
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    target = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+    return f"{request.url.scheme}://{request.url.netloc}{target}"

@@ -1,0 +1,200 @@
+"""Attacks on the hub over real HTTP: acting as another venue, a device speaking for another venue or
+function, anonymous reads of what is sealed, webhooks to addresses nobody registered, hostile bodies,
+personal data in free text. Each is refused with the right 4xx and writes no evidence."""
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from hub.api import create_app
+from hub.config import HubConfig
+from hub.service import Hub
+from notary.access import AccessConfigError, Principal, PrincipalKey, Role, SignedRequests
+from tests.conftest import device_bindings
+from tests.hub.conftest import MAIN, PROJECT, QD, SUPERVISOR, YT, Stack, Station, setup_session
+
+PII = ["身份证 110101199003077777", "手机 138-0013-8000", "ＴＥＬ ０５３１－８８８８８８８８", "91370000MA3C5XXXX1"]
+
+
+def size(st: Stack) -> int:
+    return st.notary.log.size
+
+
+def test_a_venue_acts_only_for_itself_and_never_by_naming_a_venue(stack: Stack) -> None:
+    st = stack
+    bookings = setup_session(st, confirm=False)
+    before = size(st)
+    st.venue(QD).refused("POST", f"/bookings/{bookings[YT]}/confirm", {}, 403, f"only by {YT}", QD)
+    st.refused("POST", f"/bookings/{bookings[YT]}/confirm", {}, 403, "may not answer booking")
+    st.venue(YT).refused("POST", f"/bookings/{bookings[YT]}/confirm", {"by_venue": YT}, 422, "by_venue")
+    st.venue(MAIN).refused("POST", f"/bookings/{bookings[YT]}/decline", {}, 403, f"only by {YT}")
+    assert size(st) == before
+    st.venue(YT).call("POST", f"/bookings/{bookings[YT]}/confirm", {})
+    assert size(st) == before + 1
+
+    o = st.call("POST", "/sessions/S-1/objections", {"filed_by": "某投标人", "summary": "质疑评分"}, 201)
+    before = size(st)
+    st.venue(QD).refused("POST", f"/objections/{o['objection_id']}/review", {}, 403, f"led by the main venue {MAIN}")
+    st.refused("POST", f"/objections/{o['objection_id']}/review", {}, 403, "may not lead objection")
+    st.venue(QD).refused("POST", f"/objections/{o['objection_id']}/withdraw", {}, 403, "may not file objection")
+    st.venue(QD).refused("POST", "/sessions/S-1/incidents", {
+        "venue_id": MAIN, "kind": "other", "description": "停电", "started_at": "2026-11-26T10:00:00+08:00"},
+        403, f"report an incident at {MAIN}")
+    st.venue(QD).refused("POST", "/sessions/S-1/incidents", {
+        "venue_id": QD, "kind": "main_venue_switch", "description": "主场切换", "new_main_venue_id": QD,
+        "started_at": "2026-11-26T10:00:00+08:00"}, 403, "may not run session")
+    st.venue(QD).refused("PUT", "/venues", {"venue_id": QD, "name": "n", "city": "c", "rooms": ["r"]}, 403,
+                         "may not manage registry")
+    assert size(st) == before
+
+
+def test_a_device_reports_check_ins_only_at_its_venue_and_only_as_a_station(stack: Stack) -> None:
+    st = stack
+    setup_session(st)
+    committed = st.call("POST", "/sessions/S-1/draws", {
+        "criteria": {"specialty": "房屋建筑工程"},
+        "venues": [{"venue_id": MAIN, "count": 1}, {"venue_id": QD, "count": 1}]}, 201)
+    drawn = st.call("POST", f"/draws/{committed['draw_id']}/execute")
+    at_main = drawn["assignments"][MAIN][0]
+    station = Station(st, MAIN)
+    receipt = st.admin.submit(station.key, [{
+        "type": "checkin", "project_id": PROJECT, "session_id": "S-1", "venue_id": MAIN,
+        "device_id": station.key.submitter_id, "occurred_at": "2026-11-26T10:00:00+08:00",
+        "payload": {"expert_commitment": "0" * 64, "method": "card", "result": "unverified"}}])[0]
+    qd_station, qd_camera = PrincipalKey.generate(f"{QD}.checkin"), PrincipalKey.generate(f"{MAIN}.cam1")
+    for key in (qd_station, qd_camera):
+        st.hub.principals.bind(key.principal(Role.DEVICE, *device_bindings(key.principal_id)))
+    report = {"expert_id": at_main, "checkin_leaf": receipt["leaf_index"]}
+    st.as_key(qd_station).refused("POST", "/sessions/S-1/checkins", report, 403, f"sits in {MAIN}", QD)
+    st.as_key(qd_camera).refused("POST", "/sessions/S-1/checkins", report, 403, "not a check-in station")
+    st.as_key(qd_station).refused("GET", "/sessions/S-1/experts", None, 403, "may not read draw")
+
+
+def test_sealed_things_are_not_readable_without_the_role_and_reading_them_is_evidence(stack: Stack) -> None:
+    st = stack
+    setup_session(st)
+    committed = st.call("POST", "/sessions/S-1/draws", {"criteria": {"specialty": "房屋建筑工程"}, "count": 3}, 201)
+    drawn = st.call("POST", f"/draws/{committed['draw_id']}/execute")
+    for path in (f"/draws/{committed['draw_id']}", "/sessions/S-1/experts", "/sessions/S-1/timeline",
+                 "/sessions/S-1", "/alarms", "/venues"):
+        response = httpx.get(st.url + path)
+        assert response.status_code == 401, f"{path}: {response.status_code}"
+        assert drawn["revealed_seed"] not in response.text
+    for venue in (MAIN, QD):
+        st.venue(venue).refused("GET", f"/draws/{committed['draw_id']}", None, 403, "may not read draw")
+    public = httpx.get(st.url + f"/public/projects/{PROJECT}").json()
+    (draw_view,) = public["sessions"][0]["draws"]
+    assert draw_view["experts"] == "sealed until the evaluation ends" and "selected" not in draw_view
+    assert not any(e in json.dumps(public) for e in drawn["selected"])
+
+    before = size(st)
+    supervisor = st.as_key(SUPERVISOR)
+    assert supervisor.call("GET", "/sessions/S-1/experts")
+    access = json.loads(st.notary.log.entry(before) or b"{}")["record"]
+    assert access["type"] == "access" and access["session_id"] == "S-1"
+    assert access["payload"]["principal_id"] == SUPERVISOR.principal_id
+    assert access["payload"]["action"] == "read_drawn_experts"
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8400/v1/principals", "http://localhost:8500/venues", "http://[::1]/", "http://169.254.169.254/",
+    "http://10.0.0.1/hook", "https://supervision.example/hook?x=1", "http://user:pw@supervision.example/hook",
+    "file:///etc/passwd", "gopher://127.0.0.1:25/",
+])
+def test_webhooks_go_only_to_registered_supervisor_endpoints(stack: Stack, url: str) -> None:
+    st = stack
+    setup_session(st)
+    registered = "https://supervision.example/hook"
+    platform = PrincipalKey.generate("supervision-platform")
+    st.hub.principals.bind(Principal(platform.principal_id, Role.SUPERVISOR, platform.public_pem(),
+                                     endpoints=frozenset({registered})))
+    body = {"project_id": PROJECT, "url": url, "secret": "s" * 32}
+    for party in (st, st.as_key(platform), st.as_key(SUPERVISOR)):
+        detail = party.refused("POST", "/subscriptions", body, 422 if not url.startswith("http") else 403)
+        assert url in detail or "url" in detail
+    # a supervisor may not use another supervisor's endpoint
+    st.as_key(SUPERVISOR).refused("POST", "/subscriptions", {**body, "url": registered}, 403, "not a registered")
+    assert st.as_key(platform).call("POST", "/subscriptions", {**body, "url": registered}, 201)
+
+
+FREE_TEXT = [
+    ("POST", "/sessions/S-1/objections", {"filed_by": "某投标人", "summary": "{}"}, "body.summary"),
+    ("POST", "/sessions/S-1/incidents", {"venue_id": MAIN, "kind": "other", "description": "{}",
+                                         "started_at": "2026-11-26T10:00:00+08:00"}, "body.description"),
+    ("POST", "/misconduct", {"session_id": "S-1", "subject_kind": "bidder", "subject_id": "X",
+                             "description": "{}"}, "body.description"),
+    ("POST", "/misconduct", {"session_id": "S-1", "subject_kind": "bidder", "subject_id": "X",
+                             "subject_name": "{}", "description": "d"}, "body.subject_name"),
+    ("PUT", "/venues", {"venue_id": "V-9", "name": "{}", "city": "c", "rooms": ["r"]}, "body.name"),
+    ("PUT", "/venues", {"venue_id": "V-9", "name": "n", "city": "c", "rooms": ["{}"]}, "body.rooms.0"),
+    ("POST", "/sessions/S-1/fees", {"expert_id": "E-0001", "amount_fen": 1, "payer": "{}"}, "body.payer"),
+    ("POST", "/sessions/S-1/draws", {"criteria": {"specialty": "{}"}, "count": 1}, "body.criteria.specialty"),
+    ("PATCH", "/bookings/B-1", {"reason": "{}"}, "body.reason"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "shape", "field"), FREE_TEXT, ids=[f[3] + " " + f[1] for f in FREE_TEXT])
+def test_personal_data_in_hub_free_text_is_422_naming_the_field(stack: Stack, method: str, path: str,
+                                                                shape: dict[str, object], field: str) -> None:
+    st = stack
+    setup_session(st)
+    before = size(st)
+    for text in PII:
+        body = json.loads(json.dumps(shape).replace('"{}"', json.dumps(text)))
+        st.refused(method, path, body, 422, field, "personal data")
+    assert size(st) == before
+
+
+def test_hostile_bodies_are_refused_before_any_work(stack: Stack) -> None:
+    st = stack
+    before = size(st)
+    limit = st.hub.config.max_body_bytes
+    too_big = st.api.post("/sessions", content=b"[" + b"0," * (limit // 2) + b"0]",
+                          headers={"content-type": "application/json"})
+    assert too_big.status_code == 413 and str(limit) in too_big.json()["detail"]
+    host, port = st.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"PUT /experts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 52428800\r\n\r\n{")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+    nan = st.api.put("/experts", content=b'{"experts": [{"expert_id": "E-1", "level": NaN}]}',
+                     headers={"content-type": "application/json"})
+    assert nan.status_code == 422 and "NaN" in nan.json()["detail"]
+    assert size(st) == before
+
+
+def test_the_hub_refuses_to_start_without_an_access_configuration(stack: Stack) -> None:
+    hub = Hub(HubConfig(data_dir=stack.hub.config.data_dir.parent / "other-hub", notary_url=stack.notary_url))
+    try:
+        with pytest.raises(AccessConfigError, match="no access configuration"):
+            create_app(hub)
+    finally:
+        hub.close()
+    unsigned_op = httpx.Client(base_url=stack.url, auth=SignedRequests(PrincipalKey.generate("hub-operator-1")))
+    assert unsigned_op.get("/venues").status_code == 401  # the operator's name with another key
+
+
+def test_a_hub_database_that_refuses_writes_gets_503_and_degraded_health(stack: Stack) -> None:
+    from typing import Any
+
+    from sqlalchemy import event
+
+    st = stack
+
+    def read_only(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    event.listen(st.hub.engine, "connect", read_only)
+    st.hub.engine.dispose()
+    try:
+        detail = st.refused("PUT", "/venues", {"venue_id": MAIN, "name": "n", "city": "c", "rooms": ["r"]}, 503,
+                            "refused a write", "nothing was changed")
+        assert "readonly" in detail
+        health = httpx.get(st.url + "/healthz").json()
+        assert health["status"] == "degraded" and "refused a write" in health["last_error"]
+    finally:
+        event.remove(st.hub.engine, "connect", read_only)
+        st.hub.engine.dispose()
+    assert httpx.get(st.url + "/healthz").json()["status"] == "ok"

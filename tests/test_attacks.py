@@ -1,0 +1,363 @@
+"""Attacks on the notary over real HTTP: impersonation, forged and replayed signatures, anonymous reads,
+hostile bodies, personal data in free text. Each is refused with the right 4xx, names what was wrong, and
+appends nothing."""
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from notary.access import AccessConfigError, PrincipalKey, Role, SignedRequests, write_access_config
+from notary.api import create_app
+from notary.client import NotaryClient, SubmitterKey
+from notary.server import serving
+from notary.service import Notary, NotaryConfig
+from tests.conftest import ADMIN, Participants, incident, make_config, segment, wait_until
+
+PII = {
+    "resident identity number": "身份证 110101199003077777",
+    "mobile phone number": "联系 138 0013 8000",
+    "landline phone number": "电话０５３１－８８８８８８８８",
+    "unified social credit code": "代码 91370000MA3C5XXXX1",
+}
+
+
+class Served:
+    def __init__(self, notary: Notary, url: str, people: Participants) -> None:
+        self.notary, self.url, self.people = notary, url, people
+        self.court = SubmitterKey.generate("court-1")
+        self.supervisor = SubmitterKey.generate("supervisor-1")
+        for key, role, projects in ((self.court, Role.COURT, ["P-1"]), (self.supervisor, Role.SUPERVISOR, [])):
+            notary.principals.bind(key.principal(role, projects=projects))
+
+    def post(self, key: PrincipalKey | None, body: Any, path: str = "/v1/records", **kw: Any) -> httpx.Response:
+        return httpx.post(self.url + path, json=body, auth=SignedRequests(key) if key else None, timeout=30, **kw)
+
+    def submission(self, key: SubmitterKey, records: list[dict[str, Any]], submitter: str | None = None) -> Any:
+        return {"submitter": submitter or key.submitter_id, "records": records, "signature": key.sign_batch(records)}
+
+    def refused(self, response: httpx.Response, status: int, *fragments: str) -> None:
+        assert response.status_code == status, f"{response.status_code} {response.text[:300]}"
+        detail = response.json()["detail"]
+        for fragment in fragments:
+            assert fragment in detail, f"{fragment!r} not in {detail!r}"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    notary = Notary(make_config(tmp_path / "notary", seal_interval=0.2, max_body_bytes=2 * 1024 * 1024))
+    people = Participants(notary)
+    with serving(notary) as url:
+        yield Served(notary, url, people)
+    notary.close()
+
+
+def test_a_device_cannot_speak_for_another_venue_function_or_device(served: Served) -> None:
+    st, camera = served, served.people.camera
+    before = st.notary.log.size
+    other_venue = segment(1)
+    other_venue["venue_id"] = "V-2"
+    st.refused(st.post(camera, st.submission(camera, [other_venue])), 403, "bound to venue V-1", "V-2")
+    checkin = {**incident(1, device=camera.submitter_id), "type": "checkin",
+               "payload": {"expert_commitment": "0" * 64, "method": "card", "result": "unverified"}}
+    st.refused(st.post(camera, st.submission(camera, [checkin])), 403, "recorder", "'checkin'")
+    # The camera's own key signing a batch that claims the station as submitter
+    station = st.people.station
+    st.refused(st.post(camera, st.submission(station, [segment(2, device=station.submitter_id)])), 403,
+               "only as itself")
+    # The hub's key on the request, a device's records in the body
+    st.refused(st.post(st.people.hub, st.submission(camera, [segment(3)])), 403, "only as itself")
+    assert st.notary.log.size == before
+
+
+def test_forged_replayed_and_altered_signatures_are_refused(served: Served) -> None:
+    st, hub = served, served.people.hub
+    before = st.notary.log.size
+    impostor = SubmitterKey.generate(hub.submitter_id)  # the hub's name, someone else's key
+    st.refused(st.post(impostor, st.submission(hub, [incident(1)])), 401, "does not verify")
+    st.refused(st.post(SubmitterKey.generate("nobody"), {}), 401, "'nobody' is not registered")
+
+    request = httpx.Client().build_request("POST", st.url + "/v1/records",
+                                           json=st.submission(hub, [incident(2)]))
+    SignedRequests(hub).sign(request)
+    with httpx.Client(timeout=30) as client:
+        assert client.send(request).status_code == 200
+        st.refused(client.send(request), 401, "replayed")  # the same signed request again
+        altered = httpx.Client().build_request("POST", st.url + "/v1/records",
+                                               json=st.submission(hub, [incident(3)]), headers={
+                                                   k: v for k, v in request.headers.items()
+                                                   if k.lower() in ("signature", "signature-input",
+                                                                    "content-digest")})
+        st.refused(client.send(altered), 401, "does not verify")  # the signature of another body
+        moved = httpx.Client().build_request("GET", st.url + "/v1/records?project_id=P-2")
+        SignedRequests(st.court).sign(moved)
+        moved.url = httpx.URL(st.url + "/v1/records?project_id=P-1")
+        st.refused(client.send(moved), 401, "does not verify")  # the signature of another query
+    stale = httpx.Client().build_request("GET", st.url + "/v1/records?project_id=P-1")
+    signer = SignedRequests(st.court)
+    signer._signer.sign(stale, key_id="court-1", nonce="n" * 24, tag="bidtrace", created=_ago(600),
+                        covered_component_ids=("@method", "@authority", "@path", "@query"), body=b"")
+    st.refused(httpx.Client().send(stale), 401, "age exceeds")
+    no_nonce = httpx.Client().build_request("GET", st.url + "/v1/records?project_id=P-1")
+    signer._signer.sign(no_nonce, key_id="court-1", tag="bidtrace",
+                        covered_component_ids=("@method", "@authority", "@path", "@query"), body=b"")
+    st.refused(httpx.Client().send(no_nonce), 401, "nonce")
+    garbage = httpx.get(st.url + "/v1/records", headers={"Signature-Input": "x=(", "Signature": "x=:AA==:"})
+    st.refused(garbage, 401, "Signature-Input")
+    assert st.notary.log.size == before + 1  # only the one genuine submission
+
+
+def _ago(seconds: int) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+def test_the_public_reads_nothing_that_is_not_public(served: Served) -> None:
+    st = served
+    NotaryClient(st.url).submit(st.people.hub, [incident(1)])
+    before = st.notary.log.size
+    for path in ("/v1/records", "/v1/records?project_id=P-1", "/v1/records/0", "/v1/proof/bundle/0",
+                 "/v1/projects/P-1/extract", "/v1/projects/P-1/extract?disclose=true", "/v1/principals", "/metrics"):
+        response = httpx.get(st.url + path)
+        st.refused(response, 401, "signed request")
+        assert "link down" not in response.text
+    assert httpx.get(st.url + "/v1/checkpoint").status_code == 200  # what a verifier needs stays public
+    assert httpx.get(st.url + "/v1/records/0/receipt").status_code == 200
+    assert st.notary.log.size == before
+
+
+def test_courts_read_only_granted_projects_and_disclosures_with_a_purpose(served: Served) -> None:
+    st = served
+    hub = NotaryClient(st.url)
+    hub.submit(st.people.hub, [incident(1, project="P-1"), incident(2, project="P-2")])
+    wait_until(lambda: st.notary.sealer.state.anchored_size >= 2, 20, "an anchor")
+    court = httpx.Client(base_url=st.url, auth=SignedRequests(st.court), timeout=30)
+    st.refused(court.get("/v1/records", params={"project_id": "P-2"}), 403, "not granted project P-2")
+    st.refused(court.get("/v1/records"), 403, "granted projects")
+    st.refused(court.get("/v1/projects/P-2/extract"), 403, "P-2")
+    p2_leaf = next(seq for seq, e in st.notary.log.entries() if json.loads(e)["record"]["project_id"] == "P-2")
+    st.refused(court.get(f"/v1/records/{p2_leaf}"), 403, "P-2")
+    st.refused(court.get("/v1/projects/P-1/extract", params={"disclose": "true"}), 422, "purpose")
+    supervisor = httpx.Client(base_url=st.url, auth=SignedRequests(st.supervisor, purpose="audit"), timeout=30)
+    st.refused(supervisor.get("/v1/projects/P-1/extract", params={"disclose": "true"}), 403, "disclosures")
+
+    size = st.notary.log.size
+    stated = httpx.Client(base_url=st.url, auth=SignedRequests(st.court, purpose="case 2026-17"), timeout=30)
+    assert stated.get("/v1/projects/P-1/extract", params={"disclose": "true"}).status_code == 200
+    # The read is itself evidence, in the read project: who, what, why.
+    entry = json.loads(st.notary.log.entry(size) or b"{}")["record"]
+    assert entry["type"] == "access" and entry["project_id"] == "P-1"
+    assert entry["payload"] == {"principal_id": "court-1", "role": "court", "action": "read_extract_disclosed",
+                                "resource": "GET /v1/projects/P-1/extract?disclose=true", "purpose": "case 2026-17"}
+
+
+def test_oversized_bodies_get_413_before_being_read(served: Served) -> None:
+    st = served
+    before = st.notary.log.size
+    limit = st.notary.config.max_body_bytes
+    declared = httpx.post(st.url + "/v1/records", content=b"{" + b" " * (limit + 10) + b"}",
+                          headers={"content-type": "application/json"})
+    st.refused(declared, 413, str(limit))
+    assert "    " not in declared.text  # not echoed back
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the stream is cut once it passes the limit
+        for _ in range(limit // 65536 + 20):
+            yield b" " * 65536
+
+    st.refused(httpx.post(st.url + "/v1/records", content=chunks(), headers={"content-type": "application/json"}),
+               413, "exceeds")
+    # 50 MB declared on a raw socket: answered at once, without the server waiting for the bytes
+    host, port = st.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /v1/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 52428800\r\n\r\n{")
+        started = time.monotonic()
+        answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 5
+    assert st.notary.log.size == before
+
+
+def test_a_record_over_the_size_bound_is_refused(served: Served) -> None:
+    st = served
+    before = st.notary.log.size
+    pool = [f"E-{i:07d}-{'x' * 100}" for i in range(10_000)]  # ~1.1 MB of valid identifiers
+    record = {**incident(1), "type": "draw_commitment",
+              "payload": {"draw_id": "D-1", "pool": pool, "pool_digest": "0" * 64,
+                          "criteria": {"specialty": "房屋建筑工程"}, "count": 1, "recusal_rules": [],
+                          "seed_commitment": "0" * 64}}
+    st.refused(st.post(st.people.hub, st.submission(st.people.hub, [record])), 413, "at most 1048576")
+    assert st.notary.log.size == before
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_anywhere_are_422_before_anything_else(served: Served, token: str) -> None:
+    st = served
+    before = st.notary.log.size
+    body = json.dumps(st.submission(st.people.hub, [incident(1)])).replace('"size"', "x")
+    body = body.replace('"records": [{', f'"records": [{{"deep": [[{{"n": {token}}}]], ', 1)
+    for key in (st.people.hub, None):  # before authentication, too
+        response = httpx.post(st.url + "/v1/records", content=body.encode(), timeout=30,
+                              headers={"content-type": "application/json"},
+                              auth=SignedRequests(key) if key else None)
+        st.refused(response, 422, token.lstrip("-"))
+    assert st.notary.log.size == before
+
+
+START = "2026-11-26T10:00:00+08:00"
+FREE_TEXT: list[tuple[str, dict[str, Any]]] = [
+    ("payload.description", {"type": "incident", "payload": {"incident_id": "I-1", "kind": "other",
+                                                              "description": "{}", "started_at": START}}),
+    ("payload.summary", {"type": "objection", "payload": {"objection_id": "O-1", "status": "received",
+                                                          "filed_by_commitment": "0" * 64, "summary": "{}"}}),
+    ("payload.answer", {"type": "objection", "payload": {"objection_id": "O-1", "status": "answered",
+                                                         "filed_by_commitment": "0" * 64, "summary": "s",
+                                                         "answer": "{}"}}),
+    ("payload.description", {"type": "misconduct", "payload": {"case_id": "M-1", "status": "recorded",
+                                                               "subject_kind": "bidder",
+                                                               "subject_commitment": "0" * 64, "description": "{}"}}),
+    ("payload.reason", {"type": "booking", "payload": {"booking_id": "B-1", "action": "declined",
+                                                       "main_venue_id": "V-1", "venue_id": "V-2", "room": "r",
+                                                       "slot_start": "2026-11-26T09:00:00+08:00",
+                                                       "slot_end": "2026-11-26T12:00:00+08:00", "reason": "{}"}}),
+    ("payload.room", {"type": "booking", "payload": {"booking_id": "B-1", "action": "reserved",
+                                                     "main_venue_id": "V-1", "venue_id": "V-1", "room": "{}",
+                                                     "slot_start": "2026-11-26T09:00:00+08:00",
+                                                     "slot_end": "2026-11-26T12:00:00+08:00"}}),
+    ("payload.payer", {"type": "fee_payment", "payload": {"payment_id": "F-1", "payee_commitment": "0" * 64,
+                                                          "payer": "{}", "amount_fen": 1, "reference": "r"}}),
+    ("payload.reference", {"type": "fee_payment", "payload": {"payment_id": "F-1", "payee_commitment": "0" * 64,
+                                                              "payer": "p", "amount_fen": 1, "reference": "{}"}}),
+    ("payload.criteria.specialty", {"type": "draw_commitment", "payload": {
+        "draw_id": "D-1", "pool": ["E-1"], "pool_digest": "0" * 64, "criteria": {"specialty": "{}"}, "count": 1,
+        "recusal_rules": [], "seed_commitment": "0" * 64}}),
+    ("payload.recusal_rules.0", {"type": "draw_commitment", "payload": {
+        "draw_id": "D-1", "pool": ["E-1"], "pool_digest": "0" * 64, "criteria": {"specialty": "s"}, "count": 1,
+        "recusal_rules": ["{}"], "seed_commitment": "0" * 64}}),
+    ("payload.forwarded_to", {"type": "misconduct", "payload": {
+        "case_id": "M-1", "status": "forwarded", "subject_kind": "bidder", "subject_commitment": "0" * 64,
+        "description": "d", "evidence": [0], "forwarded_to": "{}"}}),
+    ("attachments.0.name", {"type": "incident", "payload": {"incident_id": "I-1", "kind": "other",
+                                                            "description": "d", "started_at": START},
+                            "attachments": [{"name": "{}", "sha256": "0" * 64, "size": 1, "media_type": "t"}]}),
+]
+
+
+@pytest.mark.parametrize(("field", "shape"), FREE_TEXT, ids=[f"{s['type']}.{f}" for f, s in FREE_TEXT])
+def test_personal_data_in_every_free_text_field_is_422_naming_it(served: Served, field: str,
+                                                                  shape: dict[str, Any]) -> None:
+    st = served
+    before = st.notary.log.size
+    for kind, text in PII.items():
+        record = json.loads(json.dumps({**incident(1), **shape}).replace('"{}"', json.dumps(text)))
+        response = st.post(st.people.hub, st.submission(st.people.hub, [record]))
+        st.refused(response, 422, field, kind)
+    assert st.notary.log.size == before
+
+
+def test_typed_criteria_refuse_a_free_form_field(served: Served) -> None:
+    st = served
+    record = {**incident(1), "type": "draw_commitment", "payload": {
+        "draw_id": "D-1", "pool": ["E-1"], "pool_digest": "0" * 64, "count": 1, "recusal_rules": [],
+        "seed_commitment": "0" * 64, "criteria": {"specialty": "s", "note": "anything at all"}}}
+    st.refused(st.post(st.people.hub, st.submission(st.people.hub, [record])), 422, "criteria.note")
+
+
+def test_the_notary_refuses_to_start_without_an_access_configuration(tmp_path: Path) -> None:
+    notary = Notary(NotaryConfig(data_dir=tmp_path / "n"))
+    try:
+        with pytest.raises(AccessConfigError, match="no access configuration"):
+            create_app(notary)
+        for content, reason in ((b"", "empty or too short"), (b"{}  " * 3, "empty or too short"),
+                                (b'{"principals": [' + b" " * 30 + b"]}", "names no principal"),
+                                (b'{"principals": [{"principal_id": "a", "role": "notary_admin", '
+                                 b'"public_key": ""}]}', "public_key is empty"),
+                                (b'{"principals": [{"principal_id": "a", "role": "god", "public_key": "x"}]}',
+                                 "role must be one of")):
+            bad = tmp_path / "access.json"
+            bad.write_bytes(content)
+            with pytest.raises(AccessConfigError, match=reason):
+                Notary(NotaryConfig(data_dir=tmp_path / "m", access=bad)).close()
+        venue_less = tmp_path / "venue-less.json"
+        write_access_config(venue_less, [ADMIN.principal(Role.DEVICE)])
+        with pytest.raises(AccessConfigError, match="bound to one venue"):
+            Notary(NotaryConfig(data_dir=tmp_path / "k", access=venue_less)).close()
+    finally:
+        notary.close()
+
+
+def test_insecure_local_serves_loopback_callers_and_says_so(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    notary = Notary(NotaryConfig(data_dir=tmp_path / "n", insecure_local=True))
+    try:
+        with serving(notary, start_sealer=False) as url:
+            assert httpx.get(url + "/v1/principals").status_code == 200
+        assert "WARNING: --insecure-local" in capfd.readouterr().err
+    finally:
+        notary.close()
+
+
+def test_a_database_that_refuses_writes_gets_503_and_degraded_health(served: Served) -> None:
+    from sqlalchemy import event
+
+    st = served
+    client = NotaryClient(st.url)
+    client.submit(st.people.hub, [incident(1)])
+    before = st.notary.log.size
+
+    def read_only(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    event.listen(st.notary.engine, "connect", read_only)
+    st.notary.engine.dispose()  # every connection from now on refuses writes, as a read-only disk would
+    try:
+        response = st.post(st.people.hub, st.submission(st.people.hub, [incident(2)]))
+        st.refused(response, 503, "refused a write", "readonly", "nothing was appended")
+        health = httpx.get(st.url + "/healthz").json()
+        assert health["status"] == "degraded" and "refused a write" in health["last_error"]
+        # a read that must be recorded is not served when it cannot be
+        court = httpx.Client(base_url=st.url, auth=SignedRequests(st.court), timeout=30)
+        assert court.get("/v1/records", params={"project_id": "P-1"}).status_code == 503
+    finally:
+        event.remove(st.notary.engine, "connect", read_only)
+        st.notary.engine.dispose()
+    assert st.notary.log.size == before
+    client.submit(st.people.hub, [incident(2)])
+    wait_until(lambda: httpx.get(st.url + "/healthz").json()["status"] == "ok", 20, "health to recover")
+
+
+def test_a_repeated_key_anywhere_in_a_body_is_422(served: Served) -> None:
+    st = served
+    before = st.notary.log.size
+    body = json.dumps(st.submission(st.people.hub, [incident(1)]))
+    twice = body.replace('"kind": "network_failure"', '"kind": "network_failure", "kind": "other"', 1)
+    response = httpx.post(st.url + "/v1/records", content=twice.encode(), auth=SignedRequests(st.people.hub),
+                          headers={"content-type": "application/json"})
+    st.refused(response, 422, "'kind' appears twice")
+    assert st.notary.log.size == before
+
+
+def test_an_extract_shows_who_read_the_project_and_still_verifies(served: Served, tmp_path: Path) -> None:
+    from verifier.extract import verify_extract
+
+    st = served
+    NotaryClient(st.url).submit(st.people.hub, [incident(1)])
+    court = httpx.Client(base_url=st.url, auth=SignedRequests(st.court, purpose="case 2026-17"), timeout=30)
+    wait_until(lambda: st.notary.sealer.state.anchored_size >= st.notary.log.size, 20, "an anchor")
+    assert court.get("/v1/projects/P-1/extract").status_code == 200  # appends the access record of this read
+    wait_until(lambda: st.notary.sealer.state.anchored_size >= st.notary.log.size, 20, "an anchor of the read")
+    second = court.get("/v1/projects/P-1/extract")
+    assert second.status_code == 200
+    path = tmp_path / "extract.zip"
+    path.write_bytes(second.content)
+    report = verify_extract(path)
+    assert report.ok, (report.errors, [r for r in report.records if not r.ok][:2])
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = "".join(zf.read(n).decode() for n in zf.namelist() if n.startswith("records/"))
+    assert '"type":"access"' in members.replace(" ", "") and "court-1" in members and "case 2026-17" in members
