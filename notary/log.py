@@ -220,7 +220,7 @@ class _GroupCommit:
             # The driver's own message, without SQLAlchemy's echo of the statement and its parameters.
             cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
             refusal = RecordRejected(
-                503, f"the log database failed the append ({cause}); nothing was acknowledged, and resubmitting is "
+                503, f"the evidence database refused a write ({cause}); nothing was appended, and resubmitting is "
                 "safe: a record already in the log is answered with its receipt",
             )
             for _, future in group:

@@ -1,23 +1,20 @@
 """Sealing and anchoring: sign a checkpoint of the log and anchor it on the ledger, on a schedule.
 
-A job runs every `interval` seconds (and at once when `batch_records` records wait). Ledger failures
+A round runs every `interval` seconds on the sealer's own thread (and at once when `batch_records` records
+wait), each after the previous one ends. Ledger failures
 are retried with exponential backoff while submissions keep being accepted; the next success anchors
 the whole backlog with one consistency proof. Before anchoring, the log is checked against what the
 ledger already holds: a log shorter than its anchored size, or with another root at that size, was
 truncated or rewritten, and sealing stops with that alarm rather than hide it.
 """
 
-import contextlib
 import json
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, delete, func, insert, select
 
 from anchors.ledger import Anchor, Ledger, LedgerError, LedgerRefused, LedgerUnavailable
@@ -62,13 +59,14 @@ class Sealer:
         self.max_backoff = max_backoff
         self.state = SealerState(anchored_size=self._stored_anchor_size())
         self._run_lock = threading.Lock()
-        self._scheduler: BackgroundScheduler | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._published: dict[str, Any] = {}
-        self._due = False
 
     @property
     def running(self) -> bool:
-        return self._scheduler is not None
+        return self._thread is not None
 
     def _stored_anchor_size(self) -> int:
         with self.evidence.engine.connect() as conn:
@@ -80,38 +78,40 @@ class Sealer:
     # ----- scheduling -----
 
     def start(self) -> None:
-        self._scheduler = BackgroundScheduler(daemon=True)
-        self._scheduler.start()
-        self._schedule(self.interval)
+        # One thread runs the rounds, so a round that outlasts the interval (one Fabric anchor takes about
+        # 0.5 s) delays the next instead of colliding with it. A scheduler's one-shot jobs re-planned from
+        # inside the job race with the scheduler's own removal of the job that just ran, and can lose the
+        # next round; a loop cannot.
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._rounds, name="sealer", daemon=True)
+        self._thread.start()
 
-    def _schedule(self, delay: float) -> None:
-        # One round at a time: the next is planned when this one ends, so a round that outlasts the
-        # interval (one Fabric anchor takes about 0.5 s) delays the next instead of colliding with it.
-        scheduler = self._scheduler
-        if scheduler is not None:
-            scheduler.add_job(self._round, "date", run_date=_now() + timedelta(seconds=delay), id="seal",
-                              replace_existing=True, misfire_grace_time=None)
-
-    def _round(self) -> None:
-        self._due = False
-        try:
-            self.seal()
-        finally:
-            self._schedule(0 if self._due else self.interval)
+    def _rounds(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.seal()
+            except Exception:  # a round that fails unexpectedly must not end sealing: log it, try again
+                log.exception("sealing round failed")
 
     def stop(self) -> None:
         # Taken first, so a second caller (the HTTP server's shutdown and the notary's close both stop the
-        # sealer, from two threads) neither shuts the scheduler down twice nor plans another round.
-        scheduler, self._scheduler = self._scheduler, None
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)
+        # sealer, from two threads) joins nothing twice.
+        thread, self._thread = self._thread, None
+        self._stopping.set()
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
 
     def nudge(self, size: int) -> None:
         """Called after an append that left the log at `size` leaves: seal now if enough records wait."""
-        if self._scheduler is not None and size - self.state.anchored_size >= self.batch_records:
-            self._due = True
-            with contextlib.suppress(JobLookupError):  # a round is running: it plans the next one at once
-                self._scheduler.modify_job("seal", next_run_time=_now())
+        if self._thread is not None and size - self.state.anchored_size >= self.batch_records:
+            self._wake.set()  # a round running now is followed by the next at once
 
     # ----- one round -----
 
@@ -208,7 +208,3 @@ class Sealer:
                         evidence=json.dumps(evidence),
                     )
                 )
-
-
-def _now() -> datetime:
-    return datetime.now().astimezone()

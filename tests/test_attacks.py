@@ -64,7 +64,7 @@ def test_a_device_cannot_speak_for_another_venue_function_or_device(served: Serv
     other_venue["venue_id"] = "V-2"
     st.refused(st.post(camera, st.submission(camera, [other_venue])), 403, "bound to venue V-1", "V-2")
     checkin = {**incident(1, device=camera.submitter_id), "type": "checkin",
-               "payload": {"expert_commitment": "0" * 64, "method": "card", "result": "unverified"}}
+               "payload": {"expert_commitment": "c1:" + "0" * 64, "method": "card", "result": "unverified"}}
     st.refused(st.post(camera, st.submission(camera, [checkin])), 403, "recorder", "'checkin'")
     # The camera's own key signing a batch that claims the station as submitter
     station = st.people.station
@@ -214,13 +214,14 @@ FREE_TEXT: list[tuple[str, dict[str, Any]]] = [
     ("payload.description", {"type": "incident", "payload": {"incident_id": "I-1", "kind": "other",
                                                               "description": "{}", "started_at": START}}),
     ("payload.summary", {"type": "objection", "payload": {"objection_id": "O-1", "status": "received",
-                                                          "filed_by_commitment": "0" * 64, "summary": "{}"}}),
+                                                          "filed_by_commitment": "c1:" + "0" * 64, "summary": "{}"}}),
     ("payload.answer", {"type": "objection", "payload": {"objection_id": "O-1", "status": "answered",
-                                                         "filed_by_commitment": "0" * 64, "summary": "s",
+                                                         "filed_by_commitment": "c1:" + "0" * 64, "summary": "s",
                                                          "answer": "{}"}}),
     ("payload.description", {"type": "misconduct", "payload": {"case_id": "M-1", "status": "recorded",
                                                                "subject_kind": "bidder",
-                                                               "subject_commitment": "0" * 64, "description": "{}"}}),
+                                                               "subject_commitment": "c1:" + "0" * 64,
+                                                               "description": "{}"}}),
     ("payload.reason", {"type": "booking", "payload": {"booking_id": "B-1", "action": "declined",
                                                        "main_venue_id": "V-1", "venue_id": "V-2", "room": "r",
                                                        "slot_start": "2026-11-26T09:00:00+08:00",
@@ -229,9 +230,9 @@ FREE_TEXT: list[tuple[str, dict[str, Any]]] = [
                                                      "main_venue_id": "V-1", "venue_id": "V-1", "room": "{}",
                                                      "slot_start": "2026-11-26T09:00:00+08:00",
                                                      "slot_end": "2026-11-26T12:00:00+08:00"}}),
-    ("payload.payer", {"type": "fee_payment", "payload": {"payment_id": "F-1", "payee_commitment": "0" * 64,
+    ("payload.payer", {"type": "fee_payment", "payload": {"payment_id": "F-1", "payee_commitment": "c1:" + "0" * 64,
                                                           "payer": "{}", "amount_fen": 1, "reference": "r"}}),
-    ("payload.reference", {"type": "fee_payment", "payload": {"payment_id": "F-1", "payee_commitment": "0" * 64,
+    ("payload.reference", {"type": "fee_payment", "payload": {"payment_id": "F-1", "payee_commitment": "c1:" + "0" * 64,
                                                               "payer": "p", "amount_fen": 1, "reference": "{}"}}),
     ("payload.criteria.specialty", {"type": "draw_commitment", "payload": {
         "draw_id": "D-1", "pool": ["E-1"], "pool_digest": "0" * 64, "criteria": {"specialty": "{}"}, "count": 1,
@@ -240,7 +241,7 @@ FREE_TEXT: list[tuple[str, dict[str, Any]]] = [
         "draw_id": "D-1", "pool": ["E-1"], "pool_digest": "0" * 64, "criteria": {"specialty": "s"}, "count": 1,
         "recusal_rules": ["{}"], "seed_commitment": "0" * 64}}),
     ("payload.forwarded_to", {"type": "misconduct", "payload": {
-        "case_id": "M-1", "status": "forwarded", "subject_kind": "bidder", "subject_commitment": "0" * 64,
+        "case_id": "M-1", "status": "forwarded", "subject_kind": "bidder", "subject_commitment": "c1:" + "0" * 64,
         "description": "d", "evidence": [0], "forwarded_to": "{}"}}),
     ("attachments.0.name", {"type": "incident", "payload": {"incident_id": "I-1", "kind": "other",
                                                             "description": "d", "started_at": START},
@@ -354,8 +355,11 @@ def test_an_extract_shows_who_read_the_project_and_still_verifies(served: Served
     assert second.status_code == 200
     path = tmp_path / "extract.zip"
     path.write_bytes(second.content)
-    report = verify_extract(path)
-    assert report.ok, (report.errors, [r for r in report.records if not r.ok][:2])
+    from notary.extract import published_roots
+
+    report = verify_extract(path, published_roots(st.notary.log, st.notary.ledger))
+    assert report.ok, (report.verdict, report.errors, [f for f in report.findings if not f.ok],
+                       [r for r in report.records if not r.ok][:2])
     import zipfile
 
     with zipfile.ZipFile(path) as zf:

@@ -51,6 +51,8 @@ def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
 
     @app.exception_handler(RecordRejected)
     async def rejected(_: Request, exc: RecordRejected) -> JSONResponse:
+        if exc.status == 503:  # the group's commit was refused by the database: /healthz says so until one succeeds
+            notary.storage_error = str(exc)
         app.state.metrics.rejected.labels(status=str(exc.status)).inc()
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 

@@ -62,7 +62,7 @@ def test_a_device_reports_check_ins_only_at_its_venue_and_only_as_a_station(stac
     receipt = st.admin.submit(station.key, [{
         "type": "checkin", "project_id": PROJECT, "session_id": "S-1", "venue_id": MAIN,
         "device_id": station.key.submitter_id, "occurred_at": "2026-11-26T10:00:00+08:00",
-        "payload": {"expert_commitment": "0" * 64, "method": "card", "result": "unverified"}}])[0]
+        "payload": {"expert_commitment": "c1:" + "0" * 64, "method": "card", "result": "unverified"}}])[0]
     qd_station, qd_camera = PrincipalKey.generate(f"{QD}.checkin"), PrincipalKey.generate(f"{MAIN}.cam1")
     for key in (qd_station, qd_camera):
         st.hub.principals.bind(key.principal(Role.DEVICE, *device_bindings(key.principal_id)))
