@@ -112,7 +112,8 @@ def test_pdf_report_of_a_tampered_extract_says_failed_and_which_record(tmp_path:
     assert "FAILED" in pages[0] and "核验未通过" in pages[0]
     assert "VERIFIED" not in "\n".join(pages)
     page = html.read_text(encoding="utf-8")
-    assert "entry does not hash to the manifest&#39;s leaf hash" in page
+    verdict_box = page[page.index('<div class="verdict FAILED">'):page.index('<table class="ident">')]
+    assert re.search(r"✗ 叶 \d+ \(objection\): entry does not hash to the manifest&#39;s leaf hash", verdict_box)
     assert '<span class="mark bad">✗</span>' in page
 
 

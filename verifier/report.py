@@ -231,8 +231,22 @@ def _verdict_text(report: ExtractReport, lang: str) -> str:
                 "it; compare the fingerprints below with the published ones.")
     failed = sum(1 for f in [*report.findings, *report.sessions] if not f.ok) + len(report.errors)
     bad = sum(1 for r in report.records if not r.ok)
-    return (f"{failed} 项核验未通过，{bad}/{n} 条记录未通过；下文逐项说明原因。" if zh else
-            f"{failed} check(s) fail and {bad} of {n} records fail; each is named below with its reason.")
+    parts = []
+    if failed:
+        parts.append(f"{failed} 项核验未通过" if zh else f"{failed} check(s) fail")
+    if bad:
+        parts.append(f"{bad}/{n} 条记录未通过" if zh else f"{bad} of {n} records fail")
+    return ("，".join(parts) + "；原因如下，并在下文逐项说明。") if zh else (
+        " and ".join(parts) + "; the reasons follow, and each is named in its section below.")
+
+
+def _failures(report: ExtractReport, lang: str, limit: int = 12) -> list[str]:
+    """What failed, as the findings say it, for the verdict box; the sections below repeat each in place."""
+    leaf = "叶" if lang == "zh" else "leaf"
+    found = [*report.errors, *(f"{f.name}: {f.detail}" for f in [*report.findings, *report.sessions] if not f.ok),
+             *(f"{leaf} {r.leaf_index} ({r.type}): {e}" for r in report.records for e in r.errors)]
+    more = len(found) - limit
+    return found[:limit] + ([f"… (+{more})"] if more > 0 else [])
 
 
 def _context(report: ExtractReport, extract: Path, lang: str) -> dict[str, Any]:
@@ -255,6 +269,7 @@ def _context(report: ExtractReport, extract: Path, lang: str) -> dict[str, Any]:
     return {
         "lang": lang, "zh": lang == "zh", "report": report, "verdict": report.verdict.value,
         "verdict_ok": report.verdict is Verdict.VERIFIED, "verdict_text": _verdict_text(report, lang),
+        "failures": _failures(report, lang),
         "sha256": file_sha256(extract), "size": extract.stat().st_size, "file_name": extract.name,
         "version": tool_version(), "format": EXTRACT_FORMAT, "manifest": m,
         "summary": summary, "integrity": _rows(integrity),
