@@ -77,7 +77,15 @@ class StoryStep:
     title: str
     records: list[RecordResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
+    rows: list["StoryRow"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoryRow:
+    leaves: str
+    time: str
+    text: str
+    ok: bool
 
 
 def _counts(records: list[RecordResult], check: str) -> Row:
@@ -148,12 +156,34 @@ def _story(report: ExtractReport, lang: str) -> list[tuple[str, list[StoryStep]]
             if backs is not None and backs in steps and _concerns(f.name, steps[backs], report, session):
                 steps[backs].findings.append(f)
         for step in steps.values():
-            step.lines = [_summary(step.kind, _payload(report.entries.get(r.leaf_index)), lang)
-                          for r in step.records]
+            step.rows = (_camera_rows(step.records, report, lang) if step.kind == "recording_segment" else
+                         [StoryRow(str(r.leaf_index), r.occurred_at,
+                                   _summary(step.kind, _payload(report.entries.get(r.leaf_index)), lang), r.ok)
+                          for r in step.records])
         ordered = sorted(steps.values(), key=lambda s: STORY_ORDER.index(s.kind) if s.kind in STORY_ORDER
                          else len(STORY_ORDER))
         stories.append((session, ordered))
     return stories
+
+
+def _camera_rows(records: list[RecordResult], report: ExtractReport, lang: str) -> list[StoryRow]:
+    """One row per camera, not per segment (a day's recording is thousands of segments; section 8 lists each):
+    its leaves, the span its segments claim, and whether every one of its records' checks held."""
+    cameras: dict[tuple[str, str], list[RecordResult]] = defaultdict(list)
+    for r in records:
+        entry = report.entries.get(r.leaf_index)
+        venue = str(entry.record.get("venue_id")) if entry is not None else "?"
+        cameras[(venue, str(_payload(entry).get("camera_id", "?")))].append(r)
+    rows = []
+    for (venue, camera), recs in sorted(cameras.items()):
+        payloads = [_payload(report.entries.get(r.leaf_index)) for r in recs]
+        ordered = sorted(payloads, key=lambda p: str(p.get("start")))
+        leaves = f"{recs[0].leaf_index}–{recs[-1].leaf_index}" if len(recs) > 1 else str(recs[0].leaf_index)
+        count = f"{len(recs)} 段" if lang == "zh" else f"{len(recs)} segments"
+        rows.append(StoryRow(leaves, f"{venue}/{camera}",
+                             f"{count} · {ordered[0].get('start')} – {ordered[-1].get('end')}",
+                             all(r.ok for r in recs)))
+    return rows
 
 
 def _session_finding_kind(name: str) -> str | None:
