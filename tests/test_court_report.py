@@ -184,3 +184,13 @@ def test_extract_without_data_uses_the_only_notary_found_or_lists_several(tmp_pa
     result = _run("extract", "--project", "P-1", cwd=tmp_path)
     assert result.returncode == 2
     assert "notaries found here: run1/notary, run2/notary" in result.stderr
+
+
+def test_an_unreadable_extract_still_gets_a_failed_report(tmp_path: Path, genuine: Genuine) -> None:
+    extract, roots = _write(tmp_path, genuine, genuine.data[:3000])
+    html = tmp_path / "report.html"
+    result = _run("verify", str(extract), "--trust", str(roots), "--report", str(html))
+    assert result.returncode == 1
+    body = html.read_text(encoding="utf-8").split("<body>", 1)[1]
+    assert '<div class="verdict FAILED">' in body and "extract is not a readable zip file" in body
+    assert "VERIFIED" not in body
