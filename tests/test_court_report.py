@@ -16,7 +16,7 @@ import pytest
 from tests.forgery_kit import Genuine, Project, files_of, record, record_of_type, resign, rezip
 from verifier.canonical import canonical_bytes
 from verifier.extract import Verdict, verify_extract
-from verifier.report import render_html
+from verifier.report import render_html, write_pdf
 
 SCRIPT = "<script>alert('court')</script>"
 HEADINGS = ("电子证据核验报告", "核验结果汇总", "锚定后的完整性", "中立性", "技术与流程", "锚定前的真实性",
@@ -78,6 +78,7 @@ def test_pdf_report_of_a_genuine_extract_is_a_chinese_a4_document(tmp_path: Path
     pdf = tmp_path / "report.pdf"
     result = _run("verify", str(extract), "--trust", str(roots), "--pdf", str(pdf))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "no glyph" not in result.stderr, result.stderr
     pages = _pages(pdf)
     assert len(pages) >= 3
     text = "\n".join(pages)
@@ -194,3 +195,13 @@ def test_an_unreadable_extract_still_gets_a_failed_report(tmp_path: Path, genuin
     body = html.read_text(encoding="utf-8").split("<body>", 1)[1]
     assert '<div class="verdict FAILED">' in body and "extract is not a readable zip file" in body
     assert "VERIFIED" not in body
+
+
+def test_characters_without_a_glyph_are_reported(tmp_path: Path, genuine: Genuine) -> None:
+    extract, roots = _write(tmp_path, genuine)
+    from verifier.trust import load_trust_file
+
+    page = render_html(verify_extract(extract, load_trust_file(roots)), extract)
+    assert write_pdf(page, tmp_path / "report.pdf") == []
+    # A private-use character no font has: the check that the report's text is drawn can fail.
+    assert write_pdf(page.replace("评分有误", "评分有误\U000F0001"), tmp_path / "boxes.pdf") == ["\U000F0001"]

@@ -107,13 +107,17 @@ def _write_reports(report: ExtractReport, extract: Path, html_out: Path | None, 
         typer.echo(f"wrote report {html_out}")
     if pdf_out is not None:
         try:
-            write_pdf(html, pdf_out)
+            missing = write_pdf(html, pdf_out)
         except OSError as exc:
             # WeasyPrint cannot load pango: say what to install instead of a traceback.
             typer.echo(f"✗ no PDF written: {exc} (the PDF needs pango and a CJK font: on Debian "
                        "`apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk`)", err=True)
             return
         typer.echo(f"wrote report {pdf_out}")
+        if missing:
+            shown = " ".join(f"U+{ord(c):04X}" for c in missing[:10])
+            typer.echo(f"✗ {len(missing)} character(s) have no glyph in any installed font and show as boxes: "
+                       f"{shown} (install fonts-noto-cjk)", err=True)
 
 
 @trust_app.command("import")

@@ -330,12 +330,17 @@ def render_html(report: ExtractReport, extract: Path, lang: str = "zh") -> str:
     return _ENV.get_template("report.html.j2").render(**_context(report, extract, lang))
 
 
-def write_pdf(html: str, out: Path) -> None:
+def write_pdf(html: str, out: Path) -> list[str]:
     """Render the HTML report to an A4 PDF with its fonts embedded (WeasyPrint; the CJK font comes from the
-    system, Debian's fonts-noto-cjk). Nothing outside the document is fetched."""
+    system, Debian's fonts-noto-cjk). Nothing outside the document is fetched. Return the characters no
+    installed font could draw (each would show as an empty box), so the caller can say so."""
     import weasyprint  # imported here: only the PDF needs it, and it loads pango at import
 
     def no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise ValueError(f"the report fetches nothing from outside: {url[:60]}")
 
-    weasyprint.HTML(string=html, url_fetcher=no_fetch).write_pdf(out)
+    document = weasyprint.HTML(string=html, url_fetcher=no_fetch).render()
+    document.write_pdf(out)
+    # WeasyPrint keeps, per font, the code points pango found no glyph for (drawn as .notdef boxes).
+    missing = {codepoint for font in document.fonts.values() for codepoint in font.missing}
+    return [chr(c) for c in sorted(missing)]
