@@ -304,7 +304,9 @@ def _context(report: ExtractReport, extract: Path, lang: str) -> dict[str, Any]:
         "version": tool_version(), "format": EXTRACT_FORMAT, "manifest": m,
         "summary": summary, "integrity": _rows(integrity),
         "record_counts": [_counts(records, c) for c in ("content", "inclusion", "order")],
-        "draws": [Row(f.name, f.ok, f.detail) for f in report.sessions if f.name.startswith("draw")],
+        # Only the re-run findings rest on beacons (and so on consistency proofs), not the commitment ones.
+        "draws": [Row(f.name, f.ok, f.detail) for f in report.sessions
+                  if _session_finding_kind(f.name) == "draw_result"],
         "anchor": _finding(report, "anchor"), "algorithms": algorithms,
         "submitters": [(s, used.get(s.submitter_id, 0), submitter_ok.get(s.submitter_id))
                                           for s in (m.submitters if m is not None else ())],
