@@ -103,16 +103,63 @@ def audit(
     typer.echo(f"✓ log {notary.log.log_id}: {notary.log.size} leaves verify and agree with the ledger")
 
 
+NOTARY_KEY = "notary.key"  # every notary's data folder holds its checkpoint key (see notary.service)
+_SEARCH_DEPTH = 3
+_NOT_SEARCHED = {".git", ".venv", "node_modules", "__pycache__"}
+
+
+def _notaries_under(top: Path, depth: int = _SEARCH_DEPTH) -> list[Path]:
+    """Data folders of notaries at most `depth` levels under `top` (demo runs keep theirs in DIR/notary)."""
+    found = [top] if (top / NOTARY_KEY).is_file() else []
+    if depth > 0:
+        try:
+            children = sorted(p for p in top.iterdir() if p.is_dir() and p.name not in _NOT_SEARCHED)
+        except OSError:
+            return found
+        for child in children:
+            found += _notaries_under(child, depth - 1)
+    return found
+
+
+def _existing_notary(data: Path | None) -> Path:
+    """The notary the user means: the folder given, or the only one found here. Opening a folder that holds
+    none would create a new, empty notary, whose extract proves nothing, so that is refused instead."""
+    default = Path("data/notary")
+    if data is None and (default / NOTARY_KEY).is_file():
+        return default
+    if data is not None and (data / NOTARY_KEY).is_file():
+        return data
+    found = [p.relative_to(Path.cwd()) if p.is_relative_to(Path.cwd()) else p
+             for p in _notaries_under(Path.cwd().resolve())]
+    if data is None and len(found) == 1:
+        typer.echo(f"using the notary in {found[0]} (the only one found here; pass --data DIR to choose)", err=True)
+        return found[0]
+    where = f"{data} holds no notary (no {NOTARY_KEY})" if data is not None else \
+        f"no --data given and {default} holds no notary"
+    if found:
+        listing = "; notaries found here: " + ", ".join(str(p) for p in found) + " (pass one with --data DIR)"
+    else:
+        listing = (f"; none found within {_SEARCH_DEPTH} folders of here: pass the folder `bidtrace notary serve` "
+                   "or `bidtrace demo` used, with --data DIR")
+    typer.echo(f"✗ {where}{listing}", err=True)
+    raise typer.Exit(USAGE_ERROR)
+
+
+USAGE_ERROR = 2
+
+
 def extract_command(
     project: str = typer.Option(..., "--project", help="招标项目编号 (project id)"),
     out: Path | None = typer.Option(None, help="output file (default extract-<project>.zip)"),
     disclose: bool = typer.Option(False, help="include openings of personal-data commitments"),
-    data: Path = DATA, database_url: str | None = DB, ledger: str = LEDGER, log_id: str = LOG_ID, org: str = ORG,
+    data: Path | None = typer.Option(None, "--data", envvar="BIDTRACE_DATA",
+                                     help="notary data folder (default: data/notary, or the only notary found here)"),
+    database_url: str | None = DB, ledger: str = LEDGER, log_id: str = LOG_ID, org: str = ORG,
 ) -> None:
     """Write the audit extract of one project (zip), proven against the newest anchored checkpoint."""
     from notary.extract import NotAnchored, build_extract
 
-    notary = Notary(_config(data, database_url, ledger, log_id, org))
+    notary = Notary(_config(_existing_notary(data), database_url, ledger, log_id, org))
     try:
         data_bytes = build_extract(notary.log, notary.ledger, project, disclose)
     except NotAnchored as exc:

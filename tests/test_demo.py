@@ -13,9 +13,13 @@ def test_demo_runs_end_to_end_and_its_extract_verifies(tmp_path: Path) -> None:
     assert "VERIFIED: all" in run.stdout and "expert draw: 7 of 240" in run.stdout
     extract = next((tmp_path / "demo").glob("extract-*.zip"))
     roots = str(tmp_path / "demo" / "published-roots.json")
-    again = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(extract), "--trust", roots, "--verbose"],
-                           capture_output=True, text=True)
+    report = tmp_path / "report.pdf"
+    again = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(extract), "--trust", roots, "--verbose",
+                            "--pdf", str(report)], capture_output=True, text=True)
     assert again.returncode == 0 and "draw_result" in again.stdout
+    # The court's report of the demo's whole session: the verdict and the story as text.
+    text = subprocess.run(["pdftotext", str(report), "-"], capture_output=True, text=True, check=True).stdout
+    assert "VERIFIED" in text and "评标过程" in text and "没有人脸核验服务方" in text
     # Without roots the user chose, the same extract is only UNTRUSTED, with the fingerprints to compare.
     alone = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(extract)], capture_output=True, text=True,
                            env={**os.environ, "BIDTRACE_TRUST_STORE": str(tmp_path / "empty-store.json")})

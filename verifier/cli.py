@@ -11,6 +11,7 @@ import typer
 
 from verifier.errors import MalformedInput
 from verifier.extract import CHECKS, ExtractReport, Verdict, verify_extract
+from verifier.report import LANGUAGES, render_html, write_pdf
 from verifier.trust import TrustRoots, TrustStore, load_trust_file
 
 MARK = {True: "✓", False: "✗", None: "·"}
@@ -77,11 +78,46 @@ def verify_command(
     media_partial: bool = typer.Option(False, help="with --media: a partial copy is expected; count missing "
                                                    "files instead of failing"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="one row per record, not only failing ones"),
+    report_html: Path | None = typer.Option(None, "--report", help="also write the court's report as HTML"),
+    report_pdf: Path | None = typer.Option(None, "--pdf", help="also write the court's report as an A4 PDF"),
+    lang: str = typer.Option("zh", "--lang", help="language of the report: zh or en"),
 ) -> None:
     """Verify an audit extract offline. Exit 0 VERIFIED, 1 FAILED, 2 usage error, 3 UNTRUSTED."""
+    if lang not in LANGUAGES:
+        typer.echo(f"✗ --lang must be one of {', '.join(LANGUAGES)}, got {lang!r}", err=True)
+        raise typer.Exit(USAGE_ERROR)
     report = verify_extract(extract, _roots(trust), media, media_partial)
     typer.echo(render(report, verbose))
+    if report_html is not None or report_pdf is not None:
+        _write_reports(report, extract, report_html, report_pdf, lang)
     raise typer.Exit(report.verdict.exit_code)
+
+
+def _write_reports(report: ExtractReport, extract: Path, html_out: Path | None, pdf_out: Path | None,
+                   lang: str) -> None:
+    """The court's report of the findings just printed; the verdict's exit status stays the verdict's."""
+    try:
+        html = render_html(report, extract, lang)
+    except OSError as exc:
+        # The extract itself was unreadable: the FAILED verdict above says why; there is nothing to report on.
+        typer.echo(f"✗ no report written: cannot read {extract}: {exc.strerror}", err=True)
+        return
+    if html_out is not None:
+        html_out.write_text(html, encoding="utf-8")
+        typer.echo(f"wrote report {html_out}")
+    if pdf_out is not None:
+        try:
+            missing = write_pdf(html, pdf_out)
+        except OSError as exc:
+            # WeasyPrint cannot load pango: say what to install instead of a traceback.
+            typer.echo(f"✗ no PDF written: {exc} (the PDF needs pango and a CJK font: on Debian "
+                       "`apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk`)", err=True)
+            return
+        typer.echo(f"wrote report {pdf_out}")
+        if missing:
+            shown = " ".join(f"U+{ord(c):04X}" for c in missing[:10])
+            typer.echo(f"✗ {len(missing)} character(s) have no glyph in any installed font and show as boxes: "
+                       f"{shown} (install fonts-noto-cjk)", err=True)
 
 
 @trust_app.command("import")

@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from verifier.anchor import verify_embedded_anchor
+from verifier.commitments import Disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
 from verifier.fabric import verify_fabric_anchor
@@ -112,6 +113,12 @@ class ExtractReport:
     trusted: bool = False
     # Fingerprints of the roots the extract was checked against when the user had not chosen them.
     needed_roots: list[str] = field(default_factory=list)
+    # What a renderer (the court report) tells beside the findings, never re-checks: the roots the checks ran
+    # against, the signed manifest, and each record's parsed entry and disclosures by leaf index.
+    checked_against: list[str] = field(default_factory=list)
+    manifest: ExtractManifest | None = None
+    entries: dict[int, LogEntry] = field(default_factory=dict)
+    disclosures: dict[int, tuple[Disclosure, ...]] = field(default_factory=dict)
 
     @property
     def consistent(self) -> bool:
@@ -581,6 +588,8 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
     report.project_id, report.log_id = m.project_id, m.log_id
     roots = _choose_roots(extract, trust, report)
     report.trusted = roots.trusted
+    report.manifest = m
+    report.checked_against = [roots.notary.describe(), *(r.describe() for r in roots.ledgers)]
     signed = check_manifest_signature(extract, roots.notary)
     report.findings.append(signed)
     if not signed.ok:
@@ -608,6 +617,9 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
         result = check_record(parsed, position, previous, checkpoint, m.project_id, keys)
         previous = max(previous, parsed.listed.leaf_index)
         report.records.append(result)
+        if parsed.entry is not None and parsed.file is not None:
+            report.entries[parsed.listed.leaf_index] = parsed.entry
+            report.disclosures[parsed.listed.leaf_index] = parsed.file.disclosures
         if parsed.entry is not None and result.ok:
             proven.append(parsed.entry)
 
