@@ -54,7 +54,7 @@ def parse_entry(data: bytes) -> LogEntry:
     """Parse entry bytes; raise MalformedInput naming the first field that is wrong."""
     try:
         value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, or an integer too long to convert
         raise MalformedInput(f"entry is not JSON: {exc}") from exc
     if not isinstance(value, dict) or set(value) != ENTRY_FIELDS:
         found = sorted(value) if isinstance(value, dict) else type(value).__name__

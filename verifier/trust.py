@@ -162,7 +162,7 @@ class TrustRoots:
 
         try:
             value = json.loads(data, object_pairs_hook=no_duplicates, parse_constant=lambda c: _bad(c, what))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, or an integer too long to convert
             raise MalformedInput(f"{what} is not JSON: {exc}") from exc
         value = exact_object(value, what, {"format", "notaries", "ledgers"})
         if value["format"] != TRUST_FORMAT:

@@ -1,0 +1,55 @@
+"""Forgeries found by attacking the verifier class by class (THREATS.md), each refused with a reason and
+none able to crash `verify`."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, verify
+from verifier.errors import CheckpointError, MalformedInput
+from verifier.extract import Verdict
+from verifier.manifest import MANIFEST
+from verifier.note import parse_checkpoint
+from verifier.strict import parse_canonical
+from verifier.trust import TrustRoots
+
+
+@pytest.fixture(scope="module")
+def genuine(tmp_path_factory: pytest.TempPathFactory) -> Genuine:
+    project = Project(tmp_path_factory.mktemp("genuine"))
+    project.session()
+    project.archive()
+    return project.finish()
+
+
+# Crash on malformed input --------------------------------------------------------------------------------
+
+def test_an_integer_too_long_to_convert_is_a_refusal_not_a_traceback(tmp_path: Path, genuine: Genuine) -> None:
+    # Python refuses to convert integers of more than 4300 digits with a plain ValueError; in the signed
+    # manifest (the notary's key is the forger's) it escaped every handler and verify ended in a traceback.
+    files = files_of(genuine.data)
+    manifest = json.loads(files[MANIFEST])
+    size = manifest["checkpoint"]["size"]
+    resign(files, genuine.key, manifest)
+    raw = files[MANIFEST].replace(f'"size":{size}'.encode(), b'"size":' + b"9" * 5000)
+    resign(files, genuine.key, manifest, raw=raw)
+    report = verify(tmp_path, rezip(files), genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "manifest.json is not JSON this verifier reads" in messages(report)
+
+
+@pytest.mark.parametrize("reader", [lambda d: parse_canonical(d, "member"), TrustRoots.parse])
+def test_every_json_reader_refuses_an_overlong_integer(reader: object) -> None:
+    with pytest.raises(MalformedInput, match="not JSON"):
+        reader(b'{"format":' + b"1" * 5000 + b"}")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("size", ["\u00b2", "\u0661\u0662", "1" * 21, str(2**64)])
+def test_a_checkpoint_size_is_ascii_digits_of_a_64_bit_number(size: str) -> None:
+    # "²" passed str.isdigit and then made int() raise; "١٢" was another spelling of 12 under one signature.
+    with pytest.raises(CheckpointError, match="checkpoint size must be a decimal number"):
+        parse_checkpoint(f"bidtrace/province\n{size}\n{'A' * 43}=\n")
+    assert parse_checkpoint(f"o\n{2**64 - 1}\n{'A' * 43}=\n").size == 2**64 - 1
+
+
