@@ -53,3 +53,17 @@ def test_a_checkpoint_size_is_ascii_digits_of_a_64_bit_number(size: str) -> None
     assert parse_checkpoint(f"o\n{2**64 - 1}\n{'A' * 43}=\n").size == 2**64 - 1
 
 
+
+
+# Grinding ------------------------------------------------------------------------------------------------
+
+def test_a_draw_committed_twice_under_one_id_cannot_keep_the_outcome_it_likes(tmp_path: Path) -> None:
+    # The hub commits draw D-1, sees the beacon, dislikes the outcome, commits D-1 again and publishes only the
+    # second. A result was found "for D-1", so the first commitment passed as resolved.
+    project = Project(tmp_path / "p")
+    project.draw("D-1", publish=False)
+    project.draw("D-1")
+    genuine = project.finish()
+    report = verify(tmp_path, genuine.data, genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "draw D-1 committed at leaf 1: draw D-1 is committed more than once (leaves 1, 2)" in messages(report)

@@ -6,6 +6,7 @@ reproducible when re-running `verifier.draw` from its commitment, revealed seed 
 selects exactly the published experts.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -157,20 +158,32 @@ def _earlier_selections(
 
 def draw_commitments_resolved(entries: list[LogEntry]) -> list[SessionCheck]:
     """Every committed draw was drawn, or cancelled by its committer with a reason. A committer who could
-    keep a commitment quiet after seeing its beacon could commit several draws and publish the one it liked."""
-    results = {str(e.record.get("payload", {}).get("draw_id"))
-               for e in entries if e.record.get("type") == "draw_result"}
+    keep a commitment quiet after seeing its beacon could commit several draws and publish the one it liked.
+
+    So a draw id is committed once, and a commitment is resolved only by a result naming its own leaf: a
+    result "for the draw id" would also have resolved a second commitment under the same id."""
+    drawn = {e.record.get("payload", {}).get("commitment_leaf")
+             for e in entries if e.record.get("type") == "draw_result"}
+    commitments: dict[str, list[int]] = defaultdict(list)
+    for e in entries:
+        if e.record.get("type") == "draw_commitment":
+            commitments[_draw_id(e)].append(e.seq)
     cancellations: dict[str, list[LogEntry]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == "draw_cancellation":
-            cancellations[str(e.record.get("payload", {}).get("draw_id"))].append(e)
+            cancellations[_draw_id(e)].append(e)
     checks = []
     for e in entries:
         if e.record.get("type") != "draw_commitment":
             continue
-        draw_id = str(e.record.get("payload", {}).get("draw_id"))
+        draw_id = _draw_id(e)
         name = f"draw {draw_id} committed at leaf {e.seq}"
-        if draw_id in results:
+        if len(commitments[draw_id]) > 1:
+            checks.append(SessionCheck(name, False, f"draw {draw_id} is committed more than once (leaves "
+                                                    f"{', '.join(map(str, commitments[draw_id][:5]))}): "
+                                                    "its committer could publish the outcome it liked"))
+            continue
+        if e.seq in drawn:
             continue
         valid = [c for c in cancellations.get(draw_id, []) if c.submitter == e.submitter and c.seq > e.seq
                  and isinstance(c.record.get("payload", {}).get("reason"), str)
@@ -182,6 +195,12 @@ def draw_commitments_resolved(entries: list[LogEntry]) -> list[SessionCheck]:
             checks.append(SessionCheck(name, False, "has no result and no reasoned cancellation signed by its "
                                                     f"committer {e.submitter}: an outcome may have been withheld"))
     return checks
+
+
+def _draw_id(entry: LogEntry) -> str:
+    """A draw's id as text; any other JSON value is kept apart from every text id (7 is not "7")."""
+    value = entry.record.get("payload", {}).get("draw_id")
+    return value if isinstance(value, str) else f"<not text: {json.dumps(value)[:40]}>"
 
 
 def archive_completeness(entries: list[LogEntry], leaf_hashes: dict[int, bytes]) -> list[SessionCheck]:
