@@ -10,9 +10,9 @@ from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezi
 from verifier.errors import CheckpointError, MalformedInput
 from verifier.extract import Verdict
 from verifier.manifest import MANIFEST
-from verifier.note import parse_checkpoint
+from verifier.note import NoteKey, parse_checkpoint
 from verifier.strict import parse_canonical
-from verifier.trust import TrustRoots
+from verifier.trust import NotaryRoot, TrustRoots, TrustStore
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +67,29 @@ def test_a_draw_committed_twice_under_one_id_cannot_keep_the_outcome_it_likes(tm
     report = verify(tmp_path, genuine.data, genuine.roots)
     assert report.verdict is Verdict.FAILED
     assert "draw D-1 committed at leaf 1: draw D-1 is committed more than once (leaves 1, 2)" in messages(report)
+
+
+# Self-trust ----------------------------------------------------------------------------------------------
+
+def _second_key_for_the_log(roots: TrustRoots) -> TrustRoots:
+    genuine = roots.notaries[0]
+    other = NotaryRoot(genuine.log_id, NoteKey(genuine.note_key.name, bytes(range(32))))
+    return TrustRoots((other,), ())
+
+
+def test_a_trust_file_naming_two_keys_for_one_log_is_refused(genuine: Genuine) -> None:
+    # notary(log_id) took the first: which key verify trusted depended on the order of the file.
+    both = TrustRoots(genuine.roots.notaries + _second_key_for_the_log(genuine.roots).notaries, genuine.roots.ledgers)
+    with pytest.raises(MalformedInput, match="name two checkpoint keys for log 'province'"):
+        TrustRoots.parse(both.encode(), "roots.json")
+    TrustRoots.parse(genuine.roots.encode(), "roots.json")  # one key per log is fine
+
+
+def test_importing_another_key_for_a_pinned_log_is_refused(tmp_path: Path, genuine: Genuine) -> None:
+    store = TrustStore(tmp_path / "store.json")
+    (tmp_path / "genuine.json").write_bytes(genuine.roots.encode())
+    (tmp_path / "other.json").write_bytes(_second_key_for_the_log(genuine.roots).encode())
+    store.import_file(tmp_path / "genuine.json")
+    with pytest.raises(MalformedInput, match="name two checkpoint keys for log 'province'"):
+        store.import_file(tmp_path / "other.json")
+    assert store.load() == genuine.roots
