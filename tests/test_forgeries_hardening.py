@@ -2,11 +2,12 @@
 none able to crash `verify`."""
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, verify
+from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, segments, verify
 from verifier.errors import CheckpointError, MalformedInput
 from verifier.extract import Verdict
 from verifier.manifest import MANIFEST
@@ -93,3 +94,68 @@ def test_importing_another_key_for_a_pinned_log_is_refused(tmp_path: Path, genui
     with pytest.raises(MalformedInput, match="name two checkpoint keys for log 'province'"):
         store.import_file(tmp_path / "other.json")
     assert store.load() == genuine.roots
+
+
+# Time games ----------------------------------------------------------------------------------------------
+
+def test_recordings_filed_under_an_unbooked_session_do_not_escape_the_slot_check(tmp_path: Path) -> None:
+    # The project books S-1 for a slot long past; a camera's segments, recorded now, are filed under S-2,
+    # which has no booking: the slot check skipped every session without one.
+    now = datetime.now(UTC)
+    project = Project(tmp_path / "p", slot=(now - timedelta(hours=5), now - timedelta(hours=4)))
+    recorded = segments(3, now - timedelta(minutes=10))
+    for segment in recorded:
+        segment["session_id"] = "S-2"
+    project.submit("V-1.cam1", recorded)
+    genuine = project.finish()
+    report = verify(tmp_path, genuine.data, genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "recordings of S-2 at V-1 within the booked slot: 3 of 3 segments: segment 0 has no booked slot" in \
+        messages(report)
+
+
+def test_a_segment_that_ends_after_the_notary_received_it_fails(tmp_path: Path) -> None:
+    # A segment whose claimed capture time is honest, but whose recording "ends" an hour after the notary had
+    # it, inside a slot booked for later: material recorded ahead of time, passed off as the session's.
+    project = Project(tmp_path / "p")
+    [segment] = segments(1, datetime.now(UTC) + timedelta(hours=1))
+    segment["occurred_at"] = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    project.submit("V-1.cam1", [segment])
+    genuine = project.finish()
+    report = verify(tmp_path, genuine.data, genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "time: recording segment ends" in messages(report) and "after the notary received it" in messages(report)
+
+
+def _with_registry(genuine: Genuine, submitter: str, **fields: str) -> bytes:
+    files = files_of(genuine.data)
+    manifest = json.loads(files[MANIFEST])
+    for entry in manifest["submitters"]:
+        if entry["submitter_id"] == submitter:
+            entry.update(fields)
+    resign(files, genuine.key, manifest)
+    return rezip(files)
+
+
+def _first_received(genuine: Genuine, submitter: str) -> datetime:
+    files = files_of(genuine.data)
+    times = [json.loads(files[n])["entry"]["received_at"] for n in files if n.startswith("records/")
+             and json.loads(files[n])["entry"]["submitter"] == submitter]
+    return min(datetime.fromisoformat(t) for t in times)
+
+
+def test_a_revocation_is_compared_as_a_time_not_as_text(tmp_path: Path, genuine: Genuine) -> None:
+    # Revoked an hour before the camera's records, written at +08:00: as text it sorted after their
+    # received_at ("…Z") and the revoked key's records passed.
+    revoked = (_first_received(genuine, "V-1.cam1") - timedelta(hours=1)).astimezone(timezone(timedelta(hours=8)))
+    report = verify(tmp_path, _with_registry(genuine, "V-1.cam1", revoked_at=revoked.isoformat()), genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "submitter V-1.cam1's key was revoked" in messages(report)
+
+
+def test_a_record_received_before_its_submitters_key_was_registered_fails(tmp_path: Path, genuine: Genuine) -> None:
+    registered = _first_received(genuine, "V-1.cam1") + timedelta(hours=1)
+    report = verify(tmp_path, _with_registry(genuine, "V-1.cam1", registered_at=registered.isoformat()),
+                    genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "submitter V-1.cam1's key was registered" in messages(report)

@@ -42,6 +42,7 @@ from verifier.manifest import (
     ListedRecord,
     MemberDigest,
     RecordFile,
+    RegisteredSubmitter,
     is_record_file,
     parse_signature,
 )
@@ -458,6 +459,26 @@ def check_capture_time(entry: LogEntry) -> None:
         raise VerificationError(f"occurred_at {entry.record.get('occurred_at')} is {late:.1f} s "
                                 f"after the notary received it ({entry.received_at}); allowed skew is "
                                 f"{MAX_CLOCK_SKEW.total_seconds():.0f} s")
+    if entry.record.get("type") == "recording_segment":
+        _check_segment_times(entry, received)
+
+
+def _check_segment_times(entry: LogEntry, received: datetime) -> None:
+    """A segment cannot end after the notary had it, nor end before it starts: otherwise material recorded at
+    another time could claim any span of a booked slot, whatever its capture time says."""
+    payload = entry.record.get("payload")
+    payload = payload if isinstance(payload, dict) else {}
+    start, end = _time(payload.get("start")), _time(payload.get("end"))
+    if start is None or end is None:
+        raise VerificationError(f"recording segment start {payload.get('start')!r:.40} or end "
+                                f"{payload.get('end')!r:.40} is not an RFC 3339 time with offset")
+    if end < start:
+        raise VerificationError(f"recording segment ends ({payload.get('end')}) before it starts "
+                                f"({payload.get('start')})")
+    if end > received + MAX_CLOCK_SKEW:
+        raise VerificationError(f"recording segment ends {payload.get('end')}, "
+                                f"{(end - received).total_seconds():.1f} s after the notary received it "
+                                f"({entry.received_at}); allowed skew is {MAX_CLOCK_SKEW.total_seconds():.0f} s")
 
 
 def _check_order(entry: LogEntry, listed: ListedRecord, position: int, previous: int, project_id: str) -> list[str]:
@@ -476,13 +497,23 @@ def _check_order(entry: LogEntry, listed: ListedRecord, position: int, previous:
     return problems
 
 
-def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey | None, Any]]) -> None:
+def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey | None, RegisteredSubmitter]]) -> None:
     if entry.submitter not in keys:
         raise ExtractError(f"submitter {entry.submitter} is not in the notary's registry")
     key, info = keys[entry.submitter]
     if key is None:
         raise ExtractError(f"submitter {entry.submitter}'s registered key is not a valid public key")
-    if info.revoked_at and info.revoked_at <= entry.received_at:
+    # As times, not as text: "…T10:00+08:00" sorts after "…T03:00Z" as text yet is the same instant.
+    received, registered = _time(entry.received_at), _time(info.registered_at)
+    revoked = _time(info.revoked_at) if info.revoked_at is not None else None
+    if received is None or registered is None or (info.revoked_at is not None and revoked is None):
+        raise ExtractError(f"received_at {entry.received_at!r:.40}, or submitter {entry.submitter}'s registration "
+                           f"{info.registered_at!r:.40} or revocation {info.revoked_at!r:.40}, is not an RFC 3339 "
+                           "time with offset")
+    if received < registered:
+        raise ExtractError(f"submitter {entry.submitter}'s key was registered {info.registered_at}, after this "
+                           f"record was received ({entry.received_at})")
+    if revoked is not None and revoked <= received:
         raise ExtractError(f"submitter {entry.submitter}'s key was revoked {info.revoked_at}, before this record")
     verify_entry_signature(entry, key)
 
@@ -498,7 +529,7 @@ def _check_disclosures(entry: LogEntry, file: RecordFile) -> None:
 
 
 def check_record(parsed: ParsedRecord, position: int, previous: int, checkpoint: Checkpoint, project_id: str,
-                 keys: dict[str, tuple[PublicKey | None, Any]]) -> RecordResult:
+                 keys: dict[str, tuple[PublicKey | None, RegisteredSubmitter]]) -> RecordResult:
     listed = parsed.listed
     result = RecordResult(listed.leaf_index)
     if parsed.entry is None or parsed.file is None:
@@ -526,8 +557,8 @@ def check_record(parsed: ParsedRecord, position: int, previous: int, checkpoint:
     return result
 
 
-def _submitter_keys(extract: Extract) -> dict[str, tuple[PublicKey | None, Any]]:
-    keys: dict[str, tuple[PublicKey | None, Any]] = {}
+def _submitter_keys(extract: Extract) -> dict[str, tuple[PublicKey | None, RegisteredSubmitter]]:
+    keys: dict[str, tuple[PublicKey | None, RegisteredSubmitter]] = {}
     for s in extract.manifest.submitters:
         if s.submitter_id in keys:
             raise ExtractError(f"manifest lists submitter {s.submitter_id} twice")

@@ -243,17 +243,19 @@ _ACTIVE_BOOKING = ("reserved", "offered", "confirmed", "changed")
 
 
 def recordings_within_booked_slots(entries: list[LogEntry]) -> list[SessionCheck]:
-    """Every recording segment of a session lies inside the slot its venue booked for that session."""
+    """Every recording segment of a session lies inside the slot its venue booked for that session. An extract
+    with no booking at all (a project whose slots were not booked through the hub) has nothing to check."""
     bookings: dict[tuple[str, str], list[LogEntry]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == "booking":
             bookings[(str(e.record.get("session_id")), str(e.record.get("payload", {}).get("venue_id")))].append(e)
-    booked_sessions = {session for session, _ in bookings}
     outside: dict[tuple[str, str], list[str]] = defaultdict(list)
     counted: dict[tuple[str, str], int] = defaultdict(int)
     for e in entries:
         session, venue = str(e.record.get("session_id")), str(e.record.get("venue_id"))
-        if e.record.get("type") != "recording_segment" or session not in booked_sessions:
+        # Once the project books slots, every segment needs one: skipping sessions without a booking let a
+        # camera file its segments under a session id nobody booked and so escape the check.
+        if e.record.get("type") != "recording_segment" or not bookings:
             continue
         counted[(session, venue)] += 1
         before = [b for b in bookings.get((session, venue), []) if b.seq < e.seq]
