@@ -1,13 +1,14 @@
 """Forgeries found by attacking the verifier class by class (THREATS.md), each refused with a reason and
 none able to crash `verify`."""
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, segments, verify
+from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, segment_bytes, segments, verify
 from verifier.errors import CheckpointError, MalformedInput
 from verifier.extract import Verdict
 from verifier.manifest import MANIFEST
@@ -159,3 +160,23 @@ def test_a_record_received_before_its_submitters_key_was_registered_fails(tmp_pa
                     genuine.roots)
     assert report.verdict is Verdict.FAILED
     assert "submitter V-1.cam1's key was registered" in messages(report)
+
+
+# Unbound bytes: media ------------------------------------------------------------------------------------
+
+def test_a_segment_file_must_be_the_one_its_chain_names(tmp_path: Path) -> None:
+    # Segment 2's logged file is an edited one, while its payload keeps the original hash, so the chain
+    # (which runs over payload hashes) stays intact: the file check and the chain check spoke of two files.
+    project = Project(tmp_path / "p")
+    recorded = segments(4, datetime.now(UTC) - timedelta(minutes=10))
+    edited = b"edited frames" * 100
+    recorded[2]["attachments"][0].update(sha256=hashlib.sha256(edited).hexdigest(), size=len(edited))
+    project.submit("V-1.cam1", recorded)
+    genuine = project.finish()
+    media = tmp_path / "media" / "V-1"
+    media.mkdir(parents=True)
+    for i in range(4):
+        (media / f"cam1-{i:05d}.mp4").write_bytes(edited if i == 2 else segment_bytes(i))
+    report = verify(tmp_path, genuine.data, genuine.roots, media=media.parent)
+    assert report.verdict is Verdict.FAILED
+    assert "segment 2 does not log exactly one file, the one its chain names" in messages(report)
