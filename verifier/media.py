@@ -41,13 +41,13 @@ def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False)
         payload = e.record.get("payload", {})
         camera = f"{e.record.get('venue_id')}/{payload.get('camera_id')}"
         index = int(payload.get("segment_index", -1))
-        attachments = [a for a in e.record.get("attachments", []) or [] if isinstance(a, dict)]
+        logged = [a for a in e.record.get("attachments", []) or [] if isinstance(a, dict)]
         # The chain (recording continuity) runs over the payload's sha256; the file checked here is the
         # attachment's. Unless they are one hash, an edited file could be logged beside an intact chain.
-        if [a.get("sha256") for a in attachments] != [payload.get("sha256")]:
+        if [a.get("sha256") for a in logged] != [payload.get("sha256")]:
             unbound[camera].append(f"segment {index} does not log exactly one file, the one its chain names "
                                    f"(sha256 {str(payload.get('sha256'))[:16]}…)")
-        for attachment in attachments:
+        for attachment in logged:
             cameras[camera].append((index, attachment))
         cameras.setdefault(camera, [])
     venues = {camera: camera.rsplit("/", 1)[0] for camera in cameras}
