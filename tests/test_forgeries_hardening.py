@@ -3,16 +3,21 @@ none able to crash `verify`."""
 
 import hashlib
 import json
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, segment_bytes, segments, verify
+from verifier.entry import LogEntry
 from verifier.errors import CheckpointError, MalformedInput
 from verifier.extract import Verdict
 from verifier.manifest import MANIFEST
 from verifier.note import NoteKey, parse_checkpoint
+from verifier.session import archive_completeness, recordings_within_booked_slots
+from verifier.signatures import BatchSignature
 from verifier.strict import parse_canonical
 from verifier.trust import NotaryRoot, TrustRoots, TrustStore
 
@@ -180,3 +185,31 @@ def test_a_segment_file_must_be_the_one_its_chain_names(tmp_path: Path) -> None:
     report = verify(tmp_path, genuine.data, genuine.roots, media=media.parent)
     assert report.verdict is Verdict.FAILED
     assert "segment 2 does not log exactly one file, the one its chain names" in messages(report)
+
+
+# Resource exhaustion -------------------------------------------------------------------------------------
+
+def _entry(seq: int, kind: str, payload: dict[str, Any]) -> LogEntry:
+    return LogEntry(seq, seq, "2026-11-26T10:00:00+08:00", "hub-1",
+                    {"type": kind, "session_id": "S-1", "venue_id": "V-1", "payload": payload},
+                    BatchSignature(1, 0, (), b""), "ed25519")
+
+
+def test_session_checks_take_linear_time_in_what_a_hub_can_log() -> None:
+    # A hub may log as many archives and bookings as it likes. Each archive scanned the whole extract and each
+    # segment every booking: 50,000 of each took minutes (hours at the extract's size limit), an extract
+    # nobody could verify. Linear, each check takes well under a second here.
+    n = 50_000
+    archives = [_entry(i, "archive", {"archive_id": f"A-{i}", "leaves": [], "leaf_hashes": []}) for i in range(n)]
+    slot = {"venue_id": "V-1", "action": "reserved", "slot_start": "2026-11-26T09:00:00+08:00",
+            "slot_end": "2026-11-26T12:00:00+08:00"}
+    booked = [_entry(i, "booking", slot) for i in range(n)] + [
+        _entry(n + i, "recording_segment", {"segment_index": i, "start": "2026-11-26T10:00:00+08:00",
+                                            "end": "2026-11-26T10:00:01+08:00"}) for i in range(n)]
+    for check, entries in ((lambda e: archive_completeness(e, {}), archives), (recordings_within_booked_slots, booked)):
+        started = time.monotonic()
+        assert check(entries)
+        assert time.monotonic() - started < 20
+    last = archive_completeness(archives, {})
+    assert f"{n - 1} record(s) of the session were logged after its archive" in last[0].detail
+    assert "records 0, 1, 2, 3, 4 of the session are missing from its archive" in last[-1].detail

@@ -642,8 +642,14 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
         if parsed.entry is not None and result.ok:
             proven.append(parsed.entry)
 
+    # Indexed once: a scan of every beacon per draw result was quadratic in what the manifest may list.
+    beacons: dict[bytes, Beacon] = {}
+    for item in m.beacons:
+        beacons.setdefault(item.root, item)
+
     def beacon_check(leaf: int, beacon: bytes) -> str:
-        return check_beacon(m.beacons, leaf, beacon, roots.notary.note_key, checkpoint, roots.ledgers, m.log_id)
+        found = (beacons[beacon],) if beacon in beacons else ()
+        return check_beacon(found, leaf, beacon, roots.notary.note_key, checkpoint, roots.ledgers, m.log_id)
 
     hashes = {p.listed.leaf_index: p.listed.leaf_hash for p in extract.records}
     report.sessions = (_guarded("recording continuity", lambda: recording_continuity(proven))
