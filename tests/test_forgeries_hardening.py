@@ -213,3 +213,11 @@ def test_session_checks_take_linear_time_in_what_a_hub_can_log() -> None:
     last = archive_completeness(archives, {})
     assert f"{n - 1} record(s) of the session were logged after its archive" in last[0].detail
     assert "records 0, 1, 2, 3, 4 of the session are missing from its archive" in last[-1].detail
+
+
+# Ambiguous encodings -------------------------------------------------------------------------------------
+
+def test_a_record_of_project_1_as_a_number_is_not_a_record_of_project_1_as_text() -> None:
+    entry = _entry(0, "incident", {})
+    assert LogEntry(**{**entry.__dict__, "record": {**entry.record, "project_id": "P-1"}}).project_id == "P-1"
+    assert LogEntry(**{**entry.__dict__, "record": {**entry.record, "project_id": 1}}).project_id == ""

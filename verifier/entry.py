@@ -35,7 +35,10 @@ class LogEntry:
 
     @property
     def project_id(self) -> str:
-        return str(self.record.get("project_id", ""))
+        """The record's project id; "" unless it is text, so that a record of project 7 (a number) can never
+        pass for a record of project "7"."""
+        value = self.record.get("project_id")
+        return value if isinstance(value, str) else ""
 
 
 def _int(value: object, what: str) -> int:
