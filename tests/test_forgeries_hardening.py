@@ -221,3 +221,19 @@ def test_a_record_of_project_1_as_a_number_is_not_a_record_of_project_1_as_text(
     entry = _entry(0, "incident", {})
     assert LogEntry(**{**entry.__dict__, "record": {**entry.record, "project_id": "P-1"}}).project_id == "P-1"
     assert LogEntry(**{**entry.__dict__, "record": {**entry.record, "project_id": 1}}).project_id == ""
+
+
+def test_an_entry_stating_another_signature_algorithm_than_its_key_fails(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The notary writes the algorithm into the entry; one that states "ed25519" for a P-256 key is a byte of
+    # the log that lies, even though the signature itself verifies.
+    import notary.log
+
+    project = Project(tmp_path / "p")
+    monkeypatch.setattr(notary.log, "key_algorithm", lambda key: "ed25519")
+    project.submit("V-1.cam1", segments(1, datetime.now(UTC) - timedelta(minutes=1)))
+    monkeypatch.undo()
+    genuine = project.finish()
+    report = verify(tmp_path, genuine.data, genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "entry says its signature is 'ed25519', submitter V-1.cam1's key is ecdsa-p256-sha256" in messages(report)

@@ -56,7 +56,7 @@ from verifier.session import (
     recording_continuity,
     recordings_within_booked_slots,
 )
-from verifier.signatures import PublicKey, load_public_key
+from verifier.signatures import PublicKey, key_algorithm, load_public_key
 from verifier.strict import parse_canonical
 from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
@@ -515,6 +515,10 @@ def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey | None, Re
                            f"record was received ({entry.received_at})")
     if revoked is not None and revoked <= received:
         raise ExtractError(f"submitter {entry.submitter}'s key was revoked {info.revoked_at}, before this record")
+    if entry.algorithm != key_algorithm(key):
+        # The entry states its algorithm; a statement that does not match the key is a byte that lies.
+        raise ExtractError(f"entry says its signature is {entry.algorithm!r:.30}, submitter {entry.submitter}'s "
+                           f"key is {key_algorithm(key)}")
     verify_entry_signature(entry, key)
 
 
