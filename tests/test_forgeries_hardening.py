@@ -12,8 +12,8 @@ import pytest
 
 from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, segment_bytes, segments, verify
 from verifier.entry import LogEntry
-from verifier.errors import CheckpointError, MalformedInput
-from verifier.extract import Verdict
+from verifier.errors import CheckpointError, MalformedInput, VerificationError
+from verifier.extract import Verdict, check_capture_time
 from verifier.manifest import MANIFEST
 from verifier.note import NoteKey, parse_checkpoint
 from verifier.session import archive_completeness, recordings_within_booked_slots
@@ -237,3 +237,14 @@ def test_an_entry_stating_another_signature_algorithm_than_its_key_fails(tmp_pat
     report = verify(tmp_path, genuine.data, genuine.roots)
     assert report.verdict is Verdict.FAILED
     assert "entry says its signature is 'ed25519', submitter V-1.cam1's key is ecdsa-p256-sha256" in messages(report)
+
+
+def test_times_at_the_end_of_the_calendar_are_a_failed_check_not_a_traceback() -> None:
+    # received_at is the notary's word; 9999-12-31T23:59:58Z plus the allowed skew overflowed the calendar and
+    # the OverflowError escaped verify.
+    entry = _entry(0, "recording_segment", {"start": "9999-12-31T23:59:50+00:00", "end": "9999-12-31T23:59:59+00:00"})
+    for received in ("9999-12-31T23:59:58+00:00", "0001-01-01T00:00:00+00:00"):
+        late = LogEntry(**{**entry.__dict__, "received_at": received,
+                           "record": {**entry.record, "occurred_at": "9999-12-31T23:59:59-23:59"}})
+        with pytest.raises(VerificationError, match="after the notary received it"):
+            check_capture_time(late)

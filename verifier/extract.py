@@ -438,6 +438,9 @@ def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> No
     except VerificationError as exc:
         result.checks[name] = False
         result.errors.append(f"{name}: {exc}")
+    except (ArithmeticError, ValueError) as exc:  # values at the edge of a type's range: a failed check
+        result.checks[name] = False
+        result.errors.append(f"{name}: a value is out of range: {type(exc).__name__}: {str(exc)[:120]}")
 
 
 def _time(value: object) -> datetime | None:
@@ -454,7 +457,8 @@ def check_capture_time(entry: LogEntry) -> None:
     if occurred is None or received is None:
         raise VerificationError(f"occurred_at {entry.record.get('occurred_at')!r:.40} or received_at "
                                 f"{entry.received_at!r:.40} is not an RFC 3339 time with offset")
-    if occurred > received + MAX_CLOCK_SKEW:
+    # Differences, never received + skew: a time of 9999-12-31 plus five seconds is an OverflowError.
+    if occurred - received > MAX_CLOCK_SKEW:
         late = (occurred - received).total_seconds()
         raise VerificationError(f"occurred_at {entry.record.get('occurred_at')} is {late:.1f} s "
                                 f"after the notary received it ({entry.received_at}); allowed skew is "
@@ -475,7 +479,7 @@ def _check_segment_times(entry: LogEntry, received: datetime) -> None:
     if end < start:
         raise VerificationError(f"recording segment ends ({payload.get('end')}) before it starts "
                                 f"({payload.get('start')})")
-    if end > received + MAX_CLOCK_SKEW:
+    if end - received > MAX_CLOCK_SKEW:
         raise VerificationError(f"recording segment ends {payload.get('end')}, "
                                 f"{(end - received).total_seconds():.1f} s after the notary received it "
                                 f"({entry.received_at}); allowed skew is {MAX_CLOCK_SKEW.total_seconds():.0f} s")
