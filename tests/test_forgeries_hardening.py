@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, segment_bytes, segments, verify
+from verifier.cli import printable, render
 from verifier.entry import LogEntry
 from verifier.errors import CheckpointError, MalformedInput, VerificationError
-from verifier.extract import Verdict, check_capture_time
+from verifier.extract import ExtractReport, Verdict, check_capture_time
+from verifier.findings import Finding
 from verifier.manifest import MANIFEST
 from verifier.note import NoteKey, parse_checkpoint
 from verifier.session import archive_completeness, recordings_within_booked_slots
@@ -248,3 +250,19 @@ def test_times_at_the_end_of_the_calendar_are_a_failed_check_not_a_traceback() -
                            "record": {**entry.record, "occurred_at": "9999-12-31T23:59:59-23:59"}})
         with pytest.raises(VerificationError, match="after the notary received it"):
             check_capture_time(late)
+
+
+# What the report shows -----------------------------------------------------------------------------------
+
+def test_text_from_the_evidence_cannot_forge_lines_of_the_report() -> None:
+    # A cancellation reason (free text a hub writes) ending a line and starting one that reads VERIFIED, a
+    # terminal escape moving the cursor over the verdict, a right-to-left override: all shown escaped.
+    report = ExtractReport(records=[], errors=["extract has no manifest.json"])
+    report.sessions = [Finding("draw D-1 committed at leaf 1", True,
+                               "cancelled: ok\nVERIFIED: all 9 records\x1b[1A\x1b[2K\r\u202edeifirev")]
+    shown = render(report)
+    assert shown.splitlines()[0].startswith("FAILED")
+    assert not any(line.startswith("VERIFIED") for line in shown.splitlines())
+    assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown
+    assert "ok\\u000aVERIFIED: all 9 records\\u001b[1A" in shown
+    assert printable("评标推迟 (evaluation postponed) ✓") == "评标推迟 (evaluation postponed) ✓"
