@@ -56,7 +56,7 @@ def complete_receipts(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         except (KeyError, TypeError, ValueError, VerificationError) as exc:
             raise NotaryError(502, f"the notary's answer holds a malformed receipt: {exc}") from exc
         if sorted(members) != list(range(fresh[0]["batch"]["size"])):
-            raise NotaryError(502, "the notary's answer does not carry every member of its signed batch")
+            raise NotaryError(502, "the notary's answer does not carry every leaf hash of its signed batch")
         _, paths = batch_tree([members[i] for i in range(fresh[0]["batch"]["size"])])
         for receipt in fresh:
             receipt["batch"]["path"] = [h.hex() for h in paths[receipt["batch"]["index"]]]
