@@ -10,8 +10,23 @@ from typing import Any
 
 import pytest
 
-from tests.forgery_kit import Genuine, Project, files_of, messages, resign, rezip, segment_bytes, segments, verify
+from tests.forgery_kit import (
+    POOL,
+    SEED,
+    Genuine,
+    Project,
+    commitment,
+    files_of,
+    messages,
+    record,
+    resign,
+    rezip,
+    segment_bytes,
+    segments,
+    verify,
+)
 from verifier.cli import printable, render
+from verifier.draw import draw
 from verifier.entry import LogEntry
 from verifier.errors import CheckpointError, MalformedInput, VerificationError
 from verifier.extract import ExtractReport, Verdict, check_capture_time
@@ -266,3 +281,22 @@ def test_text_from_the_evidence_cannot_forge_lines_of_the_report() -> None:
     assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown
     assert "ok\\u000aVERIFIED: all 9 records\\u001b[1A" in shown
     assert printable("评标推迟 (evaluation postponed) ✓") == "评标推迟 (evaluation postponed) ✓"
+
+
+def test_recusals_chosen_after_the_beacon_cannot_steer_a_draw(tmp_path: Path) -> None:
+    # The commitment fixes no recusals; once the beacon is anchored the hub tries recusal sets until the
+    # reshuffled outcome suits it, and publishes that one with its "recused" expert.
+    project = Project(tmp_path / "p")
+    [leaf] = project.submit("hub-1", [commitment("D-1")])
+    anchor = project.notary.sealer.seal()
+    assert anchor is not None
+    outcomes = {e: draw(POOL, 5, SEED, anchor.root, frozenset({e})) for e in POOL}  # forty outcomes to pick from
+    assert len({tuple(o) for o in outcomes.values()}) > 1
+    liked = min(outcomes, key=lambda e: outcomes[e])  # whichever suits the drawer
+    project.submit("hub-1", [record("draw_result", {
+        "draw_id": "D-1", "commitment_leaf": leaf, "beacon": anchor.root.hex(), "revealed_seed": SEED.hex(),
+        "excluded": [liked], "selected": draw(POOL, 5, SEED, anchor.root, frozenset({liked}))})])
+    genuine = project.finish()
+    report = verify(tmp_path, genuine.data, genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert f"the result recuses {liked}, but the commitment fixed no recusals" in messages(report)

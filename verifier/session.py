@@ -3,7 +3,7 @@
 A recording is complete when, per venue and camera, segment numbers run from 0 without a gap, each
 segment names the hash of the one before it, and each starts when the previous one ended. A draw is
 reproducible when re-running `verifier.draw` from its commitment, revealed seed and anchored beacon
-selects exactly the published experts.
+selects exactly the published experts, and any recusal it applies was fixed by the commitment.
 """
 
 import bisect
@@ -95,6 +95,12 @@ def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> 
             beacon = bytes.fromhex(str(result.get("beacon")))
             where = beacon_check(commitment.seq, beacon)
             earlier, chain = _earlier_selections(by_leaf, results, commitment)
+            if c.get("excluded_digest") is None and result.get("excluded"):
+                # Recusals chosen once the beacon is known are a grinding lever: every different set reshuffles
+                # the candidates, so the drawer could try sets until the outcome suited it.
+                raise VerificationError(f"the result recuses {', '.join(sorted(map(str, result['excluded']))[:5])}, "
+                                        "but the commitment fixed no recusals (excluded_digest) before the beacon "
+                                        "existed")
             venues = c.get("venues")
             verify_draw(list(c["pool"]), str(c["pool_digest"]), str(c["seed_commitment"]), int(c["count"]),
                         bytes.fromhex(str(result["revealed_seed"])), beacon, list(result["excluded"]),
