@@ -92,6 +92,7 @@ def test_a_notary_showing_a_history_inconsistent_with_the_one_seen_before_is_cau
     with serving(twin, start_sealer=False) as url:
         # The same notary, later, at the same address, shows a forked history that includes a leaf it
         # receipted there.
+        client._http.close()
         client._http = httpx.Client(base_url=url)
         [other] = client.submit(twin_people.hub, [incident(2), incident(3), incident(4)])[-1:]
         twin.sealer.seal()
