@@ -18,9 +18,9 @@ from notary.access import PrincipalKey, Role, SignedRequests
 from notary.tree import batch_tree
 from verifier.canonical import canonical_bytes
 from verifier.errors import VerificationError
-from verifier.merkle import leaf_hash
-from verifier.note import NoteKey, parse_vkey
-from verifier.receipt import Receipt
+from verifier.merkle import hex_hashes, leaf_hash, verify_consistency, verify_inclusion
+from verifier.note import Checkpoint, NoteKey, parse_vkey, verify_checkpoint
+from verifier.receipt import Receipt, receipt_member
 from verifier.signatures import SUBMISSION_CONTEXT, batch_statement
 
 
@@ -46,13 +46,18 @@ class SubmitterKey(PrincipalKey):
 
 def complete_receipts(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fill in the batch paths that a submission's answer leaves out: the receipts without one are the
-    leaves that request appended, one signed batch whose every leaf hash the answer carries."""
+    members that request appended, one signed batch whose every member the answer carries."""
     fresh = [r for r in receipts if r["batch"].get("path") is None]
     if fresh:
-        hashes = {r["batch"]["index"]: bytes.fromhex(r["leaf_hash"]) for r in fresh}
-        if sorted(hashes) != list(range(fresh[0]["batch"]["size"])):
+        try:
+            members = {r["batch"]["index"]: receipt_member(int(r["leaf_index"]), bytes.fromhex(r["leaf_hash"]),
+                                                           bytes.fromhex(r["record_hash"]), str(r["received_at"]))
+                       for r in fresh}
+        except (KeyError, TypeError, ValueError, VerificationError) as exc:
+            raise NotaryError(502, f"the notary's answer holds a malformed receipt: {exc}") from exc
+        if sorted(members) != list(range(fresh[0]["batch"]["size"])):
             raise NotaryError(502, "the notary's answer does not carry every leaf hash of its signed batch")
-        _, paths = batch_tree([hashes[i] for i in range(fresh[0]["batch"]["size"])])
+        _, paths = batch_tree([members[i] for i in range(fresh[0]["batch"]["size"])])
         for receipt in fresh:
             receipt["batch"]["path"] = [h.hex() for h in paths[receipt["batch"]["index"]]]
     return receipts
@@ -77,6 +82,7 @@ class NotaryClient:
         self._http = httpx.Client(base_url=base_url, timeout=timeout, auth=auth, transport=transport)
         self._submitters: dict[str, SignedRequests] = {}
         self._notary = (notary_key, log_id) if notary_key is not None and log_id is not None else None
+        self._seen: Checkpoint | None = None  # the largest checkpoint this client has verified
 
     def notary_identity(self) -> tuple[NoteKey, str]:
         """The notary's checkpoint key and log id that receipts are checked against."""
@@ -104,6 +110,54 @@ class NotaryClient:
                 raise NotaryError(502, f"the notary's receipt for record {i} is for another record")
             checked.append(parsed)
         return checked
+
+    def check_included(self, receipt: Receipt) -> Checkpoint:
+        """Raise NotaryError unless the notary's newest checkpoint, signed by its key and consistent with every
+        checkpoint this client saw before, includes the receipt's leaf; return that checkpoint.
+
+        A receipt is only a promise; this is the check that the promise was kept, and that the notary shows
+        this client one history (an equivocating notary would have to fork between two calls)."""
+        key, log_id = self.notary_identity()
+        try:
+            receipt.verify(key, log_id)
+        except VerificationError as exc:
+            raise NotaryError(502, f"the receipt does not hold: {exc}") from exc
+        answer = self.get("/v1/checkpoint")
+        try:
+            checkpoint = verify_checkpoint(str(answer["note"]), key)
+        except (KeyError, TypeError, VerificationError) as exc:
+            raise NotaryError(502, f"the notary's checkpoint does not hold: {exc}") from exc
+        if checkpoint.origin != key.name:
+            raise NotaryError(502, f"the notary's checkpoint is of origin {checkpoint.origin!r:.60}, not {key.name!r}")
+        self._check_consistent(checkpoint)
+        if checkpoint.size <= receipt.leaf_index:
+            raise NotaryError(409, f"leaf {receipt.leaf_index} is not yet in a checkpoint (newest has size "
+                                   f"{checkpoint.size}); ask again within the log's maximum merge delay")
+        proof = self.get("/v1/proof/inclusion", leaf_index=receipt.leaf_index, tree_size=checkpoint.size)
+        try:
+            verify_inclusion(receipt.leaf_hash, receipt.leaf_index, checkpoint.size,
+                             hex_hashes("inclusion proof", proof.get("proof")), checkpoint.root)
+        except (AttributeError, VerificationError) as exc:
+            raise NotaryError(502, f"leaf {receipt.leaf_index} of the receipt is not in the notary's checkpoint of "
+                                   f"size {checkpoint.size}: {exc}") from exc
+        return checkpoint
+
+    def _check_consistent(self, checkpoint: Checkpoint) -> None:
+        """The new checkpoint and the largest one seen before lie on one history (RFC 9162 consistency)."""
+        seen = self._seen
+        if seen is None or checkpoint.size > seen.size:
+            self._seen = checkpoint
+        if seen is None:
+            return
+        older, newer = (seen, checkpoint) if seen.size <= checkpoint.size else (checkpoint, seen)
+        answer = self.get("/v1/proof/consistency", first=older.size, second=newer.size)
+        try:
+            verify_consistency(older.size, newer.size, hex_hashes("consistency proof", answer.get("proof")),
+                               older.root, newer.root)
+        except (AttributeError, VerificationError) as exc:
+            self._seen = seen
+            raise NotaryError(502, f"the notary's checkpoint of size {checkpoint.size} is not consistent with the "
+                                   f"one of size {seen.size} it showed before: {exc}") from exc
 
     def close(self) -> None:
         self._http.close()

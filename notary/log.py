@@ -33,8 +33,8 @@ from verifier.commitments import verify_disclosure
 from verifier.errors import VerificationError
 from verifier.merkle import leaf_hash, root_of_hashes
 from verifier.note import Checkpoint
+from verifier.receipt import Receipt, receipt_member, receipt_statement
 from verifier.signatures import (
-    RECEIPT_CONTEXT,
     SUBMISSION_CONTEXT,
     PublicKey,
     batch_statement,
@@ -555,32 +555,17 @@ class EvidenceLog:
     def _receipts(
         self, members: list[tuple[int, bytes, bytes]], received_at: str, paths: bool = True
     ) -> list[dict[str, Any]]:
-        """Receipts for one appended batch, one signature over the root of its leaf hashes. Without
-        `paths`, each receipt's batch path is left out: whoever holds all of them can compute it
-        (`notary.client.complete_receipts`), and a submission's answer holds all of them."""
+        """Receipts for one appended batch, one signature over the root of their `receipt_member` hashes
+        (each binds its leaf, record hash and time). Without `paths`, each receipt's batch path is left out:
+        whoever holds all of them can compute it (`notary.client.complete_receipts`), and a submission's
+        answer holds all of them."""
         if not members:
             return []
-        hashes = [lh for _, lh, _ in members]
-        root, member_paths = batch_tree(hashes) if paths else (root_of_hashes(hashes), [])
-        sig = base64.b64encode(
-            self.key.sign(batch_statement(RECEIPT_CONTEXT, self.log_id, len(members), root))
-        ).decode()
-        receipts: list[dict[str, Any]] = [
-            {
-                "log_id": self.log_id,
-                "leaf_index": seq,
-                "leaf_hash": lh.hex(),
-                "record_hash": rh.hex(),
-                "received_at": received_at,
-                "batch": {"size": len(members), "index": i},
-                "signature": sig,
-            }
-            for i, (seq, lh, rh) in enumerate(members)
-        ]
-        for receipt, path in zip(receipts, member_paths, strict=False):
-            batch: dict[str, Any] = receipt["batch"]
-            batch["path"] = [h.hex() for h in path]
-        return receipts
+        hashes = [receipt_member(seq, lh, rh, received_at) for seq, lh, rh in members]
+        root, member_paths = batch_tree(hashes) if paths else (root_of_hashes(hashes), [[] for _ in hashes])
+        sig = self.key.sign(receipt_statement(self.log_id, len(members), root))
+        return [Receipt(self.log_id, seq, lh, rh, received_at, len(members), i, tuple(path), sig).encode(paths)
+                for i, ((seq, lh, rh), path) in enumerate(zip(members, member_paths, strict=True))]
 
     def receipt(self, seq: int) -> dict[str, Any]:
         """The receipt a leaf was given when it was appended (signatures are deterministic)."""

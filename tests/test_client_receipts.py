@@ -70,7 +70,9 @@ def _flip_signature(receipts: list[dict[str, Any]]) -> None:
 FORGERIES: list[tuple[str, Callable[[list[dict[str, Any]]], object], str]] = [
     ("signature altered", _flip_signature, "is not signed by"),
     ("leaf hash altered", lambda rs: rs[0].update(leaf_hash="00" * 32), "receipt for record"),
-    ("receipt for another record", lambda rs: rs[2].update(record_hash=rs[0]["record_hash"]), "another record"),
+    # The record hash is signed (receipt scheme v2): altering it breaks the signature.
+    ("record hash altered", lambda rs: rs[2].update(record_hash=rs[0]["record_hash"]), "is not signed by"),
+    ("receipt for another record", lambda rs: rs.reverse(), "another record"),
     ("a receipt missing", lambda rs: rs.pop(), "does not carry every leaf hash"),
     ("another log", lambda rs: [r.update(log_id="qingdao") for r in rs], "from log 'qingdao'"),
     ("extra field", lambda rs: rs[0].update(note="trust me"), "exactly the fields"),

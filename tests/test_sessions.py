@@ -31,7 +31,8 @@ def _session(tmp_path: Path, tamper_selection: bool = False, skip_segment: int |
     people = Participants(notary)
     commitment = _record("draw_commitment", {
         "draw_id": "D-1", "pool": POOL, "pool_digest": pool_digest(POOL), "criteria": {"specialty": "civil"},
-        "count": 5, "recusal_rules": ["same employer"], "seed_commitment": hashlib.sha256(SEED).hexdigest()})
+        "count": 5, "recusal_rules": ["same employer"], "seed_commitment": hashlib.sha256(SEED).hexdigest(),
+        "excluded_digest": pool_digest(["E-007"])})  # recusals are fixed before the beacon, as the hub does
     leaf = _submit(notary, people, "hub-1", [commitment])[0]["leaf_index"]
     anchor = notary.sealer.seal()
     assert anchor is not None

@@ -5,6 +5,7 @@ or the extract cannot be read), 2 usage error (bad option, unreadable trust file
 consistent, but no root the user chose vouches for it: the fingerprints it would need are printed).
 """
 
+import unicodedata
 from pathlib import Path
 
 import typer
@@ -59,14 +60,24 @@ def render(report: ExtractReport, verbose: bool = False) -> str:
     if report.sessions:
         lines.append("")
         lines += [f"{s.name} {MARK[s.ok]} {s.detail}" for s in report.sessions]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+def printable(text: str) -> str:
+    """`text` with every control, format and separator character escaped. Reasons, ids and names in a report
+    come from the evidence: a newline there could add a line reading "VERIFIED", a terminal escape could move
+    the cursor up and overwrite the verdict, a bidi override could reverse what is shown."""
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _UNPRINTABLE else c for c in text)
+
+
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def _roots(trust: Path | None) -> TrustRoots:
     try:
         return load_trust_file(trust) if trust is not None else TrustStore().load()
     except MalformedInput as exc:
-        typer.echo(f"✗ {exc}", err=True)
+        typer.echo(printable(f"✗ {exc}"), err=True)
         raise typer.Exit(USAGE_ERROR) from exc
 
 
@@ -127,12 +138,12 @@ def trust_import(file: Path = typer.Argument(..., help="published roots (bidtrac
     try:
         added = store.import_file(file)
     except MalformedInput as exc:
-        typer.echo(f"✗ {exc}", err=True)
+        typer.echo(printable(f"✗ {exc}"), err=True)
         raise typer.Exit(USAGE_ERROR) from exc
     described = added.describe()
     typer.echo(f"pinned {len(described)} new root(s) in {store.path}")
     for line in described:
-        typer.echo(f"  + {line}")
+        typer.echo(printable(f"  + {line}"))
 
 
 @trust_app.command("list")
@@ -142,12 +153,12 @@ def trust_list() -> None:
     try:
         roots = store.load()
     except MalformedInput as exc:
-        typer.echo(f"✗ {exc}", err=True)
+        typer.echo(printable(f"✗ {exc}"), err=True)
         raise typer.Exit(USAGE_ERROR) from exc
     lines = roots.describe()
     typer.echo(f"{len(lines)} pinned root(s) in {store.path}")
     for line in lines:
-        typer.echo(f"  {line}")
+        typer.echo(printable(f"  {line}"))
 
 
 @trust_app.command("remove")

@@ -35,7 +35,10 @@ class LogEntry:
 
     @property
     def project_id(self) -> str:
-        return str(self.record.get("project_id", ""))
+        """The record's project id; "" unless it is text, so that a record of project 7 (a number) can never
+        pass for a record of project "7"."""
+        value = self.record.get("project_id")
+        return value if isinstance(value, str) else ""
 
 
 def _int(value: object, what: str) -> int:
@@ -54,7 +57,7 @@ def parse_entry(data: bytes) -> LogEntry:
     """Parse entry bytes; raise MalformedInput naming the first field that is wrong."""
     try:
         value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, or an integer too long to convert
         raise MalformedInput(f"entry is not JSON: {exc}") from exc
     if not isinstance(value, dict) or set(value) != ENTRY_FIELDS:
         found = sorted(value) if isinstance(value, dict) else type(value).__name__

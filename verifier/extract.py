@@ -43,6 +43,7 @@ from verifier.manifest import (
     ListedRecord,
     MemberDigest,
     RecordFile,
+    RegisteredSubmitter,
     is_record_file,
     parse_signature,
 )
@@ -56,7 +57,7 @@ from verifier.session import (
     recording_continuity,
     recordings_within_booked_slots,
 )
-from verifier.signatures import PublicKey, load_public_key
+from verifier.signatures import PublicKey, key_algorithm, load_public_key
 from verifier.strict import parse_canonical
 from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
@@ -444,6 +445,9 @@ def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> No
     except VerificationError as exc:
         result.checks[name] = False
         result.errors.append(f"{name}: {exc}")
+    except (ArithmeticError, ValueError) as exc:  # values at the edge of a type's range: a failed check
+        result.checks[name] = False
+        result.errors.append(f"{name}: a value is out of range: {type(exc).__name__}: {str(exc)[:120]}")
 
 
 def _time(value: object) -> datetime | None:
@@ -460,11 +464,32 @@ def check_capture_time(entry: LogEntry) -> None:
     if occurred is None or received is None:
         raise VerificationError(f"occurred_at {entry.record.get('occurred_at')!r:.40} or received_at "
                                 f"{entry.received_at!r:.40} is not an RFC 3339 time with offset")
-    if occurred > received + MAX_CLOCK_SKEW:
+    # Differences, never received + skew: a time of 9999-12-31 plus five seconds is an OverflowError.
+    if occurred - received > MAX_CLOCK_SKEW:
         late = (occurred - received).total_seconds()
         raise VerificationError(f"occurred_at {entry.record.get('occurred_at')} is {late:.1f} s "
                                 f"after the notary received it ({entry.received_at}); allowed skew is "
                                 f"{MAX_CLOCK_SKEW.total_seconds():.0f} s")
+    if entry.record.get("type") == "recording_segment":
+        _check_segment_times(entry, received)
+
+
+def _check_segment_times(entry: LogEntry, received: datetime) -> None:
+    """A segment cannot end after the notary had it, nor end before it starts: otherwise material recorded at
+    another time could claim any span of a booked slot, whatever its capture time says."""
+    payload = entry.record.get("payload")
+    payload = payload if isinstance(payload, dict) else {}
+    start, end = _time(payload.get("start")), _time(payload.get("end"))
+    if start is None or end is None:
+        raise VerificationError(f"recording segment start {payload.get('start')!r:.40} or end "
+                                f"{payload.get('end')!r:.40} is not an RFC 3339 time with offset")
+    if end < start:
+        raise VerificationError(f"recording segment ends ({payload.get('end')}) before it starts "
+                                f"({payload.get('start')})")
+    if end - received > MAX_CLOCK_SKEW:
+        raise VerificationError(f"recording segment ends {payload.get('end')}, "
+                                f"{(end - received).total_seconds():.1f} s after the notary received it "
+                                f"({entry.received_at}); allowed skew is {MAX_CLOCK_SKEW.total_seconds():.0f} s")
 
 
 def _check_order(entry: LogEntry, listed: ListedRecord, position: int, previous: int, project_id: str) -> list[str]:
@@ -483,14 +508,28 @@ def _check_order(entry: LogEntry, listed: ListedRecord, position: int, previous:
     return problems
 
 
-def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey | None, Any]]) -> None:
+def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey | None, RegisteredSubmitter]]) -> None:
     if entry.submitter not in keys:
         raise ExtractError(f"submitter {entry.submitter} is not in the notary's registry")
     key, info = keys[entry.submitter]
     if key is None:
         raise ExtractError(f"submitter {entry.submitter}'s registered key is not a valid public key")
-    if info.revoked_at and info.revoked_at <= entry.received_at:
+    # As times, not as text: "…T10:00+08:00" sorts after "…T03:00Z" as text yet is the same instant.
+    received, registered = _time(entry.received_at), _time(info.registered_at)
+    revoked = _time(info.revoked_at) if info.revoked_at is not None else None
+    if received is None or registered is None or (info.revoked_at is not None and revoked is None):
+        raise ExtractError(f"received_at {entry.received_at!r:.40}, or submitter {entry.submitter}'s registration "
+                           f"{info.registered_at!r:.40} or revocation {info.revoked_at!r:.40}, is not an RFC 3339 "
+                           "time with offset")
+    if received < registered:
+        raise ExtractError(f"submitter {entry.submitter}'s key was registered {info.registered_at}, after this "
+                           f"record was received ({entry.received_at})")
+    if revoked is not None and revoked <= received:
         raise ExtractError(f"submitter {entry.submitter}'s key was revoked {info.revoked_at}, before this record")
+    if entry.algorithm != key_algorithm(key):
+        # The entry states its algorithm; a statement that does not match the key is a byte that lies.
+        raise ExtractError(f"entry says its signature is {entry.algorithm!r:.30}, submitter {entry.submitter}'s "
+                           f"key is {key_algorithm(key)}")
     verify_entry_signature(entry, key)
 
 
@@ -505,7 +544,7 @@ def _check_disclosures(entry: LogEntry, file: RecordFile) -> None:
 
 
 def check_record(parsed: ParsedRecord, position: int, previous: int, checkpoint: Checkpoint, project_id: str,
-                 keys: dict[str, tuple[PublicKey | None, Any]]) -> RecordResult:
+                 keys: dict[str, tuple[PublicKey | None, RegisteredSubmitter]]) -> RecordResult:
     listed = parsed.listed
     result = RecordResult(listed.leaf_index)
     if parsed.entry is None or parsed.file is None:
@@ -533,8 +572,8 @@ def check_record(parsed: ParsedRecord, position: int, previous: int, checkpoint:
     return result
 
 
-def _submitter_keys(extract: Extract) -> dict[str, tuple[PublicKey | None, Any]]:
-    keys: dict[str, tuple[PublicKey | None, Any]] = {}
+def _submitter_keys(extract: Extract) -> dict[str, tuple[PublicKey | None, RegisteredSubmitter]]:
+    keys: dict[str, tuple[PublicKey | None, RegisteredSubmitter]] = {}
     for s in extract.manifest.submitters:
         if s.submitter_id in keys:
             raise ExtractError(f"manifest lists submitter {s.submitter_id} twice")
@@ -623,8 +662,14 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
         if parsed.entry is not None and result.ok:
             proven.append(parsed.entry)
 
+    # Indexed once: a scan of every beacon per draw result was quadratic in what the manifest may list.
+    beacons: dict[bytes, Beacon] = {}
+    for item in m.beacons:
+        beacons.setdefault(item.root, item)
+
     def beacon_check(leaf: int, beacon: bytes) -> str:
-        return check_beacon(m.beacons, leaf, beacon, roots.notary.note_key, checkpoint, roots.ledgers, m.log_id)
+        found = (beacons[beacon],) if beacon in beacons else ()
+        return check_beacon(found, leaf, beacon, roots.notary.note_key, checkpoint, roots.ledgers, m.log_id)
 
     hashes = {p.listed.leaf_index: p.listed.leaf_hash for p in extract.records}
     report.sessions = (_guarded("recording continuity", lambda: recording_continuity(proven))

@@ -503,7 +503,7 @@ def _check_anchor(
         raise AnchorError(f"transaction {tx_id} returned status {action.response.status}, not 200")
     try:
         result = json.loads(action.response.payload)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # bad JSON, bad UTF-8, or an integer too long to convert
         raise AnchorError(f"transaction {tx_id} did not return an anchor record") from exc
     _match_anchor(result, f"transaction {tx_id} result", log_id, size, root)
     key = f"anchor/{log_id}/{size:020d}"
@@ -516,7 +516,7 @@ def _check_anchor(
             if write.key == key and not write.is_delete:
                 try:
                     written = json.loads(write.value)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                except ValueError as exc:  # bad JSON, bad UTF-8, or an integer too long to convert
                     raise AnchorError(f"transaction {tx_id} wrote a malformed anchor under {key}") from exc
                 _match_anchor(written, f"anchor written under {key}", log_id, size, root)
                 check_first_cover(written, first_cover)

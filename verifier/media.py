@@ -17,23 +17,39 @@ from verifier.session import SessionCheck
 CHUNK = 4 * 1024 * 1024
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, limit: int | None = None) -> str:
+    """SHA-256 of the file, reading at most `limit` bytes (a file that grows while it is read, or a special
+    file a link points to, must not keep the check reading)."""
     digest = hashlib.sha256()
+    left = limit
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
+        while left is None or left > 0:
+            chunk = f.read(CHUNK if left is None else min(CHUNK, left))
+            if not chunk:
+                break
             digest.update(chunk)
+            left = None if left is None else left - len(chunk)
     return digest.hexdigest()
 
 
 def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False) -> list[SessionCheck]:
     cameras: dict[str, list[tuple[int, dict[str, object]]]] = defaultdict(list)
+    unbound: dict[str, list[str]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") != "recording_segment":
             continue
         payload = e.record.get("payload", {})
         camera = f"{e.record.get('venue_id')}/{payload.get('camera_id')}"
-        for attachment in e.record.get("attachments", []) or []:
-            cameras[camera].append((int(payload.get("segment_index", -1)), attachment))
+        index = int(payload.get("segment_index", -1))
+        logged = [a for a in e.record.get("attachments", []) or [] if isinstance(a, dict)]
+        # The chain (recording continuity) runs over the payload's sha256; the file checked here is the
+        # attachment's. Unless they are one hash, an edited file could be logged beside an intact chain.
+        if [a.get("sha256") for a in logged] != [payload.get("sha256")]:
+            unbound[camera].append(f"segment {index} does not log exactly one file, the one its chain names "
+                                   f"(sha256 {str(payload.get('sha256'))[:16]}…)")
+        for attachment in logged:
+            cameras[camera].append((index, attachment))
+        cameras.setdefault(camera, [])
     venues = {camera: camera.rsplit("/", 1)[0] for camera in cameras}
     checks = []
     if not media_dir.is_dir():
@@ -41,7 +57,7 @@ def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False)
                                                f"{sum(len(a) for a in cameras.values())} segment files are missing")]
     for camera, attachments in sorted(cameras.items()):
         present = unsafe = 0
-        problems = []
+        problems = list(unbound.get(camera, []))
         for index, attachment in sorted(attachments, key=lambda a: a[0]):
             name = Path(str(attachment.get("name", "")))
             if name.name != str(name) or name.name in ("", ".", ".."):
@@ -49,12 +65,15 @@ def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False)
                 unsafe += 1
                 continue
             venue = venues[camera]
-            folders = [media_dir / venue, media_dir] if Path(venue).name == venue else [media_dir]
+            safe_venue = Path(venue).name == venue and venue not in ("", ".", "..")
+            folders = [media_dir / venue, media_dir] if safe_venue else [media_dir]
             path = next((folder / name.name for folder in folders if (folder / name.name).is_file()), None)
             if path is None:
                 continue
             present += 1
-            if path.stat().st_size != attachment.get("size") or file_sha256(path) != attachment.get("sha256"):
+            size = attachment.get("size")
+            if (not isinstance(size, int) or path.stat().st_size != size
+                    or file_sha256(path, size + 1) != attachment.get("sha256")):
                 problems.append(f"segment {index} file {name.name} differs from the logged hash")
         missing = len(attachments) - present - unsafe
         detail = f"{present} of {len(attachments)} segment files present, {missing} missing"

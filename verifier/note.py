@@ -8,6 +8,7 @@ Keys are Ed25519 (signature type 0x01); a verifier key is written `<name>+<hex k
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -46,6 +47,8 @@ class NoteKey:
         return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(ED25519_TYPE + self.public_key).decode()}"
 
 
+_SIZE = re.compile(r"[0-9]{1,20}")
+
 def key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + ED25519_TYPE + public_key).digest()[:4]
 
@@ -78,7 +81,10 @@ def parse_checkpoint(body: str) -> Checkpoint:
     origin, size_text, root_text, *extensions = lines
     if not origin:
         raise CheckpointError("checkpoint origin line is empty")
-    if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+    # ASCII digits only (str.isdigit also admits "²" and other scripts' digits, which int() then refuses or reads
+    # as another spelling of the same number) and at most 20 of them: a tree size is an unsigned 64-bit number.
+    if (not _SIZE.fullmatch(size_text) or (size_text != "0" and size_text.startswith("0"))
+            or int(size_text) >= 2**64):
         raise CheckpointError(f"checkpoint size must be a decimal number, got {size_text!r:.40}")
     try:
         root = base64.b64decode(root_text, validate=True)

@@ -1,6 +1,12 @@
 """Receipts: the notary's signed promise that a leaf was appended (and will be anchored within the
 log's maximum merge delay). One Ed25519 signature covers a whole appended batch; each receipt carries its
-leaf's path to that batch's root, like a submitter's batch signature.
+member's path to that batch's root, like a submitter's batch signature.
+
+Scheme `bidtrace/receipt/v2`: a batch's members are `receipt_member` hashes, each binding the leaf index,
+leaf hash, record hash and receipt time of one receipt (fixed-length fields, the time length-prefixed, all
+under a domain tag); the notary signs `batch_statement(RECEIPT_CONTEXT, log_id, size, root)`. Version 1
+signed the leaf hashes alone, so the record hash and the time a receipt names were not the notary's word:
+anyone could show a receipt for a leaf naming another record.
 """
 
 import base64
@@ -19,6 +25,26 @@ from verifier.note import NoteKey
 from verifier.signatures import RECEIPT_CONTEXT, batch_statement
 from verifier.strict import count, exact_object, hex64, listed, text
 
+_MEMBER_DOMAIN = b"bidtrace/receipt-member/v2\x00"
+_MAX_TIME = 64  # an RFC 3339 time is about 32 characters
+
+
+def receipt_member(leaf_index: int, leaf_hash: bytes, record_hash: bytes, received_at: str) -> bytes:
+    """The hash a receipt contributes to its batch's signed root: every field the receipt states but the log
+    id (which the signed statement names once for the batch)."""
+    at = received_at.encode("utf-8")
+    if not 0 <= leaf_index < 2**64 or len(leaf_hash) != 32 or len(record_hash) != 32 or len(at) > _MAX_TIME:
+        raise MalformedInput(f"receipt for leaf {leaf_index} has a field out of range (leaf index below 2^64, "
+                             f"32-byte hashes, a time of at most {_MAX_TIME} bytes)")
+    return hashlib.sha256(_MEMBER_DOMAIN + leaf_index.to_bytes(8, "big") + leaf_hash + record_hash
+                          + len(at).to_bytes(1, "big") + at).digest()
+
+
+def receipt_statement(log_id: str, batch_size: int, root: bytes) -> bytes:
+    """What the notary signs for one batch of receipts: the root of its members' `receipt_member` hashes."""
+    return batch_statement(RECEIPT_CONTEXT, log_id, batch_size, root)
+
+
 _FIELDS = frozenset({"log_id", "leaf_index", "leaf_hash", "record_hash", "received_at", "batch", "signature"})
 
 
@@ -34,11 +60,18 @@ class Receipt:
     batch_path: tuple[bytes, ...]
     signature: bytes
 
-    def encode(self) -> dict[str, Any]:
+    @property
+    def member(self) -> bytes:
+        return receipt_member(self.leaf_index, self.leaf_hash, self.record_hash, self.received_at)
+
+    def encode(self, with_path: bool = True) -> dict[str, Any]:
+        """The receipt as JSON. Without its path (a submission's answer holds every member of the batch, so
+        the client computes the paths: `notary.client.complete_receipts`)."""
+        batch: dict[str, Any] = {"size": self.batch_size, "index": self.batch_index}
+        if with_path:
+            batch["path"] = [h.hex() for h in self.batch_path]
         return {"log_id": self.log_id, "leaf_index": self.leaf_index, "leaf_hash": self.leaf_hash.hex(),
-                "record_hash": self.record_hash.hex(), "received_at": self.received_at,
-                "batch": {"size": self.batch_size, "index": self.batch_index,
-                          "path": [h.hex() for h in self.batch_path]},
+                "record_hash": self.record_hash.hex(), "received_at": self.received_at, "batch": batch,
                 "signature": base64.b64encode(self.signature).decode()}
 
     @classmethod
@@ -62,8 +95,8 @@ class Receipt:
             raise SignatureError(f"receipt is from log {self.log_id!r}, expected {log_id!r}")
         if self.batch_size < 1:
             raise SignatureError(f"receipt's batch size must be at least 1, got {self.batch_size}")
-        root = root_from_inclusion_proof(self.leaf_hash, self.batch_index, self.batch_size, list(self.batch_path))
-        statement = batch_statement(RECEIPT_CONTEXT, log_id, self.batch_size, root)
+        root = root_from_inclusion_proof(self.member, self.batch_index, self.batch_size, list(self.batch_path))
+        statement = receipt_statement(log_id, self.batch_size, root)
         try:
             Ed25519PublicKey.from_public_bytes(notary.public_key).verify(self.signature, statement)
         except InvalidSignature as exc:

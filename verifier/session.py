@@ -3,9 +3,11 @@
 A recording is complete when, per venue and camera, segment numbers run from 0 without a gap, each
 segment names the hash of the one before it, and each starts when the previous one ended. A draw is
 reproducible when re-running `verifier.draw` from its commitment, revealed seed and anchored beacon
-selects exactly the published experts.
+selects exactly the published experts, and any recusal it applies was fixed by the commitment.
 """
 
+import bisect
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -93,13 +95,20 @@ def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> 
             beacon = bytes.fromhex(str(result.get("beacon")))
             where = beacon_check(commitment.seq, beacon)
             earlier, chain = _earlier_selections(by_leaf, results, commitment)
+            if c.get("excluded_digest") is None and result.get("excluded"):
+                # Recusals chosen once the beacon is known are a grinding lever: every different set reshuffles
+                # the candidates, so the drawer could try sets until the outcome suited it.
+                raise VerificationError(f"the result recuses {', '.join(sorted(map(str, result['excluded']))[:5])}, "
+                                        "but the commitment fixed no recusals (excluded_digest) before the beacon "
+                                        "existed")
             venues = c.get("venues")
             verify_draw(list(c["pool"]), str(c["pool_digest"]), str(c["seed_commitment"]), int(c["count"]),
                         bytes.fromhex(str(result["revealed_seed"])), beacon, list(result["excluded"]),
                         list(result["selected"]), excluded_digest=c.get("excluded_digest"), earlier=earlier,
                         venues=None if venues is None else [(str(q["venue_id"]), int(q["count"])) for q in venues],
                         assignments=result.get("assignments"))
-            others = [o.seq for o in results[str(result.get("draw_id"))] if o.seq != e.seq]
+            published = results[str(result.get("draw_id"))]
+            others = [o.seq for o in published[:6] if o.seq != e.seq][:5]  # not all of them: n results, n² work
             if others:
                 raise VerificationError(f"draw {result.get('draw_id')} has another published result at leaf "
                                         f"{', '.join(map(str, others))}")
@@ -157,20 +166,32 @@ def _earlier_selections(
 
 def draw_commitments_resolved(entries: list[LogEntry]) -> list[SessionCheck]:
     """Every committed draw was drawn, or cancelled by its committer with a reason. A committer who could
-    keep a commitment quiet after seeing its beacon could commit several draws and publish the one it liked."""
-    results = {str(e.record.get("payload", {}).get("draw_id"))
-               for e in entries if e.record.get("type") == "draw_result"}
+    keep a commitment quiet after seeing its beacon could commit several draws and publish the one it liked.
+
+    So a draw id is committed once, and a commitment is resolved only by a result naming its own leaf: a
+    result "for the draw id" would also have resolved a second commitment under the same id."""
+    drawn = {e.record.get("payload", {}).get("commitment_leaf")
+             for e in entries if e.record.get("type") == "draw_result"}
+    commitments: dict[str, list[int]] = defaultdict(list)
+    for e in entries:
+        if e.record.get("type") == "draw_commitment":
+            commitments[_draw_id(e)].append(e.seq)
     cancellations: dict[str, list[LogEntry]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == "draw_cancellation":
-            cancellations[str(e.record.get("payload", {}).get("draw_id"))].append(e)
+            cancellations[_draw_id(e)].append(e)
     checks = []
     for e in entries:
         if e.record.get("type") != "draw_commitment":
             continue
-        draw_id = str(e.record.get("payload", {}).get("draw_id"))
+        draw_id = _draw_id(e)
         name = f"draw {draw_id} committed at leaf {e.seq}"
-        if draw_id in results:
+        if len(commitments[draw_id]) > 1:
+            checks.append(SessionCheck(name, False, f"draw {draw_id} is committed more than once (leaves "
+                                                    f"{', '.join(map(str, commitments[draw_id][:5]))}): "
+                                                    "its committer could publish the outcome it liked"))
+            continue
+        if e.seq in drawn:
             continue
         valid = [c for c in cancellations.get(draw_id, []) if c.submitter == e.submitter and c.seq > e.seq
                  and isinstance(c.record.get("payload", {}).get("reason"), str)
@@ -184,10 +205,27 @@ def draw_commitments_resolved(entries: list[LogEntry]) -> list[SessionCheck]:
     return checks
 
 
+def _draw_id(entry: LogEntry) -> str:
+    """A draw's id as text; any other JSON value is kept apart from every text id (7 is not "7")."""
+    value = entry.record.get("payload", {}).get("draw_id")
+    return value if isinstance(value, str) else f"<not text: {json.dumps(value)[:40]}>"
+
+
+def _key(value: Any) -> str:
+    """A JSON value as a dictionary key that keeps values of different types apart ("1" is not 1)."""
+    return json.dumps(value, sort_keys=True)
+
+
 def archive_completeness(entries: list[LogEntry], leaf_hashes: dict[int, bytes]) -> list[SessionCheck]:
     """Each session's archive lists every record of the session before it, with its leaf hash, and nothing of
     the session comes after it. `leaf_hashes` are the extract's (already proven) leaf hashes by leaf index."""
     checks = []
+    # Grouped once: a hub can log many archives, and a scan of the whole extract per archive made an extract
+    # of a few hundred thousand records take hours to verify.
+    by_session: dict[str, list[LogEntry]] = defaultdict(list)
+    for e in entries:
+        by_session[_key(e.record.get("session_id"))].append(e)
+    seqs = {session: [e.seq for e in found] for session, found in by_session.items()}  # in leaf order
     for archive in (e for e in entries if e.record.get("type") == "archive"):
         session = archive.record.get("session_id")
         payload = archive.record.get("payload", {})
@@ -204,14 +242,20 @@ def archive_completeness(entries: list[LogEntry], leaf_hashes: dict[int, bytes])
                 problems.append(f"archived leaf {leaf} is not in the extract")
             elif have.hex() != digest:
                 problems.append(f"leaf {leaf} is not the record that was archived")
-        of_session = [e for e in entries if e.record.get("session_id") == session and e.seq != archive.seq]
-        unlisted = [e.seq for e in of_session if e.seq < archive.seq and e.seq not in listed]
-        if unlisted:
-            problems.append(f"records {', '.join(map(str, unlisted[:5]))} of the session are missing from its archive")
-        late = [e for e in of_session if e.seq > archive.seq]
-        if late:
-            problems.append(f"{len(late)} record(s) of the session were logged after its archive "
-                            f"(first: leaf {late[0].seq}, {late[0].record.get('type')})")
+        of_session = by_session.get(_key(session), [])
+        after = bisect.bisect_right(seqs.get(_key(session), []), archive.seq)
+        late = len(of_session) - after  # counted, not sliced: a slice per archive is quadratic again
+        if not late:
+            # Only a session's last archive has nothing of the session after it, so this scan runs once per
+            # session (every earlier archive fails below without it).
+            unlisted = [e.seq for e in of_session[:after] if e.seq != archive.seq and e.seq not in listed]
+            if unlisted:
+                problems.append(f"records {', '.join(map(str, unlisted[:5]))} of the session are missing from "
+                                "its archive")
+        else:
+            first = of_session[after]
+            problems.append(f"{late} record(s) of the session were logged after its archive "
+                            f"(first: leaf {first.seq}, {first.record.get('type')})")
         if problems:
             checks.append(SessionCheck(name, False, "; ".join(problems[:4])))
         else:
@@ -224,25 +268,31 @@ _ACTIVE_BOOKING = ("reserved", "offered", "confirmed", "changed")
 
 
 def recordings_within_booked_slots(entries: list[LogEntry]) -> list[SessionCheck]:
-    """Every recording segment of a session lies inside the slot its venue booked for that session."""
+    """Every recording segment of a session lies inside the slot its venue booked for that session. An extract
+    with no booking at all (a project whose slots were not booked through the hub) has nothing to check."""
     bookings: dict[tuple[str, str], list[LogEntry]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == "booking":
             bookings[(str(e.record.get("session_id")), str(e.record.get("payload", {}).get("venue_id")))].append(e)
-    booked_sessions = {session for session, _ in bookings}
+    booked_seqs = {key: [b.seq for b in found] for key, found in bookings.items()}  # entries come in leaf order
     outside: dict[tuple[str, str], list[str]] = defaultdict(list)
     counted: dict[tuple[str, str], int] = defaultdict(int)
     for e in entries:
         session, venue = str(e.record.get("session_id")), str(e.record.get("venue_id"))
-        if e.record.get("type") != "recording_segment" or session not in booked_sessions:
+        # Once the project books slots, every segment needs one: skipping sessions without a booking let a
+        # camera file its segments under a session id nobody booked and so escape the check.
+        if e.record.get("type") != "recording_segment" or not bookings:
             continue
         counted[(session, venue)] += 1
-        before = [b for b in bookings.get((session, venue), []) if b.seq < e.seq]
+        # The latest booking before the segment, found by bisection: a scan per segment was quadratic in
+        # the number of bookings a hub can log.
+        booked = bookings.get((session, venue), [])
+        at = bisect.bisect_left(booked_seqs.get((session, venue), []), e.seq)
         payload = e.record.get("payload", {})
-        if not before or before[-1].record["payload"].get("action") not in _ACTIVE_BOOKING:
+        if at == 0 or booked[at - 1].record["payload"].get("action") not in _ACTIVE_BOOKING:
             outside[(session, venue)].append(f"segment {payload.get('segment_index')} has no booked slot")
             continue
-        slot = before[-1].record["payload"]
+        slot = booked[at - 1].record["payload"]
         if not _within(payload.get("start"), payload.get("end"), slot.get("slot_start"), slot.get("slot_end")):
             outside[(session, venue)].append(f"{payload.get('camera_id')} segment {payload.get('segment_index')} "
                                              f"({payload.get('start')} – {payload.get('end')}) is outside the slot "

@@ -16,7 +16,7 @@ from verifier.errors import InclusionProofError, MalformedInput, SignatureError
 from verifier.merkle import root_from_inclusion_proof
 
 SUBMISSION_CONTEXT = "bidtrace/submission/v1"
-RECEIPT_CONTEXT = "bidtrace/receipt/v1"
+RECEIPT_CONTEXT = "bidtrace/receipt/v2"  # see verifier.receipt for what v2 binds
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 

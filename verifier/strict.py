@@ -65,10 +65,12 @@ def parse_canonical(data: bytes, what: str) -> Any:
         value = json.loads(text, object_pairs_hook=_no_duplicates(what), parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise MalformedInput(f"{what} is not UTF-8: {exc}") from exc
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise MalformedInput(f"{what} is not JSON: {exc}") from exc
     except MalformedInput as exc:
         raise MalformedInput(f"{what}: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and also an integer of more digits than Python will convert, which
+        # a forger can put in any field: it must be a refusal, not a traceback.
+        raise MalformedInput(f"{what} is not JSON this verifier reads: {str(exc)[:120]}") from exc
     if canonical_bytes(value) != data:
         raise MalformedInput(
             f"{what} is not in RFC 8785 canonical form (re-encoding it gives other bytes: white space, key order, "

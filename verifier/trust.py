@@ -135,6 +135,7 @@ class TrustRoots:
         for n in other.notaries:
             if n not in notaries:
                 notaries.append(n)
+        _one_notary_per_log(notaries, "the pinned roots and the imported ones")
         ledgers = list(self.ledgers)
         for root in other.ledgers:
             if root.fingerprint not in {r.fingerprint for r in ledgers}:
@@ -162,7 +163,7 @@ class TrustRoots:
 
         try:
             value = json.loads(data, object_pairs_hook=no_duplicates, parse_constant=lambda c: _bad(c, what))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, or an integer too long to convert
             raise MalformedInput(f"{what} is not JSON: {exc}") from exc
         value = exact_object(value, what, {"format", "notaries", "ledgers"})
         if value["format"] != TRUST_FORMAT:
@@ -171,10 +172,23 @@ class TrustRoots:
                          for i, n in enumerate(listed(value, "notaries", what)))
         ledgers = tuple(LedgerRoot.parse(r, f"{what} ledger #{i}")
                         for i, r in enumerate(listed(value, "ledgers", what)))
+        _one_notary_per_log(notaries, what)
         return cls(notaries, ledgers)
 
     def describe(self) -> list[str]:
         return [n.describe() for n in self.notaries] + [r.describe() for r in self.ledgers]
+
+
+def _one_notary_per_log(notaries: list[NotaryRoot] | tuple[NotaryRoot, ...], what: str) -> None:
+    """A log has one checkpoint key. With two, which one verify used would depend on the order of a file,
+    and a key slipped in beside the genuine one would go unnoticed in `trust list`."""
+    seen: dict[str, NotaryRoot] = {}
+    for n in notaries:
+        first = seen.setdefault(n.log_id, n)
+        if first != n:
+            raise MalformedInput(f"{what} name two checkpoint keys for log {n.log_id!r:.60}: {first.note_key.name} "
+                                 f"{first.fingerprint} and {n.note_key.name} {n.fingerprint}; keep the one the "
+                                 "log's operator publishes (`bidtrace trust remove` the other)")
 
 
 def _bad(constant: str, what: str) -> Any:
