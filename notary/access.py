@@ -374,7 +374,8 @@ class SignedMessage:
 
 
 class NonceCache:
-    """Nonces seen within the window: a second use is a replay. Bounded; per process."""
+    """Nonces seen within the window: a second use is a replay. Bounded; in this process only, so it
+    serves a service that runs in one process (tests, the demo); `DatabaseNonces` serves several."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self._seen: OrderedDict[str, float] = OrderedDict()
@@ -383,7 +384,7 @@ class NonceCache:
 
     def first_use(self, principal_id: str, nonce: str) -> bool:
         now = time.monotonic()
-        horizon = now - 2 * WINDOW.total_seconds()
+        horizon = now - NONCE_LIFETIME
         key = f"{principal_id}\n{nonce}"
         with self._lock:
             while self._seen:
@@ -395,6 +396,60 @@ class NonceCache:
                 return False
             self._seen[key] = now
             return True
+
+
+# A signature is accepted up to WINDOW after it was made plus the verifier's clock skew either side; a
+# nonce is kept at least that long, so that no replay can outlive the memory of its first use.
+NONCE_LIFETIME = 2 * WINDOW.total_seconds() + 60
+
+_nonce_metadata: Any = None
+_nonce_table: Any = None
+
+
+def _request_nonces() -> Any:
+    """The table of nonces in use, in its own metadata: the notary's and the hub's databases both hold it."""
+    global _nonce_metadata, _nonce_table
+    if _nonce_table is None:
+        from sqlalchemy import Column, Float, Index, MetaData, String, Table
+
+        _nonce_metadata = MetaData()
+        _nonce_table = Table(
+            "request_nonces", _nonce_metadata,
+            Column("principal_id", String(128), primary_key=True),
+            Column("nonce", String(200), primary_key=True),
+            Column("seen_at", Float, nullable=False),
+            Index("ix_request_nonces_seen_at", "seen_at"),
+        )
+    return _nonce_table
+
+
+class DatabaseNonces:
+    """Nonces in the service's database, shared by all its worker processes: a replay sent to another
+    worker (`--workers N`) finds the first use there. The primary key makes the first use win even when
+    two workers see the same nonce at once. Expired nonces are deleted as new ones arrive."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.table = _request_nonces()
+        self.table.metadata.create_all(engine, checkfirst=True)
+        self._next_sweep = 0.0
+        self._lock = threading.Lock()
+
+    def first_use(self, principal_id: str, nonce: str) -> bool:
+        from sqlalchemy import delete, insert
+        from sqlalchemy.exc import IntegrityError
+
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(self.table).values(principal_id=principal_id, nonce=nonce, seen_at=now))
+                with self._lock:
+                    sweep, self._next_sweep = now >= self._next_sweep, max(self._next_sweep, now + 10)
+                if sweep:
+                    conn.execute(delete(self.table).where(self.table.c.seen_at < now - NONCE_LIFETIME))
+        except IntegrityError:
+            return False
+        return True
 
 
 def _signature_key_id(headers: Any) -> str:
@@ -419,9 +474,9 @@ def _signature_key_id(headers: Any) -> str:
 class Authenticator:
     """Checks one request's signature against the registry and returns its principal."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, nonces: "NonceCache | DatabaseNonces | None" = None) -> None:
         self.registry = registry
-        self.nonces = NonceCache()
+        self.nonces = nonces if nonces is not None else NonceCache()
 
     def authenticate(self, message: SignedMessage, body: bytes) -> "Caller":
         key_id = _signature_key_id(message.headers)
@@ -441,8 +496,8 @@ class Authenticator:
         if result.parameters.get("keyid") != key_id:
             raise AccessDenied(401, "the verified signature names another keyid")
         nonce = result.nonce
-        if not isinstance(nonce, str) or len(nonce) < 16:
-            raise AccessDenied(401, "the request signature needs a nonce of at least 16 characters")
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128:
+            raise AccessDenied(401, "the request signature needs a nonce of 16 to 128 characters")
         if not self.nonces.first_use(key_id, nonce):
             raise AccessDenied(401, f"replayed request: nonce {nonce[:12]}… of {key_id} was already used")
         purpose = result.covered_components.get('"bidtrace-purpose"')

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
-from notary.access import Authenticator
+from notary.access import Authenticator, DatabaseNonces
 from notary.api import admin, ops, proofs, records
 from notary.api.deps import Metrics
 from notary.api.guard import BodyGuard
@@ -36,7 +36,8 @@ def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
     )
     app.state.notary = notary
     app.state.metrics = Metrics(notary)
-    app.state.authenticator = Authenticator(notary.principals)
+    # Nonces live in the database so that a replay to another worker process is caught too.
+    app.state.authenticator = Authenticator(notary.principals, DatabaseNonces(notary.engine))
     app.add_middleware(BodyGuard, max_body_bytes=notary.config.max_body_bytes)
 
     @app.exception_handler(DBAPIError)
