@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from notary.audit import audit_log
 from notary.access import SignedRequests
+from notary.audit import audit_log
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.server import free_port
 from notary.service import Notary
