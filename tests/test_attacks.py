@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from notary.access import AccessConfigError, PrincipalKey, Role, SignedRequests, write_access_config
+from notary.access import AccessConfigError, Principal, PrincipalKey, Role, SignedRequests, write_access_config
 from notary.api import create_app
 from notary.client import NotaryClient, SubmitterKey
 from notary.server import serving
@@ -361,3 +361,65 @@ def test_an_extract_shows_who_read_the_project_and_still_verifies(served: Served
     with zipfile.ZipFile(path) as zf:
         members = "".join(zf.read(n).decode() for n in zf.namelist() if n.startswith("records/"))
     assert '"type":"access"' in members.replace(" ", "") and "court-1" in members and "case 2026-17" in members
+
+
+def _registry_records(notary: Notary) -> list[dict[str, Any]]:
+    entries = [json.loads(e)["record"] for _, e in notary.log.entries(limit=1000, project_id="registry")]
+    return [r["payload"] for r in entries if r["type"] == "registry"]
+
+
+def test_principals_of_the_access_configuration_are_registry_records_once(tmp_path: Path) -> None:
+    operator = SubmitterKey.generate("node-op-1")
+    access = tmp_path / "access.json"
+    write_access_config(access, [ADMIN.principal(Role.NOTARY_ADMIN), operator.principal(Role.NODE_OPERATOR)])
+    config = NotaryConfig(data_dir=tmp_path / "notary", access=access)
+    for _ in range(2):  # a restart with the same file binds and records nothing more
+        notary = Notary(config)
+        bound = {(p["subject"], p["by"], p["role"]) for p in _registry_records(notary)
+                 if p["action"] == "principal_bound"}
+        assert len(_registry_records(notary)) == 2
+        notary.close()
+    assert bound == {(ADMIN.submitter_id, "access-configuration", "notary_admin"),
+                     ("node-op-1", "access-configuration", "node_operator")}
+
+
+def test_a_revoked_key_stays_revoked_through_the_api_and_a_restart(tmp_path: Path) -> None:
+    operator = SubmitterKey.generate("node-op-1")
+    access = tmp_path / "access.json"
+    write_access_config(access, [ADMIN.principal(Role.NOTARY_ADMIN), operator.principal(Role.NODE_OPERATOR)])
+    config = NotaryConfig(data_dir=tmp_path / "notary", access=access)
+    notary = Notary(config)
+    with serving(notary, start_sealer=False) as url:
+        admin = httpx.Client(base_url=url, auth=SignedRequests(ADMIN), timeout=30)
+        assert admin.post("/v1/principals/node-op-1/revoke").status_code == 200
+        size = notary.log.size
+        again = admin.post("/v1/principals", json=operator.principal(Role.NODE_OPERATOR).to_json())
+        assert again.status_code == 409 and "revoked" in again.json()["detail"], again.text
+        assert notary.log.size == size
+        admin.close()
+    notary.close()
+    with pytest.raises(AccessConfigError, match=r"node-op-1.*revoked"):
+        Notary(config)  # the file still names the revoked key: refused by name, not silently re-bound
+
+
+@pytest.mark.parametrize("hidden", ["138\u200b0013\u200c8000", "1\u20603\u00ad8\ufeff00138000",
+                                    "身份证 1101011990\u200d03077777"])
+def test_personal_data_split_by_invisible_characters_is_still_422(served: Served, hidden: str) -> None:
+    st = served
+    before = st.notary.log.size
+    record = {**incident(1), "payload": {**incident(1)["payload"], "description": hidden}}
+    st.refused(st.post(st.people.hub, st.submission(st.people.hub, [record])), 422, "payload.description")
+    assert st.notary.log.size == before
+
+
+@pytest.mark.parametrize("principal_id", ["admin-2\n", "ａdmin-2", "admin\u200b-2", "admin-2 "])
+def test_a_principal_id_with_a_trailing_newline_or_lookalike_characters_is_refused(served: Served,
+                                                                                   principal_id: str) -> None:
+    key = SubmitterKey.generate("admin-2")
+    body = {**key.principal(Role.NOTARY_ADMIN).to_json(), "principal_id": principal_id}
+    with pytest.raises(AccessConfigError, match="principal_id must match"):
+        Principal.parse(body, "access configuration")  # as a file names it
+    before = served.notary.log.size
+    response = served.post(ADMIN, body, "/v1/principals")  # as the API is asked
+    assert response.status_code == 422, response.text
+    assert served.notary.principals.get(principal_id) is None and served.notary.log.size == before

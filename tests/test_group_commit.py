@@ -12,7 +12,7 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.log import Submission
 from notary.server import serving
 from notary.service import Notary
-from tests.conftest import Participants, entry_of, incident, make_config, segment
+from tests.conftest import CONFIGURED, Participants, entry_of, incident, make_config, segment
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
 from verifier.receipt import verify_receipt
@@ -99,7 +99,7 @@ def test_a_revoked_key_is_refused_inside_the_group_without_failing_the_others(sq
             assert exc.status == 403 and "revoked" in exc.detail
         (receipt,) = client.submit(people.camera, [segment(1)])
         client.close()
-    assert receipt["leaf_index"] == 1 and log.size == 2
+    assert receipt["leaf_index"] == CONFIGURED + 1 and log.size == CONFIGURED + 2
 
 
 def test_resubmissions_within_one_group_append_once(sqlite_notary: Notary) -> None:
@@ -113,9 +113,9 @@ def test_resubmissions_within_one_group_append_once(sqlite_notary: Notary) -> No
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert len(results) == 8 and sqlite_notary.log.size == 3
+    assert len(results) == 8 and sqlite_notary.log.size == CONFIGURED + 3
     leaves = {tuple(r["leaf_index"] for r in receipts) for receipts in results}
-    assert leaves == {(0, 1, 2)}
+    assert leaves == {(CONFIGURED, CONFIGURED + 1, CONFIGURED + 2)}
 
 
 def test_a_failing_database_answers_503_and_a_resubmission_then_appends(sqlite_notary: Notary) -> None:
@@ -133,4 +133,4 @@ def test_a_failing_database_answers_503_and_a_resubmission_then_appends(sqlite_n
             conn.exec_driver_sql("ALTER TABLE leaves_away RENAME TO leaves")
         (receipt,) = client.submit(people.hub, [incident(0)])
         client.close()
-    assert receipt["leaf_index"] == 0 and sqlite_notary.log.size == 1
+    assert receipt["leaf_index"] == CONFIGURED and sqlite_notary.log.size == CONFIGURED + 1

@@ -17,7 +17,7 @@ from notary.audit import audit_log
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.server import free_port
 from notary.service import Notary
-from tests.conftest import ADMIN, admin_access, incident, make_config, wait_until
+from tests.conftest import ADMIN, CONFIGURED, admin_access, incident, make_config, wait_until
 from verifier.receipt import verify_receipt
 
 
@@ -63,8 +63,9 @@ def test_concurrent_appends_through_several_workers(tmp_path: Path, database_url
             t.join(timeout=120)
         assert not errors, errors
         leaves = sorted(r["leaf_index"] for r in receipts)
-        # after the registry records of the four bindings
-        assert leaves == list(range(4, 4 + len(leaves))), "leaf indexes must be unique and without gaps"
+        # after the registry records of the administrator's binding and of the four hubs'
+        first = CONFIGURED + 4
+        assert leaves == list(range(first, first + len(leaves))), "leaf indexes must be unique and without gaps"
         wait_until(lambda: admin.get("/healthz")["anchor_lag"] == 0, 60, "anchoring of everything")
         revoked = admin._http.post("/v1/submitters/hub-0/revoke")
         assert revoked.status_code == 200
