@@ -143,11 +143,11 @@ def subscribe(body: SubscriptionIn, hub: Hub = Depends(get_hub),
 
 @router.get("/subscriptions/{subscription_id}", tags=["supervision feed"])
 def get_subscription(subscription_id: str, hub: Hub = Depends(get_hub),
-                     _: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
-    return feed.subscription(hub, subscription_id)
+                     caller: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
+    return feed.subscription(hub, subscription_id, caller)
 
 
 @router.delete("/subscriptions/{subscription_id}", tags=["supervision feed"])
 def unsubscribe(subscription_id: str, hub: Hub = Depends(get_hub),
-                _: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
-    return feed.unsubscribe(hub, subscription_id)
+                caller: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
+    return feed.unsubscribe(hub, subscription_id, caller)

@@ -137,6 +137,23 @@ def test_webhooks_go_only_to_registered_supervisor_endpoints(stack: Stack, url: 
     assert st.as_key(platform).call("POST", "/subscriptions", {**body, "url": registered}, 201)
 
 
+def test_a_supervisor_sees_and_cancels_only_its_own_subscriptions(stack: Stack) -> None:
+    st = stack
+    setup_session(st)
+    platform = PrincipalKey.generate("supervision-platform")
+    st.hub.principals.bind(Principal(platform.principal_id, Role.SUPERVISOR, platform.public_pem(),
+                                     endpoints=frozenset({"https://supervision.example/hook"})))
+    sub = st.as_key(platform).call("POST", "/subscriptions", {
+        "project_id": PROJECT, "url": "https://supervision.example/hook", "secret": "s" * 32}, 201)
+    path = f"/subscriptions/{sub['subscription_id']}"
+    other = st.as_key(SUPERVISOR)
+    other.refused("GET", path, None, 403, "belongs to another subscriber")
+    other.refused("DELETE", path, None, 403, "belongs to another subscriber")
+    assert st.as_key(platform).call("GET", path)["active"] is True  # still active: the refusal changed nothing
+    assert st.call("GET", path)["url"] == "https://supervision.example/hook"  # the province sees them all
+    assert st.as_key(platform).call("DELETE", path)["active"] is False
+
+
 FREE_TEXT = [
     ("POST", "/sessions/S-1/objections", {"filed_by": "某投标人", "summary": "{}"}, "body.summary"),
     ("POST", "/sessions/S-1/incidents", {"venue_id": MAIN, "kind": "other", "description": "{}",
