@@ -526,6 +526,11 @@ def _signature_key_id(headers: Any) -> str:
     key_id = params.get("keyid") if isinstance(params, dict) else None
     if not isinstance(key_id, str):
         raise AccessDenied(401, "Signature-Input names no keyid (the principal id)")
+    import re
+
+    if not re.fullmatch(_ID, key_id):
+        # Never echoed: it is the caller's text, of any length, and matches no principal anyway.
+        raise AccessDenied(401, f"the keyid of Signature-Input is not a principal id (it must match {_ID})")
     return key_id
 
 

@@ -423,3 +423,12 @@ def test_a_principal_id_with_a_trailing_newline_or_lookalike_characters_is_refus
     response = served.post(ADMIN, body, "/v1/principals")  # as the API is asked
     assert response.status_code == 422, response.text
     assert served.notary.principals.get(principal_id) is None and served.notary.log.size == before
+
+
+@pytest.mark.parametrize("key_id", ["x" * 5000, "notary-admin-1\\nX-Injected: 1", "admin\\u00e4"])
+def test_a_keyid_that_is_no_principal_id_is_401_without_echoing_it(served: Served, key_id: str) -> None:
+    header = f'sig1=("@method");created={int(time.time())};keyid="{key_id}";nonce="{"n" * 20}";tag="bidtrace"'
+    response = httpx.get(served.url + "/v1/principals", timeout=30, headers={
+        "Signature-Input": header.encode(), "Signature": b"sig1=:AAAA:"})
+    assert response.status_code == 401, response.text
+    assert key_id not in response.text and len(response.text) < 400
