@@ -432,3 +432,28 @@ def test_a_keyid_that_is_no_principal_id_is_401_without_echoing_it(served: Serve
         "Signature-Input": header.encode(), "Signature": b"sig1=:AAAA:"})
     assert response.status_code == 401, response.text
     assert key_id not in response.text and len(response.text) < 400
+
+
+def test_a_body_that_trickles_in_gets_408_instead_of_holding_the_connection() -> None:
+    from fastapi import FastAPI
+
+    from notary.api.guard import BodyGuard
+    from notary.server import serving_app
+
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo() -> dict[str, str]:
+        return {"reached": "yes"}
+
+    app.add_middleware(BodyGuard, max_body_bytes=1024, body_seconds=1.0)
+    with serving_app(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100\r\n\r\n{\"a\": ")  # and then nothing more
+            started = time.monotonic()
+            answer = conn.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"did not arrive within 1 seconds" in answer and b"reached" not in answer
+        assert time.monotonic() - started < 8
