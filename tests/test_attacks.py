@@ -429,7 +429,7 @@ def test_a_principal_id_with_a_trailing_newline_or_lookalike_characters_is_refus
 def test_a_keyid_that_is_no_principal_id_is_401_without_echoing_it(served: Served, key_id: str) -> None:
     header = f'sig1=("@method");created={int(time.time())};keyid="{key_id}";nonce="{"n" * 20}";tag="bidtrace"'
     response = httpx.get(served.url + "/v1/principals", timeout=30, headers={
-        "Signature-Input": header.encode(), "Signature": b"sig1=:AAAA:"})
+        b"Signature-Input": header.encode(), b"Signature": b"sig1=:AAAA:"})
     assert response.status_code == 401, response.text
     assert key_id not in response.text and len(response.text) < 400
 
