@@ -457,3 +457,14 @@ def test_a_body_that_trickles_in_gets_408_instead_of_holding_the_connection() ->
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b"did not arrive within 1 seconds" in answer and b"reached" not in answer
         assert time.monotonic() - started < 8
+
+
+def test_a_422_names_the_field_without_echoing_what_was_sent(served: Served) -> None:
+    secret = "370102197001011234-" + "s" * 2000
+    response = httpx.get(served.url + "/v1/records", params={"project_id": secret}, timeout=30,
+                         auth=SignedRequests(served.court))
+    assert response.status_code == 422 and "project_id" in response.json()["detail"], response.text
+    assert "370102197001011234" not in response.text and len(response.text) < 400
+    response = served.post(ADMIN, {"principal_id": secret, "role": "court"}, "/v1/principals")
+    assert response.status_code == 422 and "principal_id" in response.json()["detail"], response.text
+    assert "370102197001011234" not in response.text
