@@ -205,6 +205,8 @@ class Subscription(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     queued: Mapped[int] = mapped_column(Integer, default=0)
     delivered: Mapped[int] = mapped_column(Integer, default=0)
+    # Who subscribed: a supervisor sees and cancels only its own subscriptions (the province all of them).
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class Outbox(Base):

@@ -140,7 +140,7 @@ class Principal:
         if extra:
             raise AccessConfigError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
         pid = value.get("principal_id")
-        if not isinstance(pid, str) or not re.match(_ID, pid):
+        if not isinstance(pid, str) or not re.fullmatch(_ID, pid):
             raise AccessConfigError(f"{where}: principal_id must match {_ID}")
         where = f"{where} ({pid})"
         try:
@@ -153,7 +153,7 @@ class Principal:
         load_public_key(pem, where)
         venue, function, projects = value.get("venue_id"), value.get("function"), value.get("projects", [])
         if role in (Role.VENUE_OPERATOR, Role.DEVICE):
-            if not isinstance(venue, str) or not re.match(_ID, venue):
+            if not isinstance(venue, str) or not re.fullmatch(_ID, venue):
                 raise AccessConfigError(f"{where}: a {role} is bound to one venue: venue_id is missing or invalid")
         elif venue is not None:
             raise AccessConfigError(f"{where}: a {role} is not bound to a venue; remove venue_id")
@@ -162,7 +162,7 @@ class Principal:
                 raise AccessConfigError(f"{where}: a device is bound to one function: {', '.join(DEVICE_FUNCTIONS)}")
         elif function is not None:
             raise AccessConfigError(f"{where}: only devices have a function; remove function")
-        if not isinstance(projects, list) or not all(isinstance(p, str) and re.match(_ID, p) for p in projects):
+        if not isinstance(projects, list) or not all(isinstance(p, str) and re.fullmatch(_ID, p) for p in projects):
             raise AccessConfigError(f"{where}: projects must be a list of project ids")
         if role is Role.COURT and not projects:
             raise AccessConfigError(f"{where}: a court or complainant must be granted at least one project")
@@ -196,12 +196,20 @@ class Registry:
         self._lock = threading.Lock()
         self._by_id: dict[str, Principal] = {}
         self._keys: dict[str, PublicKey] = {}
+        self._revoked: set[tuple[str, str]] = set()
         for p in principals:
             self.bind(p)
+
+    def was_revoked(self, principal: Principal) -> bool:
+        """Whether this principal's key was revoked under its id (a revoked key stays revoked)."""
+        with self._lock:
+            return (principal.principal_id, key_digest(principal.public_key)) in self._revoked
 
     def bind(self, principal: Principal) -> bool:
         """Add a principal; True if it is new, False if it was already bound exactly so."""
         key = principal.key()
+        if self.was_revoked(principal):
+            raise AccessConfigError(_revoked_message(principal))
         with self._lock:
             existing = self._by_id.get(principal.principal_id)
             if existing == principal:
@@ -215,7 +223,10 @@ class Registry:
 
     def revoke(self, principal_id: str) -> Principal | None:
         with self._lock:
-            return self._by_id.pop(principal_id, None)
+            principal = self._by_id.pop(principal_id, None)
+            if principal is not None:
+                self._revoked.add((principal_id, key_digest(principal.public_key)))
+            return principal
 
     def get(self, principal_id: str) -> Principal | None:
         with self._lock:
@@ -233,6 +244,18 @@ class Registry:
             return sorted(self._by_id.values(), key=lambda p: p.principal_id)
 
 
+def key_digest(public_pem: str) -> str:
+    """The SHA-256 of a principal's key PEM: what registry records name and revocations remember."""
+    import hashlib
+
+    return hashlib.sha256(public_pem.encode()).hexdigest()
+
+
+def _revoked_message(principal: Principal) -> str:
+    return (f"the key of principal {principal.principal_id} was revoked and cannot be bound again; "
+            f"bind a new key")
+
+
 class DatabaseRegistry(Registry):
     """The notary's principals, in its database, so that every worker process sees a binding or a
     revocation at once. Parsed keys are cached by PEM (a cache, not state)."""
@@ -246,6 +269,8 @@ class DatabaseRegistry(Registry):
 
         principal.key()
         with self.engine.begin() as conn:
+            if self._was_revoked(conn, principal):
+                raise AccessConfigError(_revoked_message(principal))
             existing = self._load(conn, principal.principal_id)
             if existing == principal:
                 return False
@@ -259,12 +284,27 @@ class DatabaseRegistry(Registry):
         return True
 
     def revoke(self, principal_id: str) -> Principal | None:
-        from sqlalchemy import delete
+        from sqlalchemy import delete, insert
 
         with self.engine.begin() as conn:
             existing = self._load(conn, principal_id)
             conn.execute(delete(principals).where(principals.c.principal_id == principal_id))
+            if existing is not None and not self._was_revoked(conn, existing):
+                conn.execute(insert(revocations).values(
+                    principal_id=principal_id, key_digest=key_digest(existing.public_key), revoked_at=time.time()))
         return existing
+
+    def was_revoked(self, principal: Principal) -> bool:
+        with self.engine.connect() as conn:
+            return self._was_revoked(conn, principal)
+
+    @staticmethod
+    def _was_revoked(conn: Any, principal: Principal) -> bool:
+        from sqlalchemy import select
+
+        return conn.execute(select(revocations.c.principal_id).where(
+            revocations.c.principal_id == principal.principal_id,
+            revocations.c.key_digest == key_digest(principal.public_key))).first() is not None
 
     @staticmethod
     def _load(conn: Any, principal_id: str) -> Principal | None:
@@ -305,6 +345,24 @@ def _principals_table() -> Any:
 
 
 principals = _principals_table()
+
+
+def _revocations_table() -> Any:
+    """Keys revoked under a principal id: a revoked key is never bound again, by the API or by a restart
+    from an access configuration that still names it."""
+    from sqlalchemy import Column, Float, String, Table
+
+    from notary import store
+
+    return Table(
+        "principal_revocations", store.metadata,
+        Column("principal_id", String(128), primary_key=True),
+        Column("key_digest", String(64), primary_key=True),
+        Column("revoked_at", Float, nullable=False),
+    )
+
+
+revocations = _revocations_table()
 
 
 def load_access_config(path: Path) -> list[Principal]:
@@ -374,7 +432,8 @@ class SignedMessage:
 
 
 class NonceCache:
-    """Nonces seen within the window: a second use is a replay. Bounded; per process."""
+    """Nonces seen within the window: a second use is a replay. Bounded; in this process only, so it
+    serves a service that runs in one process (tests, the demo); `DatabaseNonces` serves several."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self._seen: OrderedDict[str, float] = OrderedDict()
@@ -383,7 +442,7 @@ class NonceCache:
 
     def first_use(self, principal_id: str, nonce: str) -> bool:
         now = time.monotonic()
-        horizon = now - 2 * WINDOW.total_seconds()
+        horizon = now - NONCE_LIFETIME
         key = f"{principal_id}\n{nonce}"
         with self._lock:
             while self._seen:
@@ -395,6 +454,60 @@ class NonceCache:
                 return False
             self._seen[key] = now
             return True
+
+
+# A signature is accepted up to WINDOW after it was made plus the verifier's clock skew either side; a
+# nonce is kept at least that long, so that no replay can outlive the memory of its first use.
+NONCE_LIFETIME = 2 * WINDOW.total_seconds() + 60
+
+_nonce_metadata: Any = None
+_nonce_table: Any = None
+
+
+def _request_nonces() -> Any:
+    """The table of nonces in use, in its own metadata: the notary's and the hub's databases both hold it."""
+    global _nonce_metadata, _nonce_table
+    if _nonce_table is None:
+        from sqlalchemy import Column, Float, Index, MetaData, String, Table
+
+        _nonce_metadata = MetaData()
+        _nonce_table = Table(
+            "request_nonces", _nonce_metadata,
+            Column("principal_id", String(128), primary_key=True),
+            Column("nonce", String(200), primary_key=True),
+            Column("seen_at", Float, nullable=False),
+            Index("ix_request_nonces_seen_at", "seen_at"),
+        )
+    return _nonce_table
+
+
+class DatabaseNonces:
+    """Nonces in the service's database, shared by all its worker processes: a replay sent to another
+    worker (`--workers N`) finds the first use there. The primary key makes the first use win even when
+    two workers see the same nonce at once. Expired nonces are deleted as new ones arrive."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.table = _request_nonces()
+        self.table.metadata.create_all(engine, checkfirst=True)
+        self._next_sweep = 0.0
+        self._lock = threading.Lock()
+
+    def first_use(self, principal_id: str, nonce: str) -> bool:
+        from sqlalchemy import delete, insert
+        from sqlalchemy.exc import IntegrityError
+
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(self.table).values(principal_id=principal_id, nonce=nonce, seen_at=now))
+                with self._lock:
+                    sweep, self._next_sweep = now >= self._next_sweep, max(self._next_sweep, now + 10)
+                if sweep:
+                    conn.execute(delete(self.table).where(self.table.c.seen_at < now - NONCE_LIFETIME))
+        except IntegrityError:
+            return False
+        return True
 
 
 def _signature_key_id(headers: Any) -> str:
@@ -413,15 +526,20 @@ def _signature_key_id(headers: Any) -> str:
     key_id = params.get("keyid") if isinstance(params, dict) else None
     if not isinstance(key_id, str):
         raise AccessDenied(401, "Signature-Input names no keyid (the principal id)")
+    import re
+
+    if not re.fullmatch(_ID, key_id):
+        # Never echoed: it is the caller's text, of any length, and matches no principal anyway.
+        raise AccessDenied(401, f"the keyid of Signature-Input is not a principal id (it must match {_ID})")
     return key_id
 
 
 class Authenticator:
     """Checks one request's signature against the registry and returns its principal."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, nonces: "NonceCache | DatabaseNonces | None" = None) -> None:
         self.registry = registry
-        self.nonces = NonceCache()
+        self.nonces = nonces if nonces is not None else NonceCache()
 
     def authenticate(self, message: SignedMessage, body: bytes) -> "Caller":
         key_id = _signature_key_id(message.headers)
@@ -441,8 +559,8 @@ class Authenticator:
         if result.parameters.get("keyid") != key_id:
             raise AccessDenied(401, "the verified signature names another keyid")
         nonce = result.nonce
-        if not isinstance(nonce, str) or len(nonce) < 16:
-            raise AccessDenied(401, "the request signature needs a nonce of at least 16 characters")
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128:
+            raise AccessDenied(401, "the request signature needs a nonce of 16 to 128 characters")
         if not self.nonces.first_use(key_id, nonce):
             raise AccessDenied(401, f"replayed request: nonce {nonce[:12]}… of {key_id} was already used")
         purpose = result.covered_components.get('"bidtrace-purpose"')

@@ -2,8 +2,8 @@
 landline phone numbers, and unified social credit codes (GB 32100). Such values belong in the hub's
 store, and in evidence only as salted commitments; a free-text field that carries one is refused with
 an error naming what it looks like. Text is normalised first (NFKC folds full-width digits and letters;
-spaces, dashes, dots and brackets between digits are dropped), so spelling a number out in pieces or in
-full-width characters does not slip it through.
+spaces, dashes, dots and brackets between digits, and invisible format characters anywhere, are dropped),
+so spelling a number out in pieces, in full-width characters or with zero-width ones does not slip it through.
 """
 
 import re
@@ -31,7 +31,10 @@ _KINDS = (
 
 def personal_data_in(text: str) -> str | None:
     """What kind of personal data `text` carries in clear, or None."""
-    folded = unicodedata.normalize("NFKC", text).upper()
+    # Invisible format characters (zero-width space and joiners, word joiner, soft hyphen, BOM, bidi
+    # marks: Unicode category Cf) render as nothing, so a number split by them reads as one number.
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    folded = unicodedata.normalize("NFKC", visible).upper()
     joined = _BETWEEN_DIGITS.sub("", folded)
     for pattern, kind in _KINDS:
         if pattern.search(joined):

@@ -41,6 +41,8 @@ class NotaryConfig:
         return self.database_url or f"sqlite:///{self.data_dir / 'notary.db'}"
 
 
+CONFIGURATION = "access-configuration"  # who bound the principals the operator's access file names
+
 INSECURE_WARNING = (
     "WARNING: --insecure-local: no access configuration; any caller on this machine may do anything, "
     "including reading sealed records. For a demonstration on loopback only, never for real evidence."
@@ -77,8 +79,7 @@ class Notary:
             # The access configuration is the registry the operator starts from (a file under change
             # control); changes made through the API after that are registry records in the log.
             for principal in load_access_config(config.access):
-                self.principals.bind(principal)
-                self.register_submitter_of(principal)
+                self.bind_from_configuration(principal)
         self.ledger = ledger or open_ledger(config, self.key)
         self.sealer = Sealer(self.log, self.ledger, config.seal_interval, config.seal_records)
 
@@ -112,6 +113,22 @@ class Notary:
                   "venue_id": self.config.org, "device_id": key.principal_id,
                   "occurred_at": now_rfc3339().replace("Z", "+00:00"), "payload": payload, "attachments": []}
         self.log.submit(Submission(key.principal_id, [record], key.sign_batch([record])))
+
+    def bind_from_configuration(self, principal: Principal) -> None:
+        """Bind a principal the access configuration names, once: its first binding is a `registry` record
+        by `access-configuration` (the operator's file), and a restart with the same file binds and records
+        nothing more. The record goes first: a crash between the two leaves a binding recorded twice at
+        worst, never a binding without its record. A principal revoked through the API stays revoked; the
+        file naming it again is refused by name rather than silently undoing the revocation."""
+        existing = self.principals.get(principal.principal_id)
+        if existing is None:
+            if self.principals.was_revoked(principal):
+                raise AccessConfigError(
+                    f"the access configuration names {principal.describe()}, whose key was revoked; bind a new "
+                    f"key through POST /v1/principals or remove it from the file")
+            self.record_registry_change("principal_bound", principal, CONFIGURATION)
+        self.principals.bind(principal)  # refuses a different binding under the same id, by name
+        self.register_submitter_of(principal)
 
     def register_submitter_of(self, principal: Principal) -> None:
         """A hub or a device signs evidence with the key it signs requests with."""

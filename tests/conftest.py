@@ -90,6 +90,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 ADMIN = SubmitterKey.generate("notary-admin-1")
+# Leaves a notary of `make_config` starts with: the registry record of ADMIN's binding from its access file.
+CONFIGURED = 1
 
 
 def make_config(data_dir: Path, database_url: str | None = None, **kw: Any) -> NotaryConfig:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from notary.access import AccessConfigError, PrincipalKey, Role, SignedRequests, write_access_config
+from notary.access import AccessConfigError, Principal, PrincipalKey, Role, SignedRequests, write_access_config
 from notary.api import create_app
 from notary.client import NotaryClient, SubmitterKey
 from notary.server import serving
@@ -365,3 +365,110 @@ def test_an_extract_shows_who_read_the_project_and_still_verifies(served: Served
     with zipfile.ZipFile(path) as zf:
         members = "".join(zf.read(n).decode() for n in zf.namelist() if n.startswith("records/"))
     assert '"type":"access"' in members.replace(" ", "") and "court-1" in members and "case 2026-17" in members
+
+
+def _registry_records(notary: Notary) -> list[dict[str, Any]]:
+    entries = [json.loads(e)["record"] for _, e in notary.log.entries(limit=1000, project_id="registry")]
+    return [r["payload"] for r in entries if r["type"] == "registry"]
+
+
+def test_principals_of_the_access_configuration_are_registry_records_once(tmp_path: Path) -> None:
+    operator = SubmitterKey.generate("node-op-1")
+    access = tmp_path / "access.json"
+    write_access_config(access, [ADMIN.principal(Role.NOTARY_ADMIN), operator.principal(Role.NODE_OPERATOR)])
+    config = NotaryConfig(data_dir=tmp_path / "notary", access=access)
+    for _ in range(2):  # a restart with the same file binds and records nothing more
+        notary = Notary(config)
+        bound = {(p["subject"], p["by"], p["role"]) for p in _registry_records(notary)
+                 if p["action"] == "principal_bound"}
+        assert len(_registry_records(notary)) == 2
+        notary.close()
+    assert bound == {(ADMIN.submitter_id, "access-configuration", "notary_admin"),
+                     ("node-op-1", "access-configuration", "node_operator")}
+
+
+def test_a_revoked_key_stays_revoked_through_the_api_and_a_restart(tmp_path: Path) -> None:
+    operator = SubmitterKey.generate("node-op-1")
+    access = tmp_path / "access.json"
+    write_access_config(access, [ADMIN.principal(Role.NOTARY_ADMIN), operator.principal(Role.NODE_OPERATOR)])
+    config = NotaryConfig(data_dir=tmp_path / "notary", access=access)
+    notary = Notary(config)
+    with serving(notary, start_sealer=False) as url:
+        admin = httpx.Client(base_url=url, auth=SignedRequests(ADMIN), timeout=30)
+        assert admin.post("/v1/principals/node-op-1/revoke").status_code == 200
+        size = notary.log.size
+        again = admin.post("/v1/principals", json=operator.principal(Role.NODE_OPERATOR).to_json())
+        assert again.status_code == 409 and "revoked" in again.json()["detail"], again.text
+        assert notary.log.size == size
+        admin.close()
+    notary.close()
+    with pytest.raises(AccessConfigError, match=r"node-op-1.*revoked"):
+        Notary(config)  # the file still names the revoked key: refused by name, not silently re-bound
+
+
+@pytest.mark.parametrize("hidden", ["138\u200b0013\u200c8000", "1\u20603\u00ad8\ufeff00138000",
+                                    "身份证 1101011990\u200d03077777"])
+def test_personal_data_split_by_invisible_characters_is_still_422(served: Served, hidden: str) -> None:
+    st = served
+    before = st.notary.log.size
+    record = {**incident(1), "payload": {**incident(1)["payload"], "description": hidden}}
+    st.refused(st.post(st.people.hub, st.submission(st.people.hub, [record])), 422, "payload.description")
+    assert st.notary.log.size == before
+
+
+@pytest.mark.parametrize("principal_id", ["admin-2\n", "ａdmin-2", "admin\u200b-2", "admin-2 "])
+def test_a_principal_id_with_a_trailing_newline_or_lookalike_characters_is_refused(served: Served,
+                                                                                   principal_id: str) -> None:
+    key = SubmitterKey.generate("admin-2")
+    body = {**key.principal(Role.NOTARY_ADMIN).to_json(), "principal_id": principal_id}
+    with pytest.raises(AccessConfigError, match="principal_id must match"):
+        Principal.parse(body, "access configuration")  # as a file names it
+    before = served.notary.log.size
+    response = served.post(ADMIN, body, "/v1/principals")  # as the API is asked
+    assert response.status_code == 422, response.text
+    assert served.notary.principals.get(principal_id) is None and served.notary.log.size == before
+
+
+@pytest.mark.parametrize("key_id", ["x" * 5000, "notary-admin-1\\nX-Injected: 1", "admin\\u00e4"])
+def test_a_keyid_that_is_no_principal_id_is_401_without_echoing_it(served: Served, key_id: str) -> None:
+    header = f'sig1=("@method");created={int(time.time())};keyid="{key_id}";nonce="{"n" * 20}";tag="bidtrace"'
+    response = httpx.get(served.url + "/v1/principals", timeout=30, headers={
+        b"Signature-Input": header.encode(), b"Signature": b"sig1=:AAAA:"})
+    assert response.status_code == 401, response.text
+    assert key_id not in response.text and len(response.text) < 400
+
+
+def test_a_body_that_trickles_in_gets_408_instead_of_holding_the_connection() -> None:
+    from fastapi import FastAPI
+
+    from notary.api.guard import BodyGuard
+    from notary.server import serving_app
+
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo() -> dict[str, str]:
+        return {"reached": "yes"}
+
+    app.add_middleware(BodyGuard, max_body_bytes=1024, body_seconds=1.0)
+    with serving_app(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100\r\n\r\n{\"a\": ")  # and then nothing more
+            started = time.monotonic()
+            answer = conn.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"did not arrive within 1 seconds" in answer and b"reached" not in answer
+        assert time.monotonic() - started < 8
+
+
+def test_a_422_names_the_field_without_echoing_what_was_sent(served: Served) -> None:
+    secret = "370102197001011234-" + "s" * 2000
+    response = httpx.get(served.url + "/v1/records", params={"project_id": secret}, timeout=30,
+                         auth=SignedRequests(served.court))
+    assert response.status_code == 422 and "project_id" in response.json()["detail"], response.text
+    assert "370102197001011234" not in response.text and len(response.text) < 400
+    response = served.post(ADMIN, {"principal_id": secret, "role": "court"}, "/v1/principals")
+    assert response.status_code == 422 and "principal_id" in response.json()["detail"], response.text
+    assert "370102197001011234" not in response.text

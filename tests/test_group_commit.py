@@ -13,7 +13,7 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.log import Submission
 from notary.server import serving
 from notary.service import Notary
-from tests.conftest import ADMIN, Participants, entry_of, incident, make_config, segment
+from tests.conftest import ADMIN, CONFIGURED, Participants, entry_of, incident, make_config, segment
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
 from verifier.receipt import verify_receipt
@@ -68,7 +68,7 @@ def test_concurrent_submissions_share_commits_and_every_ack_is_present(tmp_path:
         assert submissions == clients * per_client
         # Sharing, not a rate: with 48 clients waiting, groups form whatever the machine's load.
         assert commits <= submissions * 2 // 3, f"{submissions} submissions took {commits} commits"
-        assert sorted(acked) == list(range(clients * per_client)), "every ack names its own leaf, without gaps"
+        assert sorted(acked) == list(range(CONFIGURED, CONFIGURED + clients * per_client)), "every ack, without gaps"
         for leaf, (_, record) in acked.items():
             assert canonical_bytes(parse_entry(entry_of(notary, leaf)).record) == canonical_bytes(record)
         for c in range(clients):  # each client's records in the order it was acknowledged
@@ -104,7 +104,7 @@ def test_a_revoked_key_is_refused_inside_the_group_without_failing_the_others(sq
             assert exc.status == 403 and "revoked" in exc.detail
         (receipt,) = client.submit(people.camera, [segment(1)])
         client.close()
-    assert receipt["leaf_index"] == 1 and log.size == 2
+    assert receipt["leaf_index"] == CONFIGURED + 1 and log.size == CONFIGURED + 2
 
 
 def test_resubmissions_within_one_group_append_once(sqlite_notary: Notary) -> None:
@@ -118,9 +118,9 @@ def test_resubmissions_within_one_group_append_once(sqlite_notary: Notary) -> No
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert len(results) == 8 and sqlite_notary.log.size == 3
+    assert len(results) == 8 and sqlite_notary.log.size == CONFIGURED + 3
     leaves = {tuple(r["leaf_index"] for r in receipts) for receipts in results}
-    assert leaves == {(0, 1, 2)}
+    assert leaves == {(CONFIGURED, CONFIGURED + 1, CONFIGURED + 2)}
 
 
 def test_a_failing_database_answers_503_and_a_resubmission_then_appends(sqlite_notary: Notary) -> None:
@@ -138,4 +138,4 @@ def test_a_failing_database_answers_503_and_a_resubmission_then_appends(sqlite_n
             conn.exec_driver_sql("ALTER TABLE leaves_away RENAME TO leaves")
         (receipt,) = client.submit(people.hub, [incident(0)])
         client.close()
-    assert receipt["leaf_index"] == 0 and sqlite_notary.log.size == 1
+    assert receipt["leaf_index"] == CONFIGURED and sqlite_notary.log.size == CONFIGURED + 1

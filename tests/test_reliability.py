@@ -20,7 +20,17 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.log import Submission
 from notary.server import free_port, serving
 from notary.service import Notary
-from tests.conftest import ADMIN, Participants, admin_access, entry_of, incident, make_config, segment, wait_until
+from tests.conftest import (
+    ADMIN,
+    CONFIGURED,
+    Participants,
+    admin_access,
+    entry_of,
+    incident,
+    make_config,
+    segment,
+    wait_until,
+)
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
 
@@ -134,7 +144,7 @@ def test_submissions_keep_succeeding_while_the_ledger_is_down(sqlite_notary: Not
     with serving(notary) as url:
         client = NotaryClient(url, as_principal=people.hub)
         client.submit(people.hub, [incident(0)])
-        wait_until(lambda: notary.sealer.state.anchored_size == 1, 10, "first anchor")
+        wait_until(lambda: notary.sealer.state.anchored_size == CONFIGURED + 1, 10, "first anchor")
         blocker = sqlite3.connect(notary.config.data_dir / "ledger" / "ledger.db", isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")  # another process holds the ledger: writes time out
         try:
@@ -143,16 +153,16 @@ def test_submissions_keep_succeeding_while_the_ledger_is_down(sqlite_notary: Not
                 time.sleep(0.02)
             wait_until(lambda: notary.sealer.state.failures >= 1, 20, "an anchoring failure")
             health = client.get("/healthz")
-            assert health["status"] == "degraded" and health["anchored_size"] == 1
+            assert health["status"] == "degraded" and health["anchored_size"] == CONFIGURED + 1
             assert "database is locked" in health["last_error"]
-            assert notary.log.size == 60
+            assert notary.log.size == CONFIGURED + 60
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
-        wait_until(lambda: notary.sealer.state.anchored_size == 60, 60, "the backlog to be anchored")
+        wait_until(lambda: notary.sealer.state.anchored_size == CONFIGURED + 60, 60, "the backlog to be anchored")
         assert client.get("/healthz")["status"] == "ok"
         bundle = client.get("/v1/proof/bundle/42")
-        assert bundle["anchor"]["size"] == 60
+        assert bundle["anchor"]["size"] == CONFIGURED + 60
         client.close()
 
 
@@ -173,20 +183,22 @@ def _sql(notary: Notary, statement: str, **params: Any) -> None:
 
 def test_changed_row_is_detected(notary: Notary) -> None:
     _filled(notary)
-    entry = entry_of(notary, 7).replace(b"link down #7", b"link down #8")
-    _sql(notary, "UPDATE leaves SET entry = :e WHERE seq = 7", e=entry)
+    leaf = CONFIGURED + 7  # incident 7
+    entry = entry_of(notary, leaf).replace(b"link down #7", b"link down #8")
+    _sql(notary, f"UPDATE leaves SET entry = :e WHERE seq = {leaf}", e=entry)
     problems = audit_log(notary.log, notary.ledger)
-    assert any("leaf 7: stored leaf hash is not the hash of its entry" in p for p in problems)
+    assert any(f"leaf {leaf}: stored leaf hash is not the hash of its entry" in p for p in problems)
 
 
 def test_changed_row_with_recomputed_hash_is_detected(notary: Notary) -> None:
     _filled(notary)
     from verifier.merkle import leaf_hash
-    entry = entry_of(notary, 7).replace(b"link down #7", b"link down #8")
-    _sql(notary, "UPDATE leaves SET entry = :e, leaf_hash = :h WHERE seq = 7", e=entry, h=leaf_hash(entry))
+    leaf = CONFIGURED + 7  # incident 7
+    entry = entry_of(notary, leaf).replace(b"link down #7", b"link down #8")
+    _sql(notary, f"UPDATE leaves SET entry = :e, leaf_hash = :h WHERE seq = {leaf}", e=entry, h=leaf_hash(entry))
     problems = audit_log(notary.log, notary.ledger)
-    assert any("leaf 7: signature by hub-1 does not verify" in p for p in problems)
-    assert any("tree node (1, 3)" in p for p in problems)
+    assert any(f"leaf {leaf}: signature by hub-1 does not verify" in p for p in problems)
+    assert any(f"tree node (1, {leaf // 2})" in p for p in problems)
     assert any("differs from the ledger's anchor" in p for p in problems)
 
 
@@ -208,12 +220,15 @@ def test_swapped_rows_are_detected(notary: Notary) -> None:
 
 def test_inserted_row_is_detected(notary: Notary) -> None:
     _filled(notary)
-    forged = entry_of(notary, 39).replace(b'"seq":39', b'"seq":40').replace(b"#39", b"#40")
+    last = CONFIGURED + 39  # incident 39
+    forged = entry_of(notary, last).replace(f'"seq":{last}'.encode(), f'"seq":{last + 1}'.encode()).replace(
+        b"#39", b"#40")
     from verifier.merkle import leaf_hash
     _sql(notary, "INSERT INTO leaves (seq, record_hash, leaf_hash, entry, project_id, project_seq, batch_start, "
-         "batch_size) VALUES (40, :r, :h, :e, 'P-1', 40, 40, 1)", r=b"\x01" * 32, h=leaf_hash(forged), e=forged)
+         f"batch_size) VALUES ({last + 1}, :r, :h, :e, 'P-1', 40, {last + 1}, 1)", r=b"\x01" * 32,
+         h=leaf_hash(forged), e=forged)
     problems = audit_log(notary.log, notary.ledger)
-    assert any("leaf 40" in p and "signature" in p for p in problems)
+    assert any(f"leaf {last + 1}" in p and "signature" in p for p in problems)
 
 
 def test_truncated_log_raises_the_alarm_and_stops_sealing(notary: Notary) -> None:
@@ -238,7 +253,8 @@ def test_enough_waiting_records_are_sealed_before_the_interval(tmp_path: Path) -
             time.sleep(0.5)
             assert notary.sealer.state.anchored_size == 0  # fewer than 10 waiting: the hourly round decides
             client.submit(people.hub, [incident(i) for i in range(3, 12)])
-            wait_until(lambda: notary.sealer.state.anchored_size == 12, 10, "sealing triggered by 10 waiting records")
+            wait_until(lambda: notary.sealer.state.anchored_size == CONFIGURED + 12, 10,
+                       "sealing triggered by 10 waiting records")
             client.close()
     finally:
         notary.close()

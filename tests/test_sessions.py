@@ -7,7 +7,7 @@ from typing import Any
 from notary.extract import build_extract, published_roots
 from notary.log import Submission
 from notary.service import Notary
-from tests.conftest import Participants, make_config, recording
+from tests.conftest import CONFIGURED, Participants, make_config, recording
 from verifier.draw import draw, pool_digest
 from verifier.extract import verify_extract
 
@@ -74,7 +74,7 @@ def test_changed_draw_result_is_detected(tmp_path: Path) -> None:
 def test_beacon_must_be_the_first_anchor_covering_the_commitment(tmp_path: Path) -> None:
     report = _session(tmp_path, late_beacon=True)
     draw_check = next(s for s in report.sessions if s.name == "draw D-1")
-    assert not report.ok and "is not the first to cover leaf 0" in draw_check.detail
+    assert not report.ok and f"is not the first to cover leaf {CONFIGURED}" in draw_check.detail
 
 
 def test_missing_segment_is_detected(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from notary.log import Submission
 from notary.server import serving
 from notary.service import Notary, NotaryConfig
 from notary.store import open_engine
-from tests.conftest import ADMIN, Participants, entry_of, incident, segment
+from tests.conftest import ADMIN, CONFIGURED, Participants, entry_of, incident, segment
 from verifier.canonical import canonical_bytes
 from verifier.commitments import commit
 from verifier.entry import parse_entry, verify_entry_signature
@@ -48,10 +48,10 @@ def test_batch_signed_once_proves_each_records_submitter_on_its_own(api: Any) ->
     notary, client, people = api
     records = [segment(i) for i in range(37)]
     receipts = client.submit(people.camera, records)
-    assert [r["leaf_index"] for r in receipts] == list(range(37))
+    assert [r["leaf_index"] for r in receipts] == list(range(CONFIGURED, CONFIGURED + 37))
     key = load_public_key(people.camera.public_pem())
     for i in (0, 17, 36):
-        entry = parse_entry(entry_of(notary, i))
+        entry = parse_entry(entry_of(notary, CONFIGURED + i))
         assert entry.record == records[i] and entry.submitter == "V-1.cam1"
         verify_entry_signature(entry, key)  # this record alone, with its path, proves its submitter
         other = load_public_key(people.hub.public_pem())
@@ -76,8 +76,8 @@ def test_resubmitted_record_gets_the_same_receipt_and_no_second_leaf(api: Any) -
     first = client.submit(people.hub, [incident(1), incident(2)])
     again = client.submit(people.hub, [incident(2), incident(3), incident(1), incident(3)])
     assert again[0] == first[1] and again[2] == first[0]
-    assert again[1] == again[3] and again[1]["leaf_index"] == 2
-    assert notary.log.size == 3
+    assert again[1] == again[3] and again[1]["leaf_index"] == CONFIGURED + 2
+    assert notary.log.size == CONFIGURED + 3
     response = client._http.post("/v1/records", auth=SignedRequests(people.hub), json={
         "submitter": "hub-1", "records": [incident(1)], "signature": people.hub.sign_batch([incident(1)])})
     assert response.json()["appended"] == 0 and response.json()["duplicates"] == 1
@@ -99,8 +99,8 @@ def test_revoked_key_is_refused_with_when(api: Any) -> None:
         client.submit(people.camera, [segment(2)])
     assert revoked["revoked_at"]
     assert err.value.status == 401 and "V-1.cam1" in err.value.detail and "revoked" in err.value.detail
-    assert notary.log.size == 2  # the segment, and the registry record of the revocation
-    assert json.loads(entry_of(notary, 1))["record"]["payload"]["action"] == "principal_revoked"
+    assert notary.log.size == CONFIGURED + 2  # the segment, and the registry record of the revocation
+    assert json.loads(entry_of(notary, CONFIGURED + 1))["record"]["payload"]["action"] == "principal_revoked"
 
 
 def test_device_may_not_submit_another_role_s_records_or_for_another_device(api: Any) -> None:
@@ -114,7 +114,7 @@ def test_device_may_not_submit_another_role_s_records_or_for_another_device(api:
     with pytest.raises(NotaryError) as err:
         client.submit(people.camera, [segment(1, device="V-1.checkin")])
     assert err.value.status == 403 and "for device V-1.checkin" in err.value.detail
-    assert notary.log.size == 0
+    assert notary.log.size == CONFIGURED
 
 
 def test_bad_signature_is_refused_and_nothing_is_written(api: Any) -> None:
@@ -125,7 +125,7 @@ def test_bad_signature_is_refused_and_nothing_is_written(api: Any) -> None:
     assert status == 401 and "signature does not verify for V-1.cam1" in body["detail"]
     status, body = _raw_post(client, {"submitter": "V-1.cam1", "records": records, "signature": "%%%"})
     assert status == 400 and "base64" in body["detail"]
-    assert notary.log.size == 0
+    assert notary.log.size == CONFIGURED
 
 
 @pytest.mark.parametrize(("mutate", "needle"), [
@@ -143,7 +143,7 @@ def test_schema_violations_name_the_field(api: Any, mutate: Any, needle: str) ->
     with pytest.raises(NotaryError) as err:
         client.submit(people.camera, [good, bad])
     assert err.value.status == 422 and "record 1" in err.value.detail and needle in err.value.detail
-    assert notary.log.size == 0  # a batch is all or nothing
+    assert notary.log.size == CONFIGURED  # a batch is all or nothing
 
 
 def test_personal_data_enters_only_as_a_commitment_and_disclosures_must_open_it(api: Any) -> None:
@@ -168,9 +168,9 @@ def test_acknowledged_records_are_in_the_database_when_the_answer_arrives(api: A
     fresh = open_engine(notary.config.url)  # another connection sees the committed rows
     with fresh.connect() as conn:
         from sqlalchemy import text
-        assert conn.execute(text("SELECT count(*) FROM leaves")).scalar() == 20
+        assert conn.execute(text("SELECT count(*) FROM leaves")).scalar() == CONFIGURED + 20
     fresh.dispose()
-    assert receipts[-1]["leaf_index"] == 19
+    assert receipts[-1]["leaf_index"] == CONFIGURED + 19
 
 
 def test_proofs_from_the_api_verify_against_the_signed_checkpoint(api: Any) -> None:
@@ -182,15 +182,16 @@ def test_proofs_from_the_api_verify_against_the_signed_checkpoint(api: Any) -> N
     second = client.get("/v1/checkpoint")
     cp1 = verify_checkpoint(first["note"], notary.key.note_key)
     cp2 = verify_checkpoint(second["note"], notary.key.note_key)
-    assert (cp1.size, cp2.size) == (11, 30)
+    first_size, size = CONFIGURED + 11, CONFIGURED + 30
+    assert (cp1.size, cp2.size) == (first_size, size)
     for leaf in (0, 10, 29):
         record = client.get(f"/v1/records/{leaf}")
-        proof = client.get("/v1/proof/inclusion", leaf_index=leaf, tree_size=30)
-        verify_inclusion(bytes.fromhex(record["leaf_hash"]), leaf, 30, [bytes.fromhex(h) for h in proof["proof"]],
-                         cp2.root)
+        proof = client.get("/v1/proof/inclusion", leaf_index=leaf, tree_size=size)
+        verify_inclusion(bytes.fromhex(record["leaf_hash"]), leaf, size,
+                         [bytes.fromhex(h) for h in proof["proof"]], cp2.root)
         assert canonical_bytes(record["entry"]) == entry_of(notary, leaf)
-    consistency = client.get("/v1/proof/consistency", first=11, second=30)
-    verify_consistency(11, 30, [bytes.fromhex(h) for h in consistency["proof"]], cp1.root, cp2.root)
+    consistency = client.get("/v1/proof/consistency", first=first_size, second=size)
+    verify_consistency(first_size, size, [bytes.fromhex(h) for h in consistency["proof"]], cp1.root, cp2.root)
 
 
 def test_bad_requests_get_clear_4xx(api: Any) -> None:
@@ -198,7 +199,7 @@ def test_bad_requests_get_clear_4xx(api: Any) -> None:
     http = client._http
     assert http.get("/v1/records/99").status_code == 404
     beyond = http.get("/v1/proof/inclusion", params={"leaf_index": 0, "tree_size": 5})
-    assert beyond.status_code == 404 and "tree_size <= 0" in beyond.json()["detail"]
+    assert beyond.status_code == 404 and f"tree_size <= {CONFIGURED}" in beyond.json()["detail"]
     assert http.get("/v1/proof/consistency", params={"first": 3, "second": 2}).status_code == 404
     broken = http.post("/v1/records", content=b"{not json", headers={"content-type": "application/json"})
     assert broken.status_code == 422
@@ -217,7 +218,7 @@ def test_records_page_by_project(api: Any) -> None:
         page = client.get("/v1/records", project_id="P-A", after=after, limit=5)
         seen += [r["leaf_index"] for r in page["records"] if r["entry"]["record"]["type"] != "access"]
         after = page["next_after"]
-    assert seen == [i for i in range(25) if i % 2]
+    assert seen == [CONFIGURED + i for i in range(25) if i % 2]
     assert all(r["entry"]["project_seq"] == k for k, r in enumerate(
         client.get("/v1/records", project_id="P-A", limit=100)["records"]))
 
@@ -226,9 +227,9 @@ def test_health_and_metrics(api: Any) -> None:
     _, client, people = api
     client.submit(people.hub, [incident(1)])
     health = client.get("/healthz")
-    assert health["status"] == "ok" and health["size"] == 1
+    assert health["status"] == "ok" and health["size"] == CONFIGURED + 1
     metrics = client._http.get("/metrics").text
-    assert "bidtrace_records_appended_total 1.0" in metrics and "bidtrace_log_size 1.0" in metrics
+    assert "bidtrace_records_appended_total 1.0" in metrics and f"bidtrace_log_size {CONFIGURED + 1}.0" in metrics
 
 
 def test_the_log_reopens_where_it_stopped(tmp_path: Any, database_url: str) -> None:

@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 
+from notary.access import SignedRequests
 from notary.audit import audit_log
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.server import free_port
 from notary.service import Notary
-from tests.conftest import ADMIN, admin_access, incident, make_config, wait_until
+from tests.conftest import ADMIN, CONFIGURED, admin_access, incident, make_config, wait_until
 from verifier.receipt import verify_receipt
 
 
@@ -62,8 +63,9 @@ def test_concurrent_appends_through_several_workers(tmp_path: Path, database_url
             t.join(timeout=120)
         assert not errors, errors
         leaves = sorted(r["leaf_index"] for r in receipts)
-        # after the registry records of the four bindings
-        assert leaves == list(range(4, 4 + len(leaves))), "leaf indexes must be unique and without gaps"
+        # after the registry records of the administrator's binding and of the four hubs'
+        first = CONFIGURED + 4
+        assert leaves == list(range(first, first + len(leaves))), "leaf indexes must be unique and without gaps"
         wait_until(lambda: admin.get("/healthz")["anchor_lag"] == 0, 60, "anchoring of everything")
         revoked = admin._http.post("/v1/submitters/hub-0/revoke")
         assert revoked.status_code == 200
@@ -95,3 +97,29 @@ def _up(url: str) -> bool:
     except httpx.HTTPError:
         time.sleep(0.1)
         return False
+
+
+def test_a_replay_is_refused_by_every_worker(tmp_path: Path) -> None:
+    """Nonces are shared by the workers: a signed request replayed within its window is refused whichever
+    worker the replay reaches (each replay opens a new connection, which the kernel spreads over them)."""
+    data, port = tmp_path / "notary", free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
+         "--workers", "2", "--seal-interval", "0.5"],
+        env={**os.environ, "BIDTRACE_ACCESS": str(admin_access(tmp_path))}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _up(url), 60, "the notary's workers")
+        request = httpx.Client().build_request("GET", url + "/v1/principals")
+        SignedRequests(ADMIN).sign(request)
+        assert httpx.Client(timeout=30).send(request).status_code == 200
+        for _ in range(16):
+            with httpx.Client(timeout=30) as fresh:  # a new connection: possibly another worker
+                replayed = fresh.send(request)
+            assert replayed.status_code == 401, replayed.text
+            assert "replayed" in replayed.json()["detail"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from hub.api import public, sessions, steps, venues
 from hub.errors import HubError
 from hub.service import Hub
-from notary.access import Authenticator
+from notary.access import Authenticator, DatabaseNonces
 from notary.api.guard import BodyGuard
 
 
@@ -36,7 +36,7 @@ def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
                   summary="Bookings, verifiable expert draws, check-ins, signatures, fees, objections, misconduct, "
                           "incidents and the supervision feed; every state change is evidence in the notary's log.")
     app.state.hub = hub
-    app.state.authenticator = Authenticator(hub.principals)
+    app.state.authenticator = Authenticator(hub.principals, DatabaseNonces(hub.engine))
     app.add_middleware(BodyGuard, max_body_bytes=hub.config.max_body_bytes)
 
     @app.exception_handler(DBAPIError)

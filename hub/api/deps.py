@@ -10,9 +10,12 @@ object is known, against the caller's bindings.
 from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request
+from sqlalchemy.orm import Session
 
+from hub import db
 from hub.errors import Forbidden
 from hub.service import Hub
+from hub.workflows import bookings
 from notary.access import PUBLIC, AccessDenied, Caller, Role, caller_of
 
 R = Role
@@ -79,6 +82,17 @@ def check_project(caller: Caller, project_id: str) -> None:
     p = caller.principal
     if p is not None and p.role is R.COURT and project_id not in p.projects:
         raise Forbidden(f"{p.describe()} was not granted project {project_id}")
+
+
+def check_session(caller: Caller, s: Session, session: db.EvalSession) -> None:
+    """A court reads only the projects it was granted; a venue operator only the sessions its venue takes
+    part in (as its main venue or a secondary venue with a confirmed booking), never another venue's sessions.
+    A venue that was only offered the session reads its booking, which says what it is asked to confirm."""
+    check_project(caller, session.project_id)
+    p = caller.principal
+    if p is not None and p.role is R.VENUE_OPERATOR and p.venue_id not in bookings.venues_of(s, session):
+        raise Forbidden(f"{p.describe()} may not read session {session.session_id}: venue {p.venue_id} "
+                        f"takes no part in it")
 
 
 def permit(caller: Caller, action: str) -> None:

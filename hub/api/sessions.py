@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from hub import db
-from hub.api.deps import check_project, get_hub, permit, require, require_venue
+from hub.api.deps import check_session, get_hub, permit, require, require_venue
 from hub.api.models import (
     CheckInReportIn,
     DrawIn,
@@ -38,7 +38,7 @@ def get_session(session_id: str, hub: Hub = Depends(get_hub),
                 caller: Caller = Depends(require("read_session"))) -> dict[str, Any]:
     with hub.db() as s:
         session = hub.get(s, db.EvalSession, session_id, "session")
-        check_project(caller, session.project_id)
+        check_session(caller, s, session)
         return bookings.session_view(session)
 
 
@@ -113,7 +113,7 @@ def objection(session_id: str, body: ObjectionIn, hub: Hub = Depends(get_hub),
 def timeline(session_id: str, hub: Hub = Depends(get_hub),
              caller: Caller = Depends(require("read_session"))) -> list[dict[str, Any]]:
     with hub.db() as s:
-        check_project(caller, hub.get(s, db.EvalSession, session_id, "session").project_id)
+        check_session(caller, s, hub.get(s, db.EvalSession, session_id, "session"))
     hub.record_access(session_id, caller, "read_timeline", f"GET /sessions/{session_id}/timeline")
     return conduct.timeline(hub, session_id)
 

@@ -18,6 +18,7 @@ from hub.api.models import (
     ReplacementIn,
     SubscriptionIn,
 )
+from hub.errors import Forbidden
 from hub.service import Hub
 from hub.workflows import bookings, cases, conduct, draws, feed
 from notary.access import Caller
@@ -33,6 +34,11 @@ def get_booking(booking_id: str, hub: Hub = Depends(get_hub),
     with hub.db() as s:
         booking = hub.get(s, db.Booking, booking_id, "booking")
         check_project(caller, hub.get(s, db.EvalSession, booking.session_id, "session").project_id)
+        venue = acting_venue(caller)
+        if venue is not None and venue not in (booking.venue_id, booking.main_venue_id):
+            # A secondary venue sees its own booking and the main venue all of its session's, not another's.
+            raise Forbidden(f"{caller.principal.describe() if caller.principal else venue} may not read booking "
+                            f"{booking_id}: it is between {booking.main_venue_id} and {booking.venue_id}")
         return bookings.booking_view(booking)
 
 
@@ -137,11 +143,11 @@ def subscribe(body: SubscriptionIn, hub: Hub = Depends(get_hub),
 
 @router.get("/subscriptions/{subscription_id}", tags=["supervision feed"])
 def get_subscription(subscription_id: str, hub: Hub = Depends(get_hub),
-                     _: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
-    return feed.subscription(hub, subscription_id)
+                     caller: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
+    return feed.subscription(hub, subscription_id, caller)
 
 
 @router.delete("/subscriptions/{subscription_id}", tags=["supervision feed"])
 def unsubscribe(subscription_id: str, hub: Hub = Depends(get_hub),
-                _: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
-    return feed.unsubscribe(hub, subscription_id)
+                caller: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
+    return feed.unsubscribe(hub, subscription_id, caller)

@@ -118,7 +118,7 @@ def subscribe(hub: Hub, body: SubscriptionIn, caller: Caller) -> dict[str, Any]:
                         "registered in the hub's access configuration")
     with hub.lock, hub.db() as s:
         sub = db.Subscription(subscription_id=hub.next_id(s, "SUB"), project_id=body.project_id, url=body.url,
-                              secret=body.secret, active=True, queued=0, delivered=0)
+                              secret=body.secret, active=True, queued=0, delivered=0, owner=caller.name)
         s.add(sub)
         for row in s.scalars(select(db.EvidenceRow).where(db.EvidenceRow.project_id == body.project_id,
                                                           db.EvidenceRow.fanned_out.is_(True))
@@ -128,19 +128,30 @@ def subscribe(hub: Hub, body: SubscriptionIn, caller: Caller) -> dict[str, Any]:
         return subscription_view(sub)
 
 
-def unsubscribe(hub: Hub, subscription_id: str) -> dict[str, Any]:
+def _check_owner(sub: db.Subscription, caller: Caller) -> None:
+    """A supervisor's subscription is its own business: another supervisor may neither read where it points
+    and how its deliveries fail nor cancel it. The province (hub operator) manages them all."""
+    p = caller.principal
+    if p is not None and p.role is Role.SUPERVISOR and sub.owner != p.principal_id:
+        raise Forbidden(f"{p.describe()} may not see or cancel subscription {sub.subscription_id}: "
+                        "it belongs to another subscriber")
+
+
+def unsubscribe(hub: Hub, subscription_id: str, caller: Caller) -> dict[str, Any]:
     with hub.lock, hub.db() as s:
         sub: db.Subscription = hub.get(s, db.Subscription, subscription_id, "subscription")
+        _check_owner(sub, caller)
         sub.active = False
         s.commit()
         return subscription_view(sub)
 
 
-def subscription(hub: Hub, subscription_id: str) -> dict[str, Any]:
+def subscription(hub: Hub, subscription_id: str, caller: Caller) -> dict[str, Any]:
     with hub.db() as s:
         sub = s.get(db.Subscription, subscription_id)
         if sub is None:
             raise NotFound(f"subscription {subscription_id} does not exist")
+        _check_owner(sub, caller)
         pending = s.scalars(select(db.Outbox).where(db.Outbox.subscription_id == subscription_id,
                                                     db.Outbox.delivered.is_(False)).order_by(db.Outbox.id)).first()
         view = subscription_view(sub)

@@ -36,7 +36,8 @@ def bind_principal(
         principal = Principal.parse(body.model_dump(exclude_none=True), "principal")
         new = notary.principals.bind(principal)
     except AccessConfigError as exc:
-        raise HTTPException(409 if "already bound" in str(exc) else 422, str(exc)) from exc
+        conflict = "already bound" in str(exc) or "was revoked" in str(exc)
+        raise HTTPException(409 if conflict else 422, str(exc)) from exc
     notary.register_submitter_of(principal)
     if new:
         record_registry_change(notary, caller, "principal_bound", principal)

@@ -4,10 +4,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
-from notary.access import Authenticator
+from notary.access import Authenticator, DatabaseNonces
 from notary.api import admin, ops, proofs, records
 from notary.api.deps import Metrics
 from notary.api.guard import BodyGuard
@@ -36,7 +37,8 @@ def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
     )
     app.state.notary = notary
     app.state.metrics = Metrics(notary)
-    app.state.authenticator = Authenticator(notary.principals)
+    # Nonces live in the database so that a replay to another worker process is caught too.
+    app.state.authenticator = Authenticator(notary.principals, DatabaseNonces(notary.engine))
     app.add_middleware(BodyGuard, max_body_bytes=notary.config.max_body_bytes)
 
     @app.exception_handler(DBAPIError)
@@ -48,6 +50,16 @@ def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
         app.state.metrics.rejected.labels(status="503").inc()
         return JSONResponse({"detail": f"{notary.storage_error}; nothing was appended, retry later"},
                             status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer repeats each invalid input whole: a key, personal data or a megabyte of the
+        # caller's text would come back in the 422 (and in any log of it). Name the place and the rule only.
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        where = ".".join(str(p) for p in first["loc"])
+        return JSONResponse({"detail": f"{where}: {first['msg']}{more}"}, status_code=422)
 
     @app.exception_handler(RecordRejected)
     async def rejected(_: Request, exc: RecordRejected) -> JSONResponse:

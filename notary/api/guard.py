@@ -1,9 +1,11 @@
 """Hostile bodies are refused before any other work: a body over the limit gets a 413 as soon as its
-declared length or the bytes read so far exceed it (the rest is never read), and a JSON body holding
+declared length or the bytes read so far exceed it (the rest is never read), one that takes longer than
+`body_seconds` to arrive gets a 408, and a JSON body holding
 NaN or Infinity (which JSON does not have, but Python's parser accepts) or an object with a repeated key
 (which parsers resolve differently) gets a 422 naming it.
 Used by the notary and the hub alike, as ASGI middleware in front of everything else."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -39,10 +41,14 @@ async def _answer(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+BODY_SECONDS = 60.0  # the longest a whole body may take to arrive; a slower one holds a worker for nothing
+
+
 class BodyGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_seconds: float = BODY_SECONDS) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_seconds = body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,8 +67,15 @@ class BodyGuard:
         chunks: list[bytes] = []
         size = 0
         more = True
+        deadline = asyncio.get_running_loop().time() + self.body_seconds
         while more:
-            message = await receive()
+            try:
+                # A body sent a byte at a time (or not at all after its headers) would otherwise hold the
+                # connection and its buffer open indefinitely.
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except TimeoutError:
+                await _answer(send, 408, f"the body did not arrive within {self.body_seconds:g} seconds")
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")

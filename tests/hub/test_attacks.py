@@ -50,6 +50,24 @@ def test_a_venue_acts_only_for_itself_and_never_by_naming_a_venue(stack: Stack) 
     assert size(st) == before
 
 
+def test_a_venue_reads_only_the_sessions_it_takes_part_in(stack: Stack) -> None:
+    st = stack
+    bookings = setup_session(st)  # S-1: main venue MAIN, QD and YT confirmed
+    st.call("POST", "/sessions", {"session_id": "S-2", "project_id": "SD-2026-JN-0999", "main_venue_id": MAIN,
+                                  "room": "评标室 2", "slot_start": "2026-11-27T09:30:00+08:00",
+                                  "slot_end": "2026-11-27T17:30:00+08:00", "bidders": []}, 201)
+    offered = st.call("POST", "/sessions/S-2/offers", {"venue_id": QD, "room": "评标室 2"}, 201)["booking_id"]
+    st.venue(QD).call("POST", f"/bookings/{offered}/confirm")
+    before = size(st)
+    for path in ("/sessions/S-2", "/sessions/S-2/timeline", f"/bookings/{offered}"):
+        st.venue(YT).refused("GET", path, None, 403, YT)  # YT takes no part in S-2
+    st.venue(QD).refused("GET", f"/bookings/{bookings[YT]}", None, 403, QD)  # another secondary's booking
+    assert size(st) == before, "a refused read is recorded nowhere"
+    assert st.venue(QD).call("GET", "/sessions/S-2")["session_id"] == "S-2"
+    assert st.venue(MAIN).call("GET", f"/bookings/{bookings[YT]}")["venue_id"] == YT
+    assert st.venue(YT).call("GET", "/sessions/S-1")["session_id"] == "S-1"
+
+
 def test_a_device_reports_check_ins_only_at_its_venue_and_only_as_a_station(stack: Stack) -> None:
     st = stack
     setup_session(st)
@@ -117,6 +135,23 @@ def test_webhooks_go_only_to_registered_supervisor_endpoints(stack: Stack, url: 
     # a supervisor may not use another supervisor's endpoint
     st.as_key(SUPERVISOR).refused("POST", "/subscriptions", {**body, "url": registered}, 403, "not a registered")
     assert st.as_key(platform).call("POST", "/subscriptions", {**body, "url": registered}, 201)
+
+
+def test_a_supervisor_sees_and_cancels_only_its_own_subscriptions(stack: Stack) -> None:
+    st = stack
+    setup_session(st)
+    platform = PrincipalKey.generate("supervision-platform")
+    st.hub.principals.bind(Principal(platform.principal_id, Role.SUPERVISOR, platform.public_pem(),
+                                     endpoints=frozenset({"https://supervision.example/hook"})))
+    sub = st.as_key(platform).call("POST", "/subscriptions", {
+        "project_id": PROJECT, "url": "https://supervision.example/hook", "secret": "s" * 32}, 201)
+    path = f"/subscriptions/{sub['subscription_id']}"
+    other = st.as_key(SUPERVISOR)
+    other.refused("GET", path, None, 403, "belongs to another subscriber")
+    other.refused("DELETE", path, None, 403, "belongs to another subscriber")
+    assert st.as_key(platform).call("GET", path)["active"] is True  # still active: the refusal changed nothing
+    assert st.call("GET", path)["url"] == "https://supervision.example/hook"  # the province sees them all
+    assert st.as_key(platform).call("DELETE", path)["active"] is False
 
 
 FREE_TEXT = [
