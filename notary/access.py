@@ -482,24 +482,62 @@ def _request_nonces() -> Any:
 
 
 class DatabaseNonces:
-    """Nonces in the service's database, shared by all its worker processes: a replay sent to another
-    worker (`--workers N`) finds the first use there. The primary key makes the first use win even when
-    two workers see the same nonce at once. Expired nonces are deleted as new ones arrive."""
+    """Nonces shared by all of a service's worker processes: a replay sent to another worker (`--workers N`)
+    finds the first use there. The primary key makes the first use win even when two workers see the same
+    nonce at once. Expired nonces are deleted as new ones arrive.
+
+    Remembering a nonce must not cost a durable commit per request (that would undo group commit), and it
+    need not: a nonce only has to outlive its signature's window, and losing the last ones to a power cut,
+    not to a process crash, is what a replay window of minutes can bear. So on SQLite the nonces live in a
+    file of their own beside the database, written without fsync; on PostgreSQL in an UNLOGGED table,
+    committed without waiting for the flush. A replay within this process is refused from memory first."""
 
     def __init__(self, engine: Any) -> None:
-        self.engine = engine
+        from sqlalchemy import create_engine, event, text
+
+        self.local = NonceCache()
         self.table = _request_nonces()
-        self.table.metadata.create_all(engine, checkfirst=True)
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            from notary.keys import create_private_database
+
+            url = f"sqlite:///{Path(engine.url.database).with_name('request-nonces.db')}"
+            create_private_database(url)
+            self.engine = create_engine(url, connect_args={"timeout": 30})
+
+            @event.listens_for(self.engine, "connect")
+            def _no_fsync(dbapi_connection: Any, _: Any) -> None:
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+            self.table.metadata.create_all(self.engine, checkfirst=True)
+            self._flush_later = False
+        else:
+            self.engine = engine
+            self._flush_later = engine.dialect.name == "postgresql"
+            if self._flush_later:
+                with engine.begin() as conn:
+                    conn.execute(text(
+                        "CREATE UNLOGGED TABLE IF NOT EXISTS request_nonces (principal_id VARCHAR(128) NOT NULL, "
+                        "nonce VARCHAR(200) NOT NULL, seen_at DOUBLE PRECISION NOT NULL, "
+                        "PRIMARY KEY (principal_id, nonce))"))
+                    conn.execute(text(
+                        "CREATE INDEX IF NOT EXISTS ix_request_nonces_seen_at ON request_nonces (seen_at)"))
+            else:
+                self.table.metadata.create_all(engine, checkfirst=True)
         self._next_sweep = 0.0
         self._lock = threading.Lock()
 
     def first_use(self, principal_id: str, nonce: str) -> bool:
-        from sqlalchemy import delete, insert
+        from sqlalchemy import delete, insert, text
         from sqlalchemy.exc import IntegrityError
 
+        if not self.local.first_use(principal_id, nonce):
+            return False
         now = time.time()
         try:
             with self.engine.begin() as conn:
+                if self._flush_later:
+                    conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 conn.execute(insert(self.table).values(principal_id=principal_id, nonce=nonce, seen_at=now))
                 with self._lock:
                     sweep, self._next_sweep = now >= self._next_sweep, max(self._next_sweep, now + 10)
