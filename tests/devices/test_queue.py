@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from devices.cli import app, queue_path
 from devices.queue import EvidenceQueue, QueueError
 from notary.client import NotaryClient, SubmitterKey
-from tests.conftest import incident
+from tests.conftest import CONFIGURED, incident
 from tests.devices.conftest import LiveNotary
 
 DEVICE = "V-1.cam1"
@@ -147,8 +147,9 @@ def test_status_command(live_notary: LiveNotary, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["status", "--device-id", DEVICE, "--state-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "1 pending, 2 sent, 0 refused" in result.output and "leaf 2 of log province" in result.output
+    assert "1 pending, 2 sent, 0 refused" in result.output and f"leaf {CONFIGURED + 2} of log province" in result.output
     result = runner.invoke(app, ["flush", "--device-id", DEVICE, "--state-dir", str(tmp_path),
                                  "--notary", live_notary.url, "--drain-timeout", "10"])
     assert result.exit_code == 0, result.output
-    assert "all 3 queued records acknowledged; last leaf 3" in result.output
+    # after the access file's and the device's registry records
+    assert f"all 3 queued records acknowledged; last leaf {CONFIGURED + 3}" in result.output
