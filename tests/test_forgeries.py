@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from notary.log import Disclosure
+from tests.conftest import CONFIGURED
 from tests.forgery_kit import (
     IDENTITY,
     SALT,
@@ -250,7 +251,8 @@ def test_a_draw_committed_and_never_drawn_fails(tmp_path: Path) -> None:
     project.draw("D-2")
     report = verify(tmp_path, project.finish().data, None)
     assert report.verdict is Verdict.FAILED
-    assert "draw D-1 committed at leaf 1: has no result and no reasoned cancellation" in messages(report)
+    expected = f"draw D-1 committed at leaf {CONFIGURED + 1}: has no result and no reasoned cancellation"
+    assert expected in messages(report)
 
 
 def test_a_reasoned_cancellation_by_the_committer_resolves_a_draw(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import CONFIGURED
 from tests.forgery_kit import (
     POOL,
     SEED,
@@ -90,7 +91,9 @@ def test_a_draw_committed_twice_under_one_id_cannot_keep_the_outcome_it_likes(tm
     genuine = project.finish()
     report = verify(tmp_path, genuine.data, genuine.roots)
     assert report.verdict is Verdict.FAILED
-    assert "draw D-1 committed at leaf 1: draw D-1 is committed more than once (leaves 1, 2)" in messages(report)
+    first = CONFIGURED + 1  # after the access file's registry record
+    assert (f"draw D-1 committed at leaf {first}: draw D-1 is committed more than once (leaves {first}, {first + 1})"
+            in messages(report))
 
 
 # Self-trust ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from notary.client import NotaryClient, NotaryError
 from notary.server import serving
 from notary.service import Notary
-from tests.conftest import ADMIN, Participants, incident, make_config
+from tests.conftest import ADMIN, CONFIGURED, Participants, incident, make_config
 from verifier.errors import MalformedInput, SignatureError
 from verifier.receipt import Receipt, verify_receipt
 
@@ -32,7 +32,7 @@ def test_a_receipt_naming_another_record_or_time_is_not_the_notarys(api: Any, fi
     notary, client, people = api
     [receipt] = client.submit(people.hub, [incident(1)])
     verify_receipt(receipt, notary.key.note_key, "province")
-    with pytest.raises(SignatureError, match="receipt for leaf 0 is not signed by"):
+    with pytest.raises(SignatureError, match=f"receipt for leaf {CONFIGURED} is not signed by"):
         verify_receipt(dict(receipt, **{field: value}), notary.key.note_key, "province")
 
 
@@ -48,12 +48,12 @@ def test_a_client_sees_its_receipt_included_in_a_later_checkpoint(api: Any) -> N
     receipts = [Receipt.parse(r) for r in client.submit(people.hub, [incident(i) for i in range(5)])]
     notary.sealer.seal()
     for receipt in receipts:
-        assert client.check_included(receipt).size == 5
+        assert client.check_included(receipt).size == CONFIGURED + 5
     receipts += [Receipt.parse(r) for r in client.submit(people.hub, [incident(9)])]
-    with pytest.raises(NotaryError, match="leaf 5 is not yet in a checkpoint"):
+    with pytest.raises(NotaryError, match=f"leaf {CONFIGURED + 5} is not yet in a checkpoint"):
         client.check_included(receipts[-1])
     notary.sealer.seal()
-    assert client.check_included(receipts[-1]).size == 6  # consistent with size 5, seen before
+    assert client.check_included(receipts[-1]).size == CONFIGURED + 6  # consistent with the one seen before
 
 
 @pytest.fixture
