@@ -37,6 +37,9 @@ from http_message_signatures import (
 )
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
+from verifier.errors import MalformedInput
+from verifier.strict import parse_json
+
 TAG = "bidtrace"
 WINDOW = timedelta(seconds=120)
 COVERED = ("@method", "@authority", "@path", "@query")
@@ -373,17 +376,10 @@ def load_access_config(path: Path) -> list[Principal]:
         raise AccessConfigError(f"access configuration {path} cannot be read ({exc.strerror})") from exc
     if len(data.strip()) < MIN_SECRET_BYTES:
         raise AccessConfigError(f"access configuration {path} is empty or too short")
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        if len(keys) != len(set(keys)):
-            raise AccessConfigError(f"access configuration {path} repeats a key in one object")
-        return dict(pairs)
-
     try:
-        doc = json.loads(data, object_pairs_hook=no_duplicates)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AccessConfigError(f"access configuration {path} is not JSON ({exc})") from exc
+        doc = parse_json(data, f"access configuration {path}")
+    except MalformedInput as exc:
+        raise AccessConfigError(str(exc)) from exc
     if not isinstance(doc, dict) or set(doc) != {"principals"} or not isinstance(doc["principals"], list):
         raise AccessConfigError(f"access configuration {path} must be {{\"principals\": [...]}}")
     principals = [Principal.parse(p, f"{path} principals[{i}]") for i, p in enumerate(doc["principals"])]

@@ -27,7 +27,7 @@ def _no_duplicates(what: str) -> Any:
         result: dict[str, Any] = {}
         for key, value in pairs:
             if key in result:
-                raise MalformedInput(f"{what} has the key {key!r:.60} twice")
+                raise MalformedInput(f"{what} repeats a key: {key!r:.60} twice")
             result[key] = value
         return result
 
@@ -56,13 +56,15 @@ def _depth(data: bytes) -> int:
     return deepest
 
 
-def parse_canonical(data: bytes, what: str) -> Any:
-    """Parse `data` as JSON that must be in RFC 8785 canonical form; raise MalformedInput naming `what`."""
+def parse_json(data: bytes, what: str) -> Any:
+    """Parse `data` as strict JSON (UTF-8, no key twice in an object, no NaN or Infinity, bounded nesting)
+    without asking for canonical form: files a person writes (trust roots, access configurations) are
+    read with it. Raise MalformedInput naming `what`."""
     if _depth(data) > MAX_DEPTH:
         raise MalformedInput(f"{what} nests deeper than {MAX_DEPTH} levels")
     try:
         text = data.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_no_duplicates(what), parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_no_duplicates(what), parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise MalformedInput(f"{what} is not UTF-8: {exc}") from exc
     except MalformedInput as exc:
@@ -71,6 +73,11 @@ def parse_canonical(data: bytes, what: str) -> Any:
         # ValueError covers JSONDecodeError and also an integer of more digits than Python will convert, which
         # a forger can put in any field: it must be a refusal, not a traceback.
         raise MalformedInput(f"{what} is not JSON this verifier reads: {str(exc)[:120]}") from exc
+
+
+def parse_canonical(data: bytes, what: str) -> Any:
+    """Parse `data` as JSON that must be in RFC 8785 canonical form; raise MalformedInput naming `what`."""
+    value = parse_json(data, what)
     if canonical_bytes(value) != data:
         raise MalformedInput(
             f"{what} is not in RFC 8785 canonical form (re-encoding it gives other bytes: white space, key order, "

@@ -14,7 +14,6 @@ root is the channel's roots as `verifier.fabric` reads them, with the tag `"ledg
 
 import base64
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from verifier.canonical import canonical_bytes
 from verifier.errors import MalformedInput
 from verifier.note import NoteKey, parse_vkey
 from verifier.signatures import load_public_key
-from verifier.strict import exact_object, listed, text
+from verifier.strict import exact_object, listed, parse_json, text
 
 TRUST_FORMAT = "bidtrace-trust/1"
 LEDGER_KINDS = ("embedded", "fabric")
@@ -154,18 +153,7 @@ class TrustRoots:
     def parse(cls, data: bytes, what: str = "trust roots") -> "TrustRoots":
         if len(data) > MAX_TRUST_FILE:
             raise MalformedInput(f"{what} is {len(data)} bytes, more than {MAX_TRUST_FILE}")
-
-        def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-            keys = [k for k, _ in pairs]
-            if len(keys) != len(set(keys)):
-                raise MalformedInput(f"{what} repeats a key")
-            return dict(pairs)
-
-        try:
-            value = json.loads(data, object_pairs_hook=no_duplicates, parse_constant=lambda c: _bad(c, what))
-        except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, or an integer too long to convert
-            raise MalformedInput(f"{what} is not JSON: {exc}") from exc
-        value = exact_object(value, what, {"format", "notaries", "ledgers"})
+        value = exact_object(parse_json(data, what), what, {"format", "notaries", "ledgers"})
         if value["format"] != TRUST_FORMAT:
             raise MalformedInput(f"{what} has format {value['format']!r:.40}, expected {TRUST_FORMAT}")
         notaries = tuple(NotaryRoot.parse(n, f"{what} notary #{i}")
@@ -189,10 +177,6 @@ def _one_notary_per_log(notaries: list[NotaryRoot] | tuple[NotaryRoot, ...], wha
             raise MalformedInput(f"{what} name two checkpoint keys for log {n.log_id!r:.60}: {first.note_key.name} "
                                  f"{first.fingerprint} and {n.note_key.name} {n.fingerprint}; keep the one the "
                                  "log's operator publishes (`bidtrace trust remove` the other)")
-
-
-def _bad(constant: str, what: str) -> Any:
-    raise MalformedInput(f"{what} holds {constant}, which is not a JSON number")
 
 
 def load_trust_file(path: Path) -> TrustRoots:
