@@ -25,17 +25,20 @@ MARK = {True: "✓", False: "✗", None: "·"}
 
 # The session's story in the order a hearing follows it; types not named here are told last, in log order.
 STORY_ORDER = ("booking", "draw_commitment", "draw_result", "draw_cancellation", "checkin", "roster",
-               "recording_segment", "signature", "fee_payment", "objection", "misconduct", "incident", "archive")
+               "recording_segment", "signature", "fee_payment", "objection", "complaint", "misconduct", "incident",
+               "archive")
 
 TYPE_NAMES = {
     "zh": {"booking": "场地预约", "draw_commitment": "专家抽取承诺", "draw_result": "专家抽取结果",
            "draw_cancellation": "抽取取消", "checkin": "签到", "roster": "签到名册", "recording_segment": "录像片段",
-           "signature": "云签名", "fee_payment": "专家费支付", "objection": "异议", "misconduct": "不当行为",
-           "incident": "突发事件", "archive": "归档", "access": "调阅记录", "registry": "登记变更"},
+           "signature": "云签名", "fee_payment": "专家费支付", "objection": "异议", "complaint": "投诉",
+           "misconduct": "不当行为", "incident": "突发事件", "archive": "归档", "access": "调阅记录",
+           "registry": "登记变更"},
     "en": {"booking": "booking", "draw_commitment": "draw commitment", "draw_result": "draw result",
            "draw_cancellation": "draw cancellation", "checkin": "check-in", "roster": "roster",
            "recording_segment": "recording segment", "signature": "signature", "fee_payment": "fee payment",
-           "objection": "objection", "misconduct": "misconduct", "incident": "incident", "archive": "archive",
+           "objection": "objection", "complaint": "complaint", "misconduct": "misconduct", "incident": "incident",
+           "archive": "archive",
            "access": "access", "registry": "registry change"},
 }
 
@@ -123,8 +126,8 @@ def _summary(kind: str, payload: dict[str, Any], lang: str) -> str:
         return f"{p.get('camera_id')} #{p.get('segment_index')} · {p.get('start')} – {p.get('end')}"
     if kind == "signature":
         return f"{p.get('algorithm')} · {str(p.get('document_sha256'))[:16]}…"
-    if kind in ("objection", "misconduct"):
-        ident = p.get("objection_id") or p.get("case_id")
+    if kind in ("objection", "complaint", "misconduct"):
+        ident = p.get("objection_id") or p.get("complaint_id") or p.get("case_id")
         return f"{ident} · {p.get('status')} · {p.get('summary') or p.get('description') or ''}"
     if kind == "archive":
         return f"{p.get('archive_id')} · {len(p.get('leaves') or [])}"

@@ -9,6 +9,7 @@ from hub import db
 from hub.api.deps import check_session, get_hub, permit, require, require_venue
 from hub.api.models import (
     CheckInReportIn,
+    ComplaintIn,
     DrawIn,
     FeeIn,
     IncidentIn,
@@ -103,10 +104,18 @@ def incident(session_id: str, body: IncidentIn, hub: Hub = Depends(get_hub),
     return conduct.record_incident(hub, session_id, body)
 
 
-@router.post("/{session_id}/objections", status_code=201, summary="File an objection (异议/质疑)")
+@router.post("/{session_id}/objections", status_code=201,
+             summary="File an objection (异议/质疑): a bidder of the project, or the province for one on paper")
 def objection(session_id: str, body: ObjectionIn, hub: Hub = Depends(get_hub),
-              _: Caller = Depends(require("file_objection"))) -> dict[str, Any]:
-    return cases.file_objection(hub, session_id, body)
+              caller: Caller = Depends(require("file_objection"))) -> dict[str, Any]:
+    return cases.file_objection(hub, session_id, body, caller)
+
+
+@router.post("/{session_id}/complaints", status_code=201,
+             summary="File a complaint (投诉) with a supervisor: a bidder of the project")
+def complaint(session_id: str, body: ComplaintIn, hub: Hub = Depends(get_hub),
+              caller: Caller = Depends(require("file_complaint"))) -> dict[str, Any]:
+    return cases.file_complaint(hub, session_id, body, caller)
 
 
 @router.get("/{session_id}/timeline", summary="The session's evidence in log order (each read is recorded)")

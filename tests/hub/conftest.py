@@ -36,13 +36,76 @@ BIDDERS = [{"name": "山东建工集团", "credit_code": "91370000MA3C5XXXX1"},
 OPERATOR = PrincipalKey.generate("hub-operator-1")
 VENUE_KEYS = {v: PrincipalKey.generate(f"{v}-operator") for v in (MAIN, QD, YT)}
 SUPERVISOR = PrincipalKey.generate("supervisor-1")
+OTHER_PROJECT = "SD-2026-QD-0233"
+BIDDER = PrincipalKey.generate("bidder-qdhj")  # 青岛海建有限公司, bidding on both projects
+OTHER_BIDDER = PrincipalKey.generate("bidder-other")  # bids on the other project only
+TENDERER = PrincipalKey.generate("tenderer-1")  # the tenderer (or its agency) of PROJECT
 
 
 def hub_access(path: Path) -> Path:
-    """The hub's access configuration: the province's operator, one operator per venue, a supervisor."""
+    """The hub's access configuration: the province's operator, one operator per venue, a supervisor, the
+    bidders and the tenderer."""
     write_access_config(path, [OPERATOR.principal(Role.HUB_OPERATOR), SUPERVISOR.principal(Role.SUPERVISOR),
-                               *(k.principal(Role.VENUE_OPERATOR, v) for v, k in VENUE_KEYS.items())])
+                               *(k.principal(Role.VENUE_OPERATOR, v) for v, k in VENUE_KEYS.items()),
+                               BIDDER.principal(Role.BIDDER, projects=[PROJECT, OTHER_PROJECT]),
+                               OTHER_BIDDER.principal(Role.BIDDER, projects=[OTHER_PROJECT]),
+                               TENDERER.principal(Role.TENDERER, projects=[PROJECT])])
     return path
+
+
+class SupervisorDesk:
+    """A supervisor's registered endpoint (its 云智监管平台 intake): a real HTTP server on loopback that
+    takes forwarded misconduct cases and answers each with a receipt signed by the supervisor's key."""
+
+    def __init__(self, st: "Stack", principal_id: str = "supervisor-desk", honest: bool = True) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from notary.access import Principal
+        from notary.server import free_port
+        from verifier.cases import receipt_message
+
+        signer = ec.generate_private_key(ec.SECP256R1())
+        self.key = PrincipalKey(principal_id, signer)
+        self.documents: list[bytes] = []
+        port = free_port()
+        self.endpoint = f"http://127.0.0.1:{port}/intake"
+        desk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import base64
+                import json
+
+                body = self.rfile.read(int(self.headers["content-length"]))
+                desk.documents.append(body)
+                digest = hashlib.sha256(body if honest else body + b" ").hexdigest()
+                received_at = datetime.now(UTC).isoformat(timespec="seconds")
+                receipt_id = f"R-{len(desk.documents)}"
+                signature = signer.sign(receipt_message(digest, receipt_id, received_at),
+                                                      ec.ECDSA(hashes.SHA256()))
+                answer = json.dumps({"document_sha256": digest, "receipt_id": receipt_id, "received_at": received_at,
+                                     "signature": base64.b64encode(signature).decode()}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        st.hub.principals.bind(Principal(principal_id, Role.SUPERVISOR, self.key.public_pem(),
+                                         endpoints=frozenset({self.endpoint})))
+        self.principal_id = principal_id
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
 
 
 @dataclass
