@@ -36,6 +36,7 @@ class EvalSession(Base):
     slot_end: Mapped[str] = mapped_column(String(40))
     bidders: Mapped[list[Any]] = mapped_column(JSON)  # [{"name", "credit_code"}]: organisations
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | archived
+    tenderer_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     archive_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 

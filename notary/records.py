@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from notary.screening import personal_data_in, screened
 from verifier.cases import FORMATS, ComplaintRecord, MisconductRecord, ObjectionRecord
 from verifier.errors import MalformedInput
+from verifier.signals import BidSubmission
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -68,6 +69,7 @@ class Booking(_Strict):
     slot_start: Timestamp
     slot_end: Timestamp
     reason: Short | None = None
+    tenderer_id: Ident | None = None  # on the main venue's reservation: the tenderer (招标人) of the project
 
 
 class VenueQuota(_Strict):
@@ -241,6 +243,7 @@ PAYLOADS: dict[str, Any] = {
     "misconduct": MisconductRecord,
     "objection": ObjectionRecord,
     "complaint": ComplaintRecord,
+    "bid_submission": BidSubmission,
     "fee_payment": FeePayment,
     "archive": Archive,
     "incident": Incident,
@@ -268,7 +271,8 @@ class RecordEnvelope(_Strict):
 
 
 _RECORD = TypeAdapter(RecordEnvelope)
-_PAYLOAD = {name: _Format(name, model) if name in FORMATS else TypeAdapter(model) for name, model in PAYLOADS.items()}
+_PAYLOAD = {name: _Format(name, model) if name in FORMATS or name == "bid_submission" else TypeAdapter(model)
+            for name, model in PAYLOADS.items()}
 
 
 class SchemaViolation(ValueError):

@@ -1,5 +1,6 @@
-"""The record formats of objections, complaints and misconduct cases: one encoder, one strict parser; and the
-registry's linkage keys, versioned, with older versions still found."""
+"""The record formats of objections, complaints and misconduct cases: one encoder, one strict parser; the
+registry's linkage keys, versioned, with older versions still found; the month a record counts in and the
+odds behind a favoured-expert signal."""
 
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from hub.linkage import LinkageKeyError, LinkageKeys, party_of
 from verifier.cases import ComplaintRecord, Delivery, MisconductRecord, ObjectionRecord, RelayTarget
 from verifier.commitments import linkage_salt
 from verifier.errors import CommitmentError, MalformedInput
+from verifier.signals import at_least
+from verifier.statistics import monthly_statistics
 
 C = "c1:" + "ab" * 32
 T = "2026-11-26T10:00:00+08:00"
@@ -81,3 +84,26 @@ def test_linkage_keys_rotate_and_older_cases_stay_found(tmp_path: Path) -> None:
         LinkageKeys.load_or_create(path)
     with pytest.raises(ValueError, match="unified social credit code"):
         party_of("agency", "12345")
+
+
+def test_statistics_count_a_record_in_the_province_month_and_each_leaf_once() -> None:
+    def booking(leaf: int, at: str, action: str) -> tuple[int, dict[str, object]]:
+        return leaf, {"type": "booking", "session_id": "S-1", "occurred_at": at,
+                      "payload": {"action": action, "venue_id": "V-2"}}
+
+    records = [booking(1, "2026-11-30T17:30:00+00:00", "offered"),  # 01:30 on 1 December in UTC+8
+               booking(2, "2026-11-30T15:59:00Z", "declined"),  # 23:59 on 30 November in UTC+8
+               booking(1, "2026-11-30T17:30:00+00:00", "offered")]  # the same leaf again
+    december = monthly_statistics(records, "2026-12")
+    assert december.records == 1 and december.venues[0].encode() == {"venue_id": "V-2", "offered": 1,
+                                                                      "confirmed": 0, "declined": 0}
+    assert monthly_statistics(records, "2026-11").venues[0].declined == 1
+    with pytest.raises(MalformedInput, match="YYYY-MM"):
+        monthly_statistics(records, "2026-1")
+
+
+def test_the_chance_of_a_favoured_expert_is_exact() -> None:
+    assert at_least(0, [0.3, 0.6]) == pytest.approx(1.0)
+    assert at_least(2, [0.5, 0.5, 0.5]) == pytest.approx(0.5)
+    assert at_least(3, [0.1] * 3) == pytest.approx(0.001)
+    assert at_least(4, [0.1] * 3) == 0.0

@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_session": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.SUPERVISOR, R.COURT}),
     "read_cases": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # misconduct registry, incidents, alarms
     "read_draw": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # seeds and drawn experts: sealed from the rest
+    "submit_bid": frozenset({R.BIDDER}),  # its own bids, for its projects (the machine code and address keyed)
+    "read_statistics": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # monthly statistics, bid-rigging signals
     "subscribe": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # only to a supervisor's registered endpoints
 }
 

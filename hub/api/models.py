@@ -57,6 +57,7 @@ class SessionIn(_In):
     slot_start: Timestamp
     slot_end: Timestamp
     bidders: Annotated[list[Bidder], Field(max_length=1000)] = []
+    tenderer_id: Ident | None = Field(default=None, description="the tenderer's (招标人) principal id")
 
 
 class OfferIn(_In):
@@ -165,6 +166,16 @@ class MisconductStepIn(_In):
     supervisor: Ident | None = Field(default=None, description="forward: the supervisor's principal id")
     endpoint: Annotated[str, Field(max_length=2000)] | None = Field(
         default=None, description="forward: one of the supervisor's registered endpoints (default: the first)")
+
+
+class BidIn(_In):
+    """A bid as the trading system received it from the calling bidder: its document's SHA-256, the machine
+    code (机器码) of the computer that made it and the address it came from; the last two enter the log only
+    as keyed tags."""
+
+    document_sha256: Hex64
+    device_fingerprint: Annotated[str, Field(min_length=4, max_length=200)]
+    network_address: Annotated[str, Field(min_length=2, max_length=64)]
 
 
 class RegistrySearchIn(_In):

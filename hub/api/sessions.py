@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from hub import db
 from hub.api.deps import check_session, get_hub, permit, require, require_venue
 from hub.api.models import (
+    BidIn,
     CheckInReportIn,
     ComplaintIn,
     DrawIn,
@@ -21,7 +22,7 @@ from hub.api.models import (
 )
 from hub.errors import Forbidden
 from hub.service import Hub
-from hub.workflows import bookings, cases, conduct, draws
+from hub.workflows import bookings, cases, conduct, draws, oversight
 from notary.access import Caller, Role
 
 router = APIRouter(prefix="/sessions", tags=["sessions"],
@@ -116,6 +117,13 @@ def objection(session_id: str, body: ObjectionIn, hub: Hub = Depends(get_hub),
 def complaint(session_id: str, body: ComplaintIn, hub: Hub = Depends(get_hub),
               caller: Caller = Depends(require("file_complaint"))) -> dict[str, Any]:
     return cases.file_complaint(hub, session_id, body, caller)
+
+
+@router.post("/{session_id}/bids", status_code=201,
+             summary="投标文件递交: a bidder's bid, its machine code and address as keyed tags")
+def bid(session_id: str, body: BidIn, hub: Hub = Depends(get_hub),
+        caller: Caller = Depends(require("submit_bid"))) -> dict[str, Any]:
+    return oversight.submit_bid(hub, session_id, body, caller)
 
 
 @router.get("/{session_id}/timeline", summary="The session's evidence in log order (each read is recorded)")

@@ -1,13 +1,14 @@
 """Transitions of bookings, draws, objections, misconduct cases and incidents; subscriptions; alarms.
 The acting venue is always the caller's, from its credential."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from hub import db
 from hub.api.deps import acting_venue, check_project, get_caller, get_hub, permit, require
 from hub.api.models import (
+    IDENT,
     BookingActionIn,
     BookingChangeIn,
     ComplaintStepIn,
@@ -22,7 +23,7 @@ from hub.api.models import (
 )
 from hub.errors import Forbidden
 from hub.service import Hub
-from hub.workflows import bookings, cases, conduct, draws, feed
+from hub.workflows import bookings, cases, conduct, draws, feed, oversight
 from notary.access import Caller
 
 _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": Problem}
@@ -172,6 +173,21 @@ def get_incident(incident_id: str, hub: Hub = Depends(get_hub),
 def resolve_incident(incident_id: str, body: IncidentResolveIn, hub: Hub = Depends(get_hub),
                      caller: Caller = Depends(require("report_incident"))) -> dict[str, Any]:
     return conduct.resolve_incident(hub, incident_id, body, acting_venue(caller))
+
+
+@router.get("/statistics", tags=["oversight"],
+            summary="统计: a month's bookings per venue, sessions, incidents, objections, complaints, misconduct")
+def statistics(month: Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+               project_id: Annotated[str | None, Query(pattern=IDENT)] = None, hub: Hub = Depends(get_hub),
+               _: Caller = Depends(require("read_statistics"))) -> dict[str, Any]:
+    return oversight.statistics(hub, month, project_id).encode()
+
+
+@router.get("/signals", tags=["oversight"],
+            summary="围标串标预警: signals, not verdicts; each explained and listing the leaves it rests on")
+def signals(project_id: Annotated[str | None, Query(pattern=IDENT)] = None, hub: Hub = Depends(get_hub),
+            _: Caller = Depends(require("read_statistics"))) -> list[dict[str, Any]]:
+    return [signal.encode() for signal in oversight.signals(hub, project_id)]
 
 
 @router.post("/subscriptions", tags=["supervision feed"], status_code=201,
