@@ -5,7 +5,8 @@ of an extract), so a figure the province reports can be recomputed by anyone hol
 record counts in the month of its `occurred_at` in China Standard Time (UTC+8, the province's clock).
 What is counted: per venue, bookings offered, confirmed and declined (要约发起和确认); sessions opened
 (a main venue's `reserved` booking); incidents reported (first record of each); objections filed,
-relayed and answered by the tenderer; complaints filed; misconduct cases recorded.
+relayed and answered by the tenderer; complaints filed; misconduct cases recorded. Reads (`access`
+records) and `registry` changes are not counted.
 """
 
 import re
@@ -16,10 +17,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from verifier.errors import MalformedInput
+from verifier.strict import count, exact_object, listed, text
 
 PROVINCE_TIME = timezone(timedelta(hours=8))
 MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 LogRecord = tuple[int, Mapping[str, Any]]  # leaf index and record
+# Reads and registry changes are not evaluation work; a read is also often the newest, not yet anchored, record.
+NOT_COUNTED = frozenset({"access", "registry"})
 
 
 def month_of(record: Mapping[str, Any]) -> str | None:
@@ -60,7 +64,7 @@ class MonthlyStatistics:
     objections_answered: int
     complaints_filed: int
     misconduct_recorded: int
-    records: int  # records of the month the figures were computed from
+    records: int  # evaluation records of the month the figures were computed from (reads not counted)
 
     def encode(self) -> dict[str, Any]:
         return {"month": self.month, "venues": [v.encode() for v in self.venues], "sessions": self.sessions,
@@ -68,6 +72,20 @@ class MonthlyStatistics:
                 "objections_relayed": self.objections_relayed, "objections_answered": self.objections_answered,
                 "complaints_filed": self.complaints_filed, "misconduct_recorded": self.misconduct_recorded,
                 "records": self.records}
+
+    @classmethod
+    def parse(cls, value: Any, what: str = "statistics") -> "MonthlyStatistics":
+        """Strictly: exactly the fields `encode` writes, counts as non-negative integers."""
+        v = exact_object(value, what, {"month", "venues", "sessions", "incidents", "objections_filed",
+                                       "objections_relayed", "objections_answered", "complaints_filed",
+                                       "misconduct_recorded", "records"})
+        venues = tuple(VenueBookings(text(exact_object(b, f"{what} venue", {"venue_id", "offered", "confirmed",
+                                                                              "declined"}), "venue_id", what),
+                                     count(b, "offered", what), count(b, "confirmed", what), count(b, "declined", what))
+                       for b in listed(v, "venues", what))
+        return cls(check_month(text(v, "month", what)), venues, *(count(v, k, what) for k in (
+            "sessions", "incidents", "objections_filed", "objections_relayed", "objections_answered",
+            "complaints_filed", "misconduct_recorded", "records")))
 
     def lines(self) -> list[str]:
         """The figures as a short table, as `bidtrace stats` prints them."""
@@ -92,7 +110,7 @@ def monthly_statistics(records: Iterable[LogRecord], month: str) -> MonthlyStati
     misconduct: set[str] = set()
     count = 0
     for leaf, record in sorted(records, key=lambda r: r[0]):
-        if leaf in seen or month_of(record) != month:
+        if leaf in seen or record.get("type") in NOT_COUNTED or month_of(record) != month:
             continue
         seen.add(leaf)
         count += 1

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import NameOID
 
 from hub.config import HubConfig
+from hub.intake import SupervisorIntake
 from hub.server import serving_hub
 from hub.service import Hub
 from notary.access import PrincipalKey, Role, SignedRequests, write_access_config
@@ -53,59 +54,21 @@ def hub_access(path: Path) -> Path:
     return path
 
 
-class SupervisorDesk:
-    """A supervisor's registered endpoint (its 云智监管平台 intake): a real HTTP server on loopback that
-    takes forwarded misconduct cases and answers each with a receipt signed by the supervisor's key."""
+class SupervisorDesk(SupervisorIntake):
+    """A supervisor's registered intake endpoint, bound to a new supervisor principal of the running hub;
+    a dishonest one acknowledges a document other than the one it received."""
 
     def __init__(self, st: "Stack", principal_id: str = "supervisor-desk", honest: bool = True) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         from notary.access import Principal
-        from notary.server import free_port
-        from verifier.cases import receipt_message
 
-        signer = ec.generate_private_key(ec.SECP256R1())
-        self.key = PrincipalKey(principal_id, signer)
-        self.documents: list[bytes] = []
-        port = free_port()
-        self.endpoint = f"http://127.0.0.1:{port}/intake"
-        desk = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                import base64
-                import json
-
-                body = self.rfile.read(int(self.headers["content-length"]))
-                desk.documents.append(body)
-                digest = hashlib.sha256(body if honest else body + b" ").hexdigest()
-                received_at = datetime.now(UTC).isoformat(timespec="seconds")
-                receipt_id = f"R-{len(desk.documents)}"
-                signature = signer.sign(receipt_message(digest, receipt_id, received_at),
-                                                      ec.ECDSA(hashes.SHA256()))
-                answer = json.dumps({"document_sha256": digest, "receipt_id": receipt_id, "received_at": received_at,
-                                     "signature": base64.b64encode(signature).decode()}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        super().__init__(SubmitterKey.generate(principal_id))
+        self.honest = honest
+        self.principal_id = principal_id
         st.hub.principals.bind(Principal(principal_id, Role.SUPERVISOR, self.key.public_pem(),
                                          endpoints=frozenset({self.endpoint})))
-        self.principal_id = principal_id
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    def digest(self, document: bytes) -> str:
+        return super().digest(document if self.honest else document + b" ")
 
 
 @dataclass
