@@ -199,19 +199,25 @@ def _session_finding_kind(name: str) -> str | None:
         return "recording_segment"
     if name.startswith("archive"):
         return "archive"
+    for prefix, kind in (("objection", "objection"), ("complaint", "complaint"), ("misconduct", "misconduct")):
+        if name.startswith(prefix):
+            return kind
     return None
 
 
 def _concerns(name: str, step: StoryStep, report: ExtractReport, session: str) -> bool:
     """Whether a session finding is about this session: it names one of the step's draws or venues, or the
     session itself; a finding that names none (a check that could not run at all) is shown everywhere."""
-    if name in ("draws", "draw commitments", "recording continuity", "booked slots", "archive", "media"):
+    if name in ("draws", "draw commitments", "recording continuity", "booked slots", "archive", "media",
+                "objections", "complaints", "misconduct"):
         return True
     tokens = {session}
     for r in step.records:
         entry = report.entries.get(r.leaf_index)
         if entry is not None:
-            tokens |= {str(entry.record.get("venue_id")), str(_payload(entry).get("draw_id"))}
+            payload = _payload(entry)
+            tokens |= {str(entry.record.get("venue_id")), str(payload.get("draw_id"))}
+            tokens |= {str(payload[k]) for k in ("objection_id", "complaint_id", "case_id") if k in payload}
     words = name.replace("/", " ").split()
     return any(t in words for t in tokens)
 

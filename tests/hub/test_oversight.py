@@ -61,6 +61,11 @@ def _stats_cli(st: Stack, tmp_path: Path, month: str) -> dict[str, Any]:
                            "--month", month, "--json"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
+    # Without roots the user chose, nothing is counted: the verdict and its exit status instead.
+    untrusted = subprocess.run([sys.executable, "-m", "bidtrace", "stats", str(extract)], capture_output=True,
+                               text=True, env=env, timeout=300)
+    assert untrusted.returncode == 3 and untrusted.stdout.startswith("UNTRUSTED")
+    assert "computed only from an extract that verifies" in untrusted.stdout
     return result
 
 
