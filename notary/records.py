@@ -10,7 +10,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from notary.screening import screened
+from notary.screening import personal_data_in, screened
+from verifier.cases import FORMATS, ComplaintRecord, MisconductRecord, ObjectionRecord
+from verifier.errors import MalformedInput
+from verifier.signals import BidSubmission
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -66,6 +69,7 @@ class Booking(_Strict):
     slot_start: Timestamp
     slot_end: Timestamp
     reason: Short | None = None
+    tenderer_id: Ident | None = None  # on the main venue's reservation: the tenderer (招标人) of the project
 
 
 class VenueQuota(_Strict):
@@ -157,35 +161,6 @@ class RecordingSegment(_Strict):
     previous_segment: Hex64 | None
 
 
-class Misconduct(_Strict):
-    case_id: Ident
-    status: Literal["recorded", "verified", "published", "forwarded"]
-    subject_kind: Literal["tenderer", "agency", "bidder", "expert"]
-    subject_commitment: Commitment
-    description: Text
-    evidence: list[Annotated[int, Field(ge=0)]] = []
-    forwarded_to: Short | None = None  # the supervisor (行政监督部门) a forwarded record went to
-
-    @model_validator(mode="after")
-    def _names_evidence(self) -> "Misconduct":
-        if self.status in ("published", "forwarded") and not self.evidence:
-            raise ValueError(f"a {self.status} misconduct record names its evidence leaves")
-        if self.status == "forwarded" and not self.forwarded_to:
-            raise ValueError("a forwarded misconduct record names the supervisor it went to")
-        return self
-
-
-class Objection(_Strict):
-    objection_id: Ident
-    status: Literal["received", "under_review", "answered", "withdrawn"]
-    filed_by_commitment: Commitment
-    summary: Text
-    deadline: Timestamp | None = None
-    lead_venue_id: Ident | None = None  # the main venue, which leads the handling
-    answer: Text | None = None
-    alarm: Literal["deadline_missed"] | None = None  # set on the record that reports a missed deadline
-
-
 class FeePayment(_Strict):
     payment_id: Ident
     payee_commitment: Commitment
@@ -250,7 +225,28 @@ class RegistryChange(_Strict):
     count: Annotated[int, Field(ge=0)] | None = None
 
 
-PAYLOADS: dict[str, type[BaseModel]] = {
+class _Format:
+    """A payload with its one strict parser in `verifier.cases` (the verifier reads it the same way); its
+    free text is screened here as every other record's is."""
+
+    def __init__(self, kind: str, format_: Any) -> None:
+        self.kind, self.format = kind, format_
+
+    def validate_python(self, payload: Any) -> None:
+        try:
+            parsed = self.format.parse(payload, "payload")
+        except MalformedInput as exc:
+            raise SchemaViolation(f"{self.kind} {exc}") from exc
+        for name in self.format.TEXTS:
+            value = getattr(parsed, name)
+            kind = personal_data_in(value) if isinstance(value, str) else None
+            if kind is not None:
+                raise SchemaViolation(f"{self.kind} payload.{name}: free text must not carry personal data in clear; "
+                                      f"this looks like {kind} (record it in the hub, and in evidence only as a "
+                                      "commitment)")
+
+
+PAYLOADS: dict[str, Any] = {
     "booking": Booking,
     "draw_schedule": DrawSchedule,
     "draw_commitment": DrawCommitment,
@@ -259,8 +255,10 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "checkin": CheckIn,
     "signature": SignatureEvent,
     "recording_segment": RecordingSegment,
-    "misconduct": Misconduct,
-    "objection": Objection,
+    "misconduct": MisconductRecord,
+    "objection": ObjectionRecord,
+    "complaint": ComplaintRecord,
+    "bid_submission": BidSubmission,
     "fee_payment": FeePayment,
     "archive": Archive,
     "incident": Incident,
@@ -288,7 +286,8 @@ class RecordEnvelope(_Strict):
 
 
 _RECORD = TypeAdapter(RecordEnvelope)
-_PAYLOAD = {name: TypeAdapter(model) for name, model in PAYLOADS.items()}
+_PAYLOAD = {name: _Format(name, model) if name in FORMATS or name == "bid_submission" else TypeAdapter(model)
+            for name, model in PAYLOADS.items()}
 
 
 class SchemaViolation(ValueError):

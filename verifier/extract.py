@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from verifier.anchor import verify_embedded_anchor
+from verifier.cases import complaints_handled, misconduct_linkage, objections_handled
 from verifier.commitments import Disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
@@ -678,7 +679,10 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
                        + _guarded("draw commitments", lambda: draw_commitments_resolved(proven))
                        + _guarded("scheduled draws", lambda: draw_schedules_kept(proven))
                        + _guarded("archive", lambda: archive_completeness(proven, hashes))
-                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven)))
+                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven))
+                       + _guarded("objections", lambda: objections_handled(proven))
+                       + _guarded("complaints", lambda: complaints_handled(proven))
+                       + _guarded("misconduct", lambda: misconduct_linkage(proven, hashes, report.disclosures)))
     return proven
 
 

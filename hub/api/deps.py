@@ -26,14 +26,20 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "run_session": frozenset({R.HUB_OPERATOR}),  # sessions, offers, draws, roster, signatures, fees, archive
     "answer_booking": frozenset({R.VENUE_OPERATOR}),  # confirm or decline: the offered venue itself
     "cancel_booking": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # the booked or the main venue
-    "file_objection": frozenset({R.HUB_OPERATOR}),  # received by the hub on a bidder's behalf
-    "lead_objection": frozenset({R.VENUE_OPERATOR}),  # review and answer: the lead (main) venue
+    "file_objection": frozenset({R.HUB_OPERATOR, R.BIDDER}),  # a bidder itself, or the province for one on paper
+    "lead_objection": frozenset({R.VENUE_OPERATOR}),  # review and relay: the lead (main) venue
+    "answer_objection": frozenset({R.TENDERER, R.SUPERVISOR}),  # the parties it was relayed to
+    "file_complaint": frozenset({R.BIDDER}),  # file or withdraw a complaint (投诉), the bidder itself
+    "handle_complaint": frozenset({R.SUPERVISOR}),  # accept, reject, decide: the supervisor addressed
+    "follow_case": frozenset({R.HUB_OPERATOR, R.SUPERVISOR, R.BIDDER, R.TENDERER}),  # parties: their own cases
     "report_incident": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # a venue for itself
     "report_checkin": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.DEVICE}),  # check-in stations, own venue
     "handle_misconduct": frozenset({R.HUB_OPERATOR}),
     "read_session": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.SUPERVISOR, R.COURT}),
-    "read_cases": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # objections, misconduct, incidents, alarms
+    "read_cases": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # misconduct registry, incidents, alarms
     "read_draw": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # seeds and drawn experts: sealed from the rest
+    "submit_bid": frozenset({R.BIDDER}),  # its own bids, for its projects (the machine code and address keyed)
+    "read_statistics": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # monthly statistics, bid-rigging signals
     "subscribe": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # only to a supervisor's registered endpoints
 }
 
