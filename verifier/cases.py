@@ -366,6 +366,7 @@ def objections_handled(entries: list[LogEntry]) -> list[Finding]:
     for objection_id, states in _cases(entries, "objection", "objection_id").items():
         name = f"objection {objection_id}"
         problems: list[str] = []
+        late: list[str] = []
         first_entry, first = states[0]
         if first.status != "received" or first.answer is not None:
             problems.append(f"its first record (leaf {first_entry.seq}) is {first.status}, not its filing: "
@@ -380,14 +381,14 @@ def objections_handled(entries: list[LogEntry]) -> list[Finding]:
             elif s.answered_by not in targets:
                 problems.append(f"leaf {e.seq} is an answer by {s.answered_by}, to whom it was not relayed")
         problems += _late("relayed", first.relay_deadline, relays[0][0] if relays else None, states, now,
-                          "relay_overdue")
+                          "relay_overdue", late)
         if problems:
             findings.append(Finding(name, False, "; ".join(problems[:4])))
         else:
             answers = [s.answered_by for _, s in states if s.answer is not None]
             relayed = f"relayed to {', '.join(sorted(targets))}" if targets else "not relayed"
-            findings.append(Finding(name, True, f"{states[-1][1].status}; {relayed}"
-                                                + (f"; answered by {', '.join(answers)}" if answers else "")))
+            findings.append(Finding(name, True, "; ".join([
+                states[-1][1].status, relayed, *([f"answered by {', '.join(answers)}"] if answers else []), *late])))
     return findings
 
 
@@ -399,6 +400,7 @@ def complaints_handled(entries: list[LogEntry]) -> list[Finding]:
     for complaint_id, states in _cases(entries, "complaint", "complaint_id").items():
         name = f"complaint {complaint_id}"
         problems: list[str] = []
+        late: list[str] = []
         first_entry, first = states[0]
         if first.status != "filed":
             problems.append(f"its first record (leaf {first_entry.seq}) is {first.status}, not its filing")
@@ -411,20 +413,23 @@ def complaints_handled(entries: list[LogEntry]) -> list[Finding]:
                                           or answered[0].seq > e.seq):
                 problems.append(f"leaf {e.seq} decides it without its acceptance")
         problems += _late("accepted or rejected", first.accept_deadline, answered[0] if answered else None,
-                          states, now, "acceptance_overdue")
+                          states, now, "acceptance_overdue", late)
         if answered is not None and answered[1].status == "accepted":
             decided = next((e for e, s in steps if s.status == "decided"), None)
-            problems += _late("decided", answered[1].decision_deadline, decided, states, now, "decision_overdue")
+            problems += _late("decided", answered[1].decision_deadline, decided, states, now, "decision_overdue",
+                              late)
         if problems:
             findings.append(Finding(name, False, "; ".join(problems[:4])))
         else:
-            findings.append(Finding(name, True, f"{steps[-1][1].status if steps else first.status}; addressed to "
-                                                f"{first.supervisor_id}"))
+            findings.append(Finding(name, True, "; ".join([
+                steps[-1][1].status if steps else first.status, f"addressed to {first.supervisor_id}", *late])))
     return findings
 
 
 def _late(what: str, deadline_text: str | None, done: LogEntry | None, states: list[tuple[LogEntry, Any]],
-          now: datetime | None, alarm_name: str) -> list[str]:
+          now: datetime | None, alarm_name: str, late: list[str]) -> list[str]:
+    """A missed deadline: a problem when no alarm was raised for it (the miss was kept quiet); when one was,
+    a proven fact of the handling, added to `late` for the finding to say, not a fault of the evidence."""
     deadline = _at(deadline_text)
     if deadline is None:
         return []
@@ -433,9 +438,12 @@ def _late(what: str, deadline_text: str | None, done: LogEntry | None, states: l
     end = min(ended) if ended else now
     if end is None or end <= deadline:
         return []
+    missed = f"{'not ' + what if done is None else what + ' late'} by its deadline {deadline_text}"
     alarm = next((e.seq for e, s in states if s.alarm == alarm_name), None)
-    return [f"{'not ' + what if done is None else what + ' late'} by its deadline {deadline_text}"
-            + (f" (alarm raised at leaf {alarm})" if alarm is not None else " and no alarm was raised")]
+    if alarm is None:
+        return [f"{missed} and no alarm was raised"]
+    late.append(f"{missed} (alarm raised at leaf {alarm})")
+    return []
 
 
 _ORDER = {status: i for i, status in enumerate(MISCONDUCT_STATUSES)}

@@ -96,7 +96,7 @@ def test_a_bidder_objects_the_main_venue_relays_the_tenderer_answers(stack: Stac
     assert finding.ok and f"answered by {SUPERVISOR.principal_id}, {TENDERER.principal_id}" in finding.detail
 
 
-def test_an_objection_not_relayed_by_its_deadline_alarms_and_fails_verify(stack: Stack, tmp_path: Path) -> None:
+def test_an_objection_not_relayed_by_its_deadline_alarms_and_verify_says_so(stack: Stack, tmp_path: Path) -> None:
     st = stack
     setup_session(st)
     late = st.call("POST", "/sessions/S-1/objections", {"filed_by": "某投标人", "summary": "质疑",
@@ -112,11 +112,13 @@ def test_an_objection_not_relayed_by_its_deadline_alarms_and_fails_verify(stack:
     alarm = st.admin.get(f"/v1/records/{alarms[0]['leaf_index']}")["entry"]["record"]
     assert alarm["payload"]["alarm"] == "relay_overdue"
 
+    # The miss is proven by the evidence (its alarm is in the log): a fact the report states, not a forgery.
     report = _verify(st, tmp_path)
-    assert report.verdict is Verdict.FAILED
-    failed = _finding(report, f"objection {late['objection_id']}")
-    assert not failed.ok and "not relayed by its deadline" in failed.detail and "alarm raised at leaf" in failed.detail
-    assert _finding(report, f"objection {kept['objection_id']}").ok
+    assert report.verdict is Verdict.VERIFIED
+    missed = _finding(report, f"objection {late['objection_id']}")
+    assert missed.ok and "not relayed by its deadline" in missed.detail
+    assert f"alarm raised at leaf {alarms[0]['leaf_index']}" in missed.detail
+    assert "by its deadline" not in _finding(report, f"objection {kept['objection_id']}").detail
 
 
 def test_an_answer_without_its_objection_fails_verify(stack: Stack, tmp_path: Path) -> None:
@@ -168,7 +170,7 @@ def test_a_complaint_is_accepted_and_decided_by_the_supervisor_addressed(stack: 
     assert finding.ok and "decided" in finding.detail and SUPERVISOR.principal_id in finding.detail
 
 
-def test_a_complaint_left_unanswered_alarms_and_fails_verify(stack: Stack, tmp_path: Path) -> None:
+def test_a_complaint_left_unanswered_alarms_and_verify_says_so(stack: Stack, tmp_path: Path) -> None:
     st = stack
     setup_session(st)
     st.hub.config.complaint_accept_hours = 1 / 3600  # a second, so the test need not wait three days
@@ -178,7 +180,7 @@ def test_a_complaint_left_unanswered_alarms_and_fails_verify(stack: Stack, tmp_p
                "the acceptance alarm")
     report = _verify(st, tmp_path)
     finding = _finding(report, f"complaint {c['complaint_id']}")
-    assert not finding.ok and "not accepted or rejected by its deadline" in finding.detail
+    assert finding.ok and "not accepted or rejected by its deadline" in finding.detail
     assert "alarm raised at leaf" in finding.detail
 
 
