@@ -35,6 +35,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_cases": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # objections, misconduct, incidents, alarms
     "read_draw": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # seeds and drawn experts: sealed from the rest
     "subscribe": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # only to a supervisor's registered endpoints
+    "verify_extract": frozenset({R.HUB_OPERATOR, R.SUPERVISOR, R.COURT}),  # against the hub's published roots
 }
 
 
