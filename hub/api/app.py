@@ -59,4 +59,7 @@ def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
 
     for router in (venues.router, sessions.router, steps.router, public.router, verify.router):
         app.include_router(router)
+    from hub.web.app import create_console
+
+    app.mount("/console", create_console(hub, app.state.authenticator))
     return app
