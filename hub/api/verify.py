@@ -4,7 +4,6 @@ The checks are `verifier`'s, run exactly as `bidtrace verify` runs them; the hub
 and the roots. Without configured roots no extract can be VERIFIED (it is UNTRUSTED at best), as offline.
 """
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,18 +40,11 @@ def check_extract(hub: Hub, data: bytes, name: str, lang: str = "zh") -> Checked
     uploads = hub.config.data_dir / "uploads"
     uploads.mkdir(mode=0o700, exist_ok=True)
     safe = "".join(c for c in Path(name).name if c.isalnum() or c in "._-")[:80] or "extract.zip"
-    fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=uploads)
-    path = Path(tmp)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        named = path.with_name(f"{path.stem}-{safe}")
-        path.rename(named)
-        path = named
+    with tempfile.TemporaryDirectory(dir=uploads) as folder:
+        path = Path(folder) / safe  # the report names the file as it was uploaded
+        path.write_bytes(data)
         report = verify_extract(path, roots)
         return CheckedExtract(report, render_html(report, path, lang))
-    finally:
-        path.unlink(missing_ok=True)
 
 
 def report_json(report: ExtractReport) -> dict[str, Any]:

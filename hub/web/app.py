@@ -171,7 +171,8 @@ def create_console(hub: Hub, authenticator: Any) -> FastAPI:
     def home(request: Request) -> Response:
         session = _session(request)
         if session is None:
-            return _render(request, "home.html.j2", None, hub_url=str(request.base_url).removesuffix("/console/"))
+            hub_url = str(request.base_url).rstrip("/").removesuffix("/console")
+            return _render(request, "home.html.j2", None, hub_url=hub_url)
         p = session.caller.principal
         assert p is not None
         target = {Role.SUPERVISOR: "supervision", Role.HUB_OPERATOR: "supervision", Role.COURT: "verify_form"}

@@ -69,15 +69,15 @@ def cameras(s: Session, session_id: str, venue_id: str | None = None) -> list[Ca
     """Each camera of the session (of `venue_id` only, if given), from its recording_segment records."""
     query = select(db.EvidenceRow).where(db.EvidenceRow.session_id == session_id,
                                          db.EvidenceRow.type == "recording_segment")
-    by_camera: dict[str, CameraHealth] = {}
-    previous: dict[str, dict[str, Any]] = {}
+    # A camera is one recorder's camera: two venues may both call theirs "cam1".
+    by_camera: dict[tuple[str, str], CameraHealth] = {}
+    previous: dict[tuple[str, str], dict[str, Any]] = {}
     for row in s.scalars(query.order_by(db.EvidenceRow.leaf_index)):
         record, payload = row.record, row.record.get("payload") or {}
         if venue_id is not None and record.get("venue_id") != venue_id:
             continue
-        camera = str(payload.get("camera_id"))
-        health = by_camera.setdefault(camera, CameraHealth(camera, str(record.get("venue_id")),
-                                                           str(record.get("device_id"))))
+        camera = (str(record.get("device_id")), str(payload.get("camera_id")))
+        health = by_camera.setdefault(camera, CameraHealth(camera[1], str(record.get("venue_id")), camera[0]))
         health.segments += 1
         before = previous.get(camera)
         if before is not None:
@@ -110,10 +110,10 @@ def session_alarms(hub: Hub, s: Session, session: db.EvalSession, anchor: Anchor
     alarms: list[Alarm] = []
     running = session.status == "open" and _between(now, session.slot_start, session.slot_end)
     for camera in cameras(s, session.session_id):
-        alarms += [Alarm("recording_gap", camera.camera_id, gap) for gap in camera.gaps]
+        alarms += [Alarm("recording_gap", f"{camera.device_id} {camera.camera_id}", gap) for gap in camera.gaps]
         last = _time(camera.last_end)
         if running and last is not None and (now - last).total_seconds() > SILENT_SECONDS:
-            alarms.append(Alarm("recorder_silent", camera.camera_id, f"{camera.last_end}"))
+            alarms.append(Alarm("recorder_silent", f"{camera.device_id} {camera.camera_id}", f"{camera.last_end}"))
     alarms += _checkin_alarms(s, session, now)
     for o in s.scalars(select(db.Objection).where(db.Objection.session_id == session.session_id)
                        .order_by(db.Objection.objection_id)):

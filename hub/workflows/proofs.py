@@ -8,6 +8,7 @@ the project's extract; this view names the anchor and says so.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +63,21 @@ def prove(hub: Hub, leaf_index: int, leaf_hash: str, receipt: dict[str, Any] | N
     if not anchors:
         raise Conflict(f"leaf {leaf_index} is not anchored yet; the notary anchors within its maximum merge delay")
     a = anchors[0]
-    anchor = AnchorView(int(a["size"]), str(a["root"]), str(a["ledger"]), str(a["tx_id"]), str(a["anchored_at"]))
+    anchor = AnchorView(int(a["size"]), str(a["root"]), str(a["ledger"]), str(a["tx_id"]),
+                        _when(hub, str(a["anchored_at"])))
     proof = hub.notary_get("/v1/proof/inclusion", leaf_index=leaf_index, tree_size=anchor.size)["proof"]
     findings = [_inclusion(leaf_index, leaf_hash, anchor, proof)]
     if receipt is not None and record is not None:
         findings.append(_receipt(hub, receipt, record, leaf_index, leaf_hash))
     return LeafProof(leaf_index, leaf_hash, anchor, tuple(proof), tuple(findings))
+
+
+def _when(hub: Hub, anchored_at: str) -> str:
+    """The embedded ledger states its time in seconds since the epoch; shown as a time of the hub's zone."""
+    try:
+        return datetime.fromtimestamp(float(anchored_at), hub.tz).isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError):
+        return anchored_at
 
 
 def _inclusion(leaf_index: int, leaf_hash: str, anchor: AnchorView, proof: list[str]) -> Finding:

@@ -62,6 +62,7 @@ def test_a_session_timeline_updates_live_as_evidence_arrives(page: Any, scenario
     page.locator(f"#leaf-{leaf}").wait_for(timeout=15_000)
     assert page.evaluate("window.notReloaded") is True  # the row came by server-sent event, not a reload
     assert "突发事件" in page.inner_text(f"#leaf-{leaf}")
+    page.locator(f"#leaf-{leaf}").scroll_into_view_if_needed()
     screenshot(page, "session-timeline")
     # Prove it: the inclusion proof to the anchored root, checked on the page, and the receipt's signature.
     scenario.st.wait_anchored(leaf)
@@ -77,7 +78,8 @@ def test_the_session_list_shows_states_and_alarms(page: Any, scenario: Scenario)
     rows = page.inner_text("#sessions")
     assert "S-1" in rows and "S-2" in rows and SECOND_PROJECT in rows
     assert "异议逾期" in rows  # the objection past its deadline
-    assert "录像断档" in rows and "#1 → #3" in rows  # S-2's camera skipped segment 2
+    assert "录像断档" in rows and "cam2: #1 → #3" in rows  # S-2's camera skipped segment 2
+    assert "cam1: #" not in rows  # Jinan's and Qingdao's "cam1" are two cameras, each without a gap
     assert "迟到签到" in rows and "未签到" in rows
     screenshot(page, "supervision")
     page.goto(scenario.url + "/console/cases")
@@ -144,9 +146,9 @@ def test_the_public_page_lists_the_project_with_proofs_and_no_personal_data(brow
 
 
 PAGES = {
-    SUPERVISOR: ["/console/supervision", "/console/sessions/S-1", "/console/cases", "/console/verify"],
+    SUPERVISOR: ["/console/sessions/S-1", "/console/cases", "/console/verify", "/console/supervision"],
     VENUE_KEYS[QD]: [f"/console/venues/{QD}"],
-    None: ["/console/public", "/console/"],
+    None: ["/console/", "/console/public"],
 }
 
 
@@ -161,7 +163,6 @@ def test_no_page_scrolls_sideways_on_a_phone(browser: Any, scenario: Scenario, k
             page.goto(scenario.url + path)
             width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert width[0] <= width[1], f"{path} is {width[0]}px wide at {width[1]}px"
-        if key is None:
-            screenshot(page, "public-phone")
+        screenshot(page, f"{PAGES[key][-1].split('/')[2]}-phone")  # the last page: supervision, venues, public
     finally:
         context.close()
