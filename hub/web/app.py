@@ -184,7 +184,10 @@ def create_console(hub: Hub, authenticator: Any) -> FastAPI:
 
     @console.post("/login-links", status_code=201)
     async def login_link(request: Request) -> JSONResponse:
-        caller = await get_caller(request)
+        try:  # a command line asks: it is answered in JSON, as the API answers
+            caller = await get_caller(request)
+        except HTTPException as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         try:
             code, expires = login.issue_login(hub, caller)
         except LoginRefused as exc:
