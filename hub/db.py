@@ -235,7 +235,7 @@ class ConsoleLogin(Base):
     used: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class ConsoleSession(Base):
+class ConsoleSessionRow(Base):
     """A signed-in browser: the cookie holds a random token, the hub only its SHA-256."""
 
     __tablename__ = "console_sessions"

@@ -127,6 +127,20 @@ ALARM_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
+STATUS_NAMES: dict[str, str] = {
+    "open": "进行中", "archived": "已归档", "reserved": "已预留", "offered": "待确认", "confirmed": "已确认",
+    "declined": "已拒绝", "cancelled": "已取消", "received": "已受理", "under_review": "复核中", "answered": "已答复",
+    "withdrawn": "已撤回", "recorded": "已记录", "verified": "已核实", "published": "已公布", "forwarded": "已移送",
+    "committed": "已承诺", "drawn": "已抽取", "present": "已到", "absent": "缺席", "rejected": "未通过",
+    "unverified": "未核验",
+}
+
+
+def status_names(lang: str) -> dict[str, str]:
+    """States as people read them: Chinese names, or the states' own (English) words."""
+    return STATUS_NAMES if lang == "zh" else {}
+
+
 def pick(lang: str | None) -> str:
     return lang if lang in LANGUAGES else "zh"
 

@@ -50,6 +50,7 @@ def issue_login(hub: Hub, caller: Caller) -> tuple[str, float]:
     now = time.time()
     with hub.db() as s:
         s.execute(delete(db.ConsoleLogin).where(db.ConsoleLogin.expires_at < now))
+        s.execute(delete(db.ConsoleSessionRow).where(db.ConsoleSessionRow.expires_at < now))
         s.add(db.ConsoleLogin(code_sha256=_digest(code), principal_id=principal.principal_id,
                               key_digest=key_digest(principal.public_key), expires_at=now + LOGIN_SECONDS,
                               used=False))
@@ -99,7 +100,7 @@ def redeem_login(hub: Hub, code: str) -> tuple[str, ConsoleSession]:
         assert row is not None
         principal = _current(hub, row.principal_id, row.key_digest)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        s.add(db.ConsoleSession(token_sha256=_digest(token), principal_id=principal.principal_id,
+        s.add(db.ConsoleSessionRow(token_sha256=_digest(token), principal_id=principal.principal_id,
                                 key_digest=row.key_digest, csrf=csrf, created_at=now, last_seen=now,
                                 expires_at=now + SESSION_SECONDS, ended=False))
         s.commit()
@@ -113,7 +114,7 @@ def session_of(hub: Hub, token: str | None) -> ConsoleSession | None:
         return None
     now = time.time()
     with hub.db() as s:
-        row = s.get(db.ConsoleSession, _digest(token))
+        row = s.get(db.ConsoleSessionRow, _digest(token))
         if row is None or row.ended or row.expires_at < now or row.last_seen + IDLE_SECONDS < now:
             return None
         try:
@@ -130,7 +131,7 @@ def session_of(hub: Hub, token: str | None) -> ConsoleSession | None:
 
 def end_session(hub: Hub, session: ConsoleSession) -> None:
     with hub.db() as s:
-        row = s.get(db.ConsoleSession, session.token_sha256)
+        row = s.get(db.ConsoleSessionRow, session.token_sha256)
         if row is not None:
             row.ended = True
             s.commit()

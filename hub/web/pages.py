@@ -46,7 +46,7 @@ def signed_in(request: Request) -> ConsoleSession:
 
 def _words(lang: str) -> dict[str, Any]:
     return {"lang": lang, "w": i18n.words(lang), "alarm_names": i18n.alarm_names(lang),
-            "type_names": i18n.type_names(lang)}
+            "type_names": i18n.type_names(lang), "st": i18n.status_names(lang)}
 
 
 def render(request: Request, template: str, session: ConsoleSession | None, status: int = 200,

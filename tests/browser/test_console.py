@@ -120,7 +120,7 @@ def test_a_venue_operator_answers_its_offers_and_cannot_open_another_venues_cons
     page.goto(f"{scenario.url}/console/venues/{QD}")
     page.get_by_role("button", name=re.compile(f"确认.*{scenario.offered_booking}")).click()
     row = page.locator("tr", has_text=scenario.offered_booking)
-    assert "confirmed" in row.inner_text()
+    assert "已确认" in row.inner_text()  # confirmed
 
 
 def test_the_public_page_lists_the_project_with_proofs_and_no_personal_data(browser: Any,

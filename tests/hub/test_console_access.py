@@ -68,7 +68,7 @@ def test_an_idle_session_ends_and_sign_out_ends_it_at_once(console: Stack) -> No
     browser = signed_in(st, SUPERVISOR)
     assert browser.get("/console/supervision").status_code == 200
     with st.hub.db() as s:
-        s.execute(update(db.ConsoleSession).values(last_seen=time.time() - 31 * 60))
+        s.execute(update(db.ConsoleSessionRow).values(last_seen=time.time() - 31 * 60))
         s.commit()
     assert browser.get("/console/supervision").status_code == 303  # back to signing in
     browser = signed_in(st, SUPERVISOR)
