@@ -121,6 +121,13 @@ def test_a_venue_operator_answers_its_offers_and_cannot_open_another_venues_cons
     page.get_by_role("button", name=re.compile(f"确认.*{scenario.offered_booking}")).click()
     row = page.locator("tr", has_text=scenario.offered_booking)
     assert "已确认" in row.inner_text()  # confirmed
+    page.get_by_label("说明").first.fill("3 号摄像机断电")  # an incident at its own venue, through the form
+    page.get_by_label("类别").first.select_option("power_failure")
+    page.get_by_role("button", name="提交").first.click()
+    assert "3 号摄像机断电" in page.inner_text("main")
+    reported = [r for r in scenario.st.call("GET", "/sessions/S-1/timeline") if r["type"] == "incident"][-1]
+    assert reported["venue_id"] == QD
+    assert reported["payload"]["kind"] == "power_failure"
 
 
 def test_the_public_page_lists_the_project_with_proofs_and_no_personal_data(browser: Any,

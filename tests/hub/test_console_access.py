@@ -119,3 +119,16 @@ def test_an_upload_through_the_api_is_checked_against_no_roots_as_untrusted_at_b
     assert body["verdict"] == "FAILED" and body["errors"], body
     empty = httpx.post(f"{st.url}/extracts/verify", content=b"", timeout=60, auth=SignedRequests(SUPERVISOR))
     assert empty.status_code == 422 and "empty" in empty.json()["detail"]
+
+
+def test_a_bad_form_is_refused_naming_the_field(console: Stack) -> None:
+    st = console
+    venue = signed_in(st, VENUE_KEYS[QD])
+    page = venue.get(f"/console/venues/{QD}").text
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    answer = venue.post(f"/console/venues/{QD}/incidents",
+                        data={"csrf": csrf, "session_id": "S-1", "kind": "fire", "description": "烟雾"})
+    assert answer.status_code == 422 and "kind" in answer.text
+    other = venue.post(f"/console/venues/{QD}/incidents",
+                       data={"csrf": csrf, "session_id": "S-404", "kind": "other", "description": "烟雾"})
+    assert other.status_code == 404 and "session S-404 does not exist" in other.text
