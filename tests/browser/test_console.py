@@ -173,3 +173,27 @@ def test_no_page_scrolls_sideways_on_a_phone(browser: Any, scenario: Scenario, k
         screenshot(page, f"{PAGES[key][-1].split('/')[2]}-phone")  # the last page: supervision, venues, public
     finally:
         context.close()
+
+
+UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+    .map(e => e.outerHTML.slice(0, 80))"""
+
+
+@pytest.mark.parametrize("key", list(PAGES), ids=["supervisor", "venue_operator", "public"])
+def test_pages_have_a_language_one_heading_labelled_controls_and_a_skip_link_first(
+        browser: Any, scenario: Scenario, key: Any) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        if key is not None:
+            sign_in(page, scenario, key)
+        for path in PAGES[key]:
+            page.goto(scenario.url + path)
+            assert page.get_attribute("html", "lang") == "zh-CN"
+            assert page.locator("h1").count() == 1, path
+            assert page.evaluate(UNLABELLED) == [], path
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.className") == "skip", path
+    finally:
+        context.close()
