@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,6 +193,19 @@ def sign_in(page: Any, scenario: Scenario, key: PrincipalKey) -> None:
     page.get_by_role("button", name="登录").click()
     page.wait_for_load_state()
     assert key.principal_id in page.inner_text("header"), page.inner_text("body")[:400]
+
+
+@contextmanager
+def browsing(browser: Any, scenario: Scenario, key: PrincipalKey | None, width: int = 1280) -> Iterator[Any]:
+    """A page in a fresh browser context, signed in as `key`'s principal (anonymous when None)."""
+    context = browser.new_context(viewport={"width": width, "height": 800 if width > 640 else 740}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        if key is not None:
+            sign_in(page, scenario, key)
+        yield page
+    finally:
+        context.close()
 
 
 def screenshot(page: Any, name: str) -> None:

@@ -7,7 +7,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import COURT, SECOND_PROJECT, SECOND_SUPERVISOR, Scenario, screenshot, sign_in
+from tests.browser.conftest import (
+    COURT,
+    SECOND_PROJECT,
+    SECOND_SUPERVISOR,
+    Scenario,
+    browsing,
+    screenshot,
+    sign_in,
+)
 from tests.hub.conftest import MAIN, OPERATOR, PROJECT, QD, SUPERVISOR, VENUE_KEYS, YT
 
 pytestmark = pytest.mark.timeout(300)
@@ -132,9 +140,7 @@ def test_a_venue_operator_answers_its_offers_and_cannot_open_another_venues_cons
 
 def test_the_public_page_lists_the_project_with_proofs_and_no_personal_data(browser: Any,
                                                                              scenario: Scenario) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        page = context.new_page()
+    with browsing(browser, scenario, None) as page:
         page.goto(scenario.url + "/console/public")
         text = page.inner_text("main")
         assert PROJECT in text and "信息公开" in page.inner_text("h1")
@@ -148,8 +154,6 @@ def test_the_public_page_lists_the_project_with_proofs_and_no_personal_data(brow
         page.goto(scenario.url + "/console/public?lang=en")
         assert "Public information" in page.inner_text("h1")
         assert page.goto(scenario.url + "/console/supervision").url.rstrip("/").endswith("/console")
-    finally:
-        context.close()
 
 
 PAGES = {
@@ -161,18 +165,12 @@ PAGES = {
 
 @pytest.mark.parametrize("key", list(PAGES), ids=["supervisor", "venue_operator", "public"])
 def test_no_page_scrolls_sideways_on_a_phone(browser: Any, scenario: Scenario, key: Any) -> None:
-    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN")
-    try:
-        page = context.new_page()
-        if key is not None:
-            sign_in(page, scenario, key)
+    with browsing(browser, scenario, key, width=375) as page:
         for path in PAGES[key]:
             page.goto(scenario.url + path)
             width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert width[0] <= width[1], f"{path} is {width[0]}px wide at {width[1]}px"
         screenshot(page, f"{PAGES[key][-1].split('/')[2]}-phone")  # the last page: supervision, venues, public
-    finally:
-        context.close()
 
 
 UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
@@ -183,11 +181,7 @@ UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select,
 @pytest.mark.parametrize("key", list(PAGES), ids=["supervisor", "venue_operator", "public"])
 def test_pages_have_a_language_one_heading_labelled_controls_and_a_skip_link_first(
         browser: Any, scenario: Scenario, key: Any) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    try:
-        page = context.new_page()
-        if key is not None:
-            sign_in(page, scenario, key)
+    with browsing(browser, scenario, key) as page:
         for path in PAGES[key]:
             page.goto(scenario.url + path)
             assert page.get_attribute("html", "lang") == "zh-CN"
@@ -195,5 +189,3 @@ def test_pages_have_a_language_one_heading_labelled_controls_and_a_skip_link_fir
             assert page.evaluate(UNLABELLED) == [], path
             page.keyboard.press("Tab")
             assert page.evaluate("document.activeElement.className") == "skip", path
-    finally:
-        context.close()
