@@ -20,6 +20,8 @@ def demo(
     data: str = typer.Option("data/demo", help="folder for the demo's notary, ledger and extract (wiped first)"),
     segments: int = typer.Option(300, help="recording segments across all cameras"),
     ledger: str = typer.Option("embedded", help="embedded, or fabric (the local network, brought up if needed)"),
+    console: bool = typer.Option(False, "--console", help="pause before and after the evaluation and print a "
+                                                          "supervisor's sign-in link, to watch it in a browser"),
 ) -> None:
     """Run one simulated remote evaluation end to end and verify its extract."""
     from pathlib import Path
@@ -29,7 +31,7 @@ def demo(
     if ledger not in ("embedded", "fabric"):
         typer.echo(f"error: --ledger must be embedded or fabric, got {ledger!r}", err=True)
         raise typer.Exit(2)
-    raise typer.Exit(run_demo(Path(data), segments, ledger))
+    raise typer.Exit(run_demo(Path(data), segments, ledger, console))
 
 
 def _mount_parts() -> None:

@@ -33,6 +33,9 @@ def serve(
                                        help="access configuration: the principals allowed in (JSON)"),
     insecure_local: bool = typer.Option(False, "--insecure-local",
                                         help="no access configuration: loopback only, anyone local may do anything"),
+    trust: Path | None = typer.Option(None, "--trust", envvar="BIDTRACE_HUB_TRUST",
+                                      help="published roots (bidtrace-trust/1) that the console checks uploaded "
+                                           "extracts and receipts against"),
 ) -> None:
     """Serve the hub's HTTP API and run its schedule (supervision feed, objection deadlines)."""
     import ipaddress
@@ -46,7 +49,7 @@ def serve(
         typer.echo(f"--insecure-local serves loopback only, not {host}", err=True)
         raise typer.Exit(2)
     config = _config(data, notary_url, database_url, hub_id)
-    config.access, config.insecure_local = access, insecure_local
+    config.access, config.insecure_local, config.trust = access, insecure_local, trust
     from notary.access import AccessConfigError
     from notary.server import PortInUse, listen
 
@@ -97,3 +100,24 @@ def key(data: Path = DATA, hub_id: str = HUB_ID) -> None:
     from notary.client import SubmitterKey
 
     typer.echo(SubmitterKey.load_or_create(data / "hub.key", hub_id).public_pem(), nl=False)
+
+
+@app.command("login")
+def login(
+    hub_url: str = typer.Option("http://127.0.0.1:8500", "--hub-url", envvar="BIDTRACE_HUB_URL", help="hub base URL"),
+    principal_id: str = typer.Option(..., "--principal-id", envvar="BIDTRACE_PRINCIPAL_ID",
+                                     help="your principal id, as the hub's access configuration names it"),
+    key: Path = typer.Option(..., "--key", envvar="BIDTRACE_PRINCIPAL_KEY", help="your private key (PEM)"),
+) -> None:
+    """Print a one-time link that signs you in to the hub's web console (valid two minutes, usable once).
+
+    The request for it is signed with your key, as every API call is; the key never leaves this machine."""
+    from hub.web.login import LOGIN_SECONDS, LoginRefused, request_login_link
+    from notary.access import AccessConfigError, PrincipalKey
+
+    try:
+        link = request_login_link(hub_url, PrincipalKey.load(key, principal_id))
+    except (AccessConfigError, LoginRefused) as exc:
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"open within {LOGIN_SECONDS} seconds (once):\n{link}")

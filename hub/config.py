@@ -15,6 +15,9 @@ class HubConfig:
     # `insecure_local` (loopback only, any local caller may do anything).
     access: Path | None = field(default_factory=lambda: Path(os.environ["BIDTRACE_HUB_ACCESS"])
                                 if os.environ.get("BIDTRACE_HUB_ACCESS") else None)
+    # The published roots (bidtrace-trust/1) that uploaded extracts and receipts are checked against.
+    trust: Path | None = field(default_factory=lambda: Path(os.environ["BIDTRACE_HUB_TRUST"])
+                               if os.environ.get("BIDTRACE_HUB_TRUST") else None)
     insecure_local: bool = field(default_factory=lambda: os.environ.get("BIDTRACE_INSECURE_LOCAL") == "1")
     max_body_bytes: int = field(default_factory=lambda: int(os.environ.get("BIDTRACE_HUB_MAX_BODY", 8 * 1024 * 1024)))
     utc_offset_hours: int = 8

@@ -273,6 +273,32 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class ConsoleLogin(Base):
+    """A one-time login code for the web console, issued to a principal over a signed request. Only its
+    SHA-256 is kept: the code itself travels once, in the URL the principal opens."""
+
+    __tablename__ = "console_logins"
+    code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(128))
+    key_digest: Mapped[str] = mapped_column(String(64))  # the key that asked for it: a new key ends it
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConsoleSessionRow(Base):
+    """A signed-in browser: the cookie holds a random token, the hub only its SHA-256."""
+
+    __tablename__ = "console_sessions"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(128), index=True)
+    key_digest: Mapped[str] = mapped_column(String(64))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    ended: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class State(Base):
     __tablename__ = "hub_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

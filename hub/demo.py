@@ -187,7 +187,9 @@ def _ledger_line(trust: dict[str, Any]) -> str:
     return f"embedded ledger ({trust.get('org')})"
 
 
-def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
+def run_demo(data: Path, segments: int, ledger: str = "embedded", console: bool = False) -> int:
+    """The evaluation end to end; with `console`, pause before it and after it so that a supervisor can
+    watch it in the browser (the sign-in link is printed)."""
     if ledger not in ("embedded", "fabric"):
         raise ValueError(f"ledger must be 'embedded' or 'fabric', got {ledger!r}")
     if data.exists():
@@ -229,11 +231,16 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
         print(f"notary {log_id} on {notary_url}, {_ledger_line(notary.ledger.trust_roots())}, "
               f"checkpoint key {notary.key.vkey[:40]}…")
         admin = NotaryClient(notary_url, as_principal=admin_key)
-        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, access=hub_access, beacon_wait=30))
+        roots_path = data / "published-roots.json"
+        roots_path.write_bytes(published_roots(notary.log, notary.ledger).encode())
+        hub_service = Hub(HubConfig(data_dir=data / "hub", notary_url=notary_url, access=hub_access, beacon_wait=30,
+                                    trust=roots_path))
         hub_service.register(admin_key)
         try:
             with serving_hub(hub_service) as hub_url:
                 print(f"hub on {hub_url}, writing its evidence as {hub_service.config.hub_id}")
+                if console:
+                    _pause_for_console(hub_url, supervisor_key, "run the evaluation")
                 hub = _Hub(hub_url, operator_key)
                 venues = {v: _Hub(hub_url, k) for v, k in venue_keys.items()}
                 venues.update({name: _Hub(hub_url, k) for name, k in parties.items()})
@@ -250,6 +257,8 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
                 extract = court.extract(PROJECT, disclose=True)
                 court.close()
                 figures = _statistics(hub_service, venues[SUPERVISOR], notary.log.size)
+                if console:
+                    _pause_for_console(hub_url, supervisor_key, "stop the notary and the hub")
         finally:
             hub_service.close()
             admin.close()
@@ -257,7 +266,6 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
         roots = published_roots(notary.log, notary.ledger)
     path = data / f"extract-{PROJECT}.zip"
     path.write_bytes(extract)
-    roots_path = data / "published-roots.json"
     roots_path.write_bytes(roots.encode())
     print(f"audit extract written: {path} ({len(extract) // 1024} KiB)")
     print(f"published roots written: {roots_path}")
@@ -292,6 +300,16 @@ def _statistics(hub: Hub, supervisor: _Hub, size: int) -> MonthlyStatistics:
         time.sleep(0.1)
     month = datetime.now(PROVINCE_TIME).strftime("%Y-%m")
     return MonthlyStatistics.parse(supervisor("GET", f"/statistics?month={month}&project_id={PROJECT}"))
+
+
+def _pause_for_console(hub_url: str, supervisor: PrincipalKey, then: str) -> None:
+    from hub.web.login import LOGIN_SECONDS, request_login_link
+
+    print(f"\nconsoles on {hub_url}/console (信息公开: {hub_url}/console/public)")
+    print(f"supervisor's sign-in link, valid {LOGIN_SECONDS} s and once (later: bidtrace hub login --hub-url {hub_url} "
+          f"--principal-id {supervisor.principal_id} --key KEY under keys/):")
+    print(f"  {request_login_link(hub_url, supervisor)}")
+    input(f"press Enter to {then}… ")
 
 
 def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_url: str, data: Path,

@@ -107,6 +107,7 @@ HUB_ROUTES: dict[str, list[tuple[str, str, str, Any]]] = {
     "subscribe": [("POST", "/subscriptions", "/subscriptions", {}),
                   ("GET", "/subscriptions/{subscription_id}", "/subscriptions/SUB-404", None),
                   ("DELETE", "/subscriptions/{subscription_id}", "/subscriptions/SUB-404", None)],
+    "verify_extract": [("POST", "/extracts/verify", "/extracts/verify", {})],
 }
 
 

@@ -283,7 +283,7 @@ def _verdict_text(report: ExtractReport, lang: str) -> str:
         " and ".join(parts) + "; the reasons follow, and each is named in its section below.")
 
 
-def _failures(report: ExtractReport, lang: str, limit: int = 12) -> list[str]:
+def failures(report: ExtractReport, lang: str, limit: int = 12) -> list[str]:
     """What failed, as the findings say it, for the verdict box; the sections below repeat each in place."""
     leaf = "叶" if lang == "zh" else "leaf"
     found = [*report.errors, *(f"{f.name}: {f.detail}" for f in [*report.findings, *report.sessions] if not f.ok),
@@ -312,7 +312,7 @@ def _context(report: ExtractReport, extract: Path, lang: str) -> dict[str, Any]:
     return {
         "lang": lang, "zh": lang == "zh", "report": report, "verdict": report.verdict.value,
         "verdict_ok": report.verdict is Verdict.VERIFIED, "verdict_text": _verdict_text(report, lang),
-        "failures": _failures(report, lang),
+        "failures": failures(report, lang),
         "sha256": file_sha256(extract), "size": extract.stat().st_size, "file_name": extract.name,
         "version": tool_version(), "format": EXTRACT_FORMAT, "manifest": m,
         "summary": summary, "integrity": _rows(integrity),

@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
-from hub.api import public, sessions, steps, venues
+from hub.api import public, sessions, steps, venues, verify
 from hub.errors import HubError
 from hub.service import Hub
 from notary.access import Authenticator, DatabaseNonces
@@ -57,6 +57,9 @@ def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return JSONResponse({"detail": f"{_where(tuple(first['loc']))}: {first['msg']}{more}"}, status_code=422)
 
-    for router in (venues.router, sessions.router, steps.router, public.router):
+    for router in (venues.router, sessions.router, steps.router, public.router, verify.router):
         app.include_router(router)
+    from hub.web.app import create_console
+
+    app.mount("/console", create_console(hub, app.state.authenticator))
     return app

@@ -41,6 +41,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "submit_bid": frozenset({R.BIDDER}),  # its own bids, for its projects (the machine code and address keyed)
     "read_statistics": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # monthly statistics, bid-rigging signals
     "subscribe": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # only to a supervisor's registered endpoints
+    "verify_extract": frozenset({R.HUB_OPERATOR, R.SUPERVISOR, R.COURT}),  # against the hub's published roots
 }
 
 

@@ -30,7 +30,8 @@ def disclosure(hub: Hub, project_id: str) -> dict[str, Any]:
                 "session_id": session.session_id, "main_venue_id": session.main_venue_id, "status": session.status,
                 "slot_start": session.slot_start, "slot_end": session.slot_end, "archive_leaf": session.archive_leaf,
                 "bookings": [{"booking_id": b.booking_id, "venue_id": b.venue_id, "room": b.room,
-                              "slot_start": b.slot_start, "slot_end": b.slot_end, "status": b.status}
+                              "slot_start": b.slot_start, "slot_end": b.slot_end, "status": b.status,
+                              "leaves": [int(h["leaf"]) for h in b.history]}
                              for b in bookings],
                 "draws": [_draw(d, sealed=session.status != "archived") for d in draws],
             })

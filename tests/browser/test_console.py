@@ -1,0 +1,191 @@
+"""The consoles in a real browser (Debian's chromium): signing in per role, a session watched live, an
+extract verified by upload, a venue kept to its own console, the public page, and the layout on a phone."""
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import (
+    COURT,
+    SECOND_PROJECT,
+    SECOND_SUPERVISOR,
+    Scenario,
+    browsing,
+    screenshot,
+    sign_in,
+)
+from tests.hub.conftest import MAIN, OPERATOR, PROJECT, QD, SUPERVISOR, VENUE_KEYS, YT
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.mark.parametrize(("key", "lands_on", "heading"), [
+    (SUPERVISOR, "/console/supervision", "监管台"),
+    (OPERATOR, "/console/supervision", "监管台"),
+    (VENUE_KEYS[QD], f"/console/venues/{QD}", "场地工作台"),
+    (COURT, "/console/verify", "上传核验"),
+], ids=["supervisor", "hub_operator", "venue_operator", "court"])
+def test_each_role_signs_in_with_its_key_and_lands_on_its_console(page: Any, scenario: Scenario, key: Any,
+                                                                  lands_on: str, heading: str) -> None:
+    sign_in(page, scenario, key)
+    assert page.url.endswith(lands_on)
+    assert heading in page.inner_text("h1")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "bidtrace_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+
+def test_a_login_link_works_once_and_a_revoked_principal_loses_its_session(page: Any, scenario: Scenario) -> None:
+    link = scenario.login_link(SECOND_SUPERVISOR)
+    page.goto(link)
+    page.get_by_role("button", name="登录").click()
+    assert page.url.endswith("/console/supervision")
+    page.goto(link)  # the same link again
+    assert "already used" in page.inner_text("main")
+    scenario.st.hub.principals.revoke(SECOND_SUPERVISOR.principal_id)
+    page.goto(scenario.url + "/console/supervision")
+    assert page.url.rstrip("/").endswith("/console") and "bidtrace hub login" in page.inner_text("main")
+
+
+def test_forms_without_the_sessions_csrf_token_are_refused(page: Any, scenario: Scenario) -> None:
+    sign_in(page, scenario, VENUE_KEYS[QD])
+    answer = page.request.post(f"{scenario.url}/console/venues/{QD}/bookings/{scenario.offered_booking}/decline",
+                               form={"csrf": "not-the-token"})
+    assert answer.status == 403 and "CSRF" in answer.text()
+    with httpx.Client(base_url=scenario.url) as anonymous:
+        assert anonymous.post(f"/console/venues/{QD}/incidents", data={}).status_code == 303  # to sign in
+
+
+def test_a_session_timeline_updates_live_as_evidence_arrives(page: Any, scenario: Scenario) -> None:
+    sign_in(page, scenario, SUPERVISOR)
+    page.goto(scenario.url + "/console/sessions/S-1")
+    page.evaluate("window.notReloaded = true")
+    before = page.locator("#timeline tr").count()
+    assert before > 0
+    incident = scenario.st.call("POST", "/sessions/S-1/incidents", {
+        "venue_id": YT, "kind": "network_failure", "description": "政务外网中断",
+        "started_at": scenario.st.hub.stamp()}, 201)
+    leaf = incident["leaves"][0]
+    page.locator(f"#leaf-{leaf}").wait_for(timeout=15_000)
+    assert page.evaluate("window.notReloaded") is True  # the row came by server-sent event, not a reload
+    assert "突发事件" in page.inner_text(f"#leaf-{leaf}")
+    page.locator(f"#leaf-{leaf}").scroll_into_view_if_needed()
+    screenshot(page, "session-timeline")
+    # Prove it: the inclusion proof to the anchored root, checked on the page, and the receipt's signature.
+    scenario.st.wait_anchored(leaf)
+    page.locator(f"#leaf-{leaf} a").click()
+    findings = page.inner_text(".findings")
+    assert "✓ inclusion" in findings and "✓ receipt" in findings, findings
+    assert "embedded" in page.inner_text("main")
+    screenshot(page, "prove-it")
+
+
+def test_the_session_list_shows_states_and_alarms(page: Any, scenario: Scenario) -> None:
+    sign_in(page, scenario, SUPERVISOR)
+    rows = page.inner_text("#sessions")
+    assert "S-1" in rows and "S-2" in rows and SECOND_PROJECT in rows
+    assert "异议逾期" in rows  # the objection past its deadline
+    assert "录像断档" in rows and "cam2: #1 → #3" in rows  # S-2's camera skipped segment 2
+    assert "cam1: #" not in rows  # Jinan's and Qingdao's "cam1" are two cameras, each without a gap
+    assert "迟到签到" in rows and "未签到" in rows
+    screenshot(page, "supervision")
+    page.goto(scenario.url + "/console/cases")
+    assert "已逾期" in page.inner_text("main") and "投标文件雷同" in page.inner_text("main")
+    screenshot(page, "cases")
+
+
+def test_a_genuine_extract_uploads_as_verified_and_a_tampered_one_names_the_failed_check(
+        page: Any, scenario: Scenario) -> None:
+    sign_in(page, scenario, COURT)
+    page.set_input_files("#extract", str(scenario.extract))
+    page.get_by_role("button", name="上传并核验").click()
+    assert page.locator("#verdict").count() == 1, page.inner_text("main")[:600]
+    assert page.inner_text("#verdict") == "VERIFIED"
+    report = page.frame_locator("iframe.report")
+    assert "VERIFIED" in report.locator("body").inner_text()
+    screenshot(page, "verify-genuine")
+    page.set_input_files("#extract", str(scenario.tampered))
+    page.get_by_role("button", name="上传并核验").click()
+    assert page.inner_text("#verdict") == "FAILED"
+    failures = page.inner_text("#failures")
+    assert "members" in failures and scenario.tampered_member in failures, failures
+    assert "FAILED" in page.frame_locator("iframe.report").locator("body").inner_text()
+    screenshot(page, "verify-tampered")
+
+
+def test_a_venue_operator_answers_its_offers_and_cannot_open_another_venues_console(
+        page: Any, scenario: Scenario) -> None:
+    sign_in(page, scenario, VENUE_KEYS[QD])
+    main = page.inner_text("main")
+    assert scenario.offered_booking in main and "cam1" in main  # its offer; its camera's health
+    assert all(expert in main for expert in scenario.draw["assignments"][QD][:1])  # its checked-in expert
+    screenshot(page, "venue")
+    answer = page.goto(f"{scenario.url}/console/venues/{MAIN}")
+    assert answer is not None and answer.status == 403
+    assert f"acts only as venue {QD}" in page.inner_text("main")
+    assert page.goto(f"{scenario.url}/console/sessions/S-2").status == 403  # offered, not taking part
+    page.goto(f"{scenario.url}/console/venues/{QD}")
+    page.get_by_role("button", name=re.compile(f"确认.*{scenario.offered_booking}")).click()
+    row = page.locator("tr", has_text=scenario.offered_booking)
+    assert "已确认" in row.inner_text()  # confirmed
+    page.get_by_label("说明").first.fill("3 号摄像机断电")  # an incident at its own venue, through the form
+    page.get_by_label("类别").first.select_option("power_failure")
+    page.get_by_role("button", name="提交").first.click()
+    assert "3 号摄像机断电" in page.inner_text("main")
+    reported = [r for r in scenario.st.call("GET", "/sessions/S-1/timeline") if r["type"] == "incident"][-1]
+    assert reported["venue_id"] == QD
+    assert reported["payload"]["kind"] == "power_failure"
+
+
+def test_the_public_page_lists_the_project_with_proofs_and_no_personal_data(browser: Any,
+                                                                             scenario: Scenario) -> None:
+    with browsing(browser, scenario, None) as page:
+        page.goto(scenario.url + "/console/public")
+        text = page.inner_text("main")
+        assert PROJECT in text and "信息公开" in page.inner_text("h1")
+        assert "评标结束前密封" in text  # drawn experts stay sealed
+        leaked = [value for value in scenario.personal if value in page.content()]
+        assert not leaked, leaked
+        screenshot(page, "public")
+        page.get_by_role("link", name=re.compile("公开证明")).first.click()
+        assert "✓ inclusion" in page.inner_text(".findings")
+        assert not [value for value in scenario.personal if value in page.content()]
+        page.goto(scenario.url + "/console/public?lang=en")
+        assert "Public information" in page.inner_text("h1")
+        assert page.goto(scenario.url + "/console/supervision").url.rstrip("/").endswith("/console")
+
+
+PAGES = {
+    SUPERVISOR: ["/console/sessions/S-1", "/console/cases", "/console/verify", "/console/supervision"],
+    VENUE_KEYS[QD]: [f"/console/venues/{QD}"],
+    None: ["/console/", "/console/public"],
+}
+
+
+@pytest.mark.parametrize("key", list(PAGES), ids=["supervisor", "venue_operator", "public"])
+def test_no_page_scrolls_sideways_on_a_phone(browser: Any, scenario: Scenario, key: Any) -> None:
+    with browsing(browser, scenario, key, width=375) as page:
+        for path in PAGES[key]:
+            page.goto(scenario.url + path)
+            width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], f"{path} is {width[0]}px wide at {width[1]}px"
+        screenshot(page, f"{PAGES[key][-1].split('/')[2]}-phone")  # the last page: supervision, venues, public
+
+
+UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+    .map(e => e.outerHTML.slice(0, 80))"""
+
+
+@pytest.mark.parametrize("key", list(PAGES), ids=["supervisor", "venue_operator", "public"])
+def test_pages_have_a_language_one_heading_labelled_controls_and_a_skip_link_first(
+        browser: Any, scenario: Scenario, key: Any) -> None:
+    with browsing(browser, scenario, key) as page:
+        for path in PAGES[key]:
+            page.goto(scenario.url + path)
+            assert page.get_attribute("html", "lang") == "zh-CN"
+            assert page.locator("h1").count() == 1, path
+            assert page.evaluate(UNLABELLED) == [], path
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.className") == "skip", path
