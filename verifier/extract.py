@@ -30,6 +30,7 @@ from verifier.commitments import Disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
 from verifier.fabric import verify_fabric_anchor
+from verifier.face import roster_identities
 from verifier.findings import Finding
 from verifier.manifest import (
     CLAIMED_ROOTS,
@@ -676,7 +677,8 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
                        + _guarded("draws", lambda: draw_reproducibility(proven, beacon_check))
                        + _guarded("draw commitments", lambda: draw_commitments_resolved(proven))
                        + _guarded("archive", lambda: archive_completeness(proven, hashes))
-                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven)))
+                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven))
+                       + _guarded("identities", lambda: roster_identities(proven)))
     return proven
 
 
