@@ -246,6 +246,12 @@ class HubReports:
 _REPORT = "hub_report:"  # queue state: hub_report:<record hash> -> {"expert_id", "salt"}, then "reported" or why not
 
 
+def hub_report(record: dict[str, Any], expert_id: str, salt: str) -> dict[str, str]:
+    """The queue state that makes `CheckinStation.report_to_hub` report `record` as `expert_id`'s check-in: to
+    be enqueued with the record, in one transaction. Named by the record's hash, which its receipt names."""
+    return {f"{_REPORT}{record_hash(record)}": json.dumps({"expert_id": expert_id, "salt": salt})}
+
+
 class CheckinStation:
     def __init__(self, config: CheckinConfig, queue: EvidenceQueue, blobs: BlobStore,
                  faces: FaceCounter | None = None, verifier: FaceVerifier | None = None,
@@ -308,9 +314,7 @@ class CheckinStation:
         return CheckinResult(record, seq, digest, faces, match)
 
     def _enqueue(self, record: dict[str, Any], disclosure: dict[str, str], expert_id: str | None, salt: str) -> int:
-        # The report to the hub is stored with the record, in one transaction, named by the record's hash.
-        state = {} if expert_id is None else {
-            f"{_REPORT}{record_hash(record)}": json.dumps({"expert_id": expert_id, "salt": salt})}
+        state = {} if expert_id is None else hub_report(record, expert_id, salt)
         [seq] = self.queue.enqueue([record], disclosures=[[disclosure]], state=state)
         return seq
 
@@ -322,13 +326,16 @@ class CheckinStation:
         out = HubReports()
         receipts = {record_hash(record): receipt for _, state, record, receipt in self.queue.records()
                     if state == "sent"}
+        ready = []
         for key, value in self.queue.states(_REPORT).items():
             if not value.startswith("{"):
                 continue  # reported, or refused with its reason
             receipt = receipts.get(key[len(_REPORT):])
             if receipt is None:
                 out.waiting += 1
-                continue
+            else:
+                ready.append((int(receipt["leaf_index"]), key, value, receipt))
+        for _, key, value, receipt in sorted(ready):  # in log order: the hub takes an expert's latest as it comes
             pending = json.loads(value)
             try:
                 answer = self.hub.report_checkin(self.config.session_id, pending["expert_id"],

@@ -35,7 +35,7 @@ def _selection(s: Session, session_id: str, expert_id: str) -> db.Selection:
 
 def _present(s: Session, session_id: str, expert_id: str, what: str) -> db.CheckIn:
     row = s.scalars(select(db.CheckIn).where(db.CheckIn.session_id == session_id, db.CheckIn.expert_id == expert_id)
-                    .order_by(db.CheckIn.id.desc())).first()
+                    .order_by(db.CheckIn.leaf.desc())).first()
     if row is None or row.result == "rejected":
         raise Conflict(f"expert {expert_id} has not checked in for session {session_id}; {what}")
     return row
@@ -128,7 +128,8 @@ def record_roster(hub: Hub, session_id: str) -> dict[str, Any]:
         if not selections:
             raise Conflict(f"session {session_id} has no drawn experts yet; draw before recording the roster")
         latest: dict[str, db.CheckIn] = {}
-        for row in s.scalars(select(db.CheckIn).where(db.CheckIn.session_id == session_id).order_by(db.CheckIn.id)):
+        # An expert's latest check-in in the log counts, whatever order the stations' reports arrived in.
+        for row in s.scalars(select(db.CheckIn).where(db.CheckIn.session_id == session_id).order_by(db.CheckIn.leaf)):
             latest[row.expert_id] = row
         entries = []
         for sel in selections:

@@ -210,3 +210,37 @@ def test_the_notary_refuses_a_comparison_that_contradicts_its_result(live_notary
             client.submit(key, [checkin(result, face_match)])
     assert client.submit(key, [checkin("matched", match)])[0]["leaf_index"] >= 0
     client.close()
+
+
+def test_enrol_and_checkin_commands_compare_faces(live_notary: LiveNotary, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from devices.cli import app
+
+    enrolled, presented, other = tmp_path / "enrolled.png", tmp_path / "presented.png", tmp_path / "other.png"
+    enrolled.write_bytes(png(astronaut()))
+    presented.write_bytes(png(_light(0.45)(astronaut())))
+    other.write_bytes(png(grace_hopper()))
+    state = ["--state-dir", str(tmp_path / "s")]
+    env = {"BIDTRACE_IDENTITY_NUMBER": COLLINS}
+    runner = CliRunner()
+    done = runner.invoke(app, ["enrol", "--photo", str(enrolled), *state], env=env)
+    assert done.exit_code == 0 and "enrolled photo" in done.output, done.output
+    refused = runner.invoke(app, ["enrol", "--photo", str(tmp_path / "missing.png"), *state], env=env)
+    assert refused.exit_code == 2 and "enrolment refused" in refused.output
+    key = SubmitterKey.load_or_create(tmp_path / "s" / f"{DEVICE}.key", DEVICE)
+    live_notary.register(key)
+    common = ["--venue", "V-1", "--device-id", DEVICE, "--project", "P-1", "--session", "S-1",
+              "--notary", live_notary.url, *state]
+    matched = runner.invoke(app, ["checkin", "--source", str(presented), *common], env=env)
+    assert matched.exit_code == 0, matched.output
+    assert "result matched by face_recognition-dlib-resnet: match, distance 0.1" in matched.output
+    rejected = runner.invoke(app, ["checkin", "--source", str(other), *common], env=env)
+    assert rejected.exit_code == 0 and "result rejected" in rejected.output and ": no_match, distance 0.6" in \
+        rejected.output, rejected.output
+    stranger = runner.invoke(app, ["checkin", "--source", str(other), *common],
+                             env={"BIDTRACE_IDENTITY_NUMBER": HOPPER})
+    assert stranger.exit_code == 2 and "no enrolled photo for this identity number" in stranger.output
+    plain = runner.invoke(app, ["checkin", "--source", str(other), "--no-verify-face", *common],
+                          env={"BIDTRACE_IDENTITY_NUMBER": HOPPER})
+    assert plain.exit_code == 0 and "result unverified (no face comparison: unverified)" in plain.output
