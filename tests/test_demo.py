@@ -11,6 +11,9 @@ def test_demo_runs_end_to_end_and_its_extract_verifies(tmp_path: Path) -> None:
                           "--segments", "60"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "VERIFIED: all" in run.stdout and "expert draw: 7 of 240" in run.stdout
+    # Faces compared by the real model on the shipped portraits: two verified, one impostor's face rejected.
+    assert "2 present — identity verified by face" in run.stdout and ": rejected → rejected" in run.stdout
+    assert "roster R-1 identities ✓ 2 present — identity verified by face" in run.stdout
     extract = next((tmp_path / "demo").glob("extract-*.zip"))
     roots = str(tmp_path / "demo" / "published-roots.json")
     report = tmp_path / "report.pdf"
@@ -19,7 +22,8 @@ def test_demo_runs_end_to_end_and_its_extract_verifies(tmp_path: Path) -> None:
     assert again.returncode == 0 and "draw_result" in again.stdout
     # The court's report of the demo's whole session: the verdict and the story as text.
     text = subprocess.run(["pdftotext", str(report), "-"], capture_output=True, text=True, check=True).stdout
-    assert "VERIFIED" in text and "评标过程" in text and "没有人脸核验服务方" in text
+    assert "VERIFIED" in text and "评标过程" in text and "未经人脸比对" in text and "未检测活体" in text
+    assert "到场 — 身份已核验" in text and "到场 — 未核验" in text
     # Without roots the user chose, the same extract is only UNTRUSTED, with the fingerprints to compare.
     alone = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(extract)], capture_output=True, text=True,
                            env={**os.environ, "BIDTRACE_TRUST_STORE": str(tmp_path / "empty-store.json")})
