@@ -133,12 +133,16 @@ class EnrolledPhotos:
         os.replace(tmp, self.index)
         return digest
 
-    def photo(self, identity_number: str) -> bytes:
+    def digest(self, identity_number: str) -> str:
+        """The SHA-256 of the enrolled photo of `identity_number`; NotEnrolled if there is none."""
         digest = self._read().get(self.blobs.label(identity_number))
         if digest is None:
             raise NotEnrolled("no enrolled photo for this identity number at this station; enrol one first "
                               "(bidtrace device enrol)")
-        return self.blobs.get(digest)
+        return digest
+
+    def photo(self, identity_number: str) -> bytes:
+        return self.blobs.get(self.digest(identity_number))
 
 
 class FaceRecognitionVerifier:
@@ -154,6 +158,7 @@ class FaceRecognitionVerifier:
         self.enrolled = enrolled
         self.threshold = threshold
         self.embedder = embedder or FaceEmbedder()
+        self._references: dict[str, np.ndarray[Any, Any]] = {}  # enrolled photo digest -> its embedding, in memory
 
     def enrol(self, identity_number: str, photo: bytes) -> str:
         """Enrol `photo` for `identity_number`: it must be an image with exactly one face."""
@@ -165,17 +170,23 @@ class FaceRecognitionVerifier:
             raise ValueError(f"an enrolment photo must show exactly one face, found {found}")
         return self.enrolled.enrol(identity_number, photo)
 
+    def _reference(self, identity_number: str) -> np.ndarray[Any, Any]:
+        digest = self.enrolled.digest(identity_number)
+        if digest not in self._references:
+            enrolled_image = decode(self.enrolled.photo(identity_number))
+            found = self.embedder.faces(enrolled_image) if enrolled_image is not None else []
+            if len(found) != 1:
+                raise NotEnrolled(f"the enrolled photo of this identity number shows {len(found)} faces; enrol "
+                                  "a photo with exactly one")
+            self._references[digest] = found[0]
+        return self._references[digest]
+
     def verify(self, image: np.ndarray[Any, Any], identity_number: str) -> FaceCheck:
         """Count the faces in `image`; with exactly one, compare it with the enrolled photo. NotEnrolled when
         the identity number has no enrolled photo here."""
         faces = self.embedder.faces(image)
         if len(faces) != 1:
             return FaceCheck(len(faces), None)
-        enrolled_image = decode(self.enrolled.photo(identity_number))
-        reference = self.embedder.faces(enrolled_image) if enrolled_image is not None else []
-        if len(reference) != 1:
-            raise NotEnrolled(f"the enrolled photo of this identity number shows {len(reference)} faces; enrol "
-                              "a photo with exactly one")
-        distance = float(np.linalg.norm(faces[0] - reference[0]))
+        distance = float(np.linalg.norm(faces[0] - self._reference(identity_number)))
         return FaceCheck(1, FaceMatch.decide(distance, self.threshold, self.embedder.model,
                                              self.embedder.model_sha256))
