@@ -272,9 +272,9 @@ def _not_proven(report: ExtractReport, lang: str) -> list[str]:
     if unverified:
         leaves = ", ".join(map(str, unverified[:12])) + ("…" if len(unverified) > 12 else "")
         items.append((f"{len(unverified)} 条签到未经人脸比对（unverified，叶 {leaves}）："
-                      "记录证明拍照签到发生，不证明签到者即为该专家本人。") if zh else
+                      "记录证明签到发生，不证明签到者即为该专家本人。") if zh else
                      (f"{len(unverified)} check-in(s) had no face comparison (unverified, leaves {leaves}): they "
-                      "prove a photographed check-in, not that the person was the expert."))
+                      "prove that a check-in was recorded, not that the person was the expert."))
     compared = [r.leaf_index for r in report.records if r.type == "checkin"
                 and isinstance(_payload(report.entries.get(r.leaf_index)).get("face_match"), dict)]
     if compared:
