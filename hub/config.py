@@ -25,6 +25,7 @@ class HubConfig:
     retry_max: float = 60.0
     webhook_timeout: float = 5.0
     beacon_wait: float = 30.0  # how long a draw waits for its commitment to be anchored
+    schedule_interval: float = 1.0  # seconds between looks for scheduled draws (专家预约抽取) that are due
     objection_hours: float = 72.0  # default answer deadline of an objection
 
     @property

@@ -90,6 +90,21 @@ class Draw(Base):
     replaced_experts: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
+class DrawSchedule(Base):
+    """专家预约抽取: a draw the scheduler commits at `draw_at` and runs once its commitment is anchored."""
+
+    __tablename__ = "draw_schedules"
+    schedule_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id"), index=True)
+    draw_at: Mapped[str] = mapped_column(String(40))  # RFC 3339, as announced in the draw_schedule record
+    due: Mapped[float] = mapped_column(Float, index=True)  # draw_at as a POSIX time, for the scheduler's query
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the DrawIn body, committed as given
+    status: Mapped[str] = mapped_column(String(20))  # scheduled | committed | drawn | failed
+    schedule_leaf: Mapped[int] = mapped_column(Integer)
+    draw_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class Selection(Base):
     """An expert drawn for a session and the venue they sit in."""
 

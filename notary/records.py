@@ -96,6 +96,7 @@ class DrawCommitment(_Strict):
     venues: Annotated[list[VenueQuota], Field(min_length=1, max_length=100)] | None = None  # 主副场一次抽取
     replaces_draw: Ident | None = None  # 补抽: the draw (latest of its chain) whose experts this one replaces
     replaced_experts: Annotated[list[Ident], Field(max_length=1000)] = []
+    schedule_id: Ident | None = None  # 专家预约抽取: the draw_schedule this commitment carries out
 
     @model_validator(mode="after")
     def _quotas(self) -> "DrawCommitment":
@@ -104,6 +105,19 @@ class DrawCommitment(_Strict):
         if (self.replaces_draw is None) != (not self.replaced_experts):
             raise ValueError("a replacement draw names both replaces_draw and replaced_experts")
         return self
+
+
+class DrawSchedule(_Strict):
+    """专家预约抽取: a draw fixed in advance, to be committed by the hub's scheduler at `draw_at`, not by a person
+    at a moment of their choosing. Its commitment names `schedule_id`, must carry the same criteria, count and
+    venue quotas, and must reach the notary no earlier than `draw_at` and within `verifier.session.
+    SCHEDULE_GRACE` after it (see `verifier.session.draw_schedules_kept`)."""
+
+    schedule_id: Ident
+    draw_at: Timestamp
+    criteria: DrawCriteria
+    count: Annotated[int, Field(ge=1, le=1000)]
+    venues: Annotated[list[VenueQuota], Field(min_length=1, max_length=100)] | None = None
 
 
 class DrawResult(_Strict):
@@ -265,6 +279,7 @@ class RegistryChange(_Strict):
 
 PAYLOADS: dict[str, type[BaseModel]] = {
     "booking": Booking,
+    "draw_schedule": DrawSchedule,
     "draw_commitment": DrawCommitment,
     "draw_result": DrawResult,
     "draw_cancellation": DrawCancellation,

@@ -55,6 +55,7 @@ from verifier.session import (
     archive_completeness,
     draw_commitments_resolved,
     draw_reproducibility,
+    draw_schedules_kept,
     recording_continuity,
     recordings_within_booked_slots,
 )
@@ -676,6 +677,7 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
     report.sessions = (_guarded("recording continuity", lambda: recording_continuity(proven))
                        + _guarded("draws", lambda: draw_reproducibility(proven, beacon_check))
                        + _guarded("draw commitments", lambda: draw_commitments_resolved(proven))
+                       + _guarded("scheduled draws", lambda: draw_schedules_kept(proven))
                        + _guarded("archive", lambda: archive_completeness(proven, hashes))
                        + _guarded("booked slots", lambda: recordings_within_booked_slots(proven))
                        + _guarded("identities", lambda: roster_identities(proven)))

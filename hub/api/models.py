@@ -97,6 +97,13 @@ class DrawIn(_In):
     conflicts: Annotated[list[Ident], Field(max_length=10_000)] = []
 
 
+class DrawScheduleIn(DrawIn):
+    """专家预约抽取: the same draw, committed by the hub's scheduler at `draw_at` rather than now."""
+
+    draw_at: Timestamp = Field(description="when the scheduler commits the draw (RFC 3339 with offset), "
+                                           "in the future and within 90 days")
+
+
 class ReplacementIn(_In):
     experts: Annotated[list[Ident], Field(min_length=1, max_length=1000)]
     reason: Literal["absent", "recused"]

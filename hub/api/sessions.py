@@ -10,6 +10,7 @@ from hub.api.deps import check_session, get_hub, permit, require, require_venue
 from hub.api.models import (
     CheckInReportIn,
     DrawIn,
+    DrawScheduleIn,
     FeeIn,
     IncidentIn,
     ObjectionIn,
@@ -52,6 +53,21 @@ def offer(session_id: str, body: OfferIn, hub: Hub = Depends(get_hub),
 def commit_draw(session_id: str, body: DrawIn, hub: Hub = Depends(get_hub),
                 _: Caller = Depends(require("run_session"))) -> dict[str, Any]:
     return draws.commit_draw(hub, session_id, body)
+
+
+@router.post("/{session_id}/draw-schedules", status_code=201,
+             summary="专家预约抽取: announce a draw that the hub's scheduler commits at draw_at and then runs")
+def schedule_draw(session_id: str, body: DrawScheduleIn, hub: Hub = Depends(get_hub),
+                  _: Caller = Depends(require("run_session"))) -> dict[str, Any]:
+    return draws.schedule_draw(hub, session_id, body)
+
+
+@router.get("/{session_id}/draw-schedules", summary="A session's scheduled draws and how each went")
+def draw_schedules(session_id: str, hub: Hub = Depends(get_hub),
+                   caller: Caller = Depends(require("read_session"))) -> list[dict[str, Any]]:
+    with hub.db() as s:
+        check_session(caller, s, hub.get(s, db.EvalSession, session_id, "session"))
+    return draws.session_schedules(hub, session_id)
 
 
 @router.get("/{session_id}/experts", summary="Drawn experts, their venues and whether they were replaced "
