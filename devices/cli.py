@@ -14,7 +14,8 @@ from typing import Any
 
 import typer
 
-from devices.checkin import BlobStore, CheckinConfig, CheckinRefused, CheckinStation, capture_photo
+from devices.checkin import BlobStore, CheckinConfig, CheckinRefused, CheckinStation, HubReporter, capture_photo
+from devices.face import DEFAULT_THRESHOLD, EnrolledPhotos, FaceModelMissing, FaceRecognitionVerifier
 from devices.queue import EvidenceQueue, SendReport, open_queue
 from devices.recorder import Recorder, RecorderConfig, RecorderError, describe
 from notary.client import NotaryClient, NotaryError, SubmitterKey
@@ -115,12 +116,35 @@ def record(
     raise typer.Exit(code)
 
 
+def _faces(state_dir: Path, threshold: float) -> FaceRecognitionVerifier:
+    blobs = BlobStore(state_dir / "blobs", state_dir / "blob.key")
+    return FaceRecognitionVerifier(EnrolledPhotos(blobs, state_dir / "enrolled.json"), threshold)
+
+
+Identity = typer.Option(..., "--identity", envvar="BIDTRACE_IDENTITY_NUMBER", prompt=True, hide_input=True,
+                        help="the expert's identity number (only its commitment is logged); prompted for, or "
+                             "from the environment")
+
+
+@app.command("enrol")
+def enrol(
+    photo: Path = typer.Option(..., "--photo", help="the expert's enrolled photo (exactly one face)"),
+    identity: str = Identity,
+    state_dir: Path = StateDir,
+) -> None:
+    """Keep an expert's enrolled photo at this station, encrypted, for 1:1 face verification at check-in."""
+    try:
+        digest = _faces(state_dir, DEFAULT_THRESHOLD).enrol(identity.strip(), photo.read_bytes())
+    except (OSError, ValueError, FaceModelMissing) as exc:
+        typer.echo(f"enrolment refused: {exc}", err=True)
+        raise typer.Exit(EXIT_INPUT) from exc
+    typer.echo(f"enrolled photo {digest} (stored encrypted under {state_dir / 'blobs'})")
+
+
 @app.command("checkin")
 def checkin(
     source: str = typer.Option(..., "--source", help="camera index (0), stream URL, or image file"),
-    identity: str = typer.Option(..., "--identity", envvar="BIDTRACE_IDENTITY_NUMBER", prompt=True,
-                                 hide_input=True, help="the expert's identity number (only its commitment is "
-                                                       "logged); prompted for, or from the environment"),
+    identity: str = Identity,
     venue: str = Venue,
     device_id: str = DeviceId,
     project: str = Project,
@@ -129,24 +153,49 @@ def checkin(
     notary: str = NotaryUrl,
     state_dir: Path = StateDir,
     drain_timeout: float = DrainTimeout,
+    verify_face: bool = typer.Option(True, "--verify-face/--no-verify-face",
+                                     help="compare the face with the expert's enrolled photo (`enrol`); without "
+                                          "it the record says unverified"),
+    threshold: float = typer.Option(DEFAULT_THRESHOLD, "--face-threshold",
+                                    help="largest embedding distance that is a match"),
+    hub: str | None = typer.Option(None, "--hub", help="hub base URL: report the check-in to the session's roster"),
+    expert_id: str | None = typer.Option(None, "--expert-id", help="the expert's id in the hub (with --hub)"),
 ) -> None:
-    """Photograph an expert, require exactly one face, store the photo encrypted and submit the check-in."""
+    """Photograph an expert, require exactly one face, compare it with the enrolled photo, store the photo
+    encrypted, submit the check-in and (with --hub) report it to the hub."""
+    if (hub is None) != (expert_id is None):
+        typer.echo("--hub and --expert-id go together", err=True)
+        raise typer.Exit(EXIT_INPUT)
     key = _key(state_dir, device_id, key_file)
     queue = open_queue(queue_path(state_dir, device_id), key, notary)
+    reporter = HubReporter(hub, key) if hub is not None else None
     try:
-        station = CheckinStation(CheckinConfig(project, session, venue, device_id), queue,
-                                 BlobStore(state_dir / "blobs", state_dir / "blob.key"))
         try:
-            result = station.check_in(identity, capture_photo(source))
-        except CheckinRefused as exc:
+            faces = _faces(state_dir, threshold) if verify_face else None
+            station = CheckinStation(CheckinConfig(project, session, venue, device_id), queue,
+                                     BlobStore(state_dir / "blobs", state_dir / "blob.key"), verifier=faces,
+                                     hub=reporter)
+            result = station.check_in(identity, capture_photo(source), expert_id)
+        except (CheckinRefused, FaceModelMissing, ValueError) as exc:
             typer.echo(f"check-in refused: {exc}", err=True)
             raise typer.Exit(EXIT_INPUT) from exc
         p = result.record["payload"]
+        match = result.face_match
         typer.echo(f"check-in queued: photo {result.photo_sha256}, {result.faces} face, result {p['result']}"
-                   + (f" by {p['provider']}" if p["provider"] else " (no face-verification provider configured)"))
+                   + (f" by {p['provider']}: {match.decision}, distance {match.distance} (threshold "
+                      f"{match.threshold})" if match is not None else " (no face comparison: unverified)"))
         code = _finish(queue, drain_timeout)
+        if reporter is not None and code == 0:
+            reports = station.report_to_hub()
+            for answer in reports.reported:
+                typer.echo(f"reported to the hub: {answer['expert_id']} {answer['roster_status']}")
+            if reports.refused or reports.waiting:
+                typer.echo(f"not reported to the hub: {'; '.join(reports.refused) or reports.error}", err=True)
+                code = EXIT_REFUSED if reports.refused else EXIT_PENDING
     finally:
         queue.close()
+        if reporter is not None:
+            reporter.close()
     raise typer.Exit(code)
 
 

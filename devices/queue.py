@@ -209,6 +209,13 @@ class EvidenceQueue:
                 db.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
                            (k, v, v))
 
+    def states(self, prefix: str) -> dict[str, str]:
+        """Every key/value of the queue's state whose key starts with `prefix`."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key",
+                                    (len(prefix), prefix)).fetchall()
+        return {str(k): str(v) for k, v in rows}
+
     def records(self, state: str | None = None) -> list[tuple[int, str, dict[str, Any], dict[str, Any] | None]]:
         """(seq, state, record, receipt) of every queued record, in order (optionally of one state)."""
         query = "SELECT seq, state, record, receipt FROM outbox"

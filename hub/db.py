@@ -124,9 +124,10 @@ class CheckIn(Base):
     session_id: Mapped[str] = mapped_column(String(128), index=True)
     expert_id: Mapped[str] = mapped_column(String(128))
     venue_id: Mapped[str] = mapped_column(String(128))
-    leaf: Mapped[int] = mapped_column(Integer)
+    leaf: Mapped[int] = mapped_column(Integer, unique=True)  # one check-in serves exactly one expert
     result: Mapped[str] = mapped_column(String(20))
-    identity_checked: Mapped[bool] = mapped_column(Boolean)
+    identity_checked: Mapped[bool] = mapped_column(Boolean)  # the commitment was opened to this expert
+    identity_verified: Mapped[bool] = mapped_column(Boolean, default=False)  # and its face comparison matched
 
 
 class SignatureRow(Base):

@@ -1,15 +1,17 @@
 """`bidtrace demo`: one remote evaluation run end to end through the real interfaces, on either ledger.
 
 A notary and the coordination hub serve over HTTP on loopback. The main venue in Jinan offers the session
-to Qingdao and Yantai; the hub commits and anchors an expert draw for all three venues, then draws;
-check-in stations report seven experts; two cameras per venue record (synthetic video made with OpenCV,
-segmented, hashed and hash-chained by the real recorder, sent through its durable queue); experts sign
-the report with cloud-signature certificates; fees follow; a bidder objects with its own key, the main
-venue relays the objection to the tenderer and the supervisor, and the tenderer answers; a misconduct
-case is recorded, published and forwarded to the supervisor's intake endpoint against a signed receipt;
-then the archive. The project's audit extract is then verified offline, segment files included, against
-the roots the notary and its ledger publish (written beside the extract, as a court would receive them),
-and the month's statistics the supervisor reads from the hub are recomputed from the extract.
+to Qingdao and Yantai; the hub commits and anchors an expert draw for all three venues, then draws; the
+venues' check-in stations compare faces with enrolled photos (the real face model, on portraits that ship
+in installed packages) and report the seven experts to the hub themselves; two cameras per venue record
+(synthetic video made with OpenCV, segmented, hashed and hash-chained by the real recorder, sent through
+its durable queue); experts sign the report with cloud-signature certificates; fees follow; a bidder
+objects with its own key, the main venue relays the objection to the tenderer and the supervisor, and the
+tenderer answers; a misconduct case is recorded, published and forwarded to the supervisor's intake
+endpoint against a signed receipt; then the archive. The project's audit extract is then verified offline,
+segment files included, against the roots the notary and its ledger publish (written beside the extract,
+as a court would receive them), and the month's statistics the supervisor reads from the hub are
+recomputed from the extract.
 
 On Fabric (`--ledger fabric`) the notary anchors as ProvinceMSP on the local network (`bidtrace network up`,
 done here if needed); each run registers a log of its own, so the demo can run again on the same network.
@@ -36,6 +38,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import NameOID
 
+from devices import portraits as portraits_of
+from devices.checkin import BlobStore, CheckinConfig, CheckinStation, HubReporter, hub_report
+from devices.face import EnrolledPhotos, FaceEmbedder, FaceRecognitionVerifier
 from devices.queue import EvidenceQueue
 from devices.recorder import Recorder, RecorderConfig
 from hub.config import HubConfig
@@ -133,20 +138,66 @@ def _camera_video(path: Path, frames: int, label: str) -> Path:
     return path
 
 
-def _check_in(notary: NotaryClient, hub: _Hub, station: SubmitterKey, venue: str, expert: str) -> None:
-    """A venue's check-in station writes the check-in to the notary, then reports it to the hub. No face
-    verification provider is configured here, so the record says 'unverified' rather than invent one."""
+def _check_ins(hub_url: str, notary_url: str, data: Path, stations: dict[str, SubmitterKey],
+               assignments: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """The venues' check-in stations, reporting to the hub themselves. At the main venue two experts were
+    enrolled with the only two portraits that ship in the installed packages (Eileen Collins, Grace Hopper):
+    the first is shown Hopper's face (recorded, rejected), then her own, cropped and scaled (matched); the
+    second is photographed darker than her enrolled photo (matched). The other experts have no enrolled
+    photo: their identity cards are read, and their check-ins say 'unverified'. Returns (verified, unverified)."""
+    embedder = FaceEmbedder()
+    verified: list[str] = []
+    unverified: list[str] = []
+    for venue, experts in assignments.items():
+        key = stations[venue]
+        folder = data / "devices" / f"{venue}-checkin"
+        queue = EvidenceQueue(folder / "queue.db", key, NotaryClient(notary_url))
+        blobs = BlobStore(folder / "blobs", data / "keys" / f"{venue}-checkin-blob.key")
+        faces = FaceRecognitionVerifier(EnrolledPhotos(blobs, folder / "enrolled.json"), embedder=embedder)
+        reporter = HubReporter(hub_url, key)
+        station = CheckinStation(CheckinConfig(PROJECT, SESSION, venue, key.submitter_id), queue, blobs,
+                                 verifier=faces, hub=reporter)
+        portraits = {experts[0]: portraits_of.astronaut(), experts[1]: portraits_of.grace_hopper()} \
+            if venue == MAIN else {}
+        for expert, portrait in portraits.items():
+            faces.enrol(_identity(expert), portraits_of.png(portrait))
+        for expert in experts:
+            if expert not in portraits:
+                _card_check_in(queue, key, venue, expert)
+                unverified.append(expert)
+        if portraits:
+            first, second = list(portraits)
+            station.check_in(_identity(first), portraits_of.png(portraits_of.grace_hopper()), expert_id=first)
+            smaller = cv2.resize(portraits[first][20:280, 10:250], None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+            station.check_in(_identity(first), portraits_of.png(smaller), expert_id=first)
+            darker = (portraits[second] * 0.55).astype(np.uint8)
+            station.check_in(_identity(second), portraits_of.png(darker), expert_id=second)
+        queue.drain(timeout=60)
+        reports = station.report_to_hub()
+        queue.close()
+        reporter.close()
+        if reports.waiting or reports.refused:
+            raise RuntimeError(f"check-in station at {venue} could not report to the hub: {reports}")
+        for answer in reports.reported:
+            _step(f"check-in {answer['expert_id']} at {venue}, leaf {answer['checkin_leaf']}: {answer['result']} "
+                  f"→ {answer['roster_status']}")
+            if answer["roster_status"] == "present — identity verified":
+                verified.append(answer["expert_id"])
+    return verified, unverified
+
+
+def _card_check_in(queue: EvidenceQueue, station: SubmitterKey, venue: str, expert: str) -> None:
+    """An identity-card check-in: no photo, no face comparison, so the record says 'unverified'. It goes through
+    the station's queue like any check-in, with its report to the hub."""
     salt = new_salt()
     record = {
         "type": "checkin", "project_id": PROJECT, "session_id": SESSION, "venue_id": venue,
         "device_id": station.submitter_id, "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "payload": {"expert_commitment": commit(salt, _identity(expert)), "method": "face", "result": "unverified",
-                    "provider": None, "photo_sha256": hashlib.sha256(f"photo of {expert}".encode()).hexdigest(),
-                    "faces_detected": 1},
+        "payload": {"expert_commitment": commit(salt, _identity(expert)), "method": "card", "result": "unverified",
+                    "provider": None},
     }
-    opening = [{"index": 0, "field": "expert_commitment", "salt": salt.hex(), "value": _identity(expert)}]
-    leaf = notary.submit(station, [record], opening)[0]["leaf_index"]
-    hub("POST", f"/sessions/{SESSION}/checkins", {"expert_id": expert, "checkin_leaf": leaf, "salt": salt.hex()})
+    opening = {"field": "expert_commitment", "salt": salt.hex(), "value": _identity(expert)}
+    queue.enqueue([record], [[opening]], state=hub_report(record, expert, salt.hex()))
 
 
 def _record_cameras(notary_url: str, admin: NotaryClient, data: Path, per_camera: int) -> int:
@@ -217,10 +268,13 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded", console: bool 
                for name in (BIDDER, TENDERER)}
     supervisor_key = SubmitterKey.load_or_create(data / "keys" / f"{SUPERVISOR}.key", SUPERVISOR)
     intake = SupervisorIntake(supervisor_key)
+    # A check-in station is one device key: it submits its evidence to the notary and reports to the hub.
+    stations = {v: SubmitterKey.load_or_create(data / "keys" / f"{v}.checkin.key", f"{v}.checkin") for v in VENUES}
     hub_access = data / "hub-access.json"
     write_access_config(hub_access, [
         operator_key.principal(Role.HUB_OPERATOR),
         *(k.principal(Role.VENUE_OPERATOR, v) for v, k in venue_keys.items()),
+        *(k.principal(Role.DEVICE, v, "checkin") for v, k in stations.items()),
         parties[BIDDER].principal(Role.BIDDER, projects=[PROJECT]),
         parties[TENDERER].principal(Role.TENDERER, projects=[PROJECT]),
         Principal(SUPERVISOR, Role.SUPERVISOR, supervisor_key.public_pem(), endpoints=frozenset({intake.endpoint}))])
@@ -245,7 +299,7 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded", console: bool 
                 venues = {v: _Hub(hub_url, k) for v, k in venue_keys.items()}
                 venues.update({name: _Hub(hub_url, k) for name, k in parties.items()})
                 venues[SUPERVISOR] = _Hub(hub_url, supervisor_key)
-                _evaluate(hub, venues, admin, notary_url, data, segments)
+                _evaluate(hub, venues, admin, notary_url, hub_url, stations, data, segments)
                 size = notary.log.size
                 print(f"log size {size}; waiting for the anchor…", flush=True)
                 while notary.sealer.state.anchored_size < size:
@@ -312,8 +366,8 @@ def _pause_for_console(hub_url: str, supervisor: PrincipalKey, then: str) -> Non
     input(f"press Enter to {then}… ")
 
 
-def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_url: str, data: Path,
-              segments: int) -> None:
+def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_url: str, hub_url: str,
+              stations: dict[str, SubmitterKey], data: Path, segments: int) -> None:
     for venue in VENUES:
         hub("PUT", "/venues", {"venue_id": venue, "name": f"{CITIES[venue]}评标中心", "city": CITIES[venue],
                                "rooms": ["评标室 1", "评标室 2", "评标室 3"]})
@@ -337,16 +391,13 @@ def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_ur
     _step(f"expert draw: 7 of {len(pool)} drawn for three venues at once, {len(drawn['excluded'])} recused, "
           f"beacon = anchored root {drawn['beacon'][:12]}…: " + ", ".join(drawn["selected"]))
 
-    stations = {}
-    for venue in VENUES:
-        stations[venue] = SubmitterKey.generate(f"{venue}.checkin")
-        admin.register(stations[venue], "device", venue, "checkin")
-    for venue, experts in drawn["assignments"].items():
-        for expert in experts:
-            _check_in(admin, hub, stations[venue], venue, expert)
-    hub("POST", f"/sessions/{SESSION}/roster")
-    _step("check-in: 7 experts photographed at their venues and on the roster (no face-verification provider "
-          "is configured, so results say 'unverified')")
+    for venue, key in stations.items():
+        admin.register(key, "device", venue, "checkin")
+    verified, unverified = _check_ins(hub_url, notary_url, data, stations, drawn["assignments"])
+    roster = hub("POST", f"/sessions/{SESSION}/roster")
+    _step(f"roster {roster['roster_id']}: {len(verified)} present — identity verified by face ("
+          f"{', '.join(verified)}); {len(unverified)} present — unverified (identity card, no enrolled photo: "
+          f"{', '.join(unverified)})")
 
     per_camera = max(1, segments // (len(VENUES) * len(CAMERAS)))
     total = _record_cameras(notary_url, admin, data, per_camera)

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from notary.screening import personal_data_in, screened
 from verifier.cases import FORMATS, ComplaintRecord, MisconductRecord, ObjectionRecord
 from verifier.errors import MalformedInput
+from verifier.face import FaceMatch
 from verifier.signals import BidSubmission
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -140,6 +141,23 @@ class CheckIn(_Strict):
     provider: Short | None = None
     photo_sha256: Hex64 | None = None
     faces_detected: Annotated[int, Field(ge=0)] | None = None
+    face_match: dict[str, Any] | None = None  # verifier.face.FaceMatch: decision, distance, threshold, model
+
+    @model_validator(mode="after")
+    def _result_follows_the_comparison(self) -> "CheckIn":
+        if self.face_match is None:
+            return self
+        try:
+            found = FaceMatch.from_json(self.face_match)
+        except MalformedInput as exc:
+            raise ValueError(str(exc)) from exc
+        screened(found.model)
+        if self.method != "face":
+            raise ValueError(f"a face_match belongs to a face check-in, not to method {self.method}")
+        expected = "matched" if found.matched else "rejected"
+        if self.result != expected:
+            raise ValueError(f"face_match says {found.decision}, so result must be {expected}, not {self.result}")
+        return self
 
 
 class SignatureEvent(_Strict):
@@ -191,6 +209,14 @@ class RosterEntry(_Strict):
     draw_id: Ident
     status: Literal["present", "absent", "replaced", "rejected"]
     checkin_leaf: Annotated[int, Field(ge=0)] | None = None
+    # For a present expert: "verified" only when the check-in's face comparison says match (verifier.face).
+    identity: Literal["verified", "unverified"] | None = None
+
+    @model_validator(mode="after")
+    def _identity_of_the_present(self) -> "RosterEntry":
+        if self.identity is not None and self.status != "present":
+            raise ValueError(f"identity is said only of a present expert, not of one {self.status}")
+        return self
 
 
 class Roster(_Strict):

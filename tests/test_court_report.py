@@ -138,11 +138,11 @@ def test_report_says_what_is_not_proven_and_shows_disclosures(tmp_path: Path, ge
     assert report.verdict is Verdict.VERIFIED
     page = render_html(report, extract)
     section = page[page.index("六、未能证明的事项"):page.index("七、评标过程")]
-    assert "1 条刷脸签到没有人脸核验服务方" in section
+    assert "1 条签到未经人脸比对（unverified" in section
     assert "内嵌账本" in section  # one organisation's ledger: no independent endorsement
     assert "九、已披露的个人信息字段" in page and "370102197001011234" in page
     english = render_html(report, extract, "en")
-    assert "What is not proven" in english and "1 face check-in(s) had no verification provider" in english
+    assert "What is not proven" in english and "1 check-in(s) had no face comparison (unverified" in english
     # The objection's own check is told with the objection, in the session's story.
     story = page[page.index("七、评标过程"):]
     assert "异议" in story and "objection O-1" in story and "received; not relayed" in story

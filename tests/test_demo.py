@@ -14,6 +14,9 @@ def test_demo_runs_end_to_end_and_its_extract_verifies(tmp_path: Path) -> None:
     assert "answered by the tenderer" in run.stdout and "receipt R-1 signed by" in run.stdout
     assert "sessions 1 · incidents 0 · objections filed 1, relayed 1, answered 1" in run.stdout
     assert "recomputed from the verified extract" in run.stdout and "identical ✓" in run.stdout
+    # Faces compared by the real model on the shipped portraits: two verified, one impostor's face rejected.
+    assert "2 present — identity verified by face" in run.stdout and ": rejected → rejected" in run.stdout
+    assert "roster R-1 identities ✓ 2 present — identity verified by face" in run.stdout
     extract = next((tmp_path / "demo").glob("extract-*.zip"))
     roots = str(tmp_path / "demo" / "published-roots.json")
     report = tmp_path / "report.pdf"
@@ -22,7 +25,8 @@ def test_demo_runs_end_to_end_and_its_extract_verifies(tmp_path: Path) -> None:
     assert again.returncode == 0 and "draw_result" in again.stdout
     # The court's report of the demo's whole session: the verdict and the story as text.
     text = subprocess.run(["pdftotext", str(report), "-"], capture_output=True, text=True, check=True).stdout
-    assert "VERIFIED" in text and "评标过程" in text and "没有人脸核验服务方" in text
+    assert "VERIFIED" in text and "评标过程" in text and "未经人脸比对" in text and "未检测活体" in text
+    assert "到场 — 身份已核验" in text and "到场 — 未核验" in text
     # Without roots the user chose, the same extract is only UNTRUSTED, with the fingerprints to compare.
     alone = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(extract)], capture_output=True, text=True,
                            env={**os.environ, "BIDTRACE_TRUST_STORE": str(tmp_path / "empty-store.json")})

@@ -31,6 +31,7 @@ from verifier.commitments import Disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
 from verifier.fabric import verify_fabric_anchor
+from verifier.face import roster_identities
 from verifier.findings import Finding
 from verifier.manifest import (
     CLAIMED_ROOTS,
@@ -682,7 +683,8 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
                        + _guarded("booked slots", lambda: recordings_within_booked_slots(proven))
                        + _guarded("objections", lambda: objections_handled(proven))
                        + _guarded("complaints", lambda: complaints_handled(proven))
-                       + _guarded("misconduct", lambda: misconduct_linkage(proven, hashes, report.disclosures)))
+                       + _guarded("misconduct", lambda: misconduct_linkage(proven, hashes, report.disclosures))
+                       + _guarded("identities", lambda: roster_identities(proven)))
     return proven
 
 

@@ -123,7 +123,9 @@ def _summary(kind: str, payload: dict[str, Any], lang: str) -> str:
         return f"{p.get('draw_id')} · {', '.join(map(str, p.get('selected') or []))}"
     if kind == "checkin":
         provider = p.get("provider") or ("无核验服务方" if lang == "zh" else "no verification provider")
-        return f"{p.get('method')} · {p.get('result')} · {provider}"
+        return f"{p.get('method')} · {p.get('result')} · {provider}{_face_summary(p.get('face_match'), lang)}"
+    if kind == "roster":
+        return f"{p.get('roster_id')} · {_roster_summary(p.get('experts'), lang)}"
     if kind == "recording_segment":
         return f"{p.get('camera_id')} #{p.get('segment_index')} · {p.get('start')} – {p.get('end')}"
     if kind == "signature":
@@ -138,6 +140,40 @@ def _summary(kind: str, payload: dict[str, Any], lang: str) -> str:
     if kind == "incident":
         return f"{p.get('kind')} · {p.get('description')}"
     return ""
+
+
+def _face_summary(value: Any, lang: str) -> str:
+    """A check-in's face comparison as its record states it (checked by verifier.face, not here)."""
+    if not isinstance(value, dict):
+        return ""
+    within = "≤" if value.get("decision") == "match" else ">"
+    word = {"zh": {"match": "比对一致", "no_match": "比对不一致"}, "en": {"match": "match", "no_match": "no match"}}
+    decision = word[lang].get(str(value.get("decision")), str(value.get("decision"))[:20])
+    distance = "距离" if lang == "zh" else "distance"
+    return f" · {decision}, {distance} {value.get('distance')} {within} {value.get('threshold')}"
+
+
+ROSTER_WORDS = {
+    "zh": {"verified": "到场 — 身份已核验", "unverified": "到场 — 未核验", "absent": "缺席", "replaced": "已替换",
+           "rejected": "人脸比对不一致"},
+    "en": {"verified": "present — identity verified", "unverified": "present — unverified", "absent": "absent",
+           "replaced": "replaced", "rejected": "rejected (face did not match)"},
+}
+
+
+def _roster_summary(experts: Any, lang: str) -> str:
+    """How many experts a roster states in each condition; "present" is never shown without whether the face
+    matched (an entry without `identity` is unverified)."""
+    counts: dict[str, int] = defaultdict(int)
+    for item in experts if isinstance(experts, list) else []:
+        if not isinstance(item, dict):
+            continue
+        status = str(item.get("status"))
+        counts[("verified" if item.get("identity") == "verified" else "unverified") if status == "present"
+               else status] += 1
+    words = ROSTER_WORDS[lang]
+    known = [f"{counts[k]} {word}" for k, word in words.items() if counts.get(k)]
+    return ", ".join(known + [f"{n} {k[:20]}" for k, n in sorted(counts.items()) if k not in words])
 
 
 def _story(report: ExtractReport, lang: str) -> list[tuple[str, list[StoryStep]]]:
@@ -206,6 +242,10 @@ def _session_finding_kind(name: str) -> str | None:
     for prefix, kind in (("objection", "objection"), ("complaint", "complaint"), ("misconduct", "misconduct")):
         if name.startswith(prefix):
             return kind
+    if name.startswith("roster ") or name == "identities":
+        return "roster"
+    if name.startswith("check-in at leaf "):
+        return "checkin"
     return None
 
 
@@ -213,15 +253,17 @@ def _concerns(name: str, step: StoryStep, report: ExtractReport, session: str) -
     """Whether a session finding is about this session: it names one of the step's draws or venues, or the
     session itself; a finding that names none (a check that could not run at all) is shown everywhere."""
     if name in ("draws", "draw commitments", "recording continuity", "booked slots", "archive", "media",
-                "objections", "complaints", "misconduct"):
+                "objections", "complaints", "misconduct", "identities"):
         return True
     tokens = {session}
     for r in step.records:
         entry = report.entries.get(r.leaf_index)
         if entry is not None:
             payload = _payload(entry)
-            tokens |= {str(entry.record.get("venue_id")), str(payload.get("draw_id"))}
+            tokens |= {str(entry.record.get("venue_id")), str(payload.get("draw_id")), str(payload.get("roster_id"))}
             tokens |= {str(payload[k]) for k in ("objection_id", "complaint_id", "case_id") if k in payload}
+            if step.kind == "checkin":
+                tokens.add(str(r.leaf_index))
     words = name.replace("/", " ").split()
     return any(t in words for t in tokens)
 
@@ -237,13 +279,23 @@ def _not_proven(report: ExtractReport, lang: str) -> list[str]:
                      "Anchored on an embedded ledger run by one organisation, with no consensus or endorsement: "
                      "independent witnessing is not proven.")
     unverified = [r.leaf_index for r in report.records if r.type == "checkin"
-                  and _payload(report.entries.get(r.leaf_index)).get("result") == "unverified"]
+                  and not isinstance(_payload(report.entries.get(r.leaf_index)).get("face_match"), dict)]
     if unverified:
         leaves = ", ".join(map(str, unverified[:12])) + ("…" if len(unverified) > 12 else "")
-        items.append((f"{len(unverified)} 条刷脸签到没有人脸核验服务方（result 为 unverified，叶 {leaves}）："
-                      "记录证明拍照签到发生，不证明签到者即为该专家本人。") if zh else
-                     (f"{len(unverified)} face check-in(s) had no verification provider (result unverified, leaves "
-                      f"{leaves}): they prove a photographed check-in, not that the person was the expert."))
+        items.append((f"{len(unverified)} 条签到未经人脸比对（unverified，叶 {leaves}）："
+                      "记录证明签到发生，不证明签到者即为该专家本人。") if zh else
+                     (f"{len(unverified)} check-in(s) had no face comparison (unverified, leaves {leaves}): they "
+                      "prove that a check-in was recorded, not that the person was the expert."))
+    compared = [r.leaf_index for r in report.records if r.type == "checkin"
+                and isinstance(_payload(report.entries.get(r.leaf_index)).get("face_match"), dict)]
+    if compared:
+        items.append((f"{len(compared)} 条签到的人脸与该专家登记照片作 1:1 比对（距离不超过阈值即为一致）：未检测活体，"
+                      "手持该专家的打印照片同样会比对一致；比对由签到设备完成，核验仅核对其陈述的距离、阈值与模型相符。")
+                     if zh else
+                     (f"{len(compared)} check-in(s) compared the face 1:1 with the expert's enrolled photo (a match "
+                      "is a distance within the threshold): liveness was not checked, so a printed photo of the "
+                      "expert would match too; the station made the comparison, and the check only ties its stated "
+                      "distance, threshold and model together."))
     segments = sum(1 for r in report.records if r.type == "recording_segment")
     if segments and not any(f.name.startswith("media") for f in report.sessions):
         items.append(("未提供录像文件（--media）：仅核对了录像片段的哈希链，未核对录像文件本身与日志中的哈希一致。")
@@ -326,8 +378,19 @@ def _context(report: ExtractReport, extract: Path, lang: str) -> dict[str, Any]:
         "authenticity": [_counts(records, c) for c in ("submitter", "time")],
         "not_proven": _not_proven(report, lang), "story": _story(report, lang), "records": records,
         "checks": CHECKS, "check_names": CHECK_NAMES[lang], "mark": MARK, "type_names": TYPE_NAMES[lang],
-        "disclosed": disclosed,
+        "disclosed": disclosed, "face_models": _face_models(report),
     }
+
+
+def _face_models(report: ExtractReport) -> list[str]:
+    """The face models and thresholds the extract's check-ins state they used, for the technology table."""
+    found = set()
+    for r in report.records:
+        value = _payload(report.entries.get(r.leaf_index)).get("face_match") if r.type == "checkin" else None
+        if isinstance(value, dict):
+            found.add(f"{str(value.get('model'))[:200]} · sha256 {str(value.get('model_sha256'))[:16]}… · "
+                      f"threshold {value.get('threshold')}")
+    return sorted(found)
 
 
 _ENV = jinja2.Environment(

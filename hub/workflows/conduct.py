@@ -20,6 +20,7 @@ from hub.service import Hub
 from hub.workflows.bookings import venues_of
 from verifier.cases import OBJECTION_OPEN
 from verifier.commitments import commit
+from verifier.face import identity_verified
 
 MAX_PAGES = 10_000
 
@@ -35,7 +36,7 @@ def _selection(s: Session, session_id: str, expert_id: str) -> db.Selection:
 
 def _present(s: Session, session_id: str, expert_id: str, what: str) -> db.CheckIn:
     row = s.scalars(select(db.CheckIn).where(db.CheckIn.session_id == session_id, db.CheckIn.expert_id == expert_id)
-                    .order_by(db.CheckIn.id.desc())).first()
+                    .order_by(db.CheckIn.leaf.desc())).first()
     if row is None or row.result == "rejected":
         raise Conflict(f"expert {expert_id} has not checked in for session {session_id}; {what}")
     return row
@@ -64,6 +65,14 @@ def report_checkin(hub: Hub, session_id: str, body: CheckInReportIn, by_venue: s
         if record.get("venue_id") != sel.venue_id:
             raise Conflict(f"expert {body.expert_id} sits in {sel.venue_id} but leaf {body.checkin_leaf} is a "
                            f"check-in at {record.get('venue_id')}")
+        attached = s.scalars(select(db.CheckIn).where(db.CheckIn.leaf == body.checkin_leaf)).first()
+        if attached is not None:
+            if (attached.session_id, attached.expert_id) != (session_id, body.expert_id):
+                raise Conflict(f"the check-in at leaf {body.checkin_leaf} is already attached to expert "
+                               f"{attached.expert_id} of session {attached.session_id}; one check-in serves "
+                               "exactly one expert")
+            if body.salt is None or attached.identity_checked:
+                return _checkin_view(attached)  # the same report again (a station retrying): nothing new
         checked = False
         if body.salt is not None:
             expert: db.Expert = hub.get(s, db.Expert, body.expert_id, "expert")
@@ -71,12 +80,44 @@ def report_checkin(hub: Hub, session_id: str, body: CheckInReportIn, by_venue: s
                 raise Invalid(f"the opening does not match: the check-in at leaf {body.checkin_leaf} is not of "
                               f"expert {body.expert_id}")
             checked = True
-        row = db.CheckIn(session_id=session_id, expert_id=body.expert_id, venue_id=sel.venue_id,
-                         leaf=body.checkin_leaf, result=str(record["payload"].get("result")), identity_checked=checked)
-        s.add(row)
+        # "identity verified" needs both: the record's face comparison says match, and the opening shows the
+        # record is of this expert (else a matched check-in of anyone could be attached to an absent expert).
+        verified = checked and identity_verified(record) is None
+        if attached is not None:
+            attached.identity_checked, attached.identity_verified = checked, verified
+            row = attached
+        else:
+            row = db.CheckIn(session_id=session_id, expert_id=body.expert_id, venue_id=sel.venue_id,
+                             leaf=body.checkin_leaf, result=str(record["payload"].get("result")),
+                             identity_checked=checked, identity_verified=verified)
+            s.add(row)
         s.commit()
-        return {"expert_id": row.expert_id, "venue_id": row.venue_id, "checkin_leaf": row.leaf, "result": row.result,
-                "identity_checked": checked}
+        return _checkin_view(row)
+
+
+def _checkin_view(row: db.CheckIn) -> dict[str, Any]:
+    return {"expert_id": row.expert_id, "venue_id": row.venue_id, "checkin_leaf": row.leaf, "result": row.result,
+            "identity_checked": row.identity_checked, "identity": _identity(row),
+            "roster_status": _roster_label(_status(row), _identity(row))}
+
+
+def _identity(row: db.CheckIn) -> str | None:
+    if row.result == "rejected":
+        return None
+    return "verified" if row.identity_verified else "unverified"
+
+
+def _status(row: db.CheckIn | None) -> str:
+    if row is None:
+        return "absent"
+    return "rejected" if row.result == "rejected" else "present"
+
+
+def _roster_label(status: str, identity: str | None) -> str:
+    """How a roster entry reads to a person: "present" never stands alone, it says whether the face matched."""
+    if status != "present":
+        return status
+    return "present — identity verified" if identity == "verified" else "present — unverified"
 
 
 def record_roster(hub: Hub, session_id: str) -> dict[str, Any]:
@@ -88,26 +129,25 @@ def record_roster(hub: Hub, session_id: str) -> dict[str, Any]:
         if not selections:
             raise Conflict(f"session {session_id} has no drawn experts yet; draw before recording the roster")
         latest: dict[str, db.CheckIn] = {}
-        for row in s.scalars(select(db.CheckIn).where(db.CheckIn.session_id == session_id).order_by(db.CheckIn.id)):
+        # An expert's latest check-in in the log counts, whatever order the stations' reports arrived in.
+        for row in s.scalars(select(db.CheckIn).where(db.CheckIn.session_id == session_id).order_by(db.CheckIn.leaf)):
             latest[row.expert_id] = row
         entries = []
         for sel in selections:
             c = latest.get(sel.expert_id)
-            if sel.status == "replaced":
-                status = "replaced"
-            elif c is None:
-                status = "absent"
-            else:
-                status = "rejected" if c.result == "rejected" else "present"
+            status = "replaced" if sel.status == "replaced" else _status(c)
             entry: dict[str, Any] = {"expert_id": sel.expert_id, "venue_id": sel.venue_id, "draw_id": sel.draw_id,
                                      "status": status}
             if c is not None:
                 entry["checkin_leaf"] = c.leaf
+            if status == "present" and c is not None:
+                entry["identity"] = _identity(c)
             entries.append(entry)
         roster_id = hub.next_id(s, "R")
         receipt = hub.write(s, session, "roster", session.main_venue_id, {"roster_id": roster_id, "experts": entries})
         s.commit()
-        return {"roster_id": roster_id, "leaf_index": receipt["leaf_index"], "experts": entries}
+        shown = [{**e, "roster_status": _roster_label(e["status"], e.get("identity"))} for e in entries]
+        return {"roster_id": roster_id, "leaf_index": receipt["leaf_index"], "experts": shown}
 
 
 # ----- cloud signatures (云签) -----
