@@ -8,9 +8,21 @@ identities appear only as salted commitments (`*_commitment`, `c1:` and 64 hex c
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from notary.screening import screened
+from verifier.errors import MalformedInput
+from verifier.inventory import CameraInventory
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -143,6 +155,21 @@ class RecordingSegment(_Strict):
     previous_segment: Hex64 | None
 
 
+class CameraInventoryPayload(RootModel[dict[str, Any]]):
+    """The cameras that must record a session at a venue (see `verifier.inventory`, its one parser); the
+    room's name is free text and screened as such."""
+
+    @field_validator("root")
+    @classmethod
+    def _parse(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            inventory = CameraInventory.parse(value)
+        except MalformedInput as exc:
+            raise ValueError(str(exc)) from exc
+        screened(inventory.room)
+        return value
+
+
 class Misconduct(_Strict):
     case_id: Ident
     status: Literal["recorded", "verified", "published", "forwarded"]
@@ -244,6 +271,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "checkin": CheckIn,
     "signature": SignatureEvent,
     "recording_segment": RecordingSegment,
+    "camera_inventory": CameraInventoryPayload,
     "misconduct": Misconduct,
     "objection": Objection,
     "fee_payment": FeePayment,

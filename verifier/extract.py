@@ -54,6 +54,7 @@ from verifier.session import (
     archive_completeness,
     draw_commitments_resolved,
     draw_reproducibility,
+    recording_completeness,
     recording_continuity,
     recordings_within_booked_slots,
 )
@@ -676,7 +677,8 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
                        + _guarded("draws", lambda: draw_reproducibility(proven, beacon_check))
                        + _guarded("draw commitments", lambda: draw_commitments_resolved(proven))
                        + _guarded("archive", lambda: archive_completeness(proven, hashes))
-                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven)))
+                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven))
+                       + _guarded("recording completeness", lambda: recording_completeness(proven)))
     return proven
 
 

@@ -1,0 +1,175 @@
+"""Incomplete recordings, each logged by a hub or a camera that the notary accepted, and each caught by verify:
+a camera of the room's inventory that never reported, a recording that starts after the booked slot opens
+or ends before it closes, a gap, a camera from outside the inventory, an inventory that leaves part of the
+room unseen or is of another room, a venue that records with no inventory at all. And the inventory's one
+parser refuses every other shape of it, at the notary as in verify."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notary.log import RecordRejected, Submission
+from tests.forgery_kit import Project, messages, record, segments, verify
+from verifier.errors import MalformedInput
+from verifier.extract import ExtractReport
+from verifier.inventory import Camera, CameraInventory
+
+ROOM = "评标室 1"  # the room the kit's booking names
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+
+def inventory(*cameras: Camera, room: str = ROOM, session: str = "S-1") -> dict[str, Any]:
+    return record("camera_inventory", CameraInventory(room, cameras).encode(), session=session)
+
+
+def all_round(camera_id: str = "cam1", audio: bool = False) -> Camera:
+    return Camera(camera_id, 0, 360, audio)
+
+
+def recorded(tmp_path: Path, logged: list[dict[str, Any]], cameras: list[dict[str, Any]],
+             slot_seconds: int = 6) -> ExtractReport:
+    """A project whose room is booked from START for `slot_seconds`, with the hub's `logged` records and the
+    camera's segments; verified against the roots it names (the checks run all the same)."""
+    project = Project(tmp_path / "p", slot=(START, START + timedelta(seconds=slot_seconds)))
+    if logged:
+        project.submit("hub-1", logged)
+    project.submit("V-1.cam1", cameras)
+    return verify(tmp_path, project.finish().data, None)
+
+
+def finding(report: ExtractReport, name: str) -> Any:
+    return next(s for s in report.sessions if s.name == name)
+
+
+def test_a_camera_that_records_the_whole_slot_is_complete(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [inventory(all_round())], segments(6, START))
+    assert report.consistent, messages(report)
+    assert finding(report, "recording inventory of S-1 at V-1").detail == f"room {ROOM!r}: 1 cameras, 360° covered"
+    coverage = finding(report, "recording coverage S-1 V-1/cam1")
+    assert coverage.ok and coverage.detail.startswith("6 segments cover the slot")
+
+
+def test_a_camera_of_the_inventory_that_never_reported_fails(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [inventory(Camera("cam1", 0, 180, False), Camera("cam2", 180, 180, False))],
+                      segments(6, START))
+    assert not report.consistent
+    assert "recording coverage S-1 V-1/cam2: never reported" in messages(report)
+    assert finding(report, "recording coverage S-1 V-1/cam1").ok
+
+
+def test_a_recording_that_starts_after_the_slot_opens_fails(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [inventory(all_round())], segments(6, START + timedelta(seconds=30)), slot_seconds=36)
+    assert not report.consistent
+    assert (f"recording coverage S-1 V-1/cam1: starts at {(START + timedelta(seconds=30)).isoformat()}, 30 s after "
+            "the slot opens") in messages(report)
+
+
+def test_a_recording_that_ends_before_the_slot_closes_fails(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [inventory(all_round())], segments(6, START), slot_seconds=20)
+    assert not report.consistent
+    assert (f"recording coverage S-1 V-1/cam1: ends at {(START + timedelta(seconds=6)).isoformat()}, 14 s before "
+            "the slot closes") in messages(report)
+
+
+def test_a_few_seconds_at_either_edge_of_the_slot_are_a_recorder_clock_not_a_gap(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [inventory(all_round())], segments(6, START + timedelta(seconds=2)), slot_seconds=10)
+    assert finding(report, "recording coverage S-1 V-1/cam1").ok, messages(report)
+
+
+def test_a_gap_between_segments_fails_per_camera(tmp_path: Path) -> None:
+    # The hash chain is intact (each segment names the one before), but segments 3 to 5 were recorded four
+    # seconds later than 2 ended: the room was not recorded in between.
+    chained = segments(6, START)
+    for seg in chained[3:]:
+        for field in ("start", "end"):
+            seg["payload"][field] = (datetime.fromisoformat(seg["payload"][field]) + timedelta(seconds=4)).isoformat()
+        seg["occurred_at"] = seg["payload"]["end"]
+    report = recorded(tmp_path, [inventory(all_round())], chained, slot_seconds=10)
+    assert not report.consistent
+    gap = f"{(START + timedelta(seconds=3)).isoformat()} – {(START + timedelta(seconds=7)).isoformat()} (4 s)"
+    assert f"recording coverage S-1 V-1/cam1: 1 gap(s) in the recording: {gap}" in messages(report)
+
+
+def test_a_camera_from_outside_the_inventory_does_not_stand_in_for_one_of_it(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [inventory(all_round("cam9"))], segments(6, START))
+    text = messages(report)
+    assert "recording coverage S-1 V-1/cam1: 6 segments from a camera that is not in the inventory" in text
+    assert "recording coverage S-1 V-1/cam9: never reported" in text
+
+
+def test_an_inventory_that_leaves_part_of_the_room_unseen_fails(tmp_path: Path) -> None:
+    # The hub refuses to register it; a hub that logs it anyway is caught by verify.
+    report = recorded(tmp_path, [inventory(Camera("cam1", 0, 90, False), Camera("cam2", 180, 60, False))],
+                      segments(6, START))
+    assert ("recording inventory of S-1 at V-1: the cameras of room '评标室 1' leave 45°–150°, 210°–315° unseen"
+            in messages(report))
+
+
+def test_an_inventory_of_another_room_fails(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [inventory(all_round(), room="评标室 9")], segments(6, START))
+    assert ("recording inventory of S-1 at V-1: the inventory is of room '评标室 9', the session is booked in "
+            "'评标室 1'") in messages(report)
+
+
+def test_the_latest_inventory_of_a_session_is_the_one_that_counts(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [inventory(all_round()), inventory(all_round(), Camera("cam2", 90, 90, False))],
+                      segments(6, START))
+    assert "recording coverage S-1 V-1/cam2: never reported" in messages(report)
+
+
+def test_a_venue_recording_a_session_without_an_inventory_fails_once_the_project_has_one(tmp_path: Path) -> None:
+    # The hub logged an inventory for another session only: this session's cameras would escape the check.
+    report = recorded(tmp_path, [inventory(all_round(), session="S-2")], segments(6, START))
+    assert ("recording inventory of S-1 at V-1: 1 camera(s) recorded, but no camera inventory of the venue was "
+            "logged for the session") in messages(report)
+
+
+def test_a_project_without_any_inventory_has_no_completeness_to_check(tmp_path: Path) -> None:
+    report = recorded(tmp_path, [], segments(6, START))
+    assert report.consistent, messages(report)
+    assert not [s for s in report.sessions if s.name.startswith(("recording inventory", "recording coverage"))]
+
+
+def test_a_camera_with_a_microphone_must_log_sound(tmp_path: Path) -> None:
+    silent = segments(6, START)
+    report = recorded(tmp_path, [inventory(all_round(audio=True))], silent)
+    assert ("recording coverage S-1 V-1/cam1: has a microphone, but 6 segment(s) hold no sound (first: segment 0)"
+            in messages(report))
+
+
+GOOD: dict[str, Any] = {"room": ROOM, "cameras": [
+    {"camera_id": "cam1", "heading_degrees": 0, "field_of_view_degrees": 360, "audio": True}]}
+
+
+@pytest.mark.parametrize(("change", "complaint"), [
+    (lambda v: v.update(extra=1), "unexpected 'extra'"),
+    (lambda v: v["cameras"].append(dict(v["cameras"][0])), "names camera cam1 twice"),
+    (lambda v: v["cameras"][0].update(heading_degrees=360), "heading_degrees must be a whole number of degrees"),
+    (lambda v: v["cameras"][0].update(heading_degrees=True), "heading_degrees must be a whole number of degrees"),
+    (lambda v: v["cameras"][0].update(field_of_view_degrees=0.5), "field_of_view_degrees must be a whole number"),
+    (lambda v: v["cameras"][0].update(audio=1), "audio must be true or false"),
+    (lambda v: v["cameras"][0].update(camera_id="../cam"), "camera_id must be letters, digits"),
+    (lambda v: v.update(cameras=[]), "names 0 cameras"),
+    (lambda v: v.update(room=""), "room must be non-empty text"),
+    (lambda v: v["cameras"][0].pop("audio"), "missing audio"),
+])
+def test_the_inventory_parser_refuses_every_other_shape(change: Any, complaint: str) -> None:
+    assert CameraInventory.parse(CameraInventory.parse(GOOD).encode()).encode() == GOOD
+    value = {"room": GOOD["room"], "cameras": [dict(c) for c in GOOD["cameras"]]}
+    change(value)
+    with pytest.raises(MalformedInput, match=complaint.replace("(", r"\(")):
+        CameraInventory.parse(value)
+
+
+def test_the_notary_refuses_a_malformed_inventory_and_one_carrying_personal_data(tmp_path: Path) -> None:
+    project = Project(tmp_path / "p")
+    hub = project.people.hub
+    twice = record("camera_inventory", {**GOOD, "cameras": GOOD["cameras"] * 2})
+    with pytest.raises(RecordRejected, match="names camera cam1 twice"):
+        project.notary.log.submit(Submission("hub-1", [twice], hub.sign_batch([twice]), ()))
+    personal = record("camera_inventory", {**GOOD, "room": "王某 370102197001011234 的办公室"})
+    with pytest.raises(RecordRejected, match="personal data"):
+        project.notary.log.submit(Submission("hub-1", [personal], hub.sign_batch([personal]), ()))
+    project.notary.close()
