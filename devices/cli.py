@@ -75,6 +75,10 @@ def record(
     codec: str = typer.Option("mp4v", "--codec", help="mp4v (.mp4) or MJPG (.avi)"),
     clock: str = typer.Option("auto", "--clock", help="auto, media (file time) or wall (camera time)"),
     realtime: bool = typer.Option(False, "--realtime", help="read a video file at its frame rate, like a camera"),
+    audio_source: str | None = typer.Option(None, "--audio-source", help="microphone or audio input recorded "
+                                            "into each segment: a file, a URL, or a device (with --audio-format)"),
+    audio_format: str | None = typer.Option(None, "--audio-format", help="FFmpeg input format of --audio-source, "
+                                            "e.g. alsa or pulse"),
     batch_size: int = typer.Option(50, "--batch-size", help="records per submission"),
     drain_timeout: float = DrainTimeout,
 ) -> None:
@@ -87,7 +91,7 @@ def record(
         source=source, camera_id=camera_id, project_id=project, session_id=session, venue_id=venue,
         device_id=device_id, output_dir=output_dir, segment_seconds=segment_seconds, max_frames=max_frames,
         max_seconds=max_seconds, codec=codec, clock=clock,  # type: ignore[arg-type]
-        realtime=realtime,
+        realtime=realtime, audio_source=audio_source, audio_format=audio_format,
     )
     code = 0
     try:

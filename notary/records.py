@@ -23,6 +23,7 @@ from pydantic import (
 from notary.screening import screened
 from verifier.errors import MalformedInput
 from verifier.inventory import CameraInventory
+from verifier.streams import parse_streams
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -145,6 +146,14 @@ class SignatureEvent(_Strict):
     ca_sha256: Hex64 | None = None  # the trusted CA certificate that issued the signer's certificate
 
 
+def _streams(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        parse_streams(value)
+    except MalformedInput as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
 class RecordingSegment(_Strict):
     camera_id: Ident
     segment_index: Annotated[int, Field(ge=0)]
@@ -153,6 +162,7 @@ class RecordingSegment(_Strict):
     frame_count: Annotated[int, Field(ge=0)]
     sha256: Hex64
     previous_segment: Hex64 | None
+    streams: Annotated[list[dict[str, Any]], AfterValidator(_streams)] | None = None  # what the file holds
 
 
 class CameraInventoryPayload(RootModel[dict[str, Any]]):

@@ -1,17 +1,21 @@
 """Incomplete recordings, each logged by a hub or a camera that the notary accepted, and each caught by verify:
 a camera of the room's inventory that never reported, a recording that starts after the booked slot opens
 or ends before it closes, a gap, a camera from outside the inventory, an inventory that leaves part of the
-room unseen or is of another room, a venue that records with no inventory at all. And the inventory's one
-parser refuses every other shape of it, at the notary as in verify."""
+room unseen or is of another room, a venue that records with no inventory at all, a segment whose record
+claims streams (sound) its file does not hold. And the one parser of each payload refuses every other shape
+of it, at the notary as in verify."""
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from devices.media import SegmentWriter
 from notary.log import RecordRejected, Submission
-from tests.forgery_kit import Project, messages, record, segments, verify
+from tests.forgery_kit import Project, messages, record, segment_bytes, segments, verify
 from verifier.errors import MalformedInput
 from verifier.extract import ExtractReport
 from verifier.inventory import Camera, CameraInventory
@@ -172,4 +176,65 @@ def test_the_notary_refuses_a_malformed_inventory_and_one_carrying_personal_data
     personal = record("camera_inventory", {**GOOD, "room": "王某 370102197001011234 的办公室"})
     with pytest.raises(RecordRejected, match="personal data"):
         project.notary.log.submit(Submission("hub-1", [personal], hub.sign_batch([personal]), ()))
+    project.notary.close()
+
+
+def _video_only_segments(media: Path, count: int, streams: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Real segment files of synthetic frames (no sound), logged with the given `streams` claim."""
+    logged = segments(count, START)
+    previous = None
+    for i, seg in enumerate(logged):
+        path = media / f"cam1-{i:05d}.mp4"
+        writer = SegmentWriter(path, "mp4v", 10.0, (64, 48), None)
+        for shade in range(10):
+            writer.write(np.full((48, 64, 3), 20 * shade + i, np.uint8))
+        writer.close()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        seg["payload"].update(sha256=digest, previous_segment=previous, streams=streams)
+        seg["attachments"] = [{"name": path.name, "sha256": digest, "size": path.stat().st_size,
+                               "media_type": "video/mp4"}]
+        previous = digest
+    return logged
+
+
+def test_a_segment_whose_record_claims_sound_its_file_does_not_hold_fails_with_media(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    claimed = [{"kind": "video", "codec": "mpeg4", "width": 64, "height": 48},
+               {"kind": "audio", "codec": "aac", "sample_rate": 48000, "channels": 1}]
+    report = recorded(tmp_path, [inventory(all_round(audio=True))], _video_only_segments(media, 3, claimed),
+                      slot_seconds=3)
+    assert finding(report, "recording coverage S-1 V-1/cam1").ok  # the records alone claim sound
+    with_media = verify(tmp_path, (tmp_path / "forged.zip").read_bytes(), None, media=media)
+    assert ("media V-1/cam1: 3 of 3 segment files present, 0 missing; segment 0 file cam1-00000.mp4 holds video "
+            "mpeg4 64×48; its record says video mpeg4 64×48, audio aac 48000 Hz × 1 ch") in messages(with_media)
+
+
+def test_a_segment_file_that_is_not_media_fails_where_its_record_lists_streams(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    logged = segments(2, START)
+    for i, seg in enumerate(logged):
+        (media / f"cam1-{i:05d}.mp4").write_bytes(segment_bytes(i))
+        seg["payload"]["streams"] = [{"kind": "video", "codec": "mpeg4", "width": 64, "height": 48}]
+    report = recorded(tmp_path, [], logged, slot_seconds=2)
+    assert report.consistent, messages(report)
+    with_media = verify(tmp_path, (tmp_path / "forged.zip").read_bytes(), None, media=media)
+    assert "cam1-00000.mp4 is not a media file FFmpeg reads" in messages(with_media)
+
+
+@pytest.mark.parametrize(("streams", "complaint"), [
+    ([], "must be a list of 1 to 8 streams"),
+    ([{"kind": "smell", "codec": "x"}], "kind must be video or audio"),
+    ([{"kind": "audio", "codec": "aac", "width": 1, "height": 1}], "missing channels, sample_rate"),
+    ([{"kind": "video", "codec": "MPEG 4", "width": 1, "height": 1}], "must be an FFmpeg codec name"),
+    ([{"kind": "video", "codec": "mpeg4", "width": 0, "height": 1}], "must be positive"),
+])
+def test_the_notary_refuses_a_segment_whose_streams_are_malformed(tmp_path: Path, streams: list[Any],
+                                                                  complaint: str) -> None:
+    project = Project(tmp_path / "p")
+    [seg] = segments(1, START)
+    seg["payload"]["streams"] = streams
+    with pytest.raises(RecordRejected, match=complaint):
+        project.notary.log.submit(Submission("V-1.cam1", [seg], project.people.camera.sign_batch([seg]), ()))
     project.notary.close()

@@ -2,7 +2,8 @@
 
 Files are looked up by the attachment name that the recorder logged, in a folder named after the venue
 (`MEDIA/<venue_id>/<name>`) or else directly in the media folder. Present files must match their SHA-256
-and size exactly. An absent file fails the check, since a user who asked for the media check and got
+and size exactly, and hold the streams their record lists (video and audio, as `verifier.streams` reads
+them from the container). An absent file fails the check, since a user who asked for the media check and got
 "✓" would believe the recording was all there; with `partial` the user says a partial copy is expected,
 and absent files are only counted, per camera.
 """
@@ -12,7 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from verifier.entry import LogEntry
+from verifier.errors import MalformedInput
 from verifier.session import SessionCheck
+from verifier.streams import describe_streams, parse_streams, probe_streams
 
 CHUNK = 4 * 1024 * 1024
 
@@ -33,7 +36,7 @@ def file_sha256(path: Path, limit: int | None = None) -> str:
 
 
 def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False) -> list[SessionCheck]:
-    cameras: dict[str, list[tuple[int, dict[str, object]]]] = defaultdict(list)
+    cameras: dict[str, list[tuple[int, dict[str, object], object]]] = defaultdict(list)
     unbound: dict[str, list[str]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") != "recording_segment":
@@ -48,7 +51,7 @@ def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False)
             unbound[camera].append(f"segment {index} does not log exactly one file, the one its chain names "
                                    f"(sha256 {str(payload.get('sha256'))[:16]}…)")
         for attachment in logged:
-            cameras[camera].append((index, attachment))
+            cameras[camera].append((index, attachment, payload.get("streams")))
         cameras.setdefault(camera, [])
     venues = {camera: camera.rsplit("/", 1)[0] for camera in cameras}
     checks = []
@@ -58,7 +61,7 @@ def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False)
     for camera, attachments in sorted(cameras.items()):
         present = unsafe = 0
         problems = list(unbound.get(camera, []))
-        for index, attachment in sorted(attachments, key=lambda a: a[0]):
+        for index, attachment, streams in sorted(attachments, key=lambda a: a[0]):
             name = Path(str(attachment.get("name", "")))
             if name.name != str(name) or name.name in ("", ".", ".."):
                 problems.append(f"segment {index} names an unsafe file {str(name)!r}")
@@ -75,6 +78,8 @@ def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False)
             if (not isinstance(size, int) or path.stat().st_size != size
                     or file_sha256(path, size + 1) != attachment.get("sha256")):
                 problems.append(f"segment {index} file {name.name} differs from the logged hash")
+            elif streams is not None:
+                problems += _stream_problems(index, path, streams)
         missing = len(attachments) - present - unsafe
         detail = f"{present} of {len(attachments)} segment files present, {missing} missing"
         if missing and not partial:
@@ -85,3 +90,16 @@ def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False)
         else:
             checks.append(SessionCheck(f"media {camera}", True, f"{detail}, all match their logged hashes"))
     return checks
+
+
+def _stream_problems(index: int, path: Path, logged: object) -> list[str]:
+    """The file's streams against its record's list (read only once the file is known to be the logged one)."""
+    try:
+        claimed = parse_streams(logged, f"segment {index} streams")
+        held = probe_streams(path)
+    except MalformedInput as exc:
+        return [str(exc)]
+    if sorted(held, key=repr) != sorted(claimed, key=repr):
+        return [f"segment {index} file {path.name} holds {describe_streams(held)}; its record says "
+                f"{describe_streams(claimed)}"]
+    return []

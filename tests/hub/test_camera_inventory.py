@@ -1,7 +1,7 @@
 """Camera inventories through the hub's HTTP API: each venue registers its rooms' cameras (360° or refused,
 its own venue only), the registration is evidence, every session booking the room names them, and the
-project's extract then fails for the camera that never recorded while the venue that recorded its whole
-slot passes."""
+project's extract then fails for the camera that never recorded, while the cameras that recorded their
+whole slot pass, the one with a microphone with its sound, and every file holds the streams its record lists."""
 
 import threading
 import time
@@ -14,6 +14,7 @@ from devices.recorder import Recorder, RecorderConfig
 from notary.client import NotaryClient, SubmitterKey
 from tests.conftest import device_bindings
 from tests.devices.conftest import make_video
+from tests.devices.test_audio import tone
 from tests.hub.conftest import MAIN, PROJECT, QD, Stack, published, setup_session
 from tests.hub.test_evaluation import _extract
 from tests.hub.test_with_devices import _messages
@@ -66,7 +67,8 @@ def test_a_camera_that_never_recorded_fails_and_a_venue_that_recorded_its_slot_p
         recorders.append((queue, Recorder(RecorderConfig(
             source=str(make_video(tmp_path / f"{venue}.avi", frames=60, fps=10)), camera_id="cam1",
             project_id=PROJECT, session_id="S-1", venue_id=venue, device_id=camera.submitter_id,
-            output_dir=media / venue, segment_seconds=2.0, codec="MJPG", realtime=True), queue)))
+            output_dir=media / venue, segment_seconds=2.0, codec="MJPG", realtime=True,
+            audio_source=str(tone(tmp_path / "mic.wav", 7.0)) if venue == MAIN else None), queue)))
 
     # The slot opens once the session is booked (a few requests) and lasts 9 s; each camera records 6 s.
     opens = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
@@ -97,5 +99,5 @@ def test_a_camera_that_never_recorded_fails_and_a_venue_that_recorded_its_slot_p
     assert checks[f"recording inventory of S-1 at {QD}"].ok
     assert checks[f"recording coverage S-1 {QD}/cam1"].ok, _messages(report)
     assert checks[f"recording coverage S-1 {QD}/cam1"].detail.startswith("3 segments cover the slot")
-    failing = {s.name for s in report.sessions if not s.ok}
-    assert failing <= {f"recording coverage S-1 {MAIN}/cam2", f"recording coverage S-1 {MAIN}/cam1"}, _messages(report)
+    assert checks[f"recording coverage S-1 {MAIN}/cam1"].detail.endswith("with sound")  # its microphone was heard
+    assert [s.name for s in report.sessions if not s.ok] == [f"recording coverage S-1 {MAIN}/cam2"], _messages(report)
