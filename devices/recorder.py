@@ -11,6 +11,9 @@ a crash at any point:
 * a ``.part`` file whose segment is already queued is renamed (its hash is checked first);
 * a ``.part`` file of the segment being written when the agent died is kept, renamed ``*.interrupted-…``,
   and reported as an `incident` record (with the partial file's hash) — it is not part of the chain;
+* with a media key to seal to (`seal_to`), a settled file is sealed (`verifier.sealed`) instead of renamed:
+  the venue keeps ``NAME.EXT.sealed`` and the plaintext is removed, so at rest the disk holds only what the
+  province's private key opens; only the segment being written is in clear, until it is complete;
 * the chain resumes at the next index and names the last queued segment as its predecessor. For a video
   file source the frames already segmented are skipped, so the recording continues exactly where the
   last complete segment ended.
@@ -35,10 +38,12 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from devices.media import SAMPLE_RATE, AudioFeed, MediaError, SegmentWriter
 from devices.queue import EvidenceQueue
 from verifier.errors import MalformedInput
+from verifier.sealed import SUFFIX, seal
 from verifier.streams import encode_streams, probe_streams
 
 CHUNK = 4 << 20
@@ -108,6 +113,7 @@ class RecorderConfig:
     realtime: bool = False  # pace a file source at its frame rate, as a camera would deliver it
     audio_source: str | None = None  # microphone or audio input, as FFmpeg opens it (file, URL, device)
     audio_format: str | None = None  # FFmpeg input format of audio_source: "alsa", "pulse", … (None: guessed)
+    seal_to: X25519PublicKey | None = None  # the province's media key: segments are kept sealed to it
 
 
 @dataclass(frozen=True)
@@ -179,10 +185,24 @@ class Recorder:
                 if queued is None:
                     queued = self._queued_hashes()
                 if queued.get(index) == digest:
-                    os.replace(part, out / self._name(index))
-                    _fsync_dir(out)
+                    self._settle(part, out / self._name(index))
                     continue
             self._report_interrupted(part, index, digest, size)
+
+    def _settle(self, part: Path, final: Path) -> Path:
+        """Give a complete file its name: as it is, or sealed to the media key with the plaintext removed."""
+        if self.config.seal_to is None:
+            os.replace(part, final)
+            _fsync_dir(final.parent)
+            return final
+        sealed = final.with_name(final.name + SUFFIX)
+        partial = final.with_name(final.name + SUFFIX + ".tmp")
+        partial.write_bytes(seal(part.read_bytes(), self.config.seal_to, final.name))
+        _fsync_file(partial)
+        os.replace(partial, sealed)
+        os.remove(part)
+        _fsync_dir(final.parent)
+        return sealed
 
     def _queued_hashes(self) -> dict[int, str]:
         found: dict[int, str] = {}
@@ -197,9 +217,8 @@ class Recorder:
         c = self.config
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
         kept = part.with_name(f"{self._name(index)}.interrupted-{stamp}")
-        os.replace(part, kept)
-        _fsync_dir(part.parent)
-        started = self._state("previous_end") or datetime.fromtimestamp(kept.stat().st_mtime).astimezone().isoformat()
+        stored = self._settle(part, kept)
+        started = self._state("previous_end") or datetime.fromtimestamp(stored.stat().st_mtime).astimezone().isoformat()
         now = now_rfc3339()
         record = {
             "type": "incident", "project_id": c.project_id, "session_id": c.session_id, "venue_id": c.venue_id,
@@ -208,7 +227,7 @@ class Recorder:
                 "incident_id": f"{c.camera_id}.interrupted.{index}.{stamp}",
                 "kind": "device_failure",
                 "description": (f"recorder of camera {c.camera_id} stopped while writing segment {index}; "
-                                f"the partial file ({size} bytes) is kept as {kept.name} and is not part of "
+                                f"the partial file ({size} bytes) is kept as {stored.name} and is not part of "
                                 f"the hash chain, which continues at segment {self.next_index}"),
                 "started_at": started, "ended_at": now,
             },
@@ -343,9 +362,8 @@ class Recorder:
         if is_file_source(c.source):
             state["source"] = os.path.abspath(c.source)
         self.queue.enqueue([record], state={self._key + k: v for k, v in state.items()})
-        os.replace(part, final)
-        _fsync_dir(c.output_dir)
-        segment = Segment(index, final, digest, size, frames, start, end, previous, record)
+        settled = self._settle(part, final)
+        segment = Segment(index, settled, digest, size, frames, start, end, previous, record)
         self.segments.append(segment)
         if self.on_segment is not None:
             self.on_segment(segment)

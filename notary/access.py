@@ -60,7 +60,7 @@ class Role(StrEnum):
 PUBLIC = "public"  # the anonymous caller: not a registered role
 
 DEVICE_FUNCTIONS: dict[str, frozenset[str]] = {
-    "recorder": frozenset({"recording_segment", "incident"}),
+    "recorder": frozenset({"recording_segment", "media_arrival", "incident"}),
     "checkin": frozenset({"checkin", "incident"}),
     "signing_pad": frozenset({"signature", "incident"}),
 }

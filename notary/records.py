@@ -165,6 +165,21 @@ class RecordingSegment(_Strict):
     streams: Annotated[list[dict[str, Any]], AfterValidator(_streams)] | None = None  # what the file holds
 
 
+class MediaArrival(_Strict):
+    """A segment file arrived at the province's media store, its checksum confirmed by the store (see
+    `devices.forwarder`); `segment_sha256` names the segment (its record's hash), `stored_sha256` the bytes
+    stored (the sealed file when `sealed`)."""
+
+    camera_id: Ident
+    segment_index: Annotated[int, Field(ge=0)]
+    segment_sha256: Hex64
+    object_key: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9._:/\-]+$")]
+    stored_sha256: Hex64
+    stored_size: Annotated[int, Field(ge=0)]
+    store_checksum: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=(-[0-9]{1,5})?$")]
+    sealed: bool
+
+
 class CameraInventoryPayload(RootModel[dict[str, Any]]):
     """The cameras that must record a session at a venue (see `verifier.inventory`, its one parser); the
     room's name is free text and screened as such."""
@@ -282,6 +297,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "signature": SignatureEvent,
     "recording_segment": RecordingSegment,
     "camera_inventory": CameraInventoryPayload,
+    "media_arrival": MediaArrival,
     "misconduct": Misconduct,
     "objection": Objection,
     "fee_payment": FeePayment,
@@ -294,7 +310,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
 
 ROLES: dict[str, frozenset[str]] = {
     "hub": frozenset(PAYLOADS),
-    "device": frozenset({"checkin", "signature", "recording_segment", "incident"}),
+    "device": frozenset({"checkin", "signature", "recording_segment", "media_arrival", "incident"}),
     "notary": frozenset({"access", "registry"}),
 }
 

@@ -5,15 +5,20 @@ Files are looked up by the attachment name that the recorder logged, in a folder
 and size exactly, and hold the streams their record lists (video and audio, as `verifier.streams` reads
 them from the container). An absent file fails the check, since a user who asked for the media check and got
 "✓" would believe the recording was all there; with `partial` the user says a partial copy is expected,
-and absent files are only counted, per camera.
+and absent files are only counted, per camera. Files may also come from the province's media store and be
+sealed (`gather_media`): they are then opened with the media key and checked in clear the same way.
 """
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from verifier.entry import LogEntry
-from verifier.errors import MalformedInput
+from verifier.errors import MalformedInput, VerificationError
+from verifier.sealed import SUFFIX, unseal
 from verifier.session import SessionCheck
 from verifier.streams import describe_streams, parse_streams, probe_streams
 
@@ -103,3 +108,82 @@ def _stream_problems(index: int, path: Path, logged: object) -> list[str]:
         return [f"segment {index} file {path.name} holds {describe_streams(held)}; its record says "
                 f"{describe_streams(claimed)}"]
     return []
+
+
+def gather_media(entries: list[LogEntry], source: str, into: Path, endpoint: str | None = None,
+                 key: X25519PrivateKey | None = None) -> list[str]:
+    """Copy every segment file the log names into `into/<venue>/<name>`, in clear, from `source`: a folder
+    (laid out as for `check_media`) or the media store, `s3://BUCKET/PREFIX` read through `endpoint`, where the
+    forwarder put them under `PREFIX/<venue>/`. Sealed files (`<name>.sealed`) are opened with `key`.
+    Returns what could not be gathered; what is absent is left to `check_media` to count."""
+    fetch = _store_reader(source, endpoint) if source.startswith("s3://") else _folder_reader(Path(source))
+    problems: list[str] = []
+    for e in entries:
+        if e.record.get("type") != "recording_segment":
+            continue
+        venue = str(e.record.get("venue_id"))
+        for attachment in e.record.get("attachments", []) or []:
+            name = str(attachment.get("name", "")) if isinstance(attachment, dict) else ""
+            size = attachment.get("size") if isinstance(attachment, dict) else None
+            if not isinstance(size, int) or Path(name).name != name or name in ("", ".", "..") or \
+                    Path(venue).name != venue or venue in ("", ".", ".."):
+                continue  # check_media names these
+            limit = size + 1024  # a sealed file is its plaintext and a header
+            sealed = fetch(venue, name + SUFFIX, limit)
+            data = fetch(venue, name, limit) if sealed is None else None
+            if sealed is not None:
+                if key is None:
+                    problems.append(f"{venue}/{name} is sealed; give the province's media key to open it")
+                    continue
+                try:
+                    data = unseal(sealed, key, name)
+                except VerificationError as exc:
+                    problems.append(str(exc))
+                    continue
+            if data is not None:
+                (into / venue).mkdir(parents=True, exist_ok=True)
+                (into / venue / name).write_bytes(data)
+    return problems
+
+
+Reader = Callable[[str, str, int], bytes | None]
+
+
+def _folder_reader(folder: Path) -> Reader:
+    def read(venue: str, name: str, limit: int) -> bytes | None:
+        for path in (folder / venue / name, folder / name):
+            if path.is_file():
+                with path.open("rb") as f:
+                    return f.read(limit + 1)
+        return None
+
+    return read
+
+
+def _store_reader(url: str, endpoint: str | None) -> Reader:
+    """Objects of an S3 bucket (credentials from the environment, as for any S3 client)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    if not bucket:
+        raise MalformedInput(f"media store URL {url!r} names no bucket (s3://BUCKET/PREFIX)")
+    prefix = prefix.strip("/")
+    client = boto3.client("s3", endpoint_url=endpoint)
+
+    def read(venue: str, name: str, limit: int) -> bytes | None:
+        key = "/".join(part for part in (prefix, venue, name) if part)
+        try:
+            body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit}")["Body"]
+            return bytes(body.read(limit + 1))
+        except client.exceptions.NoSuchKey:
+            return None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return None
+            raise MalformedInput(f"the media store refused {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise MalformedInput(f"the media store at {endpoint or 'the default endpoint'} cannot be read: "
+                                 f"{exc}") from exc
+
+    return read
