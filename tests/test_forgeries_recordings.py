@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from devices.media import SegmentWriter
 from notary.log import RecordRejected, Submission
@@ -19,6 +20,7 @@ from tests.forgery_kit import Project, messages, record, segment_bytes, segments
 from verifier.errors import MalformedInput
 from verifier.extract import ExtractReport
 from verifier.inventory import Camera, CameraInventory
+from verifier.sealed import SUFFIX, seal
 
 ROOM = "评标室 1"  # the room the kit's booking names
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
@@ -238,3 +240,37 @@ def test_the_notary_refuses_a_segment_whose_streams_are_malformed(tmp_path: Path
     with pytest.raises(RecordRejected, match=complaint):
         project.notary.log.submit(Submission("V-1.cam1", [seg], project.people.camera.sign_batch([seg]), ()))
     project.notary.close()
+
+
+def test_a_folder_of_sealed_segments_verifies_with_the_media_key_only(tmp_path: Path) -> None:
+    province = X25519PrivateKey.generate()
+    media = tmp_path / "media"
+    media.mkdir()
+    for i in range(3):
+        name = f"cam1-{i:05d}.mp4"
+        (media / (name + SUFFIX)).write_bytes(seal(segment_bytes(i), province.public_key(), name))
+    recorded(tmp_path, [], segments(3, START), slot_seconds=3)
+    data = (tmp_path / "forged.zip").read_bytes()
+    opened = verify(tmp_path, data, None, media=media, media_key=province)
+    assert finding(opened, "media V-1/cam1").detail == ("3 of 3 segment files present, 0 missing, all match their "
+                                                        "logged hashes")
+    closed = verify(tmp_path, data, None, media=media)
+    assert "segment 0 is there only sealed (cam1-00000.mp4.sealed); give the province's media key" in messages(closed)
+    # A sealed file put in another segment's place does not open under that segment's name.
+    first, second = media / f"cam1-00000.mp4{SUFFIX}", media / f"cam1-00001.mp4{SUFFIX}"
+    swapped = first.read_bytes()
+    first.write_bytes(second.read_bytes())
+    second.write_bytes(swapped)
+    mixed = verify(tmp_path, data, None, media=media, media_key=province)
+    assert "media gathered: cam1-00000.mp4.sealed does not open with the media key given" in messages(mixed)
+
+
+def test_an_arrival_in_the_media_store_must_name_a_segment_the_camera_logged(tmp_path: Path) -> None:
+    recorded_segments = segments(2, START)
+    arrivals = [record("media_arrival", {
+        "camera_id": "cam1", "segment_index": i, "segment_sha256": sha, "object_key": f"P-1/V-1/cam1-{i:05d}.mp4",
+        "stored_sha256": "ab" * 32, "stored_size": 10, "store_checksum": "A" * 43 + "=", "sealed": False},
+        device="V-1.cam1") for i, sha in ((0, recorded_segments[0]["payload"]["sha256"]), (1, "00" * 32))]
+    report = recorded(tmp_path, [], recorded_segments + arrivals, slot_seconds=2)
+    assert ("recording V-1/cam1 in the media store: 1 arrival(s) name no segment this camera logged (first: "
+            "segment 1)") in messages(report)

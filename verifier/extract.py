@@ -56,6 +56,7 @@ from verifier.session import (
     archive_completeness,
     draw_commitments_resolved,
     draw_reproducibility,
+    media_arrivals,
     recording_completeness,
     recording_continuity,
     recordings_within_booked_slots,
@@ -694,7 +695,8 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
                        + _guarded("draw commitments", lambda: draw_commitments_resolved(proven))
                        + _guarded("archive", lambda: archive_completeness(proven, hashes))
                        + _guarded("booked slots", lambda: recordings_within_booked_slots(proven))
-                       + _guarded("recording completeness", lambda: recording_completeness(proven)))
+                       + _guarded("recording completeness", lambda: recording_completeness(proven))
+                       + _guarded("media store", lambda: media_arrivals(proven)))
     return proven
 
 

@@ -77,6 +77,9 @@ def check_media(entries: list[LogEntry], media_dir: Path, partial: bool = False)
             folders = [media_dir / venue, media_dir] if safe_venue else [media_dir]
             path = next((folder / name.name for folder in folders if (folder / name.name).is_file()), None)
             if path is None:
+                if any((folder / (name.name + SUFFIX)).is_file() for folder in folders):
+                    problems.append(f"segment {index} is there only sealed ({name.name}{SUFFIX}); give the "
+                                    "province's media key to open it")
                 continue
             present += 1
             size = attachment.get("size")

@@ -210,7 +210,7 @@ def _concerns(name: str, step: StoryStep, report: ExtractReport, session: str) -
     """Whether a session finding is about this session: it names one of the step's draws or venues, or the
     session itself; a finding that names none (a check that could not run at all) is shown everywhere."""
     if name in ("draws", "draw commitments", "recording continuity", "booked slots", "recording completeness",
-                "archive", "media"):
+                "archive", "media", "media gathered", "media store"):
         return True
     tokens = {session}
     for r in step.records:

@@ -446,3 +446,33 @@ def _coverage_problems(segments: list[dict[str, Any]], slot_start: Any, slot_end
 
 def _seconds(delta: timedelta) -> str:
     return f"{delta.total_seconds():g} s"
+
+
+def media_arrivals(entries: list[LogEntry]) -> list[SessionCheck]:
+    """Per camera that forwarded segments to the province's media store: each `media_arrival` names a segment
+    that camera logged (its index and hash), and how many of its segments are in the store is told. A
+    camera without arrivals is not judged here: forwarding is the venue's safeguard, and `--media` checks
+    whatever copy the user has."""
+    logged: dict[tuple[str, str], dict[Any, Any]] = defaultdict(dict)
+    arrived: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        payload = e.record.get("payload", {})
+        camera = (str(e.record.get("venue_id")), str(payload.get("camera_id")))
+        if e.record.get("type") == "recording_segment":
+            logged[camera][payload.get("segment_index")] = payload.get("sha256")
+        elif e.record.get("type") == "media_arrival":
+            arrived[camera].append(payload)
+    checks = []
+    for (venue, camera_id), arrivals in sorted(arrived.items()):
+        segments = logged.get((venue, camera_id), {})
+        strangers = [a.get("segment_index") for a in arrivals
+                     if segments.get(a.get("segment_index"), object()) != a.get("segment_sha256")]
+        name = f"recording {venue}/{camera_id} in the media store"
+        if strangers:
+            checks.append(SessionCheck(name, False, f"{len(strangers)} arrival(s) name no segment this camera "
+                                                    f"logged (first: segment {strangers[0]})"))
+        else:
+            present = {a.get("segment_index") for a in arrivals}
+            checks.append(SessionCheck(name, True, f"{len(present)} of {len(segments)} segments arrived, each "
+                                                   "with the store's checksum"))
+    return checks

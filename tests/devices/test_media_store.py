@@ -26,7 +26,7 @@ from tests.conftest import ADMIN
 from tests.devices.conftest import LiveNotary, make_video, wait_for
 from tests.devices.test_audio import tone
 from tests.devices.test_recorder import DEVICE, config
-from verifier.extract import verify_extract
+from verifier.extract import ExtractReport, verify_extract
 from verifier.sealed import SUFFIX, UnsealError, unseal
 
 ACCESS_KEY, SECRET_KEY = "province-media-01", "a-long-secret-for-the-test-store-0123456789"
@@ -104,6 +104,8 @@ def test_sealed_segments_forwarded_to_the_store_verify_after_the_venue_disk_is_l
     checks = {s.name: s for s in report.sessions}
     assert report.ok, [f"{s.name}: {s.detail}" for s in report.sessions if not s.ok]
     assert checks["media V-1/cam1"].detail == "3 of 3 segment files present, 0 missing, all match their logged hashes"
+    assert checks["recording V-1/cam1 in the media store"].detail == ("3 of 3 segments arrived, each with the "
+                                                                      "store's checksum")
 
     # The same through the command line a court runs.
     key_file = tmp_path / "media-key.pem"
@@ -146,7 +148,7 @@ def _extract(live_notary: LiveNotary, tmp_path: Path) -> tuple[Path, Path]:
     return path, roots
 
 
-def _failures(report: object) -> str:
+def _failures(report: ExtractReport) -> str:
     return "\n".join(f"{s.name}: {s.detail}" for s in report.sessions if not s.ok)
 
 
