@@ -16,9 +16,12 @@ import typer
 
 from devices.checkin import BlobStore, CheckinConfig, CheckinRefused, CheckinStation, HubReporter, capture_photo
 from devices.face import DEFAULT_THRESHOLD, EnrolledPhotos, FaceModelMissing, FaceRecognitionVerifier
+from devices.forwarder import ForwardError, MediaForwarder, MediaStore
 from devices.queue import EvidenceQueue, SendReport, open_queue
 from devices.recorder import Recorder, RecorderConfig, RecorderError, describe
 from notary.client import NotaryClient, NotaryError, SubmitterKey
+from verifier.errors import MalformedInput
+from verifier.sealed import load_media_public_key
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Venue capture agents (recorder, check-in).")
 
@@ -76,19 +79,29 @@ def record(
     codec: str = typer.Option("mp4v", "--codec", help="mp4v (.mp4) or MJPG (.avi)"),
     clock: str = typer.Option("auto", "--clock", help="auto, media (file time) or wall (camera time)"),
     realtime: bool = typer.Option(False, "--realtime", help="read a video file at its frame rate, like a camera"),
+    audio_source: str | None = typer.Option(None, "--audio-source", help="microphone or audio input recorded "
+                                            "into each segment: a file, a URL, or a device (with --audio-format)"),
+    audio_format: str | None = typer.Option(None, "--audio-format", help="FFmpeg input format of --audio-source, "
+                                            "e.g. alsa or pulse"),
+    seal_to: Path | None = typer.Option(None, "--seal-to", help="the province's media key (X25519 public key, PEM): "
+                                        "segments are kept sealed to it, never in clear at rest"),
     batch_size: int = typer.Option(50, "--batch-size", help="records per submission"),
     drain_timeout: float = DrainTimeout,
 ) -> None:
     """Record segments, hash-chain them and send them to the notary through the durable queue."""
     if clock not in ("auto", "media", "wall"):
         raise typer.BadParameter("--clock must be auto, media or wall")
+    try:
+        recipient = load_media_public_key(seal_to.read_bytes(), str(seal_to)) if seal_to is not None else None
+    except (OSError, MalformedInput) as exc:
+        raise typer.BadParameter(f"--seal-to: {exc}") from exc
     key = _key(state_dir, device_id, key_file)
     queue = open_queue(queue_path(state_dir, device_id), key, notary, batch_size=batch_size)
     config = RecorderConfig(
         source=source, camera_id=camera_id, project_id=project, session_id=session, venue_id=venue,
         device_id=device_id, output_dir=output_dir, segment_seconds=segment_seconds, max_frames=max_frames,
         max_seconds=max_seconds, codec=codec, clock=clock,  # type: ignore[arg-type]
-        realtime=realtime,
+        realtime=realtime, audio_source=audio_source, audio_format=audio_format, seal_to=recipient,
     )
     code = 0
     try:
@@ -139,6 +152,40 @@ def enrol(
         typer.echo(f"enrolment refused: {exc}", err=True)
         raise typer.Exit(EXIT_INPUT) from exc
     typer.echo(f"enrolled photo {digest} (stored encrypted under {state_dir / 'blobs'})")
+
+
+@app.command("forward")
+def forward(
+    store: str = typer.Option(..., "--store", help="the province's media store: its S3 endpoint URL"),
+    bucket: str = typer.Option("media", "--bucket"),
+    device_id: str = DeviceId,
+    output_dir: Path = typer.Option(Path("data/device/segments"), "--output-dir", help="the recorder's segment files"),
+    key_file: Path | None = KeyFile,
+    notary: str = NotaryUrl,
+    state_dir: Path = StateDir,
+    drain_timeout: float = DrainTimeout,
+) -> None:
+    """Forward every recorded segment not yet in the media store, log each arrival, send the queue.
+    The store's credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
+    import os
+
+    access, secret = os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    if not access or not secret:
+        typer.echo("error: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to the media store's credentials", err=True)
+        raise typer.Exit(EXIT_INPUT)
+    queue = open_queue(queue_path(state_dir, device_id), _key(state_dir, device_id, key_file), notary)
+    code = 0
+    try:
+        forwarder = MediaForwarder(MediaStore(store, bucket, access, secret), queue, output_dir)
+        try:
+            typer.echo(f"forwarded {forwarder.forward_pending()} segment files to {store}/{bucket}")
+        except ForwardError as exc:
+            typer.echo(f"{exc}; the rest waits for the next run", err=True)
+            code = EXIT_PENDING
+        code = _finish(queue, drain_timeout) or code
+    finally:
+        queue.close()
+    raise typer.Exit(code)
 
 
 @app.command("checkin")

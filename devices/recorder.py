@@ -1,14 +1,19 @@
 """Recording segmenter: camera, stream or video file -> segment files -> hash-chained `recording_segment` records.
 
-Frames are read with OpenCV and written to segment files of a fixed number of frames (segment length in
-seconds times the source's frame rate). When a segment is complete its file is closed and fsync'd,
-hashed (SHA-256 over the file), and its record is put in the agent's durable queue *together with* the
-new chain state (next index, hash and end of this segment) in one transaction; only then is the file
-renamed from ``NAME.part.EXT`` to ``NAME.EXT``. So after a crash at any point:
+Frames are read with OpenCV and written with PyAV (`devices.media`) to segment files of a fixed number of
+frames (segment length in seconds times the source's frame rate), with sound from an audio input beside
+them when one is given (`audio_source`); the record lists the streams the file holds, as read back from it.
+When a segment is complete its file is closed and fsync'd, hashed (SHA-256 over the file), and its record
+is put in the agent's durable queue *together with* the new chain state (next index, hash and end of this
+segment) in one transaction; only then is the file renamed from ``NAME.part.EXT`` to ``NAME.EXT``. So after
+a crash at any point:
 
 * a ``.part`` file whose segment is already queued is renamed (its hash is checked first);
 * a ``.part`` file of the segment being written when the agent died is kept, renamed ``*.interrupted-…``,
   and reported as an `incident` record (with the partial file's hash) — it is not part of the chain;
+* with a media key to seal to (`seal_to`), a settled file is sealed (`verifier.sealed`) instead of renamed:
+  the venue keeps ``NAME.EXT.sealed`` and the plaintext is removed, so at rest the disk holds only what the
+  province's private key opens; only the segment being written is in clear, until it is complete;
 * the chain resumes at the next index and names the last queued segment as its predecessor. For a video
   file source the frames already segmented are skipped, so the recording continues exactly where the
   last complete segment ended.
@@ -33,8 +38,13 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from devices.media import SAMPLE_RATE, AudioFeed, MediaError, SegmentWriter
 from devices.queue import EvidenceQueue
+from verifier.errors import MalformedInput
+from verifier.sealed import SUFFIX, seal
+from verifier.streams import encode_streams, probe_streams
 
 CHUNK = 4 << 20
 CODECS: dict[str, tuple[str, str]] = {"mp4v": (".mp4", "video/mp4"), "MJPG": (".avi", "video/x-msvideo")}
@@ -101,6 +111,9 @@ class RecorderConfig:
     fps_fallback: float = 25.0  # when the source does not say its frame rate
     clock: Literal["auto", "media", "wall"] = "auto"
     realtime: bool = False  # pace a file source at its frame rate, as a camera would deliver it
+    audio_source: str | None = None  # microphone or audio input, as FFmpeg opens it (file, URL, device)
+    audio_format: str | None = None  # FFmpeg input format of audio_source: "alsa", "pulse", … (None: guessed)
+    seal_to: X25519PublicKey | None = None  # the province's media key: segments are kept sealed to it
 
 
 @dataclass(frozen=True)
@@ -172,10 +185,24 @@ class Recorder:
                 if queued is None:
                     queued = self._queued_hashes()
                 if queued.get(index) == digest:
-                    os.replace(part, out / self._name(index))
-                    _fsync_dir(out)
+                    self._settle(part, out / self._name(index))
                     continue
             self._report_interrupted(part, index, digest, size)
+
+    def _settle(self, part: Path, final: Path) -> Path:
+        """Give a complete file its name: as it is, or sealed to the media key with the plaintext removed."""
+        if self.config.seal_to is None:
+            os.replace(part, final)
+            _fsync_dir(final.parent)
+            return final
+        sealed = final.with_name(final.name + SUFFIX)
+        partial = final.with_name(final.name + SUFFIX + ".tmp")
+        partial.write_bytes(seal(part.read_bytes(), self.config.seal_to, final.name))
+        _fsync_file(partial)
+        os.replace(partial, sealed)
+        os.remove(part)
+        _fsync_dir(final.parent)
+        return sealed
 
     def _queued_hashes(self) -> dict[int, str]:
         found: dict[int, str] = {}
@@ -190,9 +217,8 @@ class Recorder:
         c = self.config
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
         kept = part.with_name(f"{self._name(index)}.interrupted-{stamp}")
-        os.replace(part, kept)
-        _fsync_dir(part.parent)
-        started = self._state("previous_end") or datetime.fromtimestamp(kept.stat().st_mtime).astimezone().isoformat()
+        stored = self._settle(part, kept)
+        started = self._state("previous_end") or datetime.fromtimestamp(stored.stat().st_mtime).astimezone().isoformat()
         now = now_rfc3339()
         record = {
             "type": "incident", "project_id": c.project_id, "session_id": c.session_id, "venue_id": c.venue_id,
@@ -201,7 +227,7 @@ class Recorder:
                 "incident_id": f"{c.camera_id}.interrupted.{index}.{stamp}",
                 "kind": "device_failure",
                 "description": (f"recorder of camera {c.camera_id} stopped while writing segment {index}; "
-                                f"the partial file ({size} bytes) is kept as {kept.name} and is not part of "
+                                f"the partial file ({size} bytes) is kept as {stored.name} and is not part of "
                                 f"the hash chain, which continues at segment {self.next_index}"),
                 "started_at": started, "ended_at": now,
             },
@@ -220,12 +246,19 @@ class Recorder:
         cap = cv2.VideoCapture(parse_source(c.source))
         if not cap.isOpened():
             raise RecorderError(f"cannot open video source {c.source!r}")
+        audio: AudioFeed | None = None
         try:
-            return self._record(cap)
+            if c.audio_source is not None:
+                audio = AudioFeed(c.audio_source, c.audio_format)
+            return self._record(cap, audio)
+        except MediaError as exc:
+            raise RecorderError(str(exc)) from exc
         finally:
             cap.release()
+            if audio is not None:
+                audio.close()
 
-    def _record(self, cap: Any) -> list[Segment]:
+    def _record(self, cap: Any, audio: AudioFeed | None) -> list[Segment]:
         c = self.config
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if not fps > 0 or fps > 1000:
@@ -234,6 +267,8 @@ class Recorder:
         consumed = 0
         if is_file_source(c.source) and self._state("source") == os.path.abspath(c.source):
             consumed = self._skip(cap, int(self._state("frames_consumed") or 0))
+            if audio is not None:  # the sound of the frames already segmented was segmented with them
+                audio.skip(round(consumed / fps * SAMPLE_RATE))
         started = time.monotonic()
         deadline = started + c.max_seconds if c.max_seconds is not None else None
         limit = c.max_frames if c.max_frames is not None else 2**62
@@ -267,9 +302,7 @@ class Recorder:
                 height, width = frame.shape[:2]
                 size = (width, height)
                 part = self._part_name(self.next_index)
-                writer = cv2.VideoWriter(str(part), cv2.VideoWriter.fourcc(*c.codec), fps, size)
-                if not writer.isOpened():
-                    raise RecorderError(f"cannot write {c.codec} video to {part}")
+                writer = SegmentWriter(part, c.codec, fps, size, audio)
                 seg_start = self._segment_start(continuing)
                 frames = 0
             assert size is not None and part is not None
@@ -278,13 +311,13 @@ class Recorder:
             writer.write(np.ascontiguousarray(frame))
             frames += 1
             if frames == per_segment:
-                writer.release()
+                writer.close()
                 writer = None
                 consumed += frames
                 self._finish(part, frames, seg_start, fps, consumed)
                 continuing = True
         if writer is not None and part is not None:
-            writer.release()
+            writer.close()
             consumed += frames
             self._finish(part, frames, seg_start, fps, consumed)
         return self.segments
@@ -305,6 +338,10 @@ class Recorder:
         c = self.config
         _fsync_file(part)
         digest, size = sha256_file(part)
+        try:
+            streams = encode_streams(probe_streams(part))
+        except MalformedInput as exc:
+            raise RecorderError(f"the segment just written cannot be read back: {exc}") from exc
         index = self.next_index
         previous = self._state("previous_sha256")
         if self.clock == "media":
@@ -316,7 +353,8 @@ class Recorder:
             "type": "recording_segment", "project_id": c.project_id, "session_id": c.session_id,
             "venue_id": c.venue_id, "device_id": c.device_id, "occurred_at": end,
             "payload": {"camera_id": c.camera_id, "segment_index": index, "start": start, "end": end,
-                        "frame_count": frames, "sha256": digest, "previous_segment": previous},
+                        "frame_count": frames, "sha256": digest, "previous_segment": previous,
+                        "streams": streams},
             "attachments": [{"name": final.name, "sha256": digest, "size": size, "media_type": self.media_type}],
         }
         state = {"next_index": str(index + 1), "previous_sha256": digest, "previous_end": end,
@@ -324,9 +362,8 @@ class Recorder:
         if is_file_source(c.source):
             state["source"] = os.path.abspath(c.source)
         self.queue.enqueue([record], state={self._key + k: v for k, v in state.items()})
-        os.replace(part, final)
-        _fsync_dir(c.output_dir)
-        segment = Segment(index, final, digest, size, frames, start, end, previous, record)
+        settled = self._settle(part, final)
+        segment = Segment(index, settled, digest, size, frames, start, end, previous, record)
         self.segments.append(segment)
         if self.on_segment is not None:
             self.on_segment(segment)

@@ -24,6 +24,16 @@ class Venue(Base):
     rooms: Mapped[list[Any]] = mapped_column(JSON)
 
 
+class RoomCameras(Base):
+    """A room's camera inventory as its venue registered it (`verifier.inventory.CameraInventory`, encoded)."""
+
+    __tablename__ = "room_cameras"
+    venue_id: Mapped[str] = mapped_column(ForeignKey("venues.venue_id"), primary_key=True)
+    room: Mapped[str] = mapped_column(String(200), primary_key=True)
+    inventory: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registry_leaf: Mapped[int] = mapped_column(Integer)
+
+
 class EvalSession(Base):
     """One evaluation session (评标) of a project, led by its main venue."""
 

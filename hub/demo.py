@@ -3,28 +3,32 @@
 A notary and the coordination hub serve over HTTP on loopback. The main venue in Jinan offers the session
 to Qingdao and Yantai; the hub commits and anchors an expert draw for all three venues, then draws; the
 venues' check-in stations compare faces with enrolled photos (the real face model, on portraits that ship
-in installed packages) and report the seven experts to the hub themselves; two cameras per venue record
-(synthetic video made with OpenCV, segmented, hashed and hash-chained by the real recorder, sent through
-its durable queue); experts sign the report with cloud-signature certificates; fees follow; a bidder
-objects with its own key, the main venue relays the objection to the tenderer and the supervisor, and the
-tenderer answers; a misconduct case is recorded, published and forwarded to the supervisor's intake
-endpoint against a signed receipt; then the archive. The project's audit extract is then verified offline,
-segment files included, against the roots the notary and its ledger publish (written beside the extract,
-as a court would receive them), and the month's statistics the supervisor reads from the hub are
-recomputed from the extract.
+in installed packages) and report the seven experts to the hub themselves; each venue registers its
+room's two cameras (together 360°, one with a microphone), and both record the whole booked slot
+(synthetic video made with OpenCV and a synthetic tone, segmented with sound by the real recorder,
+hashed, hash-chained and sent through its durable queue); experts sign the report with cloud-signature
+certificates; fees follow; a bidder objects with its own key, the main venue relays the objection to the
+tenderer and the supervisor, and the tenderer answers; a misconduct case is recorded, published and
+forwarded to the supervisor's intake endpoint against a signed receipt; then the archive. The project's
+audit extract is then verified offline, segment files included, against the roots the notary and its
+ledger publish (written beside the extract, as a court would receive them), and the month's statistics
+the supervisor reads from the hub are recomputed from the extract.
 
 On Fabric (`--ledger fabric`) the notary anchors as ProvinceMSP on the local network (`bidtrace network up`,
 done here if needed); each run registers a log of its own, so the demo can run again on the same network.
 
-Clocks are real: the session is booked from shortly before the demo starts, and the recorders stamp each
-segment with the wall-clock time its frames were read, so no record claims to have happened after the
-notary received it.
+Clocks are real: the session is booked from a few seconds after it is opened until just after its cameras
+have recorded, the cameras record in real time from the moment the slot opens, and the recorders stamp
+each segment with the wall-clock time its frames were read, so no record claims to have happened after
+the notary received it and verify can check that every camera recorded the whole slot.
 """
 
 import hashlib
 import secrets
 import shutil
+import threading
 import time
+import wave
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -64,8 +68,13 @@ MAIN, SECONDARY = "V-JINAN-01", ["V-QINGDAO-02", "V-YANTAI-03"]
 VENUES = [MAIN, *SECONDARY]
 CITIES = {MAIN: "济南", "V-QINGDAO-02": "青岛", "V-YANTAI-03": "烟台"}
 CAMERAS = ("cam1", "cam2")
+# Each room's two cameras face opposite walls, half the room each; the first hears the room too.
+INVENTORY = [{"camera_id": "cam1", "heading_degrees": 0, "field_of_view_degrees": 180, "audio": True},
+             {"camera_id": "cam2", "heading_degrees": 180, "field_of_view_degrees": 180, "audio": False}]
+ROOMS = {MAIN: "评标室 3", "V-QINGDAO-02": "评标室 1", "V-YANTAI-03": "评标室 1"}
 FPS = 10
 BIDDER, TENDERER, SUPERVISOR = "bidder-qdhj", "tenderer-sdjt", "supervisor-zjt"  # 青岛海建, 招标人, 住建厅
+SEGMENT_SECONDS = 0.5
 BIDDERS = [{"name": "山东建工集团", "credit_code": "91370000MA3C5XXXX1"},
            {"name": "青岛海建有限公司", "credit_code": "91370200MA3D6XXXX2"},
            {"name": "烟台港城建设有限公司", "credit_code": "91370600MA3E7XXXX3"}]
@@ -200,27 +209,70 @@ def _card_check_in(queue: EvidenceQueue, station: SubmitterKey, venue: str, expe
     queue.enqueue([record], [[opening]], state=hub_report(record, expert, salt.hex()))
 
 
-def _record_cameras(notary_url: str, admin: NotaryClient, data: Path, per_camera: int) -> int:
-    total = 0
-    for venue in VENUES:
-        for camera in CAMERAS:
-            key = SubmitterKey.generate(f"{venue}.{camera}")
-            admin.register(key, "device", venue, "recorder")
-            video = _camera_video(data / "camera-feeds" / f"{venue}-{camera}.avi", per_camera * FPS,
-                                  f"{CITIES[venue]} {camera}")
-            queue = EvidenceQueue(data / "devices" / f"{venue}-{camera}.queue.db", key, NotaryClient(notary_url),
-                                  batch_size=25)
-            recorder = Recorder(RecorderConfig(
-                source=str(video), camera_id=camera, project_id=PROJECT, session_id=SESSION, venue_id=venue,
-                device_id=key.submitter_id, output_dir=data / "media" / venue, segment_seconds=1.0,
-                codec="MJPG", clock="wall"), queue)
-            total += len(recorder.run())
+def _tone(path: Path, seconds: float, hz: float) -> Path:
+    """A microphone's synthetic feed: a sine tone, 16-bit mono at 48 kHz."""
+    rate = 48_000
+    t = np.arange(int(seconds * rate)) / rate
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((0.2 * 32767 * np.sin(2 * np.pi * hz * t)).astype(np.int16).tobytes())
+    return path
+
+
+class _Cameras:
+    """Every venue's cameras, recording in real time on threads of their own from the moment the slot opens."""
+
+    def __init__(self, notary_url: str, admin: NotaryClient, data: Path, seconds: float) -> None:
+        self.runs: list[tuple[str, Recorder, EvidenceQueue, threading.Thread]] = []
+        self.errors: list[str] = []
+        for n, venue in enumerate(VENUES):
+            for camera in CAMERAS:
+                key = SubmitterKey.generate(f"{venue}.{camera}")
+                admin.register(key, "device", venue, "recorder")
+                video = _camera_video(data / "camera-feeds" / f"{venue}-{camera}.avi", int(seconds * FPS),
+                                      f"{CITIES[venue]} {camera}")
+                microphone = next(c["audio"] for c in INVENTORY if c["camera_id"] == camera)
+                sound = _tone(data / "camera-feeds" / f"{venue}-{camera}.wav", seconds + 1, 330.0 + 110 * n)
+                queue = EvidenceQueue(data / "devices" / f"{venue}-{camera}.queue.db", key, NotaryClient(notary_url),
+                                      batch_size=25)
+                recorder = Recorder(RecorderConfig(
+                    source=str(video), camera_id=camera, project_id=PROJECT, session_id=SESSION, venue_id=venue,
+                    device_id=key.submitter_id, output_dir=data / "media" / venue, segment_seconds=SEGMENT_SECONDS,
+                    codec="MJPG", clock="wall", realtime=True, audio_source=str(sound) if microphone else None),
+                    queue)
+                thread = threading.Thread(target=self._record, args=(f"{venue}/{camera}", recorder),
+                                          name=f"camera {venue}/{camera}")
+                self.runs.append((f"{venue}/{camera}", recorder, queue, thread))
+        self.opens = datetime.now(UTC)
+
+    def start(self, opens: datetime) -> None:
+        self.opens = opens
+        for *_, thread in self.runs:
+            thread.start()
+
+    def _record(self, name: str, recorder: Recorder) -> None:
+        time.sleep(max(0.0, (self.opens - datetime.now(UTC)).total_seconds()))
+        try:
+            recorder.run()
+        except Exception as exc:  # reported by finish, with the camera's name
+            self.errors.append(f"camera {name}: {type(exc).__name__}: {exc}")
+
+    def finish(self) -> int:
+        """Wait for every camera to finish and its queue to be sent; the number of segments recorded."""
+        total = 0
+        for name, recorder, queue, thread in self.runs:
+            thread.join()
+            total += len(recorder.segments)
             queue.drain(timeout=60)
             status = queue.status()
             queue.close()
             if status.pending or status.refused:
-                raise RuntimeError(f"camera {venue}/{camera} left records unsent: {status.as_dict()}")
-    return total
+                self.errors.append(f"camera {name} left records unsent: {status.as_dict()}")
+        if self.errors:
+            raise RuntimeError("; ".join(self.errors))
+        return total
 
 
 def _fabric_network_up() -> None:
@@ -373,15 +425,23 @@ def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_ur
                                "rooms": ["评标室 1", "评标室 2", "评标室 3"]})
     pool = _experts()
     hub("PUT", "/experts", {"experts": pool})
-    now = datetime.now(BEIJING).replace(microsecond=0)
+    for venue in VENUES:
+        venues[venue]("PUT", f"/venues/{venue}/rooms/{ROOMS[venue]}/cameras", {"cameras": INVENTORY})
+    _step("cameras: each venue registered its room's two cameras (360° together, one with a microphone)")
+    seconds = max(1, segments // (len(VENUES) * len(CAMERAS))) * SEGMENT_SECONDS
+    cameras = _Cameras(notary_url, admin, data, seconds)
+    # The slot opens once the session is booked and closes just after its cameras have recorded it.
+    opens = datetime.now(BEIJING).replace(microsecond=0) + timedelta(seconds=5)
     hub("POST", "/sessions", {"session_id": SESSION, "project_id": PROJECT, "main_venue_id": MAIN,
-                              "room": "评标室 3", "slot_start": (now - timedelta(minutes=5)).isoformat(),
-                              "slot_end": (now + timedelta(hours=8)).isoformat(), "bidders": BIDDERS,
+                              "room": ROOMS[MAIN], "slot_start": opens.isoformat(),
+                              "slot_end": (opens + timedelta(seconds=seconds + 3)).isoformat(), "bidders": BIDDERS,
                               "tenderer_id": TENDERER})
     for venue in SECONDARY:
-        offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": "评标室 1"})
+        offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": ROOMS[venue]})
         venues[venue]("POST", f"/bookings/{offer['booking_id']}/confirm")
-    _step(f"booking: {MAIN} offered the session to {', '.join(SECONDARY)}; both confirmed")
+    _step(f"booking: {MAIN} offered the session to {', '.join(SECONDARY)}; both confirmed; the slot opens at "
+          f"{opens:%H:%M:%S} and lasts {seconds + 3:g} s")
+    cameras.start(opens)
 
     committed = hub("POST", f"/sessions/{SESSION}/draws", {
         "criteria": {"specialty": "房屋建筑工程", "level": "高级"}, "conflicts": ["E-0042"],
@@ -399,10 +459,10 @@ def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_ur
           f"{', '.join(verified)}); {len(unverified)} present — unverified (identity card, no enrolled photo: "
           f"{', '.join(unverified)})")
 
-    per_camera = max(1, segments // (len(VENUES) * len(CAMERAS)))
-    total = _record_cameras(notary_url, admin, data, per_camera)
-    _step(f"recording: {total} one-second segments from {len(VENUES) * len(CAMERAS)} cameras, "
-          "segmented, hashed and hash-chained by the venues' recorders")
+    total = cameras.finish()
+    _step(f"recording: {total} segments of {SEGMENT_SECONDS:g} s from {len(VENUES) * len(CAMERAS)} cameras over the "
+          "whole slot, with sound from each room's microphone, segmented, hashed and hash-chained by the venues' "
+          "recorders")
 
     ca = _CloudSignCA()
     hub("POST", "/trusted-cas", {"pem": ca.pem()})

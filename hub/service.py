@@ -198,11 +198,13 @@ class Hub:
                  session.session_id, leaf)
         return {**receipt, "record": record}
 
-    def write_registry(self, s: Session, payload: dict[str, Any]) -> dict[str, Any]:
-        """A `registry` record: a change to who or what the hub trusts (a CA, the expert pool). It belongs
-        to no evaluation: its project and session are both "registry"."""
+    def write_registry(self, s: Session, payload: dict[str, Any], kind: str = "registry",
+                       venue_id: str | None = None) -> dict[str, Any]:
+        """A `registry` record: a change to who or what the hub trusts (a CA, the expert pool), or another
+        registration (a room's cameras). It belongs to no evaluation: its project and session are both
+        "registry"."""
         registry = models.EvalSession(session_id="registry", project_id="registry", main_venue_id=self.config.hub_id)
-        return self.write(s, registry, "registry", self.config.hub_id, payload)
+        return self.write(s, registry, kind, venue_id or self.config.hub_id, payload)
 
     def open_session(self, s: Session, session_id: str) -> models.EvalSession:
         """The session, refusing changes once it is archived."""

@@ -63,7 +63,7 @@ PUBLIC = "public"  # the anonymous caller: not a registered role
 PROJECT_BOUND = frozenset({Role.COURT, Role.BIDDER, Role.TENDERER})  # roles granted projects, and only those
 
 DEVICE_FUNCTIONS: dict[str, frozenset[str]] = {
-    "recorder": frozenset({"recording_segment", "incident"}),
+    "recorder": frozenset({"recording_segment", "media_arrival", "incident"}),
     "checkin": frozenset({"checkin", "incident"}),
     "signing_pad": frozenset({"signature", "incident"}),
 }

@@ -8,13 +8,25 @@ identities appear only as salted commitments (`*_commitment`, `c1:` and 64 hex c
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from notary.screening import personal_data_in, screened
 from verifier.cases import FORMATS, ComplaintRecord, MisconductRecord, ObjectionRecord
 from verifier.errors import MalformedInput
 from verifier.face import FaceMatch
+from verifier.inventory import CameraInventory
 from verifier.signals import BidSubmission
+from verifier.streams import parse_streams
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -169,6 +181,14 @@ class SignatureEvent(_Strict):
     ca_sha256: Hex64 | None = None  # the trusted CA certificate that issued the signer's certificate
 
 
+def _streams(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        parse_streams(value)
+    except MalformedInput as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
 class RecordingSegment(_Strict):
     camera_id: Ident
     segment_index: Annotated[int, Field(ge=0)]
@@ -177,6 +197,37 @@ class RecordingSegment(_Strict):
     frame_count: Annotated[int, Field(ge=0)]
     sha256: Hex64
     previous_segment: Hex64 | None
+    streams: Annotated[list[dict[str, Any]], AfterValidator(_streams)] | None = None  # what the file holds
+
+
+class MediaArrival(_Strict):
+    """A segment file arrived at the province's media store, its checksum confirmed by the store (see
+    `devices.forwarder`); `segment_sha256` names the segment (its record's hash), `stored_sha256` the bytes
+    stored (the sealed file when `sealed`)."""
+
+    camera_id: Ident
+    segment_index: Annotated[int, Field(ge=0)]
+    segment_sha256: Hex64
+    object_key: Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9._:/\-]+$")]
+    stored_sha256: Hex64
+    stored_size: Annotated[int, Field(ge=0)]
+    store_checksum: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=(-[0-9]{1,5})?$")]
+    sealed: bool
+
+
+class CameraInventoryPayload(RootModel[dict[str, Any]]):
+    """The cameras that must record a session at a venue (see `verifier.inventory`, its one parser); the
+    room's name is free text and screened as such."""
+
+    @field_validator("root")
+    @classmethod
+    def _parse(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            inventory = CameraInventory.parse(value)
+        except MalformedInput as exc:
+            raise ValueError(str(exc)) from exc
+        screened(inventory.room)
+        return value
 
 
 class FeePayment(_Strict):
@@ -285,6 +336,8 @@ PAYLOADS: dict[str, Any] = {
     "objection": ObjectionRecord,
     "complaint": ComplaintRecord,
     "bid_submission": BidSubmission,
+    "camera_inventory": CameraInventoryPayload,
+    "media_arrival": MediaArrival,
     "fee_payment": FeePayment,
     "archive": Archive,
     "incident": Incident,
@@ -295,7 +348,7 @@ PAYLOADS: dict[str, Any] = {
 
 ROLES: dict[str, frozenset[str]] = {
     "hub": frozenset(PAYLOADS),
-    "device": frozenset({"checkin", "signature", "recording_segment", "incident"}),
+    "device": frozenset({"checkin", "signature", "recording_segment", "media_arrival", "incident"}),
     "notary": frozenset({"access", "registry"}),
 }
 

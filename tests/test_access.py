@@ -57,6 +57,7 @@ HUB_ROUTES: dict[str, list[tuple[str, str, str, Any]]] = {
                     ("GET", "/healthz", "/healthz", None)],
     "manage_registry": [("PUT", "/venues", "/venues", {}), ("PUT", "/experts", "/experts", {}),
                         ("POST", "/trusted-cas", "/trusted-cas", {})],
+    "register_cameras": [("PUT", "/venues/{venue_id}/rooms/{room}/cameras", "/venues/V-1/rooms/R-404/cameras", {})],
     "list_venues": [("GET", "/venues", "/venues", None)],
     "run_session": [
         ("POST", "/sessions", "/sessions", {}),

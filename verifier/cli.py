@@ -14,6 +14,7 @@ import typer
 from verifier.errors import MalformedInput
 from verifier.extract import CHECKS, ExtractReport, Verdict, verify_extract
 from verifier.report import LANGUAGES, render_html, write_pdf
+from verifier.sealed import load_media_key
 from verifier.signals import bid_rigging_signals
 from verifier.statistics import check_month, month_of, monthly_statistics
 from verifier.trust import TrustRoots, TrustStore, load_trust_file
@@ -88,7 +89,12 @@ def verify_command(
     extract: Path = typer.Argument(..., help="audit extract (.zip)"),
     trust: Path | None = typer.Option(None, help="published trust roots (bidtrace-trust/1 JSON); default: the "
                                                   "roots pinned with `bidtrace trust import`"),
-    media: Path | None = typer.Option(None, help="folder of recording segment files to check against the log"),
+    media: str | None = typer.Option(None, help="recording segment files to check against the log: a folder, or "
+                                           "the media store as s3://BUCKET/PREFIX (with --media-endpoint)"),
+    media_endpoint: str | None = typer.Option(None, help="the media store's S3 endpoint URL (credentials from the "
+                                                         "environment, as for any S3 client)"),
+    media_key: Path | None = typer.Option(None, help="the province's media key (X25519 private key, PEM), to open "
+                                                     "sealed segment files"),
     media_partial: bool = typer.Option(False, help="with --media: a partial copy is expected; count missing "
                                                    "files instead of failing"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="one row per record, not only failing ones"),
@@ -100,7 +106,14 @@ def verify_command(
     if lang not in LANGUAGES:
         typer.echo(f"✗ --lang must be one of {', '.join(LANGUAGES)}, got {lang!r}", err=True)
         raise typer.Exit(USAGE_ERROR)
-    report = verify_extract(extract, _roots(trust), media, media_partial)
+    key = None
+    if media_key is not None:
+        try:
+            key = load_media_key(media_key.read_bytes(), str(media_key))
+        except (OSError, MalformedInput) as exc:
+            typer.echo(printable(f"✗ --media-key: {exc}"), err=True)
+            raise typer.Exit(USAGE_ERROR) from exc
+    report = verify_extract(extract, _roots(trust), media, media_partial, media_endpoint, key)
     typer.echo(render(report, verbose))
     if report_html is not None or report_pdf is not None:
         _write_reports(report, extract, report_html, report_pdf, lang)

@@ -15,6 +15,7 @@ import enum
 import hashlib
 import io
 import os
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from verifier.anchor import verify_embedded_anchor
 from verifier.cases import complaints_handled, misconduct_linkage, objections_handled
@@ -49,7 +51,7 @@ from verifier.manifest import (
     is_record_file,
     parse_signature,
 )
-from verifier.media import check_media
+from verifier.media import check_media, gather_media
 from verifier.merkle import leaf_hash, verify_consistency, verify_inclusion
 from verifier.note import Checkpoint, NoteKey, verify_checkpoint
 from verifier.session import (
@@ -57,6 +59,8 @@ from verifier.session import (
     draw_commitments_resolved,
     draw_reproducibility,
     draw_schedules_kept,
+    media_arrivals,
+    recording_completeness,
     recording_continuity,
     recordings_within_booked_slots,
 )
@@ -608,20 +612,34 @@ def check_beacon(beacons: tuple[Beacon, ...], leaf: int, beacon: bytes, note_key
 
 # ----- the whole -----
 
-def verify_extract(path: Path, trust: TrustRoots | None = None, media: Path | None = None,
-                   media_partial: bool = False) -> ExtractReport:
+def verify_extract(path: Path, trust: TrustRoots | None = None, media: Path | str | None = None,
+                   media_partial: bool = False, media_endpoint: str | None = None,
+                   media_key: X25519PrivateKey | None = None) -> ExtractReport:
     """Verify the extract at `path` against `trust`, the roots the user chose. Without them (or without a
     root for this log or its ledger) the verdict is at best UNTRUSTED. With `media`, recording segment files
-    there are checked against their logged hashes; a missing one fails unless `media_partial`."""
+    there are checked against their logged hashes; a missing one fails unless `media_partial`. `media` is a
+    folder or the media store (`s3://BUCKET/PREFIX` at `media_endpoint`); sealed files open with `media_key`."""
     report = ExtractReport()
     try:
         extract = load_extract(path)
         proven = _verify(extract, trust, report)
         if media is not None:
-            report.sessions += _guarded("media", lambda: check_media(proven, media, partial=media_partial))
+            report.sessions += _guarded("media", lambda: _check_media_from(proven, str(media), media_partial,
+                                                                           media_endpoint, media_key))
     except VerificationError as exc:
         report.errors.append(str(exc))
     return report
+
+
+def _check_media_from(entries: list[LogEntry], media: str, partial: bool, endpoint: str | None,
+                      key: X25519PrivateKey | None) -> list[Finding]:
+    if not media.startswith("s3://") and key is None:
+        return check_media(entries, Path(media), partial=partial)
+    with tempfile.TemporaryDirectory(prefix="bidtrace-media-") as folder:
+        problems = gather_media(entries, media, Path(folder), endpoint, key)
+        gathered = [Finding("media gathered", False, "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)"
+                                                                             if len(problems) > 3 else ""))]
+        return (gathered if problems else []) + check_media(entries, Path(folder), partial=partial)
 
 
 def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -> list[LogEntry]:
@@ -684,7 +702,9 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
                        + _guarded("objections", lambda: objections_handled(proven))
                        + _guarded("complaints", lambda: complaints_handled(proven))
                        + _guarded("misconduct", lambda: misconduct_linkage(proven, hashes, report.disclosures))
-                       + _guarded("identities", lambda: roster_identities(proven)))
+                       + _guarded("identities", lambda: roster_identities(proven))
+                       + _guarded("recording completeness", lambda: recording_completeness(proven))
+                       + _guarded("media store", lambda: media_arrivals(proven)))
     return proven
 
 

@@ -25,21 +25,21 @@ MARK = {True: "✓", False: "✗", None: "·"}
 
 # The session's story in the order a hearing follows it; types not named here are told last, in log order.
 STORY_ORDER = ("booking", "draw_schedule", "draw_commitment", "draw_result", "draw_cancellation", "checkin", "roster",
-               "recording_segment", "signature", "fee_payment", "objection", "complaint", "misconduct", "incident",
-               "archive")
+               "camera_inventory", "recording_segment", "signature", "fee_payment", "objection", "complaint",
+               "misconduct", "incident", "archive")
 
 TYPE_NAMES = {
     "zh": {"booking": "场地预约", "draw_schedule": "专家预约抽取", "draw_commitment": "专家抽取承诺",
            "draw_result": "专家抽取结果", "draw_cancellation": "抽取取消", "checkin": "签到", "roster": "签到名册",
-           "recording_segment": "录像片段", "signature": "云签名", "fee_payment": "专家费支付", "objection": "异议",
-           "complaint": "投诉", "misconduct": "不当行为", "incident": "突发事件", "archive": "归档",
-           "access": "调阅记录", "registry": "登记变更"},
+           "camera_inventory": "摄像机清单", "recording_segment": "录像片段", "signature": "云签名",
+           "fee_payment": "专家费支付", "objection": "异议", "complaint": "投诉", "misconduct": "不当行为",
+           "incident": "突发事件", "archive": "归档", "access": "调阅记录", "registry": "登记变更"},
     "en": {"booking": "booking", "draw_schedule": "scheduled draw", "draw_commitment": "draw commitment",
            "draw_result": "draw result", "draw_cancellation": "draw cancellation", "checkin": "check-in",
-           "roster": "roster", "recording_segment": "recording segment", "signature": "signature",
-           "fee_payment": "fee payment", "objection": "objection", "complaint": "complaint",
-           "misconduct": "misconduct", "incident": "incident", "archive": "archive", "access": "access",
-           "registry": "registry change"},
+           "roster": "roster", "camera_inventory": "camera inventory", "recording_segment": "recording segment",
+           "signature": "signature", "fee_payment": "fee payment", "objection": "objection",
+           "complaint": "complaint", "misconduct": "misconduct", "incident": "incident", "archive": "archive",
+           "access": "access", "registry": "registry change"},
 }
 
 
@@ -128,6 +128,10 @@ def _summary(kind: str, payload: dict[str, Any], lang: str) -> str:
         return f"{p.get('roster_id')} · {_roster_summary(p.get('experts'), lang)}"
     if kind == "recording_segment":
         return f"{p.get('camera_id')} #{p.get('segment_index')} · {p.get('start')} – {p.get('end')}"
+    if kind == "camera_inventory":
+        cameras = p.get("cameras")
+        names = [str(c.get("camera_id")) for c in cameras if isinstance(c, dict)] if isinstance(cameras, list) else []
+        return f"{p.get('room')} · {', '.join(names)}"
     if kind == "signature":
         return f"{p.get('algorithm')} · {str(p.get('document_sha256'))[:16]}…"
     if kind in ("objection", "complaint", "misconduct"):
@@ -252,8 +256,9 @@ def _session_finding_kind(name: str) -> str | None:
 def _concerns(name: str, step: StoryStep, report: ExtractReport, session: str) -> bool:
     """Whether a session finding is about this session: it names one of the step's draws or venues, or the
     session itself; a finding that names none (a check that could not run at all) is shown everywhere."""
-    if name in ("draws", "draw commitments", "recording continuity", "booked slots", "archive", "media",
-                "objections", "complaints", "misconduct", "identities"):
+    if name in ("draws", "draw commitments", "recording continuity", "booked slots", "recording completeness",
+                "archive", "media", "media gathered", "media store", "objections", "complaints", "misconduct",
+                "identities"):
         return True
     tokens = {session}
     for r in step.records:

@@ -3,7 +3,8 @@
 A recording is complete when, per venue and camera, segment numbers run from 0 without a gap, each
 segment names the hash of the one before it, and each starts when the previous one ended. A draw is
 reproducible when re-running `verifier.draw` from its commitment, revealed seed and anchored beacon
-selects exactly the published experts, and any recusal it applies was fixed by the commitment.
+selects exactly the published experts, and any recusal it applies was fixed by the commitment. A session's
+recording is complete when every camera its venues' inventories name recorded the whole booked slot.
 """
 
 import bisect
@@ -17,6 +18,7 @@ from verifier.draw import verify_draw
 from verifier.entry import LogEntry
 from verifier.errors import VerificationError
 from verifier.findings import Finding
+from verifier.inventory import CameraInventory
 
 SessionCheck = Finding
 
@@ -348,13 +350,19 @@ def archive_completeness(entries: list[LogEntry], leaf_hashes: dict[int, bytes])
 _ACTIVE_BOOKING = ("reserved", "offered", "confirmed", "changed")
 
 
-def recordings_within_booked_slots(entries: list[LogEntry]) -> list[SessionCheck]:
-    """Every recording segment of a session lies inside the slot its venue booked for that session. An extract
-    with no booking at all (a project whose slots were not booked through the hub) has nothing to check."""
+def _bookings(entries: list[LogEntry]) -> dict[tuple[str, str], list[LogEntry]]:
+    """Booking records by (session, booked venue), in leaf order."""
     bookings: dict[tuple[str, str], list[LogEntry]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == "booking":
             bookings[(str(e.record.get("session_id")), str(e.record.get("payload", {}).get("venue_id")))].append(e)
+    return bookings
+
+
+def recordings_within_booked_slots(entries: list[LogEntry]) -> list[SessionCheck]:
+    """Every recording segment of a session lies inside the slot its venue booked for that session. An extract
+    with no booking at all (a project whose slots were not booked through the hub) has nothing to check."""
+    bookings = _bookings(entries)
     booked_seqs = {key: [b.seq for b in found] for key, found in bookings.items()}  # entries come in leaf order
     outside: dict[tuple[str, str], list[str]] = defaultdict(list)
     counted: dict[tuple[str, str], int] = defaultdict(int)
@@ -395,3 +403,157 @@ def _within(start: Any, end: Any, slot_start: Any, slot_end: Any) -> bool:
     if len(aware) != 4:
         return False
     return aware[2] <= aware[0] <= aware[1] <= aware[3]
+
+
+# A recorder starts and stops on its own clock, not on the hub's: a slot edge within this of the first
+# segment's start (or the last one's end) counts as recorded. It matches the capture/receipt skew allowed.
+SLOT_EDGE_TOLERANCE = timedelta(seconds=5)
+
+
+def recording_completeness(entries: list[LogEntry]) -> list[SessionCheck]:
+    """Per session and venue, the latest `camera_inventory` names the cameras that must record the venue's
+    booked slot: each must have reported, from the slot's opening to its closing, without a gap; a camera
+    with a microphone must have logged sound in every segment; no camera outside the inventory may stand
+    in. The inventory itself must see the room all round and be of the booked room. Once a project logs any
+    inventory, a venue recording a session without one fails: its cameras would escape the check.
+
+    How one camera's segments chain together (index, hash, adjacent times) is `recording_continuity`'s."""
+    inventories: dict[tuple[str, str], LogEntry] = {}
+    for e in entries:
+        if e.record.get("type") == "camera_inventory":
+            inventories[(str(e.record.get("session_id")), str(e.record.get("venue_id")))] = e  # the latest wins
+    if not inventories:
+        return []
+    segments: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for e in entries:
+        if e.record.get("type") == "recording_segment":
+            payload = e.record.get("payload", {})
+            key = (str(e.record.get("session_id")), str(e.record.get("venue_id")))
+            segments[key][str(payload.get("camera_id"))].append(payload)
+    bookings = _bookings(entries)
+    checks: list[SessionCheck] = []
+    for key in sorted(set(inventories) | set(segments)):
+        session, venue = key
+        found = inventories.get(key)
+        if found is None:
+            checks.append(SessionCheck(f"recording inventory of {session} at {venue}", False,
+                                       f"{len(segments[key])} camera(s) recorded, but no camera inventory of the "
+                                       "venue was logged for the session: nothing says which cameras must record"))
+            continue
+        checks += _completeness_of(session, venue, found, segments.get(key, {}), bookings.get(key, []))
+    return checks
+
+
+def _completeness_of(session: str, venue: str, inventory_entry: LogEntry,
+                     cameras: dict[str, list[dict[str, Any]]], bookings: list[LogEntry]) -> list[SessionCheck]:
+    name = f"recording inventory of {session} at {venue}"
+    try:
+        inventory = CameraInventory.parse(inventory_entry.record.get("payload"),
+                                          f"inventory at leaf {inventory_entry.seq}")
+    except VerificationError as exc:
+        return [SessionCheck(name, False, str(exc))]
+    active = [b for b in bookings if b.record["payload"].get("action") in _ACTIVE_BOOKING]
+    slot = active[-1].record["payload"] if active and bookings[-1] is active[-1] else None
+    problems = []
+    if inventory.uncovered():
+        problems.append(f"the cameras of room {inventory.room!r} leave {inventory.describe_uncovered()} unseen "
+                        "(the plan asks for 360°)")
+    if slot is None:
+        problems.append("the venue has no booked slot in the session to record")
+    elif slot.get("room") != inventory.room:
+        problems.append(f"the inventory is of room {inventory.room!r}, the session is booked in {slot.get('room')!r}")
+    checks = [SessionCheck(name, not problems, "; ".join(problems) if problems else
+                           f"room {inventory.room!r}: {len(inventory.cameras)} cameras, 360° covered")]
+    for camera_id in sorted(set(cameras) - {c.camera_id for c in inventory.cameras}):
+        checks.append(SessionCheck(f"recording coverage {session} {venue}/{camera_id}", False,
+                                   f"{len(cameras[camera_id])} segments from a camera that is not in the "
+                                   f"inventory of room {inventory.room!r}"))
+    for camera in inventory.cameras:
+        where = f"recording coverage {session} {venue}/{camera.camera_id}"
+        recorded = cameras.get(camera.camera_id, [])
+        if not recorded:
+            checks.append(SessionCheck(where, False, "never reported: the inventory names it, the log has no "
+                                                     "segment of it in this session"))
+            continue
+        if slot is None:
+            checks.append(SessionCheck(where, False, "no booked slot to check the recording against"))
+            continue
+        found = _coverage_problems(recorded, slot.get("slot_start"), slot.get("slot_end"))
+        if camera.audio:
+            silent = [p.get("segment_index") for p in recorded if "audio" not in _stream_kinds(p)]
+            if silent:
+                found.append(f"has a microphone, but {len(silent)} segment(s) hold no sound (first: segment "
+                             f"{silent[0]})")
+        checks.append(SessionCheck(where, not found, "; ".join(found[:3]) if found else
+                                   f"{len(recorded)} segments cover the slot {slot.get('slot_start')} – "
+                                   f"{slot.get('slot_end')}" + (" with sound" if camera.audio else "")))
+    return checks
+
+
+def _stream_kinds(payload: dict[str, Any]) -> set[str]:
+    streams = payload.get("streams")
+    return {str(s.get("kind")) for s in streams if isinstance(s, dict)} if isinstance(streams, list) else set()
+
+
+def _coverage_problems(segments: list[dict[str, Any]], slot_start: Any, slot_end: Any) -> list[str]:
+    """Where the slot is not recorded: a late start, an early end, and every gap between segments."""
+    opens, closes = _time(slot_start), _time(slot_end)
+    if opens is None or closes is None or opens.tzinfo is None or closes.tzinfo is None:
+        return [f"the booked slot {slot_start} – {slot_end} is not a pair of times with offsets"]
+    spans = []
+    for p in segments:
+        start, end = _time(p.get("start")), _time(p.get("end"))
+        if start is None or end is None or start.tzinfo is None or end.tzinfo is None or end < start:
+            return [f"segment {p.get('segment_index')} has no valid time span ({p.get('start')} – {p.get('end')})"]
+        spans.append((start, end))
+    spans.sort()
+    problems = []
+    if spans[0][0] > opens + SLOT_EDGE_TOLERANCE:
+        problems.append(f"starts at {spans[0][0].isoformat()}, {_seconds(spans[0][0] - opens)} after the slot "
+                        f"opens ({slot_start})")
+    reached = spans[0][1]
+    gaps = []
+    for start, end in spans[1:]:
+        if start > reached:
+            gaps.append(f"{reached.isoformat()} – {start.isoformat()} ({_seconds(start - reached)})")
+        reached = max(reached, end)
+    if gaps:
+        problems.append(f"{len(gaps)} gap(s) in the recording: " + "; ".join(gaps[:3]))
+    if reached < closes - SLOT_EDGE_TOLERANCE:
+        problems.append(f"ends at {reached.isoformat()}, {_seconds(closes - reached)} before the slot closes "
+                        f"({slot_end})")
+    return problems
+
+
+def _seconds(delta: timedelta) -> str:
+    return f"{delta.total_seconds():g} s"
+
+
+def media_arrivals(entries: list[LogEntry]) -> list[SessionCheck]:
+    """Per camera that forwarded segments to the province's media store: each `media_arrival` names a segment
+    that camera logged (its index and hash), and how many of its segments are in the store is told. A
+    camera without arrivals is not judged here: forwarding is the venue's safeguard, and `--media` checks
+    whatever copy the user has."""
+    logged: dict[tuple[str, str], dict[Any, Any]] = defaultdict(dict)
+    arrived: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        payload = e.record.get("payload", {})
+        camera = (str(e.record.get("venue_id")), str(payload.get("camera_id")))
+        if e.record.get("type") == "recording_segment":
+            logged[camera][payload.get("segment_index")] = payload.get("sha256")
+        elif e.record.get("type") == "media_arrival":
+            arrived[camera].append(payload)
+    checks = []
+    for (venue, camera_id), arrivals in sorted(arrived.items()):
+        segments = logged.get((venue, camera_id), {})
+        strangers = [a.get("segment_index") for a in arrivals
+                     if segments.get(a.get("segment_index"), object()) != a.get("segment_sha256")]
+        name = f"recording {venue}/{camera_id} in the media store"
+        if strangers:
+            checks.append(SessionCheck(name, False, f"{len(strangers)} arrival(s) name no segment this camera "
+                                                    f"logged (first: segment {strangers[0]})"))
+        else:
+            present = {a.get("segment_index") for a in arrivals}
+            checks.append(SessionCheck(name, True, f"{len(present)} of {len(segments)} segments arrived, each "
+                                                   "with the store's checksum"))
+    return checks

@@ -22,6 +22,7 @@ R = Role
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read_public": frozenset({PUBLIC, *R}),  # 信息公开 and health
     "manage_registry": frozenset({R.HUB_OPERATOR}),  # venues, the expert pool, trusted CAs
+    "register_cameras": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # a venue its own rooms' cameras
     "list_venues": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.SUPERVISOR}),
     "run_session": frozenset({R.HUB_OPERATOR}),  # sessions, offers, draws, roster, signatures, fees, archive
     "answer_booking": frozenset({R.VENUE_OPERATOR}),  # confirm or decline: the offered venue itself

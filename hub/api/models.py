@@ -30,6 +30,20 @@ class VenueIn(_In):
     rooms: Annotated[list[Name], Field(min_length=1, max_length=100)]
 
 
+class CameraIn(_In):
+    camera_id: Ident
+    heading_degrees: Annotated[int, Field(ge=0, le=359, description="where the lens points, clockwise from the "
+                                                                     "room's reference wall")]
+    field_of_view_degrees: Annotated[int, Field(ge=1, le=360)]
+    audio: bool = Field(description="records sound into its segments (高灵敏度拾音)")
+
+
+class CamerasIn(_In):
+    """A room's cameras: together they must see the room all round (360°)."""
+
+    cameras: Annotated[list[CameraIn], Field(min_length=1, max_length=64)]
+
+
 class ExpertIn(_In):
     expert_id: Ident
     name: Name

@@ -1,4 +1,4 @@
-"""Venues and rooms, the expert pool (专家库), trusted CAs for cloud signatures. Importing experts and
+"""Venues, rooms and their cameras, the expert pool (专家库), trusted CAs for cloud signatures. Importing experts and
 trusting a CA change who is trusted: each is a `registry` record in the log, signed by the hub, naming
 the operator who did it."""
 
@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from hub import db
-from hub.api.deps import get_hub, require
-from hub.api.models import ExpertsIn, Problem, VenueIn
+from hub.api.deps import get_hub, require, require_venue
+from hub.api.models import CamerasIn, ExpertsIn, Problem, VenueIn
 from hub.service import Hub
 from hub.workflows import bookings, conduct
 from notary.access import Caller
@@ -31,6 +31,14 @@ def put_venue(body: VenueIn, hub: Hub = Depends(get_hub),
 def list_venues(hub: Hub = Depends(get_hub), _: Caller = Depends(require("list_venues"))) -> list[dict[str, Any]]:
     with hub.db() as s:
         return [bookings.venue_view(v) for v in s.scalars(select(db.Venue).order_by(db.Venue.venue_id))]
+
+
+@router.put("/venues/{venue_id}/rooms/{room}/cameras",
+            summary="Register a room's cameras (360° coverage; evidence, and named in every session booking the room)")
+def put_cameras(venue_id: str, room: str, body: CamerasIn, hub: Hub = Depends(get_hub),
+                caller: Caller = Depends(require("register_cameras"))) -> dict[str, Any]:
+    require_venue(caller, {venue_id}, f"register the cameras of {venue_id}")
+    return bookings.register_cameras(hub, venue_id, room, body)
 
 
 @router.put("/experts", summary="Import experts from the expert pool system (专家库系统)")

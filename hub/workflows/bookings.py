@@ -1,9 +1,11 @@
-"""Venues, sessions and venue booking (场地预约, 要约发起和确认).
+"""Venues, their rooms' cameras, sessions and venue booking (场地预约, 要约发起和确认).
 
 The main venue reserves its own room for the session and offers the session to secondary venues
 (offered); a secondary venue confirms or declines; the main venue may change (new room or slot: the
 booking must be confirmed again) or cancel. An active booking (reserved, offered, confirmed) of a room
-blocks every overlapping slot of that room.
+blocks every overlapping slot of that room. Each venue registers the cameras of each room (evidence: a
+`camera_inventory` record of the registry); when a session books the room (reserved, or confirmed by a
+secondary venue) the inventory is logged into the session too, naming the cameras that must record it.
 """
 
 from datetime import UTC, datetime
@@ -13,10 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub import db
-from hub.api.models import BookingActionIn, BookingChangeIn, OfferIn, SessionIn, VenueIn
+from hub.api.models import BookingActionIn, BookingChangeIn, CamerasIn, OfferIn, SessionIn, VenueIn
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.service import Hub
 from notary.access import Role
+from verifier.errors import MalformedInput
+from verifier.inventory import CameraInventory
 
 ACTIVE = ("reserved", "offered", "confirmed")
 ALLOWED = {  # action -> states it may start from
@@ -65,6 +69,45 @@ def add_venue(hub: Hub, body: VenueIn) -> dict[str, Any]:
             venue.name, venue.city, venue.rooms = body.name, body.city, list(body.rooms)
         s.commit()
         return venue_view(venue)
+
+
+def register_cameras(hub: Hub, venue_id: str, room: str, body: CamerasIn) -> dict[str, Any]:
+    """Record a room's cameras; every open session that has the room booked now names them too."""
+    try:
+        inventory = CameraInventory.parse({"room": room, "cameras": [c.model_dump() for c in body.cameras]})
+    except MalformedInput as exc:
+        raise Invalid(str(exc)) from exc
+    if inventory.uncovered():
+        raise Invalid(f"the cameras of room {room!r} leave {inventory.describe_uncovered()} unseen; the plan asks "
+                      "for 360° coverage of an evaluation room")
+    with hub.lock, hub.db() as s:
+        _room_of(s, venue_id, room)
+        receipt = hub.write_registry(s, inventory.encode(), kind="camera_inventory", venue_id=venue_id)
+        s.merge(db.RoomCameras(venue_id=venue_id, room=room, inventory=inventory.encode(),
+                               registry_leaf=receipt["leaf_index"]))
+        booked = s.scalars(select(db.Booking).where(
+            db.Booking.venue_id == venue_id, db.Booking.room == room,
+            db.Booking.status.in_(("reserved", "confirmed")))).all()
+        sessions = []
+        for booking in booked:
+            session = s.get(db.EvalSession, booking.session_id)
+            if session is not None and session.status != "archived":
+                _log_cameras(hub, s, session, booking)
+                sessions.append(session.session_id)
+        s.commit()
+        return {**cameras_view(venue_id, inventory), "registry_leaf": receipt["leaf_index"],
+                "sessions": sorted(sessions)}
+
+
+def cameras_view(venue_id: str, inventory: CameraInventory) -> dict[str, Any]:
+    return {"venue_id": venue_id, **inventory.encode()}
+
+
+def _log_cameras(hub: Hub, s: Session, session: db.EvalSession, booking: db.Booking) -> None:
+    """Name in the session the cameras that must record the booked room, if its venue registered them."""
+    cameras = s.get(db.RoomCameras, (booking.venue_id, booking.room))
+    if cameras is not None:
+        hub.write(s, session, "camera_inventory", booking.venue_id, cameras.inventory)
 
 
 def _room_of(s: Session, venue_id: str, room: str) -> db.Venue:
@@ -123,6 +166,7 @@ def create_session(hub: Hub, body: SessionIn) -> dict[str, Any]:
                             _payload(booking, "reserved", tenderer_id=body.tenderer_id))
         booking.history = [{"action": "reserved", "leaf": receipt["leaf_index"]}]
         s.add(booking)
+        _log_cameras(hub, s, session, booking)
         s.commit()
         return {**session_view(session), "main_booking": booking_view(booking)}
 
@@ -174,6 +218,8 @@ def act(hub: Hub, booking_id: str, action: str, body: BookingActionIn, by_venue:
         receipt = hub.write(s, session, "booking", actor, _payload(booking, PAST[action], body.reason))
         booking.status = PAST[action]
         booking.history = [*booking.history, {"action": PAST[action], "leaf": receipt["leaf_index"]}]
+        if booking.status == "confirmed":
+            _log_cameras(hub, s, session, booking)
         s.commit()
         return booking_view(booking)
 
@@ -196,6 +242,7 @@ def change(hub: Hub, booking_id: str, body: BookingChangeIn) -> dict[str, Any]:
             booking.status = "offered"
         else:
             session.room, session.slot_start, session.slot_end = room, slot_start, slot_end
+            _log_cameras(hub, s, session, booking)
         booking.history = [*booking.history, {"action": "changed", "leaf": receipt["leaf_index"]}]
         s.commit()
         return booking_view(booking)
