@@ -93,9 +93,10 @@ def proof_bundle(evidence_log: EvidenceLog, leaf_index: int) -> dict[str, Any]:
 
 
 def published_roots(evidence_log: EvidenceLog, ledger: Ledger) -> TrustRoots:
-    """The roots this notary and its ledger publish: what a court pins, after comparing fingerprints."""
-    return TrustRoots((NotaryRoot(evidence_log.log_id, evidence_log.key.note_key),),
-                      (LedgerRoot.parse(ledger.trust_roots(), "ledger roots"),))
+    """The roots this notary and its ledger publish, the ledger bound to this notary's log: what a court pins,
+    after comparing fingerprints."""
+    ledger_root = LedgerRoot.of_ledger(ledger.trust_roots(), "ledger roots").bound_to([evidence_log.log_id])
+    return TrustRoots((NotaryRoot(evidence_log.log_id, evidence_log.key.note_key),), (ledger_root,))
 
 
 def _manifest_anchor(anchor: StoredAnchor) -> ManifestAnchor:

@@ -84,8 +84,9 @@ class Project:
     """A notary with a session under way: booking, a committed and anchored draw, its result, a check-in
     with a disclosed commitment, a camera's recording. Tests add what their forgery needs, then `finish`."""
 
-    def __init__(self, folder: Path, slot: tuple[datetime, datetime] | None = None) -> None:
-        self.notary = Notary(make_config(folder / "notary"))
+    def __init__(self, folder: Path, slot: tuple[datetime, datetime] | None = None, log_id: str = "province",
+                 ) -> None:
+        self.notary = Notary(make_config(folder / "notary", log_id=log_id))
         self.people = Participants(self.notary)
         now = datetime.now(UTC)
         start, end = slot or (now - timedelta(hours=1), now + timedelta(hours=8))

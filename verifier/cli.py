@@ -83,7 +83,7 @@ def _roots(trust: Path | None) -> TrustRoots:
 
 def verify_command(
     extract: Path = typer.Argument(..., help="audit extract (.zip)"),
-    trust: Path | None = typer.Option(None, help="published trust roots (bidtrace-trust/1 JSON); default: the "
+    trust: Path | None = typer.Option(None, help="published trust roots (bidtrace-trust/2 JSON); default: the "
                                                   "roots pinned with `bidtrace trust import`"),
     media: Path | None = typer.Option(None, help="folder of recording segment files to check against the log"),
     media_partial: bool = typer.Option(False, help="with --media: a partial copy is expected; count missing "
@@ -132,7 +132,7 @@ def _write_reports(report: ExtractReport, extract: Path, html_out: Path | None, 
 
 
 @trust_app.command("import")
-def trust_import(file: Path = typer.Argument(..., help="published roots (bidtrace-trust/1 JSON)")) -> None:
+def trust_import(file: Path = typer.Argument(..., help="published roots (bidtrace-trust/2 JSON)")) -> None:
     """Pin the roots in FILE. Compare their fingerprints with the published ones first."""
     store = TrustStore()
     try:
@@ -165,7 +165,11 @@ def trust_list() -> None:
 def trust_remove(fingerprint: str = typer.Argument(..., help="fingerprint as `trust list` shows it")) -> None:
     """Unpin the root with this fingerprint."""
     store = TrustStore()
-    removed = store.remove(fingerprint)
+    try:
+        removed = store.remove(fingerprint)
+    except MalformedInput as exc:
+        typer.echo(printable(f"✗ {exc}"), err=True)
+        raise typer.Exit(USAGE_ERROR) from exc
     if not removed:
         typer.echo(f"✗ no pinned root has fingerprint {fingerprint}", err=True)
         raise typer.Exit(1)

@@ -343,15 +343,15 @@ def _choose_roots(extract: Extract, trust: TrustRoots | None, report: ExtractRep
     m = extract.manifest
     kind = m.anchor.ledger
     if trust is not None:
-        notary, ledgers = trust.notary(m.log_id), trust.ledgers_of(kind)
+        notary, ledgers = trust.notary(m.log_id), trust.ledgers_for(kind, m.log_id)
         if notary is not None and ledgers:
             return Roots(notary, tuple(ledgers), True)
         missing = ([f"the notary of log {m.log_id!r}"] if notary is None else []) + (
-            [f"any {kind} ledger"] if not ledgers else [])
+            [f"any {kind} ledger bound to log {m.log_id!r}"] if not ledgers else [])
         report.notes.append(f"the chosen trust roots have no key for {' or '.join(missing)}")
     claimed = extract.claimed_roots
     notary = claimed.notary(m.log_id) if claimed else None
-    ledgers = claimed.ledgers_of(kind) if claimed else []
+    ledgers = claimed.ledgers_for(kind, m.log_id) if claimed else []
     if notary is None or not ledgers:
         raise ExtractError("no trust roots were chosen for this extract, and it names none to compare with "
                            "(pass --trust FILE or pin the published roots with `bidtrace trust import`)")
@@ -427,15 +427,17 @@ def check_checkpoint(extract: Extract, notary: NotaryRoot) -> tuple[Finding, Che
 
 def check_anchor(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str, size: int, root: bytes,
                  first_cover: int | None = None) -> str:
-    """Check the evidence against each chosen root of its ledger kind; any one suffices. Return the summary."""
+    """Check the evidence against each chosen root of its ledger kind bound to `log_id`; any one suffices.
+    Return the summary. A ledger trusted for another log's anchors proves nothing about this one's."""
     check = _ANCHOR_CHECKS[evidence.ledger]
     failures = []
-    for ledger in (root for root in ledgers if root.kind == evidence.ledger):
+    for ledger in (root for root in ledgers if root.kind == evidence.ledger and root.anchors(log_id)):
         try:
             return check(evidence.evidence, ledger.body, log_id, size, root, first_cover=first_cover)
         except VerificationError as exc:
             failures.append(str(exc))
-    raise VerificationError("; ".join(failures) or f"no {evidence.ledger} ledger root was chosen")
+    raise VerificationError("; ".join(failures) or f"no chosen {evidence.ledger} ledger root is bound to log "
+                                                     f"{log_id!r:.60}")
 
 
 def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> None:
