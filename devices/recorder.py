@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from devices.queue import EvidenceQueue
+from verifier.times import format_time, now_local, parse_time
 
 CHUNK = 4 << 20
 CODECS: dict[str, tuple[str, str]] = {"mp4v": (".mp4", "video/mp4"), "MJPG": (".avi", "video/x-msvideo")}
@@ -58,7 +59,8 @@ def sha256_file(path: Path, chunk: int = CHUNK) -> tuple[str, int]:
 
 
 def now_rfc3339() -> str:
-    return datetime.now().astimezone().isoformat(timespec="microseconds")
+    """A capture time: this machine's clock, with its offset."""
+    return now_local()
 
 
 def _fsync_file(path: Path) -> None:
@@ -192,7 +194,7 @@ class Recorder:
         kept = part.with_name(f"{self._name(index)}.interrupted-{stamp}")
         os.replace(part, kept)
         _fsync_dir(part.parent)
-        started = self._state("previous_end") or datetime.fromtimestamp(kept.stat().st_mtime).astimezone().isoformat()
+        started = self._state("previous_end") or format_time(datetime.fromtimestamp(kept.stat().st_mtime).astimezone())
         now = now_rfc3339()
         record = {
             "type": "incident", "project_id": c.project_id, "session_id": c.session_id, "venue_id": c.venue_id,
@@ -308,7 +310,7 @@ class Recorder:
         index = self.next_index
         previous = self._state("previous_sha256")
         if self.clock == "media":
-            end = (datetime.fromisoformat(start) + timedelta(seconds=frames / fps)).isoformat(timespec="microseconds")
+            end = format_time(parse_time(start, "segment start") + timedelta(seconds=frames / fps))
         else:
             end = now_rfc3339()
         final = c.output_dir / self._name(index)

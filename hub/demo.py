@@ -46,6 +46,7 @@ from notary.service import NotaryConfig
 from verifier.cli import render
 from verifier.commitments import commit, new_salt
 from verifier.extract import verify_extract
+from verifier.times import format_time, now_utc
 
 BEIJING = timezone(timedelta(hours=8))
 PROJECT = "SD-2026-JN-0417"
@@ -133,7 +134,7 @@ def _check_in(notary: NotaryClient, hub: _Hub, station: SubmitterKey, venue: str
     salt = new_salt()
     record = {
         "type": "checkin", "project_id": PROJECT, "session_id": SESSION, "venue_id": venue,
-        "device_id": station.submitter_id, "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "device_id": station.submitter_id, "occurred_at": now_utc(),
         "payload": {"expert_commitment": commit(salt, _identity(expert)), "method": "face", "result": "unverified",
                     "provider": None, "photo_sha256": hashlib.sha256(f"photo of {expert}".encode()).hexdigest(),
                     "faces_detected": 1},
@@ -262,8 +263,8 @@ def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_ur
     hub("PUT", "/experts", {"experts": pool})
     now = datetime.now(BEIJING).replace(microsecond=0)
     hub("POST", "/sessions", {"session_id": SESSION, "project_id": PROJECT, "main_venue_id": MAIN,
-                              "room": "评标室 3", "slot_start": (now - timedelta(minutes=5)).isoformat(),
-                              "slot_end": (now + timedelta(hours=8)).isoformat(), "bidders": BIDDERS})
+                              "room": "评标室 3", "slot_start": format_time(now - timedelta(minutes=5)),
+                              "slot_end": format_time(now + timedelta(hours=8)), "bidders": BIDDERS})
     for venue in SECONDARY:
         offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": "评标室 1"})
         venues[venue]("POST", f"/bookings/{offer['booking_id']}/confirm")

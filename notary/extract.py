@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from anchors.ledger import Ledger
 from notary import store
-from notary.log import EvidenceLog, now_rfc3339
+from notary.log import EvidenceLog
 from verifier.commitments import Disclosure
 from verifier.extract import canonical_zip
 from verifier.manifest import (
@@ -30,6 +30,7 @@ from verifier.manifest import (
     ListedRecord,
     ManifestAnchor,
     ManifestCheckpoint,
+    ManifestHead,
     MemberDigest,
     RecordFile,
     RegisteredSubmitter,
@@ -37,6 +38,7 @@ from verifier.manifest import (
     record_file_name,
 )
 from verifier.merkle import leaf_hash
+from verifier.times import now_utc
 from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
 
@@ -64,6 +66,33 @@ def latest_anchor(evidence_log: EvidenceLog, covering: int = 0) -> StoredAnchor:
     return StoredAnchor(
         row.size, bytes(row.root), row.ledger, row.tx_id, row.anchored_at, row.checkpoint, json.loads(row.evidence)
     )
+
+
+def _anchor_at(evidence_log: EvidenceLog, ledger: Ledger, size: int) -> StoredAnchor:
+    """The anchor of exactly `size`: from the notary's table, or from the ledger if the sealer that made it has
+    not stored it yet."""
+    with evidence_log.engine.connect() as conn:
+        row = conn.execute(select(store.anchors).where(store.anchors.c.size == size)).first()
+    if row is not None:
+        return StoredAnchor(row.size, bytes(row.root), row.ledger, row.tx_id, row.anchored_at, row.checkpoint,
+                            json.loads(row.evidence))
+    found = [a for a in ledger.anchors(evidence_log.log_id, from_size=size, limit=1) if a.size == size]
+    if not found:
+        raise NotAnchored(f"the ledger names size {size} as the log's head but holds no anchor of that size")
+    anchor = found[0]
+    return StoredAnchor(anchor.size, anchor.root, ledger.kind, anchor.tx_id, anchor.anchored_at, anchor.checkpoint,
+                        ledger.transaction_evidence(anchor.tx_id))
+
+
+def _attested_head(evidence_log: EvidenceLog, ledger: Ledger) -> tuple[ManifestHead, StoredAnchor]:
+    """Have the ledger attest the log's newest anchored checkpoint now, and return that attestation with the
+    anchor it names: the extract is proven against the head as of this point of the ledger."""
+    head = ledger.attest_head(evidence_log.log_id)
+    if head.size == 0:
+        raise NotAnchored("the log has no anchored checkpoint yet")
+    evidence = AnchorEvidence.parse(ledger.transaction_evidence(head.tx_id), "attested head evidence")
+    return (ManifestHead(head.size, head.root, head.tx_id, head.attested_at, evidence),
+            _anchor_at(evidence_log, ledger, head.size))
 
 
 def _anchor_json(anchor: StoredAnchor) -> dict[str, Any]:
@@ -110,6 +139,7 @@ def _summary(manifest: ExtractManifest, entries: list[dict[str, Any]]) -> str:
         f"log {manifest.log_id} ({manifest.origin}), created {manifest.created_at}",
         f"{len(entries)} records, proven against checkpoint of size {manifest.checkpoint.size}",
         f"anchored on the {manifest.anchor.ledger} ledger, tx {manifest.anchor.tx_id}",
+        f"the ledger's newest anchor of the log at {manifest.head.attested_at} (attested in tx {manifest.head.tx_id})",
         "",
         "leaf     seq  type                 occurred at                 venue          submitter",
     ]
@@ -150,8 +180,9 @@ def _digest(name: str, data: bytes) -> MemberDigest:
 def build_extract(
     evidence_log: EvidenceLog, ledger: Ledger, project_id: str, disclose: bool = False
 ) -> bytes:
-    """The zip bytes of a project's audit extract, proven against the newest anchored checkpoint."""
-    anchor = latest_anchor(evidence_log)
+    """The zip bytes of a project's audit extract, proven against the log's newest anchored checkpoint as the
+    ledger attests it now."""
+    head, anchor = _attested_head(evidence_log, ledger)
     rows: list[tuple[int, bytes]] = []
     after = -1
     while True:
@@ -173,9 +204,10 @@ def build_extract(
         project_id=project_id,
         log_id=evidence_log.log_id,
         origin=evidence_log.key.name,
-        created_at=now_rfc3339(),
+        created_at=now_utc(),
         checkpoint=ManifestCheckpoint(anchor.size, anchor.root, anchor.checkpoint),
         anchor=_manifest_anchor(anchor),
+        head=head,
         records=tuple(ListedRecord(seq, leaf_hash(entry), record_file_name(seq)) for seq, entry in rows),
         beacons=tuple(_beacons(evidence_log, rows, anchor)),
         submitters=tuple(RegisteredSubmitter(s.submitter_id, s.role, s.public_key, s.registered_at, s.revoked_at)

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -42,6 +41,7 @@ from verifier.signatures import (
     load_public_key,
     verify_signature,
 )
+from verifier.times import now_utc
 
 MAX_BATCH = 10_000
 
@@ -88,10 +88,6 @@ class Submitter:
 def _size(conn: Connection) -> int:
     last = conn.execute(select(func.max(store.leaves.c.seq))).scalar()
     return 0 if last is None else int(last) + 1
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # The envelope's other values are identifiers, a timestamp, hex and base64: none can hold this string.
@@ -327,7 +323,7 @@ class EvidenceLog:
                 if existing.public_key.strip() == public_key_pem.strip() and existing.role == role:
                     return existing
                 raise RecordRejected(409, f"submitter {submitter_id} is already registered with another key")
-            sub = Submitter(submitter_id, role, public_key_pem, now_rfc3339(), None)
+            sub = Submitter(submitter_id, role, public_key_pem, now_utc(), None)
             conn.execute(
                 insert(store.submitters).values(
                     submitter_id=submitter_id, role=role, public_key=public_key_pem, registered_at=sub.registered_at,
@@ -342,7 +338,7 @@ class EvidenceLog:
             if sub is None:
                 raise RecordRejected(404, f"submitter {submitter_id} is not registered")
             if sub.revoked_at is None:
-                sub.revoked_at = now_rfc3339()
+                sub.revoked_at = now_utc()
                 conn.execute(
                     update(store.submitters)
                     .where(store.submitters.c.submitter_id == submitter_id)
@@ -493,7 +489,7 @@ class EvidenceLog:
             ).all()
             seq_of: dict[bytes, int] = {bytes(r.record_hash): r.seq for r in rows}
             tree = self._edge(conn, _size(conn))
-            received_at = now_rfc3339()
+            received_at = now_utc()
             next_seq: dict[str, int] = {}
             for pending in group:
                 sub = pending.submitter
@@ -624,7 +620,7 @@ class EvidenceLog:
             if note is None:
                 note = self.key.sign_checkpoint(Checkpoint(self.key.name, size, root))
                 conn.execute(
-                    insert(store.checkpoints).values(size=size, root=root, note=note, signed_at=now_rfc3339())
+                    insert(store.checkpoints).values(size=size, root=root, note=note, signed_at=now_utc())
                 )
         return size, root, note
 

@@ -190,7 +190,7 @@ TAMPERING: list[tuple[str, Callable[[Files], object], str]] = [
     ("checkpoint signed by another key", lambda f: _replace_checkpoint(f), "checkpoint is not signed by"),
     ("anchor evidence flipped", lambda f: _flip_anchor(f), "manifest is not signed"),
     ("truncated to nothing", lambda f: [f.pop(n) for n in _record_names(f)], "extract has no records/"),
-    ("old format", lambda f: f.update({"manifest.json": f["manifest.json"].replace(b"bidtrace-extract/2",
+    ("old format", lambda f: f.update({"manifest.json": f["manifest.json"].replace(b"bidtrace-extract/3",
                                                                                    b"bidtrace-extract/1")}),
      "format 1 bound too few of its bytes"),
 ]
@@ -225,7 +225,7 @@ def test_tampered_extract_fails_and_says_what(tmp_path: Path, extract: bytes, na
 def test_notary_editing_a_record_cannot_match_its_leaf(tmp_path: Path, extract: bytes) -> None:
     files = _files(extract)
     name = _record_names(files)[2]
-    _edit_record(files, 2, lambda d: d["entry"].update(received_at="2020-01-01T00:00:00+00:00"))
+    _edit_record(files, 2, lambda d: d["entry"].update(received_at="2020-01-01T00:00:00.000000Z"))
     _recanonical(files, name)
     _resign(files, json.loads(files["manifest.json"]), NOTARY_KEY[0])
     report = _verify(tmp_path, _zip(files))

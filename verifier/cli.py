@@ -13,6 +13,7 @@ import typer
 from verifier.errors import MalformedInput
 from verifier.extract import CHECKS, ExtractReport, Verdict, verify_extract
 from verifier.report import LANGUAGES, render_html, write_pdf
+from verifier.times import parse_time
 from verifier.trust import TrustRoots, TrustStore, load_trust_file
 
 MARK = {True: "✓", False: "✗", None: "·"}
@@ -40,6 +41,9 @@ def render(report: ExtractReport, verbose: bool = False) -> str:
         lines += [f"  needs {fp}" for fp in report.needed_roots]
     lines += [f"✗ {e}" for e in report.errors]
     lines += ["", f"extract of project {report.project_id}, log {report.log_id}"]
+    if report.complete_up_to:
+        lines.append(f"complete up to {report.complete_up_to} (the log's records anchored after that are not "
+                     "covered; see --not-before)")
     lines += [f"  note: {n}" for n in report.notes]
     if not report.trusted and report.findings:
         lines.append("checked against the keys the extract names itself (not chosen by you):")
@@ -92,12 +96,19 @@ def verify_command(
     report_html: Path | None = typer.Option(None, "--report", help="also write the court's report as HTML"),
     report_pdf: Path | None = typer.Option(None, "--pdf", help="also write the court's report as an A4 PDF"),
     lang: str = typer.Option("zh", "--lang", help="language of the report: zh or en"),
+    not_before: str | None = typer.Option(None, "--not-before", help="RFC 3339 time, e.g. when you asked for the "
+                                          "extract: fail unless the ledger attested the log's head no earlier"),
 ) -> None:
     """Verify an audit extract offline. Exit 0 VERIFIED, 1 FAILED, 2 usage error, 3 UNTRUSTED."""
     if lang not in LANGUAGES:
         typer.echo(f"✗ --lang must be one of {', '.join(LANGUAGES)}, got {lang!r}", err=True)
         raise typer.Exit(USAGE_ERROR)
-    report = verify_extract(extract, _roots(trust), media, media_partial)
+    try:
+        since = parse_time(not_before, "--not-before") if not_before is not None else None
+    except MalformedInput as exc:
+        typer.echo(printable(f"✗ {exc}"), err=True)
+        raise typer.Exit(USAGE_ERROR) from exc
+    report = verify_extract(extract, _roots(trust), media, media_partial, since)
     typer.echo(render(report, verbose))
     if report_html is not None or report_pdf is not None:
         _write_reports(report, extract, report_html, report_pdf, lang)

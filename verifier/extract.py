@@ -20,16 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from verifier.anchor import verify_embedded_anchor
+from verifier.anchor import LogHead, verify_embedded_anchor, verify_embedded_head
 from verifier.commitments import Disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
-from verifier.fabric import verify_fabric_anchor
+from verifier.fabric import verify_fabric_anchor, verify_fabric_head
 from verifier.findings import Finding
 from verifier.manifest import (
     CLAIMED_ROOTS,
@@ -59,6 +59,7 @@ from verifier.session import (
 )
 from verifier.signatures import PublicKey, key_algorithm, load_public_key
 from verifier.strict import parse_canonical
+from verifier.times import format_time, parse_time, parse_utc
 from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
 CHECKS = ("content", "submitter", "inclusion", "order", "time")
@@ -106,6 +107,8 @@ class ExtractReport:
     log_id: str = "?"
     checkpoint: str = ""
     anchor: str = ""
+    # "ledger block N at T" when the ledger's attested head held: nothing newer was anchored before then.
+    complete_up_to: str = ""
     findings: list[Finding] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)
     sessions: list[Finding] = field(default_factory=list)
@@ -144,6 +147,9 @@ class AnchorCheck(Protocol):
 
 
 _ANCHOR_CHECKS: dict[str, AnchorCheck] = {"embedded": verify_embedded_anchor, "fabric": verify_fabric_anchor}
+_HEAD_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], tuple[LogHead, int, str]]] = {
+    "embedded": verify_embedded_head, "fabric": verify_fabric_head}
+_T = TypeVar("_T")
 
 
 # ----- reading the archive -----
@@ -425,19 +431,60 @@ def check_checkpoint(extract: Extract, notary: NotaryRoot) -> tuple[Finding, Che
                                        f"signed by {key.name} ✓"), checkpoint
 
 
-def check_anchor(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str, size: int, root: bytes,
-                 first_cover: int | None = None) -> str:
-    """Check the evidence against each chosen root of its ledger kind bound to `log_id`; any one suffices.
-    Return the summary. A ledger trusted for another log's anchors proves nothing about this one's."""
-    check = _ANCHOR_CHECKS[evidence.ledger]
+def _on_bound_ledger(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str,
+                     check: Callable[[dict[str, Any], dict[str, Any]], _T]) -> _T:
+    """Run `check(evidence, ledger root)` against each chosen root of the evidence's ledger kind bound to
+    `log_id`; any one suffices. A ledger trusted for another log's anchors proves nothing about this one's."""
     failures = []
     for ledger in (root for root in ledgers if root.kind == evidence.ledger and root.anchors(log_id)):
         try:
-            return check(evidence.evidence, ledger.body, log_id, size, root, first_cover=first_cover)
+            return check(evidence.evidence, ledger.body)
         except VerificationError as exc:
             failures.append(str(exc))
     raise VerificationError("; ".join(failures) or f"no chosen {evidence.ledger} ledger root is bound to log "
                                                      f"{log_id!r:.60}")
+
+
+def check_anchor(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str, size: int, root: bytes,
+                 first_cover: int | None = None) -> str:
+    """Check the evidence anchors (log_id, size, root) on a chosen ledger bound to the log; return the summary."""
+    check = _ANCHOR_CHECKS[evidence.ledger]
+    return _on_bound_ledger(evidence, ledgers, log_id,
+                            lambda ev, body: check(ev, body, log_id, size, root, first_cover=first_cover))
+
+
+def check_head(manifest: ExtractManifest, ledgers: tuple[LedgerRoot, ...], checkpoint: Checkpoint,
+               not_before: datetime | None = None) -> tuple[Finding, str]:
+    """The extract is proven against the log's newest anchored checkpoint as a chosen ledger attested it at a
+    point of the ledger: nothing newer was anchored for the log before that point. With `not_before`, that
+    point must not be earlier (an older extract replayed is then refused, not only dated). Return the finding
+    and, when it holds, how far completeness is proven: "ledger block N at T"."""
+    claimed = manifest.head
+    check = _HEAD_CHECKS[claimed.evidence.ledger]
+    try:
+        head, block, where = _on_bound_ledger(claimed.evidence, ledgers, manifest.log_id,
+                                              lambda ev, body: check(ev, body, manifest.log_id))
+    except VerificationError as exc:
+        return Finding("head", False, f"the ledger's attestation of the log's head does not hold: {exc}"), ""
+    problems = []
+    if (head.size, head.root, head.tx_id, head.attested_at) != (claimed.size, claimed.root, claimed.tx_id,
+                                                               claimed.attested_at):
+        problems.append("the manifest's head is not what the ledger attested")
+    if head.size > checkpoint.size:
+        problems.append(f"when the extract was made the ledger had anchored the log up to size {head.size}, the "
+                        f"extract stops at size {checkpoint.size}: records anchored after it are left out")
+    elif (head.size, head.root) != (checkpoint.size, checkpoint.root):
+        problems.append(f"the ledger's head of the log (size {head.size}) is not the extract's checkpoint "
+                        f"(size {checkpoint.size})")
+    attested = parse_utc(head.attested_at, "head attested_at")
+    if not_before is not None and attested < not_before:
+        problems.append(f"the ledger attested this head at {head.attested_at}, before {format_time(not_before)} "
+                        "as required: it is an older extract, and records after it are not covered")
+    if problems:
+        return Finding("head", False, "; ".join(problems)), ""
+    up_to = f"ledger block {block} at {head.attested_at}"
+    return Finding("head", True, f"complete up to {up_to}: the log's newest anchored checkpoint there is this "
+                                 f"extract's (size {head.size}); {where}"), up_to
 
 
 def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> None:
@@ -452,20 +499,10 @@ def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> No
         result.errors.append(f"{name}: a value is out of range: {type(exc).__name__}: {str(exc)[:120]}")
 
 
-def _time(value: object) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def check_capture_time(entry: LogEntry) -> None:
     """The record cannot have happened after the notary received it (beyond the allowed clock skew)."""
-    occurred, received = _time(entry.record.get("occurred_at")), _time(entry.received_at)
-    if occurred is None or received is None:
-        raise VerificationError(f"occurred_at {entry.record.get('occurred_at')!r:.40} or received_at "
-                                f"{entry.received_at!r:.40} is not an RFC 3339 time with offset")
+    occurred = parse_time(entry.record.get("occurred_at"), "occurred_at")
+    received = parse_utc(entry.received_at, "received_at")
     # Differences, never received + skew: a time of 9999-12-31 plus five seconds is an OverflowError.
     if occurred - received > MAX_CLOCK_SKEW:
         late = (occurred - received).total_seconds()
@@ -481,10 +518,8 @@ def _check_segment_times(entry: LogEntry, received: datetime) -> None:
     another time could claim any span of a booked slot, whatever its capture time says."""
     payload = entry.record.get("payload")
     payload = payload if isinstance(payload, dict) else {}
-    start, end = _time(payload.get("start")), _time(payload.get("end"))
-    if start is None or end is None:
-        raise VerificationError(f"recording segment start {payload.get('start')!r:.40} or end "
-                                f"{payload.get('end')!r:.40} is not an RFC 3339 time with offset")
+    start = parse_time(payload.get("start"), "recording segment start")
+    end = parse_time(payload.get("end"), "recording segment end")
     if end < start:
         raise VerificationError(f"recording segment ends ({payload.get('end')}) before it starts "
                                 f"({payload.get('start')})")
@@ -517,12 +552,10 @@ def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey | None, Re
     if key is None:
         raise ExtractError(f"submitter {entry.submitter}'s registered key is not a valid public key")
     # As times, not as text: "…T10:00+08:00" sorts after "…T03:00Z" as text yet is the same instant.
-    received, registered = _time(entry.received_at), _time(info.registered_at)
-    revoked = _time(info.revoked_at) if info.revoked_at is not None else None
-    if received is None or registered is None or (info.revoked_at is not None and revoked is None):
-        raise ExtractError(f"received_at {entry.received_at!r:.40}, or submitter {entry.submitter}'s registration "
-                           f"{info.registered_at!r:.40} or revocation {info.revoked_at!r:.40}, is not an RFC 3339 "
-                           "time with offset")
+    received = parse_utc(entry.received_at, "received_at")
+    registered = parse_utc(info.registered_at, f"submitter {entry.submitter}'s registered_at")
+    revoked = None if info.revoked_at is None else parse_utc(info.revoked_at, f"submitter {entry.submitter}'s "
+                                                                              "revoked_at")
     if received < registered:
         raise ExtractError(f"submitter {entry.submitter}'s key was registered {info.registered_at}, after this "
                            f"record was received ({entry.received_at})")
@@ -608,14 +641,15 @@ def check_beacon(beacons: tuple[Beacon, ...], leaf: int, beacon: bytes, note_key
 # ----- the whole -----
 
 def verify_extract(path: Path, trust: TrustRoots | None = None, media: Path | None = None,
-                   media_partial: bool = False) -> ExtractReport:
+                   media_partial: bool = False, not_before: datetime | None = None) -> ExtractReport:
     """Verify the extract at `path` against `trust`, the roots the user chose. Without them (or without a
     root for this log or its ledger) the verdict is at best UNTRUSTED. With `media`, recording segment files
-    there are checked against their logged hashes; a missing one fails unless `media_partial`."""
+    there are checked against their logged hashes; a missing one fails unless `media_partial`. With
+    `not_before`, the ledger must have attested the log's head no earlier than that time."""
     report = ExtractReport()
     try:
         extract = load_extract(path)
-        proven = _verify(extract, trust, report)
+        proven = _verify(extract, trust, report, not_before)
         if media is not None:
             report.sessions += _guarded("media", lambda: check_media(proven, media, partial=media_partial))
     except VerificationError as exc:
@@ -623,7 +657,8 @@ def verify_extract(path: Path, trust: TrustRoots | None = None, media: Path | No
     return report
 
 
-def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -> list[LogEntry]:
+def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport,
+            not_before: datetime | None = None) -> list[LogEntry]:
     """Fill `report`; return the entries whose every check held."""
     m = extract.manifest
     report.project_id, report.log_id = m.project_id, m.log_id
@@ -648,6 +683,8 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
     except VerificationError as exc:
         report.findings.append(Finding("anchor", False, f"anchor evidence does not hold: {exc}"))
         return []
+    head, report.complete_up_to = check_head(m, roots.ledgers, checkpoint, not_before)
+    report.findings.append(head)
     if not m.records:
         raise ExtractError("manifest lists no records")
 

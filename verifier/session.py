@@ -15,8 +15,9 @@ from typing import Any
 
 from verifier.draw import verify_draw
 from verifier.entry import LogEntry
-from verifier.errors import VerificationError
+from verifier.errors import MalformedInput, VerificationError
 from verifier.findings import Finding
+from verifier.times import parse_time
 
 SessionCheck = Finding
 
@@ -63,8 +64,8 @@ def _chain_problems(segments: list[dict[str, Any]]) -> list[str]:
 
 def _time(value: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
+        return parse_time(value, "time")
+    except MalformedInput:
         return None
 
 

@@ -6,7 +6,7 @@ booking must be confirmed again) or cancel. An active booking (reserved, offered
 blocks every overlapping slot of that room.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +16,7 @@ from hub import db
 from hub.api.models import BookingActionIn, BookingChangeIn, OfferIn, SessionIn, VenueIn
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.service import Hub
+from verifier.times import format_time, parse_time
 
 ACTIVE = ("reserved", "offered", "confirmed")
 ALLOWED = {  # action -> states it may start from
@@ -28,7 +29,7 @@ PAST = {"confirm": "confirmed", "decline": "declined", "cancel": "cancelled", "c
 
 
 def _utc(value: str) -> str:
-    return datetime.fromisoformat(value).astimezone(UTC).isoformat(timespec="seconds")
+    return format_time(parse_time(value, "slot time").astimezone(UTC))
 
 
 def _slot(start: str, end: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ Misconduct: recorded → verified → published → forwarded to the supervisor;
 its evidence leaves; each step is evidence.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from hub import db
 from hub.api.models import MisconductIn, MisconductStepIn, ObjectionIn, ObjectionStepIn
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.service import Hub
+from verifier.times import format_time, parse_time
 
 OPEN = ("received", "under_review")
 
@@ -39,12 +40,11 @@ def _objection_payload(o: db.Objection, alarm: bool = False) -> dict[str, Any]:
 def file_objection(hub: Hub, session_id: str, body: ObjectionIn) -> dict[str, Any]:
     with hub.lock, hub.db() as s:
         session = hub.open_session(s, session_id)
-        deadline = body.deadline or (hub.now() + timedelta(hours=hub.config.objection_hours)).isoformat(
-            timespec="seconds")
+        deadline = body.deadline or format_time(hub.now() + timedelta(hours=hub.config.objection_hours))
         o = db.Objection(objection_id=hub.next_id(s, "O"), session_id=session_id, status="received",
                          lead_venue_id=session.main_venue_id, filed_by=body.filed_by, filed_by_commitment="",
                          summary=body.summary, answer=None, deadline=deadline,
-                         deadline_epoch=datetime.fromisoformat(deadline).timestamp(), alarm_leaf=None, leaves=[])
+                         deadline_epoch=parse_time(deadline, "deadline").timestamp(), alarm_leaf=None, leaves=[])
         payload = _objection_payload(o)
         payload.pop("filed_by_commitment")
         receipt = hub.write(s, session, "objection", session.main_venue_id, payload,

@@ -85,7 +85,8 @@ def test_fabric_extract_fails_against_another_networks_roots(fabric_extract: tup
     path, trust = fabric_extract
     ledger = dict(trust.ledgers[0].body)
     ledger["organizations"] = {msp: OrgCA.create(msp).pem() for msp in ledger["organizations"]}
-    report = verify_extract(path, TrustRoots(trust.notaries, (LedgerRoot.of_ledger(ledger, "other roots").bound_to(trust.ledgers[0].logs),)))
+    other = LedgerRoot.of_ledger(ledger, "other roots").bound_to(trust.ledgers[0].logs)
+    report = verify_extract(path, TrustRoots(trust.notaries, (other,)))
     assert not report.ok
     failed = report.errors + [f.detail for f in report.findings if not f.ok]
     assert any("are not the pinned ones" in e for e in failed), failed
