@@ -16,8 +16,10 @@ from sqlalchemy import select
 from anchors.ledger import Ledger
 from notary import store
 from notary.log import EvidenceLog
+from notary.tree import batch_tree
 from verifier.commitments import Disclosure
 from verifier.extract import canonical_zip
+from verifier.heads import ProjectHeadProof, heads_commitment, ordered
 from verifier.manifest import (
     CLAIMED_ROOTS,
     MANIFEST,
@@ -38,6 +40,7 @@ from verifier.manifest import (
     record_file_name,
 )
 from verifier.merkle import leaf_hash
+from verifier.note import parse_checkpoint, split_note
 from verifier.times import now_utc
 from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
@@ -93,6 +96,18 @@ def _attested_head(evidence_log: EvidenceLog, ledger: Ledger) -> tuple[ManifestH
     evidence = AnchorEvidence.parse(ledger.transaction_evidence(head.tx_id), "attested head evidence")
     return (ManifestHead(head.size, head.root, head.tx_id, head.attested_at, evidence),
             _anchor_at(evidence_log, ledger, head.size))
+
+
+def _project_head(evidence_log: EvidenceLog, anchor: StoredAnchor, project_id: str) -> ProjectHeadProof:
+    """The project's head at the anchored checkpoint, proven in the heads tree that checkpoint commits to."""
+    heads = ordered(evidence_log.project_heads(anchor.size))
+    index = next(i for i, h in enumerate(heads) if h.project_id == project_id)
+    heads_root, paths = batch_tree([leaf_hash(h.leaf()) for h in heads])
+    signed = heads_commitment(parse_checkpoint(split_note(anchor.checkpoint)[0]).extensions)
+    if (signed.projects, signed.root) != (len(heads), heads_root):
+        raise NotAnchored(f"the anchored checkpoint of size {anchor.size} commits to other project heads than the "
+                          "log holds")
+    return ProjectHeadProof(heads[index].records, heads[index].last_leaf, index, tuple(paths[index]))
 
 
 def _anchor_json(anchor: StoredAnchor) -> dict[str, Any]:
@@ -208,6 +223,7 @@ def build_extract(
         checkpoint=ManifestCheckpoint(anchor.size, anchor.root, anchor.checkpoint),
         anchor=_manifest_anchor(anchor),
         head=head,
+        project_head=_project_head(evidence_log, anchor, project_id),
         records=tuple(ListedRecord(seq, leaf_hash(entry), record_file_name(seq)) for seq, entry in rows),
         beacons=tuple(_beacons(evidence_log, rows, anchor)),
         submitters=tuple(RegisteredSubmitter(s.submitter_id, s.role, s.public_key, s.registered_at, s.revoked_at)

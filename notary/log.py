@@ -30,6 +30,7 @@ from notary.tree import CompactRange, NodeId, batch_tree, consistency_proof, inc
 from verifier.canonical import canonical_bytes
 from verifier.commitments import verify_disclosure
 from verifier.errors import VerificationError
+from verifier.heads import ProjectHead, heads_line
 from verifier.merkle import leaf_hash, root_of_hashes
 from verifier.note import Checkpoint
 from verifier.receipt import Receipt, receipt_member, receipt_statement
@@ -612,13 +613,23 @@ class EvidenceLog:
 
     # ----- checkpoints -----
 
+    def project_heads(self, size: int) -> list[ProjectHead]:
+        """Each project's number of records and last leaf among the first `size` leaves."""
+        leaves = store.leaves.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(leaves.project_id, func.max(leaves.project_seq), func.max(leaves.seq))
+                                .where(leaves.seq < size).group_by(leaves.project_id)).all()
+        return [ProjectHead(str(project), int(last_seq) + 1, int(last_leaf)) for project, last_seq, last_leaf in rows]
+
     def sign_checkpoint(self) -> tuple[int, bytes, str]:
-        """Sign and store a checkpoint of the current tree (or return the stored one of that size)."""
+        """Sign and store a checkpoint of the current tree (or return the stored one of that size), committing
+        to every project's head at that size (`verifier.heads`)."""
         size, root = self.state()
         with self.engine.begin() as conn:
             note = conn.execute(select(store.checkpoints.c.note).where(store.checkpoints.c.size == size)).scalar()
             if note is None:
-                note = self.key.sign_checkpoint(Checkpoint(self.key.name, size, root))
+                heads = heads_line(self.project_heads(size))
+                note = self.key.sign_checkpoint(Checkpoint(self.key.name, size, root, (heads,)))
                 conn.execute(
                     insert(store.checkpoints).values(size=size, root=root, note=note, signed_at=now_utc())
                 )

@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 from notary import extract as notary_extract
 from notary.extract import build_extract, latest_anchor, published_roots
 from notary.records import SchemaViolation, validate_record
+from notary.tree import batch_tree
 from tests.forgery_kit import (
     IDENTITY,
     SALT,
+    Files,
     Genuine,
     Project,
     files_of,
@@ -36,7 +38,10 @@ from verifier.commitments import commit
 from verifier.entry import LogEntry
 from verifier.errors import MalformedInput, VerificationError
 from verifier.extract import Verdict, check_capture_time
+from verifier.heads import ProjectHead, ProjectHeadProof, heads_line, ordered
 from verifier.manifest import MANIFEST
+from verifier.merkle import leaf_hash
+from verifier.note import Checkpoint, parse_checkpoint, split_note
 from verifier.signatures import BatchSignature
 from verifier.times import format_time, parse_time, parse_utc
 from verifier.trust import TrustRoots
@@ -288,3 +293,55 @@ def test_an_older_extract_replayed_says_how_old_it_is_and_fails_when_asked_after
     bad = subprocess.run([sys.executable, "-m", "bidtrace", "verify", str(path), "--trust", str(roots),
                           "--not-before", "yesterday"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--not-before is not an RFC 3339 time" in bad.stderr, bad.stderr
+
+
+def _without_last_record(genuine: Genuine) -> tuple[Files, dict[str, Any]]:
+    files = files_of(genuine.data)
+    manifest = json.loads(files[MANIFEST])
+    last = manifest["records"].pop()
+    del files[last["file"]]
+    return files, manifest
+
+
+def test_a_hidden_last_record_fails(tmp_path: Path, later: Later) -> None:
+    # The notary's key re-lists the members without the project's last record (the misconduct record): the
+    # per-project order holds for what is left, but the checkpoint commits to the project's count.
+    genuine = Genuine(build_extract(later.project.notary.log, later.project.notary.ledger, "P-1", disclose=True),
+                      later.before.roots, later.before.key)
+    files, manifest = _without_last_record(genuine)
+    resign(files, genuine.key, manifest)
+    report = verify(tmp_path, rezip(files), genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "ending at leaf" in messages(report) and "1 record(s) are left out" in messages(report), messages(report)
+
+    # Nor can the project's head be restated to match: it is proven in the tree the checkpoint commits to.
+    head = manifest["project_head"]
+    head.update(records=head["records"] - 1, last_leaf=manifest["records"][-1]["leaf_index"])
+    resign(files, genuine.key, manifest)
+    report = verify(tmp_path, rezip(files), genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "the project's head is not the one the checkpoint commits to" in messages(report), messages(report)
+
+
+def test_a_checkpoint_re_signed_with_other_project_heads_is_not_the_anchored_one(tmp_path: Path,
+                                                                               later: Later) -> None:
+    # The notary's key signs the same tree again, committing to heads without the last record; the ledger
+    # anchored the checkpoint text, not only its size and root.
+    log = later.project.notary.log
+    genuine = Genuine(build_extract(log, later.project.notary.ledger, "P-1", disclose=True), later.before.roots,
+                      later.before.key)
+    files, manifest = _without_last_record(genuine)
+    size = manifest["checkpoint"]["size"]
+    heads = [h if h.project_id != "P-1" else ProjectHead("P-1", h.records - 1, manifest["records"][-1]["leaf_index"])
+             for h in ordered(log.project_heads(size))]
+    body = parse_checkpoint(split_note(manifest["checkpoint"]["note"])[0])
+    note = genuine.key.sign_checkpoint(Checkpoint(body.origin, body.size, body.root, (heads_line(heads),)))
+    index = [h.project_id for h in heads].index("P-1")
+    _, paths = batch_tree([leaf_hash(h.leaf()) for h in heads])
+    manifest["checkpoint"]["note"] = note
+    manifest["project_head"] = ProjectHeadProof(heads[index].records, heads[index].last_leaf, index,
+                                                tuple(paths[index])).encode()
+    resign(files, genuine.key, manifest)
+    report = verify(tmp_path, rezip(files), genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "records another signed checkpoint than the one presented" in messages(report), messages(report)

@@ -115,12 +115,21 @@ def _embedded_summary(block: dict[str, Any], tx: dict[str, Any]) -> str:
     )
 
 
+def check_anchored_note(anchor: dict[str, Any], note: str | None, what: str) -> None:
+    """With `note`, the anchor must record exactly that signed checkpoint: its size and root alone would let a
+    holder of the notary key sign other extension lines (the project heads) over the same tree."""
+    if note is not None and anchor.get("checkpoint") != note:
+        raise AnchorError(f"{what} records another signed checkpoint than the one presented (same size and root, "
+                          "other text)")
+
+
 def verify_embedded_anchor(
     evidence: dict[str, Any], trust: dict[str, Any], log_id: str, size: int, root: bytes,
-    first_cover: int | None = None,
+    first_cover: int | None = None, note: str | None = None,
 ) -> str:
     """Check an embedded-ledger block anchors (log_id, size, root); return a one-line summary.
-    With `first_cover`, also that it is the first anchor of the log covering that leaf index."""
+    With `first_cover`, also that it is the first anchor of the log covering that leaf index; with `note`, that
+    the anchor records exactly that signed checkpoint."""
     block, tx, result = _embedded_transaction(evidence, trust, ANCHOR_FUNCTION)
     if not isinstance(result, dict):
         raise AnchorError("anchor transaction result is not an object")
@@ -132,6 +141,7 @@ def verify_embedded_anchor(
             f"expected size {size} root {root.hex()[:16]}…"
         )
     check_first_cover(result, first_cover)
+    check_anchored_note(result, note, "anchor")
     return _embedded_summary(block, tx)
 
 

@@ -31,6 +31,7 @@ from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
 from verifier.fabric import verify_fabric_anchor, verify_fabric_head
 from verifier.findings import Finding
+from verifier.heads import ProjectHead, heads_commitment
 from verifier.manifest import (
     CLAIMED_ROOTS,
     MANIFEST,
@@ -143,7 +144,7 @@ class ExtractReport:
 
 class AnchorCheck(Protocol):
     def __call__(self, evidence: dict[str, Any], trust: dict[str, Any], log_id: str, size: int, root: bytes,
-                 /, first_cover: int | None = None) -> str: ...
+                 /, first_cover: int | None = None, note: str | None = None) -> str: ...
 
 
 _ANCHOR_CHECKS: dict[str, AnchorCheck] = {"embedded": verify_embedded_anchor, "fabric": verify_fabric_anchor}
@@ -446,11 +447,12 @@ def _on_bound_ledger(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], 
 
 
 def check_anchor(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str, size: int, root: bytes,
-                 first_cover: int | None = None) -> str:
-    """Check the evidence anchors (log_id, size, root) on a chosen ledger bound to the log; return the summary."""
+                 note: str, first_cover: int | None = None) -> str:
+    """Check the evidence anchors the signed checkpoint `note` (log_id, size, root) on a chosen ledger bound to
+    the log; return the summary."""
     check = _ANCHOR_CHECKS[evidence.ledger]
     return _on_bound_ledger(evidence, ledgers, log_id,
-                            lambda ev, body: check(ev, body, log_id, size, root, first_cover=first_cover))
+                            lambda ev, body: check(ev, body, log_id, size, root, first_cover=first_cover, note=note))
 
 
 def check_head(manifest: ExtractManifest, ledgers: tuple[LedgerRoot, ...], checkpoint: Checkpoint,
@@ -485,6 +487,28 @@ def check_head(manifest: ExtractManifest, ledgers: tuple[LedgerRoot, ...], check
     up_to = f"ledger block {block} at {head.attested_at}"
     return Finding("head", True, f"complete up to {up_to}: the log's newest anchored checkpoint there is this "
                                  f"extract's (size {head.size}); {where}"), up_to
+
+
+def check_project_head(manifest: ExtractManifest, checkpoint: Checkpoint) -> Finding:
+    """The checkpoint commits to the project's number of records and last leaf (`verifier.heads`): the extract
+    must list exactly that many, ending at that leaf, so no record is left off the end of the project."""
+    proof = manifest.project_head
+    try:
+        signed = heads_commitment(checkpoint.extensions)
+        leaf = ProjectHead(manifest.project_id, proof.records, proof.last_leaf).leaf()
+        verify_inclusion(leaf_hash(leaf), proof.index, signed.projects, list(proof.inclusion_proof), signed.root)
+    except VerificationError as exc:
+        return Finding("project head", False, f"the project's head is not the one the checkpoint commits to: {exc}")
+    listed = len(manifest.records)
+    last = manifest.records[-1].leaf_index if manifest.records else None
+    if proof.records != listed or proof.last_leaf != last:
+        return Finding("project head", False,
+                       f"the checkpoint commits to {proof.records} records of project {manifest.project_id} ending at "
+                       f"leaf {proof.last_leaf}; the extract lists {listed} ending at leaf {last}: "
+                       + (f"{proof.records - listed} record(s) are left out" if proof.records > listed else
+                          "the listing does not match"))
+    return Finding("project head", True, f"all {listed} records the project had at size {checkpoint.size}, the "
+                                         f"last at leaf {last}, as the checkpoint commits")
 
 
 def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> None:
@@ -632,7 +656,7 @@ def check_beacon(beacons: tuple[Beacon, ...], leaf: int, beacon: bytes, note_key
         if cp.size <= leaf:
             raise ExtractError(f"beacon is the root at size {cp.size}, not covering the commitment (leaf {leaf})")
         verify_consistency(cp.size, final.size, list(item.consistency_proof), cp.root, final.root)
-        where = check_anchor(item.evidence, ledgers, log_id, cp.size, cp.root, first_cover=leaf)
+        where = check_anchor(item.evidence, ledgers, log_id, cp.size, cp.root, item.checkpoint, first_cover=leaf)
         parts = where.split(",")
         return f"anchored at size {cp.size} ({parts[1].strip() if len(parts) > 1 else where})"
     raise ExtractError(f"beacon {beacon.hex()[:16]}… is not an anchored checkpoint in the extract")
@@ -678,13 +702,15 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport,
         return []
     report.checkpoint = finding.detail
     try:
-        report.anchor = check_anchor(m.anchor.evidence, roots.ledgers, m.log_id, checkpoint.size, checkpoint.root)
+        report.anchor = check_anchor(m.anchor.evidence, roots.ledgers, m.log_id, checkpoint.size, checkpoint.root,
+                                     m.checkpoint.note)
         report.findings.append(Finding("anchor", True, report.anchor))
     except VerificationError as exc:
         report.findings.append(Finding("anchor", False, f"anchor evidence does not hold: {exc}"))
         return []
     head, report.complete_up_to = check_head(m, roots.ledgers, checkpoint, not_before)
     report.findings.append(head)
+    report.findings.append(check_project_head(m, checkpoint))
     if not m.records:
         raise ExtractError("manifest lists no records")
 

@@ -38,7 +38,7 @@ from fabric_protos.msp import identities_pb2, msp_config_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
 from google.protobuf.message import DecodeError, Message
 
-from verifier.anchor import LogHead, check_first_cover, head_key
+from verifier.anchor import LogHead, check_anchored_note, check_first_cover, head_key
 from verifier.errors import AnchorError
 
 M = TypeVar("M", bound=Message)
@@ -46,11 +46,11 @@ NODE_OU_ROLES = frozenset({"client", "peer", "admin", "orderer", "member"})
 
 
 def verify_fabric_anchor(evidence: dict[str, Any], trust_roots: dict[str, Any], log_id: str, size: int,
-                         root: bytes, first_cover: int | None = None) -> str:
+                         root: bytes, first_cover: int | None = None, note: str | None = None) -> str:
     """Raise AnchorError unless the evidence shows (log_id, size, root) anchored; return a summary.
     With `first_cover`, also that it is the first anchor of the log covering that leaf index."""
     def check(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str) -> None:
-        _check_anchor(action, chaincode, tx_id, log_id, size, root, first_cover)
+        _check_anchor(action, chaincode, tx_id, log_id, size, root, first_cover, note)
 
     return _guarded(lambda: _verify(evidence, trust_roots, check))[1]
 
@@ -546,7 +546,7 @@ def _written(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, k
 
 def _check_anchor(
     action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str, size: int, root: bytes,
-    first_cover: int | None,
+    first_cover: int | None, note: str | None,
 ) -> None:
     result = _result(action, tx_id, "an anchor record")
     _match_anchor(result, f"transaction {tx_id} result", log_id, size, root)
@@ -554,6 +554,7 @@ def _check_anchor(
     written = _written(action, chaincode, tx_id, key, f"the anchor of {log_id} at size {size}")
     _match_anchor(written, f"anchor written under {key}", log_id, size, root)
     check_first_cover(written, first_cover)
+    check_anchored_note(written, note, f"anchor written under {key}")
 
 
 def _check_head(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str) -> LogHead:

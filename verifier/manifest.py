@@ -18,7 +18,8 @@ from typing import Any
 from verifier.canonical import canonical_bytes
 from verifier.commitments import Disclosure
 from verifier.errors import ExtractError, MalformedInput
-from verifier.strict import count, exact_object, hex64, listed, text
+from verifier.heads import ProjectHeadProof
+from verifier.strict import count, exact_object, hex64, hex64_list, listed, text
 from verifier.times import utc_text
 from verifier.trust import LEDGER_KINDS
 
@@ -158,10 +159,9 @@ class Beacon:
     @classmethod
     def parse(cls, value: Any, what: str) -> "Beacon":
         value = exact_object(value, what, {"size", "root", "checkpoint", "evidence", "consistency_proof"})
-        proof = tuple(hex64(h, f"{what} consistency_proof[{i}]")
-                      for i, h in enumerate(listed(value, "consistency_proof", what)))
         return cls(count(value, "size", what), hex64(value["root"], f"{what} root"), text(value, "checkpoint", what),
-                   AnchorEvidence.parse(value["evidence"], f"{what} evidence"), proof)
+                   AnchorEvidence.parse(value["evidence"], f"{what} evidence"),
+                   hex64_list(value, "consistency_proof", what))
 
     def encode(self) -> dict[str, Any]:
         return {"size": self.size, "root": self.root.hex(), "checkpoint": self.checkpoint,
@@ -205,7 +205,7 @@ class MemberDigest:
 
 
 _MANIFEST_FIELDS = frozenset({"format", "project_id", "log_id", "origin", "created_at", "checkpoint", "anchor",
-                              "head", "records", "beacons", "submitters", "members"})
+                              "head", "project_head", "records", "beacons", "submitters", "members"})
 
 
 @dataclass(frozen=True)
@@ -219,6 +219,7 @@ class ExtractManifest:
     checkpoint: ManifestCheckpoint
     anchor: ManifestAnchor
     head: ManifestHead
+    project_head: ProjectHeadProof
     records: tuple[ListedRecord, ...]
     beacons: tuple[Beacon, ...]
     submitters: tuple[RegisteredSubmitter, ...]
@@ -228,7 +229,8 @@ class ExtractManifest:
         return canonical_bytes({
             "format": EXTRACT_FORMAT, "project_id": self.project_id, "log_id": self.log_id, "origin": self.origin,
             "created_at": self.created_at, "checkpoint": self.checkpoint.encode(), "anchor": self.anchor.encode(),
-            "head": self.head.encode(), "records": [r.encode() for r in self.records],
+            "head": self.head.encode(), "project_head": self.project_head.encode(),
+            "records": [r.encode() for r in self.records],
             "beacons": [b.encode() for b in self.beacons],
             "submitters": [s.encode() for s in self.submitters], "members": [m.encode() for m in self.members],
         })
@@ -254,6 +256,7 @@ class ExtractManifest:
             checkpoint=ManifestCheckpoint.parse(value["checkpoint"], "manifest checkpoint"),
             anchor=ManifestAnchor.parse(value["anchor"], "manifest anchor"),
             head=ManifestHead.parse(value["head"], "manifest head"),
+            project_head=ProjectHeadProof.parse(value["project_head"], "manifest project_head"),
             records=records,
             beacons=tuple(Beacon.parse(b, f"manifest beacon #{i}")
                           for i, b in enumerate(listed(value, "beacons", what))),
@@ -300,8 +303,7 @@ class RecordFile:
     @classmethod
     def parse(cls, value: Any, what: str) -> "RecordFile":
         value = exact_object(value, what, _RECORD_FIELDS)
-        proof = tuple(hex64(h, f"{what} inclusion_proof[{i}]")
-                      for i, h in enumerate(listed(value, "inclusion_proof", what)))
+        proof = hex64_list(value, "inclusion_proof", what)
         disclosures = tuple(Disclosure.parse(d, f"{what} disclosure #{i}")
                             for i, d in enumerate(listed(value, "disclosures", what)))
         fields = [d.field for d in disclosures]

@@ -297,7 +297,8 @@ def _context(report: ExtractReport, extract: Path, lang: str) -> dict[str, Any]:
         submitter_ok[r.submitter] = submitter_ok.get(r.submitter, True) and bool(r.checks.get("submitter"))
     disclosed = [(r, report.disclosures[r.leaf_index]) for r in records
                  if report.disclosures.get(r.leaf_index) and r.checks.get("disclosed")]
-    integrity = [f for f in report.findings if f.name in ("manifest", "members", "checkpoint", "anchor", "head")]
+    integrity = [f for f in report.findings
+                 if f.name in ("manifest", "members", "checkpoint", "anchor", "head", "project head")]
     summary = ([Row(f.name, f.ok, f.detail) for f in report.findings]
                + [_counts(records, c) for c in CHECKS if records]
                + _rows(report.sessions))
