@@ -17,6 +17,7 @@ from anchors.ledger import Ledger
 from notary import store
 from notary.log import EvidenceLog
 from notary.tree import batch_tree
+from verifier.bundle import ProofBundle
 from verifier.commitments import Disclosure
 from verifier.extract import canonical_zip
 from verifier.heads import ProjectHeadProof, heads_commitment, ordered
@@ -110,30 +111,15 @@ def _project_head(evidence_log: EvidenceLog, anchor: StoredAnchor, project_id: s
     return ProjectHeadProof(heads[index].records, heads[index].last_leaf, index, tuple(paths[index]))
 
 
-def _anchor_json(anchor: StoredAnchor) -> dict[str, Any]:
-    return {
-        "ledger": anchor.ledger,
-        "size": anchor.size,
-        "root": anchor.root.hex(),
-        "tx_id": anchor.tx_id,
-        "anchored_at": anchor.anchored_at,
-        "evidence": anchor.evidence,
-    }
-
-
-def proof_bundle(evidence_log: EvidenceLog, leaf_index: int) -> dict[str, Any]:
+def proof_bundle(evidence_log: EvidenceLog, leaf_index: int) -> ProofBundle:
+    """One record with its inclusion proof to the newest anchored checkpoint, that checkpoint and its anchor."""
     entry = evidence_log.entry(leaf_index)
     if entry is None:
         raise LookupError(f"leaf {leaf_index} is not in the log (size {evidence_log.size})")
     anchor = latest_anchor(evidence_log, leaf_index)
-    return {
-        "log_id": evidence_log.log_id,
-        "leaf_index": leaf_index,
-        "entry": json.loads(entry),
-        "inclusion_proof": [h.hex() for h in evidence_log.inclusion_proof(leaf_index, anchor.size)],
-        "checkpoint": anchor.checkpoint,
-        "anchor": _anchor_json(anchor),
-    }
+    return ProofBundle(evidence_log.log_id, leaf_index, entry,
+                       tuple(evidence_log.inclusion_proof(leaf_index, anchor.size)), anchor.checkpoint,
+                       _manifest_anchor(anchor))
 
 
 def published_roots(evidence_log: EvidenceLog, ledger: Ledger) -> TrustRoots:
