@@ -73,8 +73,14 @@ class Submission:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    receipts: list[dict[str, Any]]
+    receipts: list[Receipt]
     appended: int  # the rest were already in the log
+    # Leaves whose receipts are answered without their batch path: the answer holds every member of their
+    # batch, so the client computes it (`notary.client.complete_receipts`).
+    pathless: frozenset[int] = frozenset()
+
+    def encode(self) -> list[dict[str, Any]]:
+        return [r.encode(with_path=r.leaf_index not in self.pathless) for r in self.receipts]
 
 
 @dataclass
@@ -447,7 +453,7 @@ class EvidenceLog:
             by_seq[seq] if seq in by_seq else self.receipt(seq)
             for seq in (appended.seq_of[rh] for rh in pending.record_hashes)
         ]
-        return SubmitResult(receipts, len(appended.members))
+        return SubmitResult(receipts, len(appended.members), frozenset(by_seq))
 
     def _check_disclosures(
         self, records: Sequence[Any], disclosures: Sequence[Disclosure]
@@ -551,9 +557,9 @@ class EvidenceLog:
 
     def _receipts(
         self, members: list[tuple[int, bytes, bytes]], received_at: str, paths: bool = True
-    ) -> list[dict[str, Any]]:
+    ) -> list[Receipt]:
         """Receipts for one appended batch, one signature over the root of their `receipt_member` hashes
-        (each binds its leaf, record hash and time). Without `paths`, each receipt's batch path is left out:
+        (each binds its leaf, record hash and time). Without `paths`, each receipt's batch path is left empty:
         whoever holds all of them can compute it (`notary.client.complete_receipts`), and a submission's
         answer holds all of them."""
         if not members:
@@ -561,10 +567,10 @@ class EvidenceLog:
         hashes = [receipt_member(seq, lh, rh, received_at) for seq, lh, rh in members]
         root, member_paths = batch_tree(hashes) if paths else (root_of_hashes(hashes), [[] for _ in hashes])
         sig = self.key.sign(receipt_statement(self.log_id, len(members), root))
-        return [Receipt(self.log_id, seq, lh, rh, received_at, len(members), i, tuple(path), sig).encode(paths)
+        return [Receipt(self.log_id, seq, lh, rh, received_at, len(members), i, tuple(path), sig)
                 for i, ((seq, lh, rh), path) in enumerate(zip(members, member_paths, strict=True))]
 
-    def receipt(self, seq: int) -> dict[str, Any]:
+    def receipt(self, seq: int) -> Receipt:
         """The receipt a leaf was given when it was appended (signatures are deterministic)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(store.leaves).where(store.leaves.c.seq == seq)).one()
@@ -575,8 +581,7 @@ class EvidenceLog:
             ).all()
         received_at = json.loads(row.entry)["received_at"]
         members = [(r.seq, bytes(r.leaf_hash), bytes(r.record_hash)) for r in batch]
-        receipt: dict[str, Any] = self._receipts(members, received_at)[seq - row.batch_start]
-        return receipt
+        return self._receipts(members, received_at)[int(seq - row.batch_start)]
 
     # ----- reading and proofs -----
 

@@ -97,7 +97,7 @@ class Project:
                ) -> list[int]:
         key = {"hub-1": self.people.hub, "V-1.cam1": self.people.camera, "V-1.checkin": self.people.station}[who]
         result = self.notary.log.submit(Submission(who, records, key.sign_batch(records), disclosures or ()))
-        return [r["leaf_index"] for r in result.receipts]
+        return [r.leaf_index for r in result.receipts]
 
     def draw(self, draw_id: str, publish: bool = True) -> None:
         [leaf] = self.submit("hub-1", [commitment(draw_id)])
