@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from notary import extract as notary_extract
@@ -157,6 +157,7 @@ def test_the_one_encoder_round_trips_through_the_one_parser(moment: datetime) ->
 @given(st.integers(min_value=0, max_value=26), st.characters(codec="utf-8"))
 def test_a_changed_character_in_a_time_is_refused_or_read_as_another_valid_time(at: int, char: str) -> None:
     genuine = "2026-11-26T01:30:00.123456Z"
+    assume(char != genuine[at])
     mutated = genuine[:at] + char + genuine[at + 1:]
     try:
         parsed = parse_time(mutated, "t")

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from verifier.errors import MalformedInput
 
 _RFC3339 = re.compile(
-    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})T(?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.(?P<fraction>[0-9]{3}|[0-9]{6}))?"
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]{3}|[0-9]{6}))?"
     r"(?:(?P<utc>Z)|(?P<sign>[+-])(?P<hours>[0-9]{2}):(?P<minutes>[0-9]{2}))"
 )
 _UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
@@ -46,10 +47,11 @@ def parse_time(value: object, what: str) -> datetime:
         zone = timezone(-delta if match["sign"] == "-" else delta)
     fraction = (match["fraction"] or "").ljust(6, "0")
     try:
-        day = datetime.strptime(f"{match['date']}T{match['time']}", "%Y-%m-%dT%H:%M:%S")
+        # datetime() itself, not strptime: no locale, and no first-call cost in a process that just started.
+        return datetime(int(match["year"]), int(match["month"]), int(match["day"]), int(match["hour"]),
+                        int(match["minute"]), int(match["second"]), int(fraction), tzinfo=zone)
     except ValueError as exc:
         raise MalformedInput(f"{what} is not a date and time of the calendar: {value!r:.60}") from exc
-    return day.replace(microsecond=int(fraction), tzinfo=zone)
 
 
 def parse_utc(value: object, what: str) -> datetime:
