@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -44,7 +46,7 @@ from verifier.merkle import leaf_hash
 from verifier.note import Checkpoint, parse_checkpoint, split_note
 from verifier.signatures import BatchSignature
 from verifier.times import format_time, parse_time, parse_utc
-from verifier.trust import TrustRoots
+from verifier.trust import LedgerRoot, TrustRoots, TrustStore
 
 
 @pytest.fixture(scope="module")
@@ -346,3 +348,16 @@ def test_a_checkpoint_re_signed_with_other_project_heads_is_not_the_anchored_one
     report = verify(tmp_path, rezip(files), genuine.roots)
     assert report.verdict is Verdict.FAILED
     assert "records another signed checkpoint than the one presented" in messages(report), messages(report)
+
+
+def test_importing_one_ledger_for_another_log_adds_the_log_to_its_binding(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    ledger = LedgerRoot.of_ledger({"ledger": "embedded", "org": "ProvinceMSP", "public_key": pem}, "ledger")
+    store = TrustStore(tmp_path / "trust.json")
+    for log_id, changed in (("province", 1), ("jinan", 1), ("province", 0)):
+        (tmp_path / "roots.json").write_bytes(TrustRoots((), (ledger.bound_to([log_id]),)).encode())
+        assert len(store.import_file(tmp_path / "roots.json").ledgers) == changed
+    [pinned] = store.load().ledgers
+    assert pinned.logs == ("jinan", "province") and pinned.fingerprint == ledger.fingerprint
+    assert "anchoring logs 'jinan', 'province'" in pinned.describe()
