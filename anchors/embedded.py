@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from anchors.ledger import Anchor, LedgerRefused, LedgerUnavailable
 from chaincode.contract import ContractChaincode, EvidenceContract
+from verifier.anchor import LogHead
 from verifier.canonical import canonical_bytes
+from verifier.times import format_time
 
 GENESIS = "0" * 64
 _SCHEMA = """
@@ -182,7 +185,7 @@ class EmbeddedLedger:
             "org": self.org,
             "number": number,
             "previous_hash": prev,
-            "timestamp": stub.timestamp.ToJsonString(),
+            "timestamp": format_time(stub.timestamp.ToDatetime(tzinfo=UTC)),
             "transaction": {
                 "tx_id": stub.tx_id,
                 "creator_msp": self._client_msp,
@@ -225,11 +228,14 @@ class EmbeddedLedger:
         raw = self._call(["list_anchors", log_id, str(from_size), str(limit)], write=False)
         return [Anchor.from_contract(json.dumps(a)) for a in json.loads(raw)]
 
-    def anchor_evidence(self, anchor: Anchor) -> dict[str, Any]:
+    def attest_head(self, log_id: str) -> LogHead:
+        return LogHead.parse(json.loads(self._call(["attest_log_head", log_id], write=True)), "attested head")
+
+    def transaction_evidence(self, tx_id: str) -> dict[str, Any]:
         with self._lock:
-            row = self._db.execute("SELECT body, signature FROM blocks WHERE tx_id = ?", (anchor.tx_id,)).fetchone()
+            row = self._db.execute("SELECT body, signature FROM blocks WHERE tx_id = ?", (tx_id,)).fetchone()
         if row is None:
-            raise LedgerRefused(f"no block holds transaction {anchor.tx_id}")
+            raise LedgerRefused(f"no block holds transaction {tx_id}")
         return {
             "ledger": "embedded",
             "block": base64.b64encode(bytes(row[0])).decode(),

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from verifier.anchor import LogHead
+
 
 class LedgerError(Exception):
     """Base class of ledger failures."""
@@ -68,8 +70,13 @@ class Ledger(Protocol):
         """Anchors of a log with size >= from_size, in increasing size."""
         ...
 
-    def anchor_evidence(self, anchor: Anchor) -> dict[str, Any]:
-        """JSON evidence that the anchor is on the ledger, checkable offline by `verifier.anchor`."""
+    def attest_head(self, log_id: str) -> LogHead:
+        """Have the ledger record, in a transaction of its own, the log's newest anchored checkpoint now."""
+        ...
+
+    def transaction_evidence(self, tx_id: str) -> dict[str, Any]:
+        """JSON evidence that a transaction (an anchor, an attested head) is on the ledger, checkable offline
+        by `verifier.anchor` or `verifier.fabric`."""
         ...
 
     def trust_roots(self) -> dict[str, Any]:

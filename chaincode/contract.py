@@ -3,12 +3,15 @@
 A log is bound to the identity (MSP id and certificate hash) that registered it. A checkpoint is
 accepted only from that identity, only if the log's own notary key signed it, and only with a valid
 RFC 9162 consistency proof from the last anchored checkpoint, so the ledger refuses a rewritten
-history. The contract does no I/O beyond the stub, so the same class runs on Fabric and embedded.
+history. `attest_log_head` records the log's newest anchored checkpoint at a point of the ledger, which is
+what an extract's freshness rests on. The contract does no I/O beyond the stub, so the same class runs on
+Fabric and embedded.
 """
 
 import hashlib
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 _root = logging.getLogger()
@@ -22,9 +25,11 @@ for _handler in [h for h in _root.handlers if h not in _before[1]]:
     _root.removeHandler(_handler)
 logging.getLogger("asyncio").setLevel(logging.WARNING)
 
+from verifier.anchor import LogHead, head_key  # noqa: E402
 from verifier.errors import VerificationError  # noqa: E402
 from verifier.merkle import hex_hashes, verify_consistency  # noqa: E402
 from verifier.note import parse_vkey, verify_checkpoint  # noqa: E402
+from verifier.times import format_time  # noqa: E402
 
 __all__ = ["ContractChaincode", "ContractError", "EvidenceContract"]
 
@@ -60,8 +65,11 @@ def _caller(ctx: TransactionContext) -> tuple[str, str]:
 
 
 def _timestamp(ctx: TransactionContext) -> str:
+    """The transaction's time (its proposer's clock, which endorsers accept), as every format writes times."""
     ts = ctx.get_stub().get_tx_timestamp()
-    return f"{ts.seconds}.{ts.nanos:09d}" if ts is not None else ""
+    if ts is None:
+        raise ContractError("the transaction carries no timestamp")
+    return format_time(datetime.fromtimestamp(ts.seconds, UTC).replace(microsecond=ts.nanos // 1000))
 
 
 class EvidenceContract(Contract):  # type: ignore[misc]
@@ -142,6 +150,16 @@ class EvidenceContract(Contract):  # type: ignore[misc]
         await stub.put_state(_log_key(log_id), _dumps(log).encode())
         stub.set_event(ANCHOR_EVENT, _dumps({k: anchor[k] for k in ("log_id", "size", "root", "tx_id")}))
         return _dumps(anchor)
+
+    async def attest_log_head(self, ctx: TransactionContext, log_id: str) -> str:
+        """Record, as a transaction of its own, the log's newest anchored checkpoint at this point of the
+        ledger. An extract carries it so a verifier knows how fresh the extract's checkpoint is: nothing newer
+        was anchored for the log before this transaction. Anyone may ask; it changes nothing but its record."""
+        log = await self._log(ctx, log_id)
+        stub = ctx.get_stub()
+        head = LogHead(log_id, int(log["size"]), bytes.fromhex(log["root"]), stub.get_txid(), _timestamp(ctx))
+        await stub.put_state(head_key(log_id), _dumps(head.encode()).encode())
+        return _dumps(head.encode())
 
     async def get_log(self, ctx: TransactionContext, log_id: str) -> str:
         return _dumps(await self._log(ctx, log_id))

@@ -18,12 +18,12 @@ import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from devices.queue import EvidenceQueue
 from verifier.sealed import SUFFIX
+from verifier.times import now_local
 
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part but the last
 
@@ -116,7 +116,7 @@ class MediaForwarder:
         arrival = {
             "type": "media_arrival", "project_id": record["project_id"], "session_id": record["session_id"],
             "venue_id": record["venue_id"], "device_id": record["device_id"],
-            "occurred_at": datetime.now().astimezone().isoformat(timespec="microseconds"),
+            "occurred_at": now_local(),
             "payload": {"camera_id": p["camera_id"], "segment_index": p["segment_index"], "segment_sha256": p["sha256"],
                         "object_key": key, "stored_sha256": hashlib.sha256(data).hexdigest(),
                         "stored_size": len(data), "store_checksum": checksum,

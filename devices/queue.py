@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,6 +40,7 @@ import httpx
 
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from verifier.canonical import canonical_bytes
+from verifier.times import now_utc
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -113,7 +113,7 @@ class SendReport:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return now_utc()
 
 
 def record_hash(record: Mapping[str, Any]) -> str:

@@ -45,6 +45,7 @@ from devices.queue import EvidenceQueue
 from verifier.errors import MalformedInput
 from verifier.sealed import SUFFIX, seal
 from verifier.streams import encode_streams, probe_streams
+from verifier.times import format_time, now_local, parse_time
 
 CHUNK = 4 << 20
 CODECS: dict[str, tuple[str, str]] = {"mp4v": (".mp4", "video/mp4"), "MJPG": (".avi", "video/x-msvideo")}
@@ -68,7 +69,8 @@ def sha256_file(path: Path, chunk: int = CHUNK) -> tuple[str, int]:
 
 
 def now_rfc3339() -> str:
-    return datetime.now().astimezone().isoformat(timespec="microseconds")
+    """A capture time: this machine's clock, with its offset."""
+    return now_local()
 
 
 def _fsync_file(path: Path) -> None:
@@ -218,7 +220,8 @@ class Recorder:
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
         kept = part.with_name(f"{self._name(index)}.interrupted-{stamp}")
         stored = self._settle(part, kept)
-        started = self._state("previous_end") or datetime.fromtimestamp(stored.stat().st_mtime).astimezone().isoformat()
+        written = datetime.fromtimestamp(stored.stat().st_mtime).astimezone()
+        started = self._state("previous_end") or format_time(written)
         now = now_rfc3339()
         record = {
             "type": "incident", "project_id": c.project_id, "session_id": c.session_id, "venue_id": c.venue_id,
@@ -345,7 +348,7 @@ class Recorder:
         index = self.next_index
         previous = self._state("previous_sha256")
         if self.clock == "media":
-            end = (datetime.fromisoformat(start) + timedelta(seconds=frames / fps)).isoformat(timespec="microseconds")
+            end = format_time(parse_time(start, "segment start") + timedelta(seconds=frames / fps))
         else:
             end = now_rfc3339()
         final = c.output_dir / self._name(index)

@@ -60,6 +60,7 @@ from verifier.cli import render
 from verifier.commitments import commit, new_salt
 from verifier.extract import verify_extract
 from verifier.statistics import PROVINCE_TIME, MonthlyStatistics, monthly_statistics
+from verifier.times import format_time, now_utc
 
 BEIJING = timezone(timedelta(hours=8))
 PROJECT = "SD-2026-JN-0417"
@@ -201,7 +202,7 @@ def _card_check_in(queue: EvidenceQueue, station: SubmitterKey, venue: str, expe
     salt = new_salt()
     record = {
         "type": "checkin", "project_id": PROJECT, "session_id": SESSION, "venue_id": venue,
-        "device_id": station.submitter_id, "occurred_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "device_id": station.submitter_id, "occurred_at": now_utc(),
         "payload": {"expert_commitment": commit(salt, _identity(expert)), "method": "card", "result": "unverified",
                     "provider": None},
     }
@@ -433,8 +434,8 @@ def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_ur
     # The slot opens once the session is booked and closes just after its cameras have recorded it.
     opens = datetime.now(BEIJING).replace(microsecond=0) + timedelta(seconds=5)
     hub("POST", "/sessions", {"session_id": SESSION, "project_id": PROJECT, "main_venue_id": MAIN,
-                              "room": ROOMS[MAIN], "slot_start": opens.isoformat(),
-                              "slot_end": (opens + timedelta(seconds=seconds + 3)).isoformat(), "bidders": BIDDERS,
+                              "room": ROOMS[MAIN], "slot_start": format_time(opens),
+                              "slot_end": format_time(opens + timedelta(seconds=seconds + 3)), "bidders": BIDDERS,
                               "tenderer_id": TENDERER})
     for venue in SECONDARY:
         offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": ROOMS[venue]})

@@ -8,13 +8,13 @@ import base64
 import hashlib
 import json
 import threading
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from notary.client import SubmitterKey
 from notary.server import free_port
 from verifier.cases import receipt_message
+from verifier.times import now_utc
 
 MAX_DOCUMENT = 1024 * 1024
 
@@ -56,7 +56,7 @@ class SupervisorIntake:
     def acknowledge(self, document: bytes) -> dict[str, str]:
         self.documents.append(document)
         digest = self.digest(document)
-        received_at = datetime.now(UTC).isoformat(timespec="seconds")
+        received_at = now_utc()
         receipt_id = f"R-{len(self.documents)}"
         signature = self.key.sign(receipt_message(digest, receipt_id, received_at))
         return {"document_sha256": digest, "receipt_id": receipt_id, "received_at": received_at,

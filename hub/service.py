@@ -26,6 +26,7 @@ from notary.access import AccessConfigError, Caller, PrincipalKey, Registry, loa
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.keys import create_private_database
 from verifier.commitments import commit, new_salt
+from verifier.times import format_time
 
 log = logging.getLogger("bidtrace.hub")
 
@@ -127,7 +128,7 @@ class Hub:
         return datetime.now(self.tz)
 
     def stamp(self) -> str:
-        return self.now().isoformat(timespec="milliseconds")
+        return format_time(self.now())
 
     def next_id(self, s: Session, prefix: str) -> str:
         row = s.get(models.State, f"seq:{prefix}")

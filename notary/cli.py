@@ -188,7 +188,7 @@ def roots(
     out: Path = typer.Option(Path("published-roots.json"), help="where to write the roots"),
     data: Path = DATA, database_url: str | None = DB, ledger: str = LEDGER, log_id: str = LOG_ID, org: str = ORG,
 ) -> None:
-    """Write the roots this notary and its ledger publish (bidtrace-trust/1), and print their fingerprints:
+    """Write the roots this notary and its ledger publish (bidtrace-trust/2), and print their fingerprints:
     publish the fingerprints where courts can compare them before pinning the file."""
     from notary.extract import published_roots
 

@@ -15,9 +15,12 @@ from sqlalchemy import select
 
 from anchors.ledger import Ledger
 from notary import store
-from notary.log import EvidenceLog, now_rfc3339
+from notary.log import EvidenceLog
+from notary.tree import batch_tree
+from verifier.bundle import ProofBundle
 from verifier.commitments import Disclosure
 from verifier.extract import canonical_zip
+from verifier.heads import ProjectHeadProof, heads_commitment, ordered
 from verifier.manifest import (
     CLAIMED_ROOTS,
     MANIFEST,
@@ -30,6 +33,7 @@ from verifier.manifest import (
     ListedRecord,
     ManifestAnchor,
     ManifestCheckpoint,
+    ManifestHead,
     MemberDigest,
     RecordFile,
     RegisteredSubmitter,
@@ -37,6 +41,8 @@ from verifier.manifest import (
     record_file_name,
 )
 from verifier.merkle import leaf_hash
+from verifier.note import parse_checkpoint, split_note
+from verifier.times import now_utc
 from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
 
@@ -66,36 +72,61 @@ def latest_anchor(evidence_log: EvidenceLog, covering: int = 0) -> StoredAnchor:
     )
 
 
-def _anchor_json(anchor: StoredAnchor) -> dict[str, Any]:
-    return {
-        "ledger": anchor.ledger,
-        "size": anchor.size,
-        "root": anchor.root.hex(),
-        "tx_id": anchor.tx_id,
-        "anchored_at": anchor.anchored_at,
-        "evidence": anchor.evidence,
-    }
+def _anchor_at(evidence_log: EvidenceLog, ledger: Ledger, size: int) -> StoredAnchor:
+    """The anchor of exactly `size`: from the notary's table, or from the ledger if the sealer that made it has
+    not stored it yet."""
+    with evidence_log.engine.connect() as conn:
+        row = conn.execute(select(store.anchors).where(store.anchors.c.size == size)).first()
+    if row is not None:
+        return StoredAnchor(row.size, bytes(row.root), row.ledger, row.tx_id, row.anchored_at, row.checkpoint,
+                            json.loads(row.evidence))
+    found = [a for a in ledger.anchors(evidence_log.log_id, from_size=size, limit=1) if a.size == size]
+    if not found:
+        raise NotAnchored(f"the ledger names size {size} as the log's head but holds no anchor of that size")
+    anchor = found[0]
+    return StoredAnchor(anchor.size, anchor.root, ledger.kind, anchor.tx_id, anchor.anchored_at, anchor.checkpoint,
+                        ledger.transaction_evidence(anchor.tx_id))
 
 
-def proof_bundle(evidence_log: EvidenceLog, leaf_index: int) -> dict[str, Any]:
+def _attested_head(evidence_log: EvidenceLog, ledger: Ledger) -> tuple[ManifestHead, StoredAnchor]:
+    """Have the ledger attest the log's newest anchored checkpoint now, and return that attestation with the
+    anchor it names: the extract is proven against the head as of this point of the ledger."""
+    head = ledger.attest_head(evidence_log.log_id)
+    if head.size == 0:
+        raise NotAnchored("the log has no anchored checkpoint yet")
+    evidence = AnchorEvidence.parse(ledger.transaction_evidence(head.tx_id), "attested head evidence")
+    return (ManifestHead(head.size, head.root, head.tx_id, head.attested_at, evidence),
+            _anchor_at(evidence_log, ledger, head.size))
+
+
+def _project_head(evidence_log: EvidenceLog, anchor: StoredAnchor, project_id: str) -> ProjectHeadProof:
+    """The project's head at the anchored checkpoint, proven in the heads tree that checkpoint commits to."""
+    heads = ordered(evidence_log.project_heads(anchor.size))
+    index = next(i for i, h in enumerate(heads) if h.project_id == project_id)
+    heads_root, paths = batch_tree([leaf_hash(h.leaf()) for h in heads])
+    signed = heads_commitment(parse_checkpoint(split_note(anchor.checkpoint)[0]).extensions)
+    if (signed.projects, signed.root) != (len(heads), heads_root):
+        raise NotAnchored(f"the anchored checkpoint of size {anchor.size} commits to other project heads than the "
+                          "log holds")
+    return ProjectHeadProof(heads[index].records, heads[index].last_leaf, index, tuple(paths[index]))
+
+
+def proof_bundle(evidence_log: EvidenceLog, leaf_index: int) -> ProofBundle:
+    """One record with its inclusion proof to the newest anchored checkpoint, that checkpoint and its anchor."""
     entry = evidence_log.entry(leaf_index)
     if entry is None:
         raise LookupError(f"leaf {leaf_index} is not in the log (size {evidence_log.size})")
     anchor = latest_anchor(evidence_log, leaf_index)
-    return {
-        "log_id": evidence_log.log_id,
-        "leaf_index": leaf_index,
-        "entry": json.loads(entry),
-        "inclusion_proof": [h.hex() for h in evidence_log.inclusion_proof(leaf_index, anchor.size)],
-        "checkpoint": anchor.checkpoint,
-        "anchor": _anchor_json(anchor),
-    }
+    return ProofBundle(evidence_log.log_id, leaf_index, entry,
+                       tuple(evidence_log.inclusion_proof(leaf_index, anchor.size)), anchor.checkpoint,
+                       _manifest_anchor(anchor))
 
 
 def published_roots(evidence_log: EvidenceLog, ledger: Ledger) -> TrustRoots:
-    """The roots this notary and its ledger publish: what a court pins, after comparing fingerprints."""
-    return TrustRoots((NotaryRoot(evidence_log.log_id, evidence_log.key.note_key),),
-                      (LedgerRoot.parse(ledger.trust_roots(), "ledger roots"),))
+    """The roots this notary and its ledger publish, the ledger bound to this notary's log: what a court pins,
+    after comparing fingerprints."""
+    ledger_root = LedgerRoot.of_ledger(ledger.trust_roots(), "ledger roots").bound_to([evidence_log.log_id])
+    return TrustRoots((NotaryRoot(evidence_log.log_id, evidence_log.key.note_key),), (ledger_root,))
 
 
 def _manifest_anchor(anchor: StoredAnchor) -> ManifestAnchor:
@@ -109,6 +140,7 @@ def _summary(manifest: ExtractManifest, entries: list[dict[str, Any]]) -> str:
         f"log {manifest.log_id} ({manifest.origin}), created {manifest.created_at}",
         f"{len(entries)} records, proven against checkpoint of size {manifest.checkpoint.size}",
         f"anchored on the {manifest.anchor.ledger} ledger, tx {manifest.anchor.tx_id}",
+        f"the ledger's newest anchor of the log at {manifest.head.attested_at} (attested in tx {manifest.head.tx_id})",
         "",
         "leaf     seq  type                 occurred at                 venue          submitter",
     ]
@@ -149,8 +181,9 @@ def _digest(name: str, data: bytes) -> MemberDigest:
 def build_extract(
     evidence_log: EvidenceLog, ledger: Ledger, project_id: str, disclose: bool = False
 ) -> bytes:
-    """The zip bytes of a project's audit extract, proven against the newest anchored checkpoint."""
-    anchor = latest_anchor(evidence_log)
+    """The zip bytes of a project's audit extract, proven against the log's newest anchored checkpoint as the
+    ledger attests it now."""
+    head, anchor = _attested_head(evidence_log, ledger)
     rows: list[tuple[int, bytes]] = []
     after = -1
     while True:
@@ -172,9 +205,11 @@ def build_extract(
         project_id=project_id,
         log_id=evidence_log.log_id,
         origin=evidence_log.key.name,
-        created_at=now_rfc3339(),
+        created_at=now_utc(),
         checkpoint=ManifestCheckpoint(anchor.size, anchor.root, anchor.checkpoint),
         anchor=_manifest_anchor(anchor),
+        head=head,
+        project_head=_project_head(evidence_log, anchor, project_id),
         records=tuple(ListedRecord(seq, leaf_hash(entry), record_file_name(seq)) for seq, entry in rows),
         beacons=tuple(_beacons(evidence_log, rows, anchor)),
         submitters=tuple(RegisteredSubmitter(s.submitter_id, s.role, s.public_key, s.registered_at, s.revoked_at)

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -31,6 +30,7 @@ from notary.tree import CompactRange, NodeId, batch_tree, consistency_proof, inc
 from verifier.canonical import canonical_bytes
 from verifier.commitments import verify_disclosure
 from verifier.errors import VerificationError
+from verifier.heads import ProjectHead, heads_line
 from verifier.merkle import leaf_hash, root_of_hashes
 from verifier.note import Checkpoint
 from verifier.receipt import Receipt, receipt_member, receipt_statement
@@ -42,6 +42,7 @@ from verifier.signatures import (
     load_public_key,
     verify_signature,
 )
+from verifier.times import now_utc
 
 MAX_BATCH = 10_000
 
@@ -72,8 +73,14 @@ class Submission:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    receipts: list[dict[str, Any]]
+    receipts: list[Receipt]
     appended: int  # the rest were already in the log
+    # Leaves whose receipts are answered without their batch path: the answer holds every member of their
+    # batch, so the client computes it (`notary.client.complete_receipts`).
+    pathless: frozenset[int] = frozenset()
+
+    def encode(self) -> list[dict[str, Any]]:
+        return [r.encode(with_path=r.leaf_index not in self.pathless) for r in self.receipts]
 
 
 @dataclass
@@ -88,10 +95,6 @@ class Submitter:
 def _size(conn: Connection) -> int:
     last = conn.execute(select(func.max(store.leaves.c.seq))).scalar()
     return 0 if last is None else int(last) + 1
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # The envelope's other values are identifiers, a timestamp, hex and base64: none can hold this string.
@@ -327,7 +330,7 @@ class EvidenceLog:
                 if existing.public_key.strip() == public_key_pem.strip() and existing.role == role:
                     return existing
                 raise RecordRejected(409, f"submitter {submitter_id} is already registered with another key")
-            sub = Submitter(submitter_id, role, public_key_pem, now_rfc3339(), None)
+            sub = Submitter(submitter_id, role, public_key_pem, now_utc(), None)
             conn.execute(
                 insert(store.submitters).values(
                     submitter_id=submitter_id, role=role, public_key=public_key_pem, registered_at=sub.registered_at,
@@ -342,7 +345,7 @@ class EvidenceLog:
             if sub is None:
                 raise RecordRejected(404, f"submitter {submitter_id} is not registered")
             if sub.revoked_at is None:
-                sub.revoked_at = now_rfc3339()
+                sub.revoked_at = now_utc()
                 conn.execute(
                     update(store.submitters)
                     .where(store.submitters.c.submitter_id == submitter_id)
@@ -450,7 +453,7 @@ class EvidenceLog:
             by_seq[seq] if seq in by_seq else self.receipt(seq)
             for seq in (appended.seq_of[rh] for rh in pending.record_hashes)
         ]
-        return SubmitResult(receipts, len(appended.members))
+        return SubmitResult(receipts, len(appended.members), frozenset(by_seq))
 
     def _check_disclosures(
         self, records: Sequence[Any], disclosures: Sequence[Disclosure]
@@ -493,7 +496,7 @@ class EvidenceLog:
             ).all()
             seq_of: dict[bytes, int] = {bytes(r.record_hash): r.seq for r in rows}
             tree = self._edge(conn, _size(conn))
-            received_at = now_rfc3339()
+            received_at = now_utc()
             next_seq: dict[str, int] = {}
             for pending in group:
                 sub = pending.submitter
@@ -554,9 +557,9 @@ class EvidenceLog:
 
     def _receipts(
         self, members: list[tuple[int, bytes, bytes]], received_at: str, paths: bool = True
-    ) -> list[dict[str, Any]]:
+    ) -> list[Receipt]:
         """Receipts for one appended batch, one signature over the root of their `receipt_member` hashes
-        (each binds its leaf, record hash and time). Without `paths`, each receipt's batch path is left out:
+        (each binds its leaf, record hash and time). Without `paths`, each receipt's batch path is left empty:
         whoever holds all of them can compute it (`notary.client.complete_receipts`), and a submission's
         answer holds all of them."""
         if not members:
@@ -564,10 +567,10 @@ class EvidenceLog:
         hashes = [receipt_member(seq, lh, rh, received_at) for seq, lh, rh in members]
         root, member_paths = batch_tree(hashes) if paths else (root_of_hashes(hashes), [[] for _ in hashes])
         sig = self.key.sign(receipt_statement(self.log_id, len(members), root))
-        return [Receipt(self.log_id, seq, lh, rh, received_at, len(members), i, tuple(path), sig).encode(paths)
+        return [Receipt(self.log_id, seq, lh, rh, received_at, len(members), i, tuple(path), sig)
                 for i, ((seq, lh, rh), path) in enumerate(zip(members, member_paths, strict=True))]
 
-    def receipt(self, seq: int) -> dict[str, Any]:
+    def receipt(self, seq: int) -> Receipt:
         """The receipt a leaf was given when it was appended (signatures are deterministic)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(store.leaves).where(store.leaves.c.seq == seq)).one()
@@ -578,8 +581,7 @@ class EvidenceLog:
             ).all()
         received_at = json.loads(row.entry)["received_at"]
         members = [(r.seq, bytes(r.leaf_hash), bytes(r.record_hash)) for r in batch]
-        receipt: dict[str, Any] = self._receipts(members, received_at)[seq - row.batch_start]
-        return receipt
+        return self._receipts(members, received_at)[int(seq - row.batch_start)]
 
     # ----- reading and proofs -----
 
@@ -616,15 +618,25 @@ class EvidenceLog:
 
     # ----- checkpoints -----
 
+    def project_heads(self, size: int) -> list[ProjectHead]:
+        """Each project's number of records and last leaf among the first `size` leaves."""
+        leaves = store.leaves.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(leaves.project_id, func.max(leaves.project_seq), func.max(leaves.seq))
+                                .where(leaves.seq < size).group_by(leaves.project_id)).all()
+        return [ProjectHead(str(project), int(last_seq) + 1, int(last_leaf)) for project, last_seq, last_leaf in rows]
+
     def sign_checkpoint(self) -> tuple[int, bytes, str]:
-        """Sign and store a checkpoint of the current tree (or return the stored one of that size)."""
+        """Sign and store a checkpoint of the current tree (or return the stored one of that size), committing
+        to every project's head at that size (`verifier.heads`)."""
         size, root = self.state()
         with self.engine.begin() as conn:
             note = conn.execute(select(store.checkpoints.c.note).where(store.checkpoints.c.size == size)).scalar()
             if note is None:
-                note = self.key.sign_checkpoint(Checkpoint(self.key.name, size, root))
+                heads = heads_line(self.project_heads(size))
+                note = self.key.sign_checkpoint(Checkpoint(self.key.name, size, root, (heads,)))
                 conn.execute(
-                    insert(store.checkpoints).values(size=size, root=root, note=note, signed_at=now_rfc3339())
+                    insert(store.checkpoints).values(size=size, root=root, note=note, signed_at=now_utc())
                 )
         return size, root, note
 

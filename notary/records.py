@@ -5,7 +5,6 @@ identities appear only as salted commitments (`*_commitment`, `c1:` and 64 hex c
 `verifier.commitments.commit`).
 """
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,6 +26,7 @@ from verifier.face import FaceMatch
 from verifier.inventory import CameraInventory
 from verifier.signals import BidSubmission
 from verifier.streams import parse_streams
+from verifier.times import parse_time
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -38,12 +38,11 @@ MAX_RECORD_BYTES = 1024 * 1024  # canonical bytes of one record: any accepted re
 
 
 def rfc3339_with_offset(value: str) -> str:
+    """A time as the verifier reads it (`verifier.times`): what it would refuse is refused at the door."""
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an RFC 3339 date-time") from exc
-    if parsed.tzinfo is None or "T" not in value:
-        raise ValueError(f"{value!r} needs a UTC offset, e.g. 2026-11-26T09:30:00+08:00")
+        parse_time(value, "time")
+    except MalformedInput as exc:
+        raise ValueError(str(exc)) from exc
     return value
 
 

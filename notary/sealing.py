@@ -197,7 +197,7 @@ class Sealer:
                 self._store(anchor)
 
     def _store(self, anchor: Anchor) -> None:
-        evidence = self.ledger.anchor_evidence(anchor)
+        evidence = self.ledger.transaction_evidence(anchor.tx_id)
         with self.evidence.engine.begin() as conn:
             exists = conn.execute(select(store.anchors.c.size).where(store.anchors.c.size == anchor.size)).scalar()
             if exists is None:

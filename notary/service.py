@@ -97,7 +97,8 @@ class Notary:
         SHA-256 of the key, signed by the notary's own submitter key."""
         import hashlib
 
-        from notary.log import Submission, now_rfc3339
+        from notary.log import Submission
+        from verifier.times import now_utc
 
         payload: dict[str, object] = {"action": action, "subject": principal.principal_id, "by": by,
                                       "digest": hashlib.sha256(principal.public_key.encode()).hexdigest(),
@@ -111,7 +112,7 @@ class Notary:
         key = self.recorder_key
         record = {"type": "registry", "project_id": "registry", "session_id": "registry",
                   "venue_id": self.config.org, "device_id": key.principal_id,
-                  "occurred_at": now_rfc3339().replace("Z", "+00:00"), "payload": payload, "attachments": []}
+                  "occurred_at": now_utc(), "payload": payload, "attachments": []}
         self.log.submit(Submission(key.principal_id, [record], key.sign_batch([record])))
 
     def bind_from_configuration(self, principal: Principal) -> None:

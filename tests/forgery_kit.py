@@ -22,6 +22,7 @@ from verifier.draw import draw, pool_digest
 from verifier.extract import ExtractReport, canonical_zip, verify_extract
 from verifier.manifest import MANIFEST, MANIFEST_CONTEXT, SIGNATURE
 from verifier.merkle import leaf_hash
+from verifier.times import format_time
 from verifier.trust import TrustRoots
 
 Files = dict[str, bytes]
@@ -39,7 +40,7 @@ class Genuine:
 
 
 def _now(offset: float = 0.0) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=offset)).isoformat(timespec="milliseconds")
+    return format_time(datetime.now(UTC) + timedelta(seconds=offset))
 
 
 def record(kind: str, payload: dict[str, Any], device: str = "hub-1", occurred_at: str | None = None,
@@ -70,9 +71,9 @@ def segments(count: int, first_start: datetime, previous: str | None = None) -> 
         content = segment_bytes(i)
         digest = hashlib.sha256(content).hexdigest()
         seg = record("recording_segment", {
-            "camera_id": "cam1", "segment_index": i, "start": start.isoformat(), "end": end.isoformat(),
+            "camera_id": "cam1", "segment_index": i, "start": format_time(start), "end": format_time(end),
             "frame_count": 10, "sha256": digest, "previous_segment": previous}, device="V-1.cam1",
-            occurred_at=end.isoformat())
+            occurred_at=format_time(end))
         seg["attachments"] = [{"name": f"cam1-{i:05d}.mp4", "sha256": digest, "size": len(content),
                                "media_type": "video/mp4"}]
         out.append(seg)
@@ -84,18 +85,19 @@ class Project:
     """A notary with a session under way: booking, a committed and anchored draw, its result, a check-in
     with a disclosed commitment, a camera's recording. Tests add what their forgery needs, then `finish`."""
 
-    def __init__(self, folder: Path, slot: tuple[datetime, datetime] | None = None) -> None:
-        self.notary = Notary(make_config(folder / "notary"))
+    def __init__(self, folder: Path, slot: tuple[datetime, datetime] | None = None, log_id: str = "province",
+                 ) -> None:
+        self.notary = Notary(make_config(folder / "notary", log_id=log_id))
         self.people = Participants(self.notary)
         now = datetime.now(UTC)
         start, end = slot or (now - timedelta(hours=1), now + timedelta(hours=8))
-        self.submit("hub-1", [booking(start.isoformat(), end.isoformat())])
+        self.submit("hub-1", [booking(format_time(start), format_time(end))])
 
     def submit(self, who: str, records: list[dict[str, Any]], disclosures: list[Disclosure] | None = None,
                ) -> list[int]:
         key = {"hub-1": self.people.hub, "V-1.cam1": self.people.camera, "V-1.checkin": self.people.station}[who]
         result = self.notary.log.submit(Submission(who, records, key.sign_batch(records), disclosures or ()))
-        return [r["leaf_index"] for r in result.receipts]
+        return [r.leaf_index for r in result.receipts]
 
     def draw(self, draw_id: str, publish: bool = True) -> None:
         [leaf] = self.submit("hub-1", [commitment(draw_id)])
@@ -128,6 +130,14 @@ class Project:
         genuine = Genuine(data, published_roots(self.notary.log, self.notary.ledger), self.notary.key)
         self.notary.close()
         return genuine
+
+
+def genuine_project(folder: Path) -> Genuine:
+    """The genuine extract forgeries start from: a session with a draw, a check-in, a recording, the archive."""
+    project = Project(folder)
+    project.session()
+    project.archive()
+    return project.finish()
 
 
 def files_of(data: bytes) -> Files:

@@ -137,6 +137,7 @@ def test_trust_store_import_list_remove(tmp_path: Path, extract: bytes) -> None:
     listed = _cli("trust", "list", store=store)
     notary, ledger = ROOTS[0].notaries[0].fingerprint, ROOTS[0].ledgers[0].fingerprint
     assert notary in listed.stdout and ledger in listed.stdout
+    assert f"{ledger}, anchoring log 'province'" in listed.stdout
     assert _cli("verify", str(good), store=store).returncode == 0
     assert _cli("trust", "import", str(roots), store=store).stdout.startswith("pinned 0 new")
     removed = _cli("trust", "remove", ledger, store=store)
@@ -145,9 +146,13 @@ def test_trust_store_import_list_remove(tmp_path: Path, extract: bytes) -> None:
     assert after.returncode == 3 and "no key for any embedded ledger" in after.stdout and ledger in after.stdout
     assert _cli("trust", "remove", ledger, store=store).returncode == 1
     broken = tmp_path / "broken.json"
-    broken.write_text('{"format": "bidtrace-trust/1", "notaries": [], "notaries": [], "ledgers": []}')
+    broken.write_text('{"format": "bidtrace-trust/2", "notaries": [], "notaries": [], "ledgers": []}')
     refused = _cli("trust", "import", str(broken), store=store)
     assert refused.returncode == 2 and "repeats a key" in refused.stderr
+    store.write_text('{"format": "bidtrace-trust/1", "notaries": [], "ledgers": []}')
+    for command in (("trust", "list"), ("trust", "remove", ledger), ("verify", str(good))):
+        old = _cli(*command, store=store)
+        assert old.returncode == 2 and "does not bind ledger roots to the logs" in old.stderr, old.stderr
 
 
 def _edit_record(files: Files, position: int, change: Callable[[dict[str, Any]], None]) -> None:
@@ -185,7 +190,7 @@ TAMPERING: list[tuple[str, Callable[[Files], object], str]] = [
     ("checkpoint signed by another key", lambda f: _replace_checkpoint(f), "checkpoint is not signed by"),
     ("anchor evidence flipped", lambda f: _flip_anchor(f), "manifest is not signed"),
     ("truncated to nothing", lambda f: [f.pop(n) for n in _record_names(f)], "extract has no records/"),
-    ("old format", lambda f: f.update({"manifest.json": f["manifest.json"].replace(b"bidtrace-extract/2",
+    ("old format", lambda f: f.update({"manifest.json": f["manifest.json"].replace(b"bidtrace-extract/3",
                                                                                    b"bidtrace-extract/1")}),
      "format 1 bound too few of its bytes"),
 ]
@@ -220,7 +225,7 @@ def test_tampered_extract_fails_and_says_what(tmp_path: Path, extract: bytes, na
 def test_notary_editing_a_record_cannot_match_its_leaf(tmp_path: Path, extract: bytes) -> None:
     files = _files(extract)
     name = _record_names(files)[2]
-    _edit_record(files, 2, lambda d: d["entry"].update(received_at="2020-01-01T00:00:00+00:00"))
+    _edit_record(files, 2, lambda d: d["entry"].update(received_at="2020-01-01T00:00:00.000000Z"))
     _recanonical(files, name)
     _resign(files, json.loads(files["manifest.json"]), NOTARY_KEY[0])
     report = _verify(tmp_path, _zip(files))

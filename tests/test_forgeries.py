@@ -21,6 +21,7 @@ from tests.forgery_kit import (
     Genuine,
     Project,
     files_of,
+    genuine_project,
     messages,
     record,
     record_of_type,
@@ -42,10 +43,7 @@ from verifier.note import Checkpoint
 
 @pytest.fixture(scope="module")
 def genuine(tmp_path_factory: pytest.TempPathFactory) -> Genuine:
-    project = Project(tmp_path_factory.mktemp("genuine"))
-    project.session()
-    project.archive()
-    return project.finish()
+    return genuine_project(tmp_path_factory.mktemp("genuine"))
 
 
 def test_the_genuine_extract_verifies(tmp_path: Path, genuine: Genuine) -> None:
@@ -391,7 +389,7 @@ def test_records_shaped_unlike_the_schemas_fail_session_checks_without_a_crash()
     from verifier.session import archive_completeness, draw_commitments_resolved, recordings_within_booked_slots
     from verifier.signatures import BatchSignature
 
-    odd = [LogEntry(seq=i, project_seq=i, received_at="2026-11-26T10:00:00+08:00", submitter="hub-1",
+    odd = [LogEntry(seq=i, project_seq=i, received_at="2026-11-26T02:00:00.000000Z", submitter="hub-1",
                     record={"type": kind, "session_id": "S-1", "payload": [1, 2]},
                     signature=BatchSignature(1, 0, (), b""), algorithm="ed25519")
            for i, kind in enumerate(["booking", "recording_segment", "draw_commitment", "archive"])]

@@ -10,16 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.forgery_kit import Genuine, Project, files_of, messages, rezip, verify
+from tests.forgery_kit import Genuine, files_of, genuine_project, messages, rezip, verify
 from verifier.extract import Verdict
 
 
 @pytest.fixture(scope="module")
 def genuine(tmp_path_factory: pytest.TempPathFactory) -> Genuine:
-    project = Project(tmp_path_factory.mktemp("genuine"))
-    project.session()
-    project.archive()
-    return project.finish()
+    return genuine_project(tmp_path_factory.mktemp("genuine"))
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from tests.forgery_kit import (
     Project,
     commitment,
     files_of,
+    genuine_project,
     messages,
     record,
     resign,
@@ -37,15 +38,13 @@ from verifier.note import NoteKey, parse_checkpoint
 from verifier.session import archive_completeness, recordings_within_booked_slots
 from verifier.signatures import BatchSignature
 from verifier.strict import parse_canonical
+from verifier.times import format_time
 from verifier.trust import NotaryRoot, TrustRoots, TrustStore
 
 
 @pytest.fixture(scope="module")
 def genuine(tmp_path_factory: pytest.TempPathFactory) -> Genuine:
-    project = Project(tmp_path_factory.mktemp("genuine"))
-    project.session()
-    project.archive()
-    return project.finish()
+    return genuine_project(tmp_path_factory.mktemp("genuine"))
 
 
 # Crash on malformed input --------------------------------------------------------------------------------
@@ -174,14 +173,19 @@ def test_a_revocation_is_compared_as_a_time_not_as_text(tmp_path: Path, genuine:
     # Revoked an hour before the camera's records, written at +08:00: as text it sorted after their
     # received_at ("…Z") and the revoked key's records passed.
     revoked = (_first_received(genuine, "V-1.cam1") - timedelta(hours=1)).astimezone(timezone(timedelta(hours=8)))
-    report = verify(tmp_path, _with_registry(genuine, "V-1.cam1", revoked_at=revoked.isoformat()), genuine.roots)
+    report = verify(tmp_path, _with_registry(genuine, "V-1.cam1", revoked_at=format_time(revoked.astimezone(UTC))),
+                    genuine.roots)
     assert report.verdict is Verdict.FAILED
     assert "submitter V-1.cam1's key was revoked" in messages(report)
+    # A notary's times are UTC in one form, so text and time order agree; any other form is refused by name.
+    report = verify(tmp_path, _with_registry(genuine, "V-1.cam1", revoked_at=format_time(revoked)), genuine.roots)
+    assert report.verdict is Verdict.FAILED
+    assert "revoked_at must be a UTC time with microseconds" in messages(report)
 
 
 def test_a_record_received_before_its_submitters_key_was_registered_fails(tmp_path: Path, genuine: Genuine) -> None:
     registered = _first_received(genuine, "V-1.cam1") + timedelta(hours=1)
-    report = verify(tmp_path, _with_registry(genuine, "V-1.cam1", registered_at=registered.isoformat()),
+    report = verify(tmp_path, _with_registry(genuine, "V-1.cam1", registered_at=format_time(registered)),
                     genuine.roots)
     assert report.verdict is Verdict.FAILED
     assert "submitter V-1.cam1's key was registered" in messages(report)
@@ -210,7 +214,7 @@ def test_a_segment_file_must_be_the_one_its_chain_names(tmp_path: Path) -> None:
 # Resource exhaustion -------------------------------------------------------------------------------------
 
 def _entry(seq: int, kind: str, payload: dict[str, Any]) -> LogEntry:
-    return LogEntry(seq, seq, "2026-11-26T10:00:00+08:00", "hub-1",
+    return LogEntry(seq, seq, "2026-11-26T02:00:00.000000Z", "hub-1",
                     {"type": kind, "session_id": "S-1", "venue_id": "V-1", "payload": payload},
                     BatchSignature(1, 0, (), b""), "ed25519")
 
@@ -263,7 +267,7 @@ def test_times_at_the_end_of_the_calendar_are_a_failed_check_not_a_traceback() -
     # received_at is the notary's word; 9999-12-31T23:59:58Z plus the allowed skew overflowed the calendar and
     # the OverflowError escaped verify.
     entry = _entry(0, "recording_segment", {"start": "9999-12-31T23:59:50+00:00", "end": "9999-12-31T23:59:59+00:00"})
-    for received in ("9999-12-31T23:59:58+00:00", "0001-01-01T00:00:00+00:00"):
+    for received in ("9999-12-31T23:59:58.000000Z", "0001-01-01T00:00:00.000000Z"):
         late = LogEntry(**{**entry.__dict__, "received_at": received,
                            "record": {**entry.record, "occurred_at": "9999-12-31T23:59:59-23:59"}})
         with pytest.raises(VerificationError, match="after the notary received it"):

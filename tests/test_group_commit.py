@@ -17,7 +17,7 @@ from notary.service import Notary
 from tests.conftest import ADMIN, CONFIGURED, Participants, entry_of, incident, make_config, segment
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
-from verifier.receipt import verify_receipt
+from verifier.receipt import Receipt, verify_receipt
 
 
 def _commit_counts(url: str) -> tuple[int, int]:
@@ -124,7 +124,7 @@ def test_resubmissions_within_one_group_append_once(sqlite_notary: Notary) -> No
     people = Participants(sqlite_notary)
     batch = [incident(i) for i in range(3)]
     body = Submission("hub-1", batch, people.hub.sign_batch(batch))
-    results: list[list[dict[str, Any]]] = []
+    results: list[list[Receipt]] = []
     threads = [threading.Thread(target=lambda: results.append(sqlite_notary.log.submit(body).receipts))
                for _ in range(8)]
     for t in threads:
@@ -132,7 +132,7 @@ def test_resubmissions_within_one_group_append_once(sqlite_notary: Notary) -> No
     for t in threads:
         t.join(timeout=60)
     assert len(results) == 8 and sqlite_notary.log.size == CONFIGURED + 3
-    leaves = {tuple(r["leaf_index"] for r in receipts) for receipts in results}
+    leaves = {tuple(r.leaf_index for r in receipts) for receipts in results}
     assert leaves == {(CONFIGURED, CONFIGURED + 1, CONFIGURED + 2)}
 
 

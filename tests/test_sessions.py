@@ -10,6 +10,7 @@ from notary.service import Notary
 from tests.conftest import CONFIGURED, Participants, make_config, recording
 from verifier.draw import draw, pool_digest
 from verifier.extract import verify_extract
+from verifier.receipt import Receipt
 
 POOL = [f"E-{i:03d}" for i in range(1, 61)]
 SEED = bytes(range(32))
@@ -20,7 +21,7 @@ def _record(kind: str, payload: dict[str, Any], device: str = "hub-1") -> dict[s
             "occurred_at": "2026-11-26T09:00:00+08:00", "payload": payload}
 
 
-def _submit(notary: Notary, people: Participants, who: str, records: list[dict[str, Any]]) -> list[Any]:
+def _submit(notary: Notary, people: Participants, who: str, records: list[dict[str, Any]]) -> list[Receipt]:
     key = people.hub if who == "hub-1" else people.camera
     return notary.log.submit(Submission(who, records, key.sign_batch(records))).receipts
 
@@ -33,7 +34,7 @@ def _session(tmp_path: Path, tamper_selection: bool = False, skip_segment: int |
         "draw_id": "D-1", "pool": POOL, "pool_digest": pool_digest(POOL), "criteria": {"specialty": "civil"},
         "count": 5, "recusal_rules": ["same employer"], "seed_commitment": hashlib.sha256(SEED).hexdigest(),
         "excluded_digest": pool_digest(["E-007"])})  # recusals are fixed before the beacon, as the hub does
-    leaf = _submit(notary, people, "hub-1", [commitment])[0]["leaf_index"]
+    leaf = _submit(notary, people, "hub-1", [commitment])[0].leaf_index
     anchor = notary.sealer.seal()
     assert anchor is not None
     if late_beacon:  # wait for a later anchor and use its root instead of the first one covering the leaf

@@ -24,6 +24,7 @@ from verifier.commitments import Disclosure, is_commitment
 from verifier.entry import LogEntry
 from verifier.errors import MalformedInput
 from verifier.findings import Finding
+from verifier.times import parse_time
 
 IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 KEY_VERSION = re.compile(r"k[1-9][0-9]{0,5}")
@@ -46,15 +47,8 @@ def _text(value: Any, what: str, limit: int = MAX_TEXT) -> str:
 
 
 def _time(value: Any, what: str) -> str:
-    if not isinstance(value, str) or len(value) > 40 or "T" not in value:
-        raise MalformedInput(f"{what} must be an RFC 3339 date-time with offset, got {value!r:.60}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise MalformedInput(f"{what} must be an RFC 3339 date-time with offset, got {value!r:.60}") from None
-    if parsed.tzinfo is None:
-        raise MalformedInput(f"{what} needs a UTC offset, got {value!r:.60}")
-    return value
+    parse_time(value, what)
+    return str(value)
 
 
 def _choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
@@ -334,8 +328,8 @@ def receipt_message(document_sha256: str, receipt_id: str, received_at: str) -> 
 
 def _at(value: str | None) -> datetime | None:
     try:
-        return datetime.fromisoformat(value) if value else None
-    except ValueError:
+        return parse_time(value, "time") if value else None
+    except MalformedInput:
         return None
 
 

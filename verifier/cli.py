@@ -17,6 +17,7 @@ from verifier.report import LANGUAGES, render_html, write_pdf
 from verifier.sealed import load_media_key
 from verifier.signals import bid_rigging_signals
 from verifier.statistics import check_month, month_of, monthly_statistics
+from verifier.times import parse_time
 from verifier.trust import TrustRoots, TrustStore, load_trust_file
 
 MARK = {True: "✓", False: "✗", None: "·"}
@@ -44,6 +45,9 @@ def render(report: ExtractReport, verbose: bool = False) -> str:
         lines += [f"  needs {fp}" for fp in report.needed_roots]
     lines += [f"✗ {e}" for e in report.errors]
     lines += ["", f"extract of project {report.project_id}, log {report.log_id}"]
+    if report.complete_up_to:
+        lines.append(f"complete up to {report.complete_up_to} (the log's records anchored after that are not "
+                     "covered; see --not-before)")
     lines += [f"  note: {n}" for n in report.notes]
     if not report.trusted and report.findings:
         lines.append("checked against the keys the extract names itself (not chosen by you):")
@@ -87,7 +91,7 @@ def _roots(trust: Path | None) -> TrustRoots:
 
 def verify_command(
     extract: Path = typer.Argument(..., help="audit extract (.zip)"),
-    trust: Path | None = typer.Option(None, help="published trust roots (bidtrace-trust/1 JSON); default: the "
+    trust: Path | None = typer.Option(None, help="published trust roots (bidtrace-trust/2 JSON); default: the "
                                                   "roots pinned with `bidtrace trust import`"),
     media: str | None = typer.Option(None, help="recording segment files to check against the log: a folder, or "
                                            "the media store as s3://BUCKET/PREFIX (with --media-endpoint)"),
@@ -101,11 +105,18 @@ def verify_command(
     report_html: Path | None = typer.Option(None, "--report", help="also write the court's report as HTML"),
     report_pdf: Path | None = typer.Option(None, "--pdf", help="also write the court's report as an A4 PDF"),
     lang: str = typer.Option("zh", "--lang", help="language of the report: zh or en"),
+    not_before: str | None = typer.Option(None, "--not-before", help="RFC 3339 time, e.g. when you asked for the "
+                                          "extract: fail unless the ledger attested the log's head no earlier"),
 ) -> None:
     """Verify an audit extract offline. Exit 0 VERIFIED, 1 FAILED, 2 usage error, 3 UNTRUSTED."""
     if lang not in LANGUAGES:
         typer.echo(f"✗ --lang must be one of {', '.join(LANGUAGES)}, got {lang!r}", err=True)
         raise typer.Exit(USAGE_ERROR)
+    try:
+        since = parse_time(not_before, "--not-before") if not_before is not None else None
+    except MalformedInput as exc:
+        typer.echo(printable(f"✗ {exc}"), err=True)
+        raise typer.Exit(USAGE_ERROR) from exc
     key = None
     if media_key is not None:
         try:
@@ -113,7 +124,7 @@ def verify_command(
         except (OSError, MalformedInput) as exc:
             typer.echo(printable(f"✗ --media-key: {exc}"), err=True)
             raise typer.Exit(USAGE_ERROR) from exc
-    report = verify_extract(extract, _roots(trust), media, media_partial, media_endpoint, key)
+    report = verify_extract(extract, _roots(trust), media, media_partial, media_endpoint, key, since)
     typer.echo(render(report, verbose))
     if report_html is not None or report_pdf is not None:
         _write_reports(report, extract, report_html, report_pdf, lang)
@@ -185,7 +196,7 @@ def stats_command(
 
 
 @trust_app.command("import")
-def trust_import(file: Path = typer.Argument(..., help="published roots (bidtrace-trust/1 JSON)")) -> None:
+def trust_import(file: Path = typer.Argument(..., help="published roots (bidtrace-trust/2 JSON)")) -> None:
     """Pin the roots in FILE. Compare their fingerprints with the published ones first."""
     store = TrustStore()
     try:
@@ -218,7 +229,11 @@ def trust_list() -> None:
 def trust_remove(fingerprint: str = typer.Argument(..., help="fingerprint as `trust list` shows it")) -> None:
     """Unpin the root with this fingerprint."""
     store = TrustStore()
-    removed = store.remove(fingerprint)
+    try:
+        removed = store.remove(fingerprint)
+    except MalformedInput as exc:
+        typer.echo(printable(f"✗ {exc}"), err=True)
+        raise typer.Exit(USAGE_ERROR) from exc
     if not removed:
         typer.echo(f"✗ no pinned root has fingerprint {fingerprint}", err=True)
         raise typer.Exit(1)

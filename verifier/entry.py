@@ -15,6 +15,7 @@ from verifier.canonical import canonical_bytes
 from verifier.errors import MalformedInput
 from verifier.merkle import hex_hashes, leaf_hash
 from verifier.signatures import SUBMISSION_CONTEXT, BatchSignature, PublicKey, verify_batch_member
+from verifier.times import utc_text
 
 ENTRY_FIELDS = frozenset({"project_seq", "received_at", "record", "seq", "signature", "submitter"})
 
@@ -77,7 +78,7 @@ def parse_entry(data: bytes) -> LogEntry:
     return LogEntry(
         seq=_int(value["seq"], "seq"),
         project_seq=_int(value["project_seq"], "project_seq"),
-        received_at=_str(value["received_at"], "received_at"),
+        received_at=utc_text(value["received_at"], "entry received_at"),
         submitter=_str(value["submitter"], "submitter"),
         record=record,
         signature=BatchSignature(

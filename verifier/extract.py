@@ -21,20 +21,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from verifier.anchor import verify_embedded_anchor
+from verifier.anchor import LogHead, verify_embedded_anchor, verify_embedded_head
 from verifier.cases import complaints_handled, misconduct_linkage, objections_handled
 from verifier.commitments import Disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
-from verifier.fabric import verify_fabric_anchor
+from verifier.fabric import verify_fabric_anchor, verify_fabric_head
 from verifier.face import roster_identities
 from verifier.findings import Finding
+from verifier.heads import ProjectHead, heads_commitment
 from verifier.manifest import (
     CLAIMED_ROOTS,
     MANIFEST,
@@ -66,6 +67,7 @@ from verifier.session import (
 )
 from verifier.signatures import PublicKey, key_algorithm, load_public_key
 from verifier.strict import parse_canonical
+from verifier.times import format_time, parse_time, parse_utc
 from verifier.trust import LedgerRoot, NotaryRoot, TrustRoots
 
 CHECKS = ("content", "submitter", "inclusion", "order", "time")
@@ -113,6 +115,8 @@ class ExtractReport:
     log_id: str = "?"
     checkpoint: str = ""
     anchor: str = ""
+    # "ledger block N at T" when the ledger's attested head held: nothing newer was anchored before then.
+    complete_up_to: str = ""
     findings: list[Finding] = field(default_factory=list)
     records: list[RecordResult] = field(default_factory=list)
     sessions: list[Finding] = field(default_factory=list)
@@ -147,10 +151,13 @@ class ExtractReport:
 
 class AnchorCheck(Protocol):
     def __call__(self, evidence: dict[str, Any], trust: dict[str, Any], log_id: str, size: int, root: bytes,
-                 /, first_cover: int | None = None) -> str: ...
+                 /, first_cover: int | None = None, note: str | None = None) -> str: ...
 
 
 _ANCHOR_CHECKS: dict[str, AnchorCheck] = {"embedded": verify_embedded_anchor, "fabric": verify_fabric_anchor}
+_HEAD_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], tuple[LogHead, int, str]]] = {
+    "embedded": verify_embedded_head, "fabric": verify_fabric_head}
+_T = TypeVar("_T")
 
 
 # ----- reading the archive -----
@@ -350,15 +357,15 @@ def _choose_roots(extract: Extract, trust: TrustRoots | None, report: ExtractRep
     m = extract.manifest
     kind = m.anchor.ledger
     if trust is not None:
-        notary, ledgers = trust.notary(m.log_id), trust.ledgers_of(kind)
+        notary, ledgers = trust.notary(m.log_id), trust.ledgers_for(kind, m.log_id)
         if notary is not None and ledgers:
             return Roots(notary, tuple(ledgers), True)
         missing = ([f"the notary of log {m.log_id!r}"] if notary is None else []) + (
-            [f"any {kind} ledger"] if not ledgers else [])
+            [f"any {kind} ledger bound to log {m.log_id!r}"] if not ledgers else [])
         report.notes.append(f"the chosen trust roots have no key for {' or '.join(missing)}")
     claimed = extract.claimed_roots
     notary = claimed.notary(m.log_id) if claimed else None
-    ledgers = claimed.ledgers_of(kind) if claimed else []
+    ledgers = claimed.ledgers_for(kind, m.log_id) if claimed else []
     if notary is None or not ledgers:
         raise ExtractError("no trust roots were chosen for this extract, and it names none to compare with "
                            "(pass --trust FILE or pin the published roots with `bidtrace trust import`)")
@@ -432,17 +439,83 @@ def check_checkpoint(extract: Extract, notary: NotaryRoot) -> tuple[Finding, Che
                                        f"signed by {key.name} ✓"), checkpoint
 
 
-def check_anchor(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str, size: int, root: bytes,
-                 first_cover: int | None = None) -> str:
-    """Check the evidence against each chosen root of its ledger kind; any one suffices. Return the summary."""
-    check = _ANCHOR_CHECKS[evidence.ledger]
+def _on_bound_ledger(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str,
+                     check: Callable[[dict[str, Any], dict[str, Any]], _T]) -> _T:
+    """Run `check(evidence, ledger root)` against each chosen root of the evidence's ledger kind bound to
+    `log_id`; any one suffices. A ledger trusted for another log's anchors proves nothing about this one's."""
     failures = []
-    for ledger in (root for root in ledgers if root.kind == evidence.ledger):
+    for ledger in (root for root in ledgers if root.kind == evidence.ledger and root.anchors(log_id)):
         try:
-            return check(evidence.evidence, ledger.body, log_id, size, root, first_cover=first_cover)
+            return check(evidence.evidence, ledger.body)
         except VerificationError as exc:
             failures.append(str(exc))
-    raise VerificationError("; ".join(failures) or f"no {evidence.ledger} ledger root was chosen")
+    raise VerificationError("; ".join(failures) or f"no chosen {evidence.ledger} ledger root is bound to log "
+                                                     f"{log_id!r:.60}")
+
+
+def check_anchor(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], log_id: str, size: int, root: bytes,
+                 note: str, first_cover: int | None = None) -> str:
+    """Check the evidence anchors the signed checkpoint `note` (log_id, size, root) on a chosen ledger bound to
+    the log; return the summary."""
+    check = _ANCHOR_CHECKS[evidence.ledger]
+    return _on_bound_ledger(evidence, ledgers, log_id,
+                            lambda ev, body: check(ev, body, log_id, size, root, first_cover=first_cover, note=note))
+
+
+def check_head(manifest: ExtractManifest, ledgers: tuple[LedgerRoot, ...], checkpoint: Checkpoint,
+               not_before: datetime | None = None) -> tuple[Finding, str]:
+    """The extract is proven against the log's newest anchored checkpoint as a chosen ledger attested it at a
+    point of the ledger: nothing newer was anchored for the log before that point. With `not_before`, that
+    point must not be earlier (an older extract replayed is then refused, not only dated). Return the finding
+    and, when it holds, how far completeness is proven: "ledger block N at T"."""
+    claimed = manifest.head
+    check = _HEAD_CHECKS[claimed.evidence.ledger]
+    try:
+        head, block, where = _on_bound_ledger(claimed.evidence, ledgers, manifest.log_id,
+                                              lambda ev, body: check(ev, body, manifest.log_id))
+    except VerificationError as exc:
+        return Finding("head", False, f"the ledger's attestation of the log's head does not hold: {exc}"), ""
+    problems = []
+    if (head.size, head.root, head.tx_id, head.attested_at) != (claimed.size, claimed.root, claimed.tx_id,
+                                                               claimed.attested_at):
+        problems.append("the manifest's head is not what the ledger attested")
+    if head.size > checkpoint.size:
+        problems.append(f"when the extract was made the ledger had anchored the log up to size {head.size}, the "
+                        f"extract stops at size {checkpoint.size}: records anchored after it are left out")
+    elif (head.size, head.root) != (checkpoint.size, checkpoint.root):
+        problems.append(f"the ledger's head of the log (size {head.size}) is not the extract's checkpoint "
+                        f"(size {checkpoint.size})")
+    attested = parse_utc(head.attested_at, "head attested_at")
+    if not_before is not None and attested < not_before:
+        problems.append(f"the ledger attested this head at {head.attested_at}, before {format_time(not_before)} "
+                        "as required: it is an older extract, and records after it are not covered")
+    if problems:
+        return Finding("head", False, "; ".join(problems)), ""
+    up_to = f"ledger block {block} at {head.attested_at}"
+    return Finding("head", True, f"complete up to {up_to}: the log's newest anchored checkpoint there is this "
+                                 f"extract's (size {head.size}); {where}"), up_to
+
+
+def check_project_head(manifest: ExtractManifest, checkpoint: Checkpoint) -> Finding:
+    """The checkpoint commits to the project's number of records and last leaf (`verifier.heads`): the extract
+    must list exactly that many, ending at that leaf, so no record is left off the end of the project."""
+    proof = manifest.project_head
+    try:
+        signed = heads_commitment(checkpoint.extensions)
+        leaf = ProjectHead(manifest.project_id, proof.records, proof.last_leaf).leaf()
+        verify_inclusion(leaf_hash(leaf), proof.index, signed.projects, list(proof.inclusion_proof), signed.root)
+    except VerificationError as exc:
+        return Finding("project head", False, f"the project's head is not the one the checkpoint commits to: {exc}")
+    listed = len(manifest.records)
+    last = manifest.records[-1].leaf_index if manifest.records else None
+    if proof.records != listed or proof.last_leaf != last:
+        return Finding("project head", False,
+                       f"the checkpoint commits to {proof.records} records of project {manifest.project_id} ending at "
+                       f"leaf {proof.last_leaf}; the extract lists {listed} ending at leaf {last}: "
+                       + (f"{proof.records - listed} record(s) are left out" if proof.records > listed else
+                          "the listing does not match"))
+    return Finding("project head", True, f"all {listed} records the project had at size {checkpoint.size}, the "
+                                         f"last at leaf {last}, as the checkpoint commits")
 
 
 def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> None:
@@ -457,20 +530,10 @@ def _check_step(result: RecordResult, name: str, step: Callable[[], None]) -> No
         result.errors.append(f"{name}: a value is out of range: {type(exc).__name__}: {str(exc)[:120]}")
 
 
-def _time(value: object) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def check_capture_time(entry: LogEntry) -> None:
     """The record cannot have happened after the notary received it (beyond the allowed clock skew)."""
-    occurred, received = _time(entry.record.get("occurred_at")), _time(entry.received_at)
-    if occurred is None or received is None:
-        raise VerificationError(f"occurred_at {entry.record.get('occurred_at')!r:.40} or received_at "
-                                f"{entry.received_at!r:.40} is not an RFC 3339 time with offset")
+    occurred = parse_time(entry.record.get("occurred_at"), "occurred_at")
+    received = parse_utc(entry.received_at, "received_at")
     # Differences, never received + skew: a time of 9999-12-31 plus five seconds is an OverflowError.
     if occurred - received > MAX_CLOCK_SKEW:
         late = (occurred - received).total_seconds()
@@ -486,10 +549,8 @@ def _check_segment_times(entry: LogEntry, received: datetime) -> None:
     another time could claim any span of a booked slot, whatever its capture time says."""
     payload = entry.record.get("payload")
     payload = payload if isinstance(payload, dict) else {}
-    start, end = _time(payload.get("start")), _time(payload.get("end"))
-    if start is None or end is None:
-        raise VerificationError(f"recording segment start {payload.get('start')!r:.40} or end "
-                                f"{payload.get('end')!r:.40} is not an RFC 3339 time with offset")
+    start = parse_time(payload.get("start"), "recording segment start")
+    end = parse_time(payload.get("end"), "recording segment end")
     if end < start:
         raise VerificationError(f"recording segment ends ({payload.get('end')}) before it starts "
                                 f"({payload.get('start')})")
@@ -522,12 +583,10 @@ def _check_submitter(entry: LogEntry, keys: dict[str, tuple[PublicKey | None, Re
     if key is None:
         raise ExtractError(f"submitter {entry.submitter}'s registered key is not a valid public key")
     # As times, not as text: "…T10:00+08:00" sorts after "…T03:00Z" as text yet is the same instant.
-    received, registered = _time(entry.received_at), _time(info.registered_at)
-    revoked = _time(info.revoked_at) if info.revoked_at is not None else None
-    if received is None or registered is None or (info.revoked_at is not None and revoked is None):
-        raise ExtractError(f"received_at {entry.received_at!r:.40}, or submitter {entry.submitter}'s registration "
-                           f"{info.registered_at!r:.40} or revocation {info.revoked_at!r:.40}, is not an RFC 3339 "
-                           "time with offset")
+    received = parse_utc(entry.received_at, "received_at")
+    registered = parse_utc(info.registered_at, f"submitter {entry.submitter}'s registered_at")
+    revoked = None if info.revoked_at is None else parse_utc(info.revoked_at, f"submitter {entry.submitter}'s "
+                                                                              "revoked_at")
     if received < registered:
         raise ExtractError(f"submitter {entry.submitter}'s key was registered {info.registered_at}, after this "
                            f"record was received ({entry.received_at})")
@@ -604,7 +663,7 @@ def check_beacon(beacons: tuple[Beacon, ...], leaf: int, beacon: bytes, note_key
         if cp.size <= leaf:
             raise ExtractError(f"beacon is the root at size {cp.size}, not covering the commitment (leaf {leaf})")
         verify_consistency(cp.size, final.size, list(item.consistency_proof), cp.root, final.root)
-        where = check_anchor(item.evidence, ledgers, log_id, cp.size, cp.root, first_cover=leaf)
+        where = check_anchor(item.evidence, ledgers, log_id, cp.size, cp.root, item.checkpoint, first_cover=leaf)
         parts = where.split(",")
         return f"anchored at size {cp.size} ({parts[1].strip() if len(parts) > 1 else where})"
     raise ExtractError(f"beacon {beacon.hex()[:16]}… is not an anchored checkpoint in the extract")
@@ -614,15 +673,16 @@ def check_beacon(beacons: tuple[Beacon, ...], leaf: int, beacon: bytes, note_key
 
 def verify_extract(path: Path, trust: TrustRoots | None = None, media: Path | str | None = None,
                    media_partial: bool = False, media_endpoint: str | None = None,
-                   media_key: X25519PrivateKey | None = None) -> ExtractReport:
+                   media_key: X25519PrivateKey | None = None, not_before: datetime | None = None) -> ExtractReport:
     """Verify the extract at `path` against `trust`, the roots the user chose. Without them (or without a
     root for this log or its ledger) the verdict is at best UNTRUSTED. With `media`, recording segment files
     there are checked against their logged hashes; a missing one fails unless `media_partial`. `media` is a
-    folder or the media store (`s3://BUCKET/PREFIX` at `media_endpoint`); sealed files open with `media_key`."""
+    folder or the media store (`s3://BUCKET/PREFIX` at `media_endpoint`); sealed files open with `media_key`.
+    With `not_before`, the ledger must have attested the log's head no earlier than that time."""
     report = ExtractReport()
     try:
         extract = load_extract(path)
-        proven = _verify(extract, trust, report)
+        proven = _verify(extract, trust, report, not_before)
         if media is not None:
             report.sessions += _guarded("media", lambda: _check_media_from(proven, str(media), media_partial,
                                                                            media_endpoint, media_key))
@@ -642,7 +702,8 @@ def _check_media_from(entries: list[LogEntry], media: str, partial: bool, endpoi
         return (gathered if problems else []) + check_media(entries, Path(folder), partial=partial)
 
 
-def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -> list[LogEntry]:
+def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport,
+            not_before: datetime | None = None) -> list[LogEntry]:
     """Fill `report`; return the entries whose every check held."""
     m = extract.manifest
     report.project_id, report.log_id = m.project_id, m.log_id
@@ -662,11 +723,15 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
         return []
     report.checkpoint = finding.detail
     try:
-        report.anchor = check_anchor(m.anchor.evidence, roots.ledgers, m.log_id, checkpoint.size, checkpoint.root)
+        report.anchor = check_anchor(m.anchor.evidence, roots.ledgers, m.log_id, checkpoint.size, checkpoint.root,
+                                     m.checkpoint.note)
         report.findings.append(Finding("anchor", True, report.anchor))
     except VerificationError as exc:
         report.findings.append(Finding("anchor", False, f"anchor evidence does not hold: {exc}"))
         return []
+    head, report.complete_up_to = check_head(m, roots.ledgers, checkpoint, not_before)
+    report.findings.append(head)
+    report.findings.append(check_project_head(m, checkpoint))
     if not m.records:
         raise ExtractError("manifest lists no records")
 

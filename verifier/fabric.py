@@ -38,7 +38,7 @@ from fabric_protos.msp import identities_pb2, msp_config_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
 from google.protobuf.message import DecodeError, Message
 
-from verifier.anchor import check_first_cover
+from verifier.anchor import LogHead, check_anchored_note, check_first_cover, head_key
 from verifier.errors import AnchorError
 
 M = TypeVar("M", bound=Message)
@@ -46,19 +46,43 @@ NODE_OU_ROLES = frozenset({"client", "peer", "admin", "orderer", "member"})
 
 
 def verify_fabric_anchor(evidence: dict[str, Any], trust_roots: dict[str, Any], log_id: str, size: int,
-                         root: bytes, first_cover: int | None = None) -> str:
+                         root: bytes, first_cover: int | None = None, note: str | None = None) -> str:
     """Raise AnchorError unless the evidence shows (log_id, size, root) anchored; return a summary.
     With `first_cover`, also that it is the first anchor of the log covering that leaf index."""
+    def check(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str) -> None:
+        _check_anchor(action, chaincode, tx_id, log_id, size, root, first_cover, note)
+
+    return _guarded(lambda: _verify(evidence, trust_roots, check))[1]
+
+
+def verify_fabric_head(evidence: dict[str, Any], trust_roots: dict[str, Any], log_id: str,
+                       ) -> tuple[LogHead, int, str]:
+    """Raise AnchorError unless the evidence shows the channel's endorsed, valid transaction attesting the head
+    of `log_id`; return the head, the block number and a summary."""
+    heads: list[LogHead] = []
+
+    def check(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str) -> None:
+        heads.append(_check_head(action, chaincode, tx_id, log_id))
+
+    number, summary = _guarded(lambda: _verify(evidence, trust_roots, check))
+    return heads[0], number, summary
+
+
+def _guarded(run: Callable[[], tuple[int, str]]) -> tuple[int, str]:
     try:
-        return _verify(evidence, trust_roots, log_id, size, root, first_cover)
+        return run()
     except AnchorError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise AnchorError(f"Fabric anchor evidence is malformed: {type(exc).__name__}: {exc}") from exc
 
 
-def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: int, root: bytes,
-            first_cover: int | None) -> str:
+ActionCheck = Callable[[proposal_pb2.ChaincodeAction, str, str], None]
+
+
+def _verify(evidence: dict[str, Any], roots: dict[str, Any], check: ActionCheck) -> tuple[int, str]:
+    """Check the transaction the evidence names is in a block the channel's orderers signed, valid, and
+    endorsed by a majority of the members of its time; then run `check` on its chaincode action."""
     if not isinstance(evidence, dict) or evidence.get("ledger") != "fabric":
         raise AnchorError(f"expected Fabric anchor evidence (ledger 'fabric'), got {_kind(evidence)}")
     if not isinstance(roots, dict) or roots.get("ledger") != "fabric":
@@ -140,9 +164,9 @@ def _verify(evidence: dict[str, Any], roots: dict[str, Any], log_id: str, size: 
             f"({len(counted)} of {len(policy_orgs)} members at block {number}), the policy needs {required}"
         )
 
-    _check_anchor(cc_action, chaincode, tx_id, log_id, size, root, first_cover)
+    check(cc_action, chaincode, tx_id)
     since = f" members as of config block {membership.block}" if membership.block else ""
-    return (
+    return number, (
         f"Fabric block {number}, tx {tx_id[:8]}…, submitted by {creator_msp}, endorsed by "
         f"{', '.join(counted)} ({len(counted)} of {len(policy_orgs)}{since}), block signed by orderer of {orderer}"
     )
@@ -495,18 +519,17 @@ def _check_signed(
     return str(identity.mspid)
 
 
-def _check_anchor(
-    action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str, size: int, root: bytes,
-    first_cover: int | None,
-) -> None:
+def _result(action: proposal_pb2.ChaincodeAction, tx_id: str, what: str) -> Any:
     if action.response.status != 200:
         raise AnchorError(f"transaction {tx_id} returned status {action.response.status}, not 200")
     try:
-        result = json.loads(action.response.payload)
+        return json.loads(action.response.payload)
     except ValueError as exc:  # bad JSON, bad UTF-8, or an integer too long to convert
-        raise AnchorError(f"transaction {tx_id} did not return an anchor record") from exc
-    _match_anchor(result, f"transaction {tx_id} result", log_id, size, root)
-    key = f"anchor/{log_id}/{size:020d}"
+        raise AnchorError(f"transaction {tx_id} did not return {what}") from exc
+
+
+def _written(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, key: str, what: str) -> Any:
+    """The value the transaction writes under `key` in the chaincode's namespace, as JSON."""
     rwset = _parse(rwset_pb2.TxReadWriteSet, action.results, "read-write set")
     for ns in rwset.ns_rwset:
         if ns.namespace != chaincode:
@@ -515,13 +538,31 @@ def _check_anchor(
         for write in kv.writes:
             if write.key == key and not write.is_delete:
                 try:
-                    written = json.loads(write.value)
+                    return json.loads(write.value)
                 except ValueError as exc:  # bad JSON, bad UTF-8, or an integer too long to convert
-                    raise AnchorError(f"transaction {tx_id} wrote a malformed anchor under {key}") from exc
-                _match_anchor(written, f"anchor written under {key}", log_id, size, root)
-                check_first_cover(written, first_cover)
-                return
-    raise AnchorError(f"transaction {tx_id} does not write the anchor of {log_id} at size {size}")
+                    raise AnchorError(f"transaction {tx_id} wrote a malformed value under {key}") from exc
+    raise AnchorError(f"transaction {tx_id} does not write {what}")
+
+
+def _check_anchor(
+    action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str, size: int, root: bytes,
+    first_cover: int | None, note: str | None,
+) -> None:
+    result = _result(action, tx_id, "an anchor record")
+    _match_anchor(result, f"transaction {tx_id} result", log_id, size, root)
+    key = f"anchor/{log_id}/{size:020d}"
+    written = _written(action, chaincode, tx_id, key, f"the anchor of {log_id} at size {size}")
+    _match_anchor(written, f"anchor written under {key}", log_id, size, root)
+    check_first_cover(written, first_cover)
+    check_anchored_note(written, note, f"anchor written under {key}")
+
+
+def _check_head(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str) -> LogHead:
+    head = LogHead.parse(_result(action, tx_id, "an attested head"), f"transaction {tx_id} result")
+    written = _written(action, chaincode, tx_id, head_key(log_id), f"the head of log {log_id}")
+    if head.log_id != log_id or written != head.encode() or head.tx_id != tx_id:
+        raise AnchorError(f"transaction {tx_id} does not attest the head of log {log_id!r:.60} as it returns")
+    return head
 
 
 def _match_anchor(anchor: object, what: str, log_id: str, size: int, root: bytes) -> None:

@@ -1,8 +1,8 @@
-"""The audit extract format `bidtrace-extract/2`: its manifest, record files and anchor evidence, each with
+"""The audit extract format `bidtrace-extract/3`: its manifest, record files and anchor evidence, each with
 one encode and one strict parse.
 
 An extract is a zip of stored (uncompressed) members in one canonical layout: `manifest.json` (RFC 8785),
-`manifest.sig` (base64 of the notary's Ed25519 signature over `bidtrace/extract-manifest/v2\\n` and the
+`manifest.sig` (base64 of the notary's Ed25519 signature over `bidtrace/extract-manifest/v3\\n` and the
 manifest bytes, then a newline), and the members the manifest lists with their SHA-256 and size:
 `SUMMARY.txt`, `claimed-roots.json` (the roots the notary says it has; shown, never trusted) and one
 `records/<leaf index, 12 digits>.json` per record. Every JSON member is RFC 8785 canonical.
@@ -18,11 +18,19 @@ from typing import Any
 from verifier.canonical import canonical_bytes
 from verifier.commitments import Disclosure
 from verifier.errors import ExtractError, MalformedInput
-from verifier.strict import count, exact_object, hex64, listed, optional_text, text
+from verifier.heads import ProjectHeadProof
+from verifier.strict import count, exact_object, hex64, hex64_list, listed, text
+from verifier.times import utc_text
 from verifier.trust import LEDGER_KINDS
 
-EXTRACT_FORMAT = "bidtrace-extract/2"
-MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v2\n"
+EXTRACT_FORMAT = "bidtrace-extract/3"
+MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v3\n"
+# Formats no longer read, and why: a court told "refused" should know it is the format, not the evidence.
+OLD_EXTRACT_FORMATS = {
+    "bidtrace-extract/1": "format 1 bound too few of its bytes",
+    "bidtrace-extract/2": "format 2 did not carry the ledger's attested head, so it could be cut at any older "
+                          "anchored checkpoint",
+}
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 SUMMARY = "SUMMARY.txt"
@@ -88,11 +96,34 @@ class ManifestAnchor:
         if value["ledger"] != evidence.ledger:
             raise MalformedInput(f"{what} says ledger {value['ledger']!r:.30}, its evidence is {evidence.ledger!r}")
         return cls(evidence.ledger, count(value, "size", what), hex64(value["root"], f"{what} root"),
-                   text(value, "tx_id", what), text(value, "anchored_at", what), evidence)
+                   text(value, "tx_id", what), utc_text(value["anchored_at"], f"{what} anchored_at"), evidence)
 
     def encode(self) -> dict[str, Any]:
         return {"ledger": self.ledger, "size": self.size, "root": self.root.hex(), "tx_id": self.tx_id,
                 "anchored_at": self.anchored_at, "evidence": self.evidence.encode()}
+
+
+@dataclass(frozen=True)
+class ManifestHead:
+    """The ledger's attestation, made for this extract, of the log's newest anchored checkpoint at a point of
+    the ledger: what the extract's freshness rests on. `evidence` shows the attesting transaction."""
+
+    size: int
+    root: bytes
+    tx_id: str
+    attested_at: str
+    evidence: AnchorEvidence
+
+    @classmethod
+    def parse(cls, value: Any, what: str) -> "ManifestHead":
+        value = exact_object(value, what, {"size", "root", "tx_id", "attested_at", "evidence"})
+        return cls(count(value, "size", what), hex64(value["root"], f"{what} root"), text(value, "tx_id", what),
+                   utc_text(value["attested_at"], f"{what} attested_at"),
+                   AnchorEvidence.parse(value["evidence"], f"{what} evidence"))
+
+    def encode(self) -> dict[str, Any]:
+        return {"size": self.size, "root": self.root.hex(), "tx_id": self.tx_id, "attested_at": self.attested_at,
+                "evidence": self.evidence.encode()}
 
 
 @dataclass(frozen=True)
@@ -128,10 +159,9 @@ class Beacon:
     @classmethod
     def parse(cls, value: Any, what: str) -> "Beacon":
         value = exact_object(value, what, {"size", "root", "checkpoint", "evidence", "consistency_proof"})
-        proof = tuple(hex64(h, f"{what} consistency_proof[{i}]")
-                      for i, h in enumerate(listed(value, "consistency_proof", what)))
         return cls(count(value, "size", what), hex64(value["root"], f"{what} root"), text(value, "checkpoint", what),
-                   AnchorEvidence.parse(value["evidence"], f"{what} evidence"), proof)
+                   AnchorEvidence.parse(value["evidence"], f"{what} evidence"),
+                   hex64_list(value, "consistency_proof", what))
 
     def encode(self) -> dict[str, Any]:
         return {"size": self.size, "root": self.root.hex(), "checkpoint": self.checkpoint,
@@ -149,8 +179,10 @@ class RegisteredSubmitter:
     @classmethod
     def parse(cls, value: Any, what: str) -> "RegisteredSubmitter":
         value = exact_object(value, what, {"submitter_id", "role", "public_key", "registered_at", "revoked_at"})
+        revoked = value["revoked_at"]
         return cls(text(value, "submitter_id", what), text(value, "role", what), text(value, "public_key", what),
-                   text(value, "registered_at", what), optional_text(value, "revoked_at", what))
+                   utc_text(value["registered_at"], f"{what} registered_at"),
+                   None if revoked is None else utc_text(revoked, f"{what} revoked_at"))
 
     def encode(self) -> dict[str, Any]:
         return {"submitter_id": self.submitter_id, "role": self.role, "public_key": self.public_key,
@@ -173,7 +205,7 @@ class MemberDigest:
 
 
 _MANIFEST_FIELDS = frozenset({"format", "project_id", "log_id", "origin", "created_at", "checkpoint", "anchor",
-                              "records", "beacons", "submitters", "members"})
+                              "head", "project_head", "records", "beacons", "submitters", "members"})
 
 
 @dataclass(frozen=True)
@@ -186,6 +218,8 @@ class ExtractManifest:
     created_at: str
     checkpoint: ManifestCheckpoint
     anchor: ManifestAnchor
+    head: ManifestHead
+    project_head: ProjectHeadProof
     records: tuple[ListedRecord, ...]
     beacons: tuple[Beacon, ...]
     submitters: tuple[RegisteredSubmitter, ...]
@@ -195,7 +229,9 @@ class ExtractManifest:
         return canonical_bytes({
             "format": EXTRACT_FORMAT, "project_id": self.project_id, "log_id": self.log_id, "origin": self.origin,
             "created_at": self.created_at, "checkpoint": self.checkpoint.encode(), "anchor": self.anchor.encode(),
-            "records": [r.encode() for r in self.records], "beacons": [b.encode() for b in self.beacons],
+            "head": self.head.encode(), "project_head": self.project_head.encode(),
+            "records": [r.encode() for r in self.records],
+            "beacons": [b.encode() for b in self.beacons],
             "submitters": [s.encode() for s in self.submitters], "members": [m.encode() for m in self.members],
         })
 
@@ -204,10 +240,10 @@ class ExtractManifest:
         what = "manifest"
         if isinstance(value, dict) and value.get("format") != EXTRACT_FORMAT:
             found = value.get("format")
+            why = OLD_EXTRACT_FORMATS.get(found) if isinstance(found, str) else None
             raise ExtractError(
                 f"extract format is {found!r:.40}; this verifier reads {EXTRACT_FORMAT} only"
-                + (" (format 1 bound too few of its bytes and is no longer accepted; ask the notary for a new "
-                   "extract)" if found == "bidtrace-extract/1" else "")
+                + (f" ({why} and is no longer accepted; ask the notary for a new extract)" if why else "")
             )
         value = exact_object(value, what, _MANIFEST_FIELDS)
         records = tuple(ListedRecord.parse(r, f"manifest record #{i}")
@@ -216,9 +252,11 @@ class ExtractManifest:
                         for i, m in enumerate(listed(value, "members", what)))
         return cls(
             project_id=text(value, "project_id", what), log_id=text(value, "log_id", what),
-            origin=text(value, "origin", what), created_at=text(value, "created_at", what),
+            origin=text(value, "origin", what), created_at=utc_text(value["created_at"], "manifest created_at"),
             checkpoint=ManifestCheckpoint.parse(value["checkpoint"], "manifest checkpoint"),
             anchor=ManifestAnchor.parse(value["anchor"], "manifest anchor"),
+            head=ManifestHead.parse(value["head"], "manifest head"),
+            project_head=ProjectHeadProof.parse(value["project_head"], "manifest project_head"),
             records=records,
             beacons=tuple(Beacon.parse(b, f"manifest beacon #{i}")
                           for i, b in enumerate(listed(value, "beacons", what))),
@@ -265,8 +303,7 @@ class RecordFile:
     @classmethod
     def parse(cls, value: Any, what: str) -> "RecordFile":
         value = exact_object(value, what, _RECORD_FIELDS)
-        proof = tuple(hex64(h, f"{what} inclusion_proof[{i}]")
-                      for i, h in enumerate(listed(value, "inclusion_proof", what)))
+        proof = hex64_list(value, "inclusion_proof", what)
         disclosures = tuple(Disclosure.parse(d, f"{what} disclosure #{i}")
                             for i, d in enumerate(listed(value, "disclosures", what)))
         fields = [d.field for d in disclosures]

@@ -24,6 +24,7 @@ from verifier.merkle import root_from_inclusion_proof
 from verifier.note import NoteKey
 from verifier.signatures import RECEIPT_CONTEXT, batch_statement
 from verifier.strict import count, exact_object, hex64, listed, text
+from verifier.times import utc_text
 
 _MEMBER_DOMAIN = b"bidtrace/receipt-member/v2\x00"
 _MAX_TIME = 64  # an RFC 3339 time is about 32 characters
@@ -84,7 +85,7 @@ class Receipt:
             raise MalformedInput(f"{what} signature is not base64") from exc
         return cls(text(value, "log_id", what), count(value, "leaf_index", what),
                    hex64(value["leaf_hash"], f"{what} leaf_hash"), hex64(value["record_hash"], f"{what} record_hash"),
-                   text(value, "received_at", what), count(batch, "size", f"{what} batch"),
+                   utc_text(value["received_at"], f"{what} received_at"), count(batch, "size", f"{what} batch"),
                    count(batch, "index", f"{what} batch"),
                    tuple(hex64(h, f"{what} batch path[{i}]") for i, h in enumerate(listed(batch, "path", what))),
                    signature)

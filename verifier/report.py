@@ -279,6 +279,11 @@ def _not_proven(report: ExtractReport, lang: str) -> list[str]:
     if not report.trusted:
         items.append("未使用您选定的信任根：无法证明本摘录由所声称的公证方和账本生成。" if zh else
                      "No trust root you chose vouches for this extract: who made it is not proven.")
+    if report.complete_up_to:
+        items.append(f"完整性只证明到 {report.complete_up_to}：此后账本锚定的本项目记录不在本摘录内；本摘录是否为最新，"
+                     "请将该时间与您索取摘录的时间比对（--not-before）。" if zh else
+                     f"Completeness is proven up to {report.complete_up_to} only: the project's records anchored "
+                     "later are not in this extract; compare that time with when you asked for it (--not-before).")
     if report.manifest is not None and report.manifest.anchor.ledger == "embedded":
         items.append("锚定于单一机构运行的内嵌账本，没有多方共识与背书：不证明多个独立机构的见证。" if zh else
                      "Anchored on an embedded ledger run by one organisation, with no consensus or endorsement: "
@@ -362,7 +367,8 @@ def _context(report: ExtractReport, extract: Path, lang: str) -> dict[str, Any]:
         submitter_ok[r.submitter] = submitter_ok.get(r.submitter, True) and bool(r.checks.get("submitter"))
     disclosed = [(r, report.disclosures[r.leaf_index]) for r in records
                  if report.disclosures.get(r.leaf_index) and r.checks.get("disclosed")]
-    integrity = [f for f in report.findings if f.name in ("manifest", "members", "checkpoint", "anchor")]
+    integrity = [f for f in report.findings
+                 if f.name in ("manifest", "members", "checkpoint", "anchor", "head", "project head")]
     summary = ([Row(f.name, f.ok, f.detail) for f in report.findings]
                + [_counts(records, c) for c in CHECKS if records]
                + _rows(report.sessions))

@@ -16,9 +16,10 @@ from typing import Any
 
 from verifier.draw import verify_draw
 from verifier.entry import LogEntry
-from verifier.errors import VerificationError
+from verifier.errors import MalformedInput, VerificationError
 from verifier.findings import Finding
 from verifier.inventory import CameraInventory
+from verifier.times import parse_time
 
 SessionCheck = Finding
 
@@ -65,8 +66,8 @@ def _chain_problems(segments: list[dict[str, Any]]) -> list[str]:
 
 def _time(value: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
+        return parse_time(value, "time")
+    except MalformedInput:
         return None
 
 

@@ -13,11 +13,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 from verifier.errors import MalformedInput
 from verifier.strict import count, exact_object, listed, text
+from verifier.times import parse_time
 
 PROVINCE_TIME = timezone(timedelta(hours=8))
 MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
@@ -29,10 +30,10 @@ NOT_COUNTED = frozenset({"access", "registry"})
 def month_of(record: Mapping[str, Any]) -> str | None:
     """YYYY-MM of the record's `occurred_at` in the province's time; None when it is no time with offset."""
     try:
-        at = datetime.fromisoformat(str(record.get("occurred_at")))
-    except ValueError:
+        at = parse_time(record.get("occurred_at"), "occurred_at")
+    except MalformedInput:
         return None
-    return at.astimezone(PROVINCE_TIME).strftime("%Y-%m") if at.tzinfo is not None else None
+    return at.astimezone(PROVINCE_TIME).strftime("%Y-%m")
 
 
 def check_month(month: str) -> str:

@@ -133,3 +133,8 @@ def listed(value: Mapping[str, Any], key: str, what: str) -> list[Any]:
     if not isinstance(item, list):
         raise MalformedInput(f"{what} {key} must be a list, got {type(item).__name__}")
     return item
+
+
+def hex64_list(value: Mapping[str, Any], key: str, what: str) -> tuple[bytes, ...]:
+    """A list of SHA-256 values (a proof), each 64 lower-case hex characters."""
+    return tuple(hex64(h, f"{what} {key}[{i}]") for i, h in enumerate(listed(value, key, what)))

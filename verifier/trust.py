@@ -6,10 +6,13 @@ pins them once with `bidtrace trust import FILE` (like SSH's known_hosts). Each 
 SubjectPublicKeyInfo of an embedded ledger's key, the DER of each Fabric root certificate), so the user can
 compare it with the fingerprint the province publishes.
 
-File format (`bidtrace-trust/1`, RFC 8785 or any JSON without duplicate keys):
-`{"format": "bidtrace-trust/1", "notaries": [{"log_id", "note_key"}], "ledgers": [{"ledger": "embedded" |
-"fabric", ...}]}`. An embedded ledger root is `{"ledger": "embedded", "org", "public_key"}` (PEM); a Fabric
-root is the channel's roots as `verifier.fabric` reads them, with the tag `"ledger": "fabric"`.
+File format (`bidtrace-trust/2`, RFC 8785 or any JSON without duplicate keys):
+`{"format": "bidtrace-trust/2", "notaries": [{"log_id", "note_key"}], "ledgers": [{"ledger": "embedded" |
+"fabric", "logs": [log ids], ...}]}`. An embedded ledger root is `{"ledger": "embedded", "logs", "org",
+"public_key"}` (PEM); a Fabric root is the channel's roots as `verifier.fabric` reads them, with the tag
+`"ledger": "fabric"` and `"logs"`. A ledger root vouches only for the anchors of the logs it names: a ledger
+the user trusts for one city's log proves nothing about another log's checkpoints. Format 1 did not bind
+ledgers to logs and is refused by name.
 """
 
 import base64
@@ -28,7 +31,8 @@ from verifier.note import NoteKey, parse_vkey
 from verifier.signatures import load_public_key
 from verifier.strict import exact_object, listed, parse_json, text
 
-TRUST_FORMAT = "bidtrace-trust/1"
+TRUST_FORMAT = "bidtrace-trust/2"
+OLD_TRUST_FORMATS = ("bidtrace-trust/1",)
 LEDGER_KINDS = ("embedded", "fabric")
 MAX_TRUST_FILE = 4 * 1024 * 1024
 
@@ -73,32 +77,63 @@ def _certificate_fingerprints(pems: Any, what: str) -> tuple[tuple[str, str], ..
     return tuple(found)
 
 
+def _log_ids(value: Any, what: str) -> tuple[str, ...]:
+    logs = listed(value, "logs", what)
+    if not logs:
+        raise MalformedInput(f"{what} logs must name at least one log id this ledger anchors")
+    found = tuple(text(log_id, "log id", f"{what} logs") for log_id in logs)
+    if len(set(found)) != len(found):
+        raise MalformedInput(f"{what} logs names a log id twice")
+    return tuple(sorted(found))
+
+
 @dataclass(frozen=True)
 class LedgerRoot:
-    """What a ledger's anchor evidence is checked against. `body` is the root as published, tag included."""
+    """What a ledger's anchor evidence is checked against, and the logs whose anchors it may vouch for.
+    `body` is the ledger's root as the ledger publishes it, tag included, without the log bindings."""
 
     kind: str
     name: str
     body: dict[str, Any] = field(compare=False, hash=False)
     fingerprints: tuple[tuple[str, str], ...]
+    logs: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
+        """The ledger's identity: its key or its channel's roots, whichever logs it is bound to."""
         if self.kind == "embedded":
             return self.fingerprints[0][1]
         return fingerprint(canonical_bytes(self.body))
 
+    def anchors(self, log_id: str) -> bool:
+        return log_id in self.logs
+
+    def bound_to(self, logs: tuple[str, ...] | list[str]) -> "LedgerRoot":
+        return LedgerRoot(self.kind, self.name, self.body, self.fingerprints, tuple(sorted(set(logs))))
+
     def describe(self) -> str:
+        bound = f", anchoring log{'s' if len(self.logs) != 1 else ''} {', '.join(repr(x) for x in self.logs)}"
         if self.kind == "embedded":
-            return f"embedded ledger of {self.name}, block key {self.fingerprint}"
+            return f"embedded ledger of {self.name}, block key {self.fingerprint}{bound}"
         orgs = ", ".join(f"{msp} {fp}" for msp, fp in self.fingerprints)
-        return f"Fabric channel {self.name} {self.fingerprint} (root certificates: {orgs})"
+        return f"Fabric channel {self.name} {self.fingerprint} (root certificates: {orgs}){bound}"
 
     def encode(self) -> dict[str, Any]:
-        return self.body
+        return {**self.body, "logs": list(self.logs)}
 
     @classmethod
     def parse(cls, value: Any, what: str) -> "LedgerRoot":
+        """A ledger root as a trust file writes it: the ledger's own root and the logs it is bound to."""
+        if not isinstance(value, dict):
+            raise MalformedInput(f"{what} must be a JSON object")
+        if "logs" not in value:
+            raise MalformedInput(f"{what} names no logs: a ledger root must say which log ids it anchors")
+        logs = _log_ids(value, what)
+        return cls.of_ledger({k: v for k, v in value.items() if k != "logs"}, what).bound_to(logs)
+
+    @classmethod
+    def of_ledger(cls, value: Any, what: str) -> "LedgerRoot":
+        """A ledger's root as the ledger publishes it, not yet bound to any log."""
         if not isinstance(value, dict):
             raise MalformedInput(f"{what} must be a JSON object")
         kind = value.get("ledger")
@@ -126,8 +161,9 @@ class TrustRoots:
     def notary(self, log_id: str) -> NotaryRoot | None:
         return next((n for n in self.notaries if n.log_id == log_id), None)
 
-    def ledgers_of(self, kind: str) -> list[LedgerRoot]:
-        return [root for root in self.ledgers if root.kind == kind]
+    def ledgers_for(self, kind: str, log_id: str) -> list[LedgerRoot]:
+        """The chosen roots of ledgers of `kind` bound to `log_id`: the only ones whose anchors count for it."""
+        return [root for root in self.ledgers if root.kind == kind and root.anchors(log_id)]
 
     def merged(self, other: "TrustRoots") -> "TrustRoots":
         notaries = list(self.notaries)
@@ -137,8 +173,11 @@ class TrustRoots:
         _one_notary_per_log(notaries, "the pinned roots and the imported ones")
         ledgers = list(self.ledgers)
         for root in other.ledgers:
-            if root.fingerprint not in {r.fingerprint for r in ledgers}:
+            at = next((i for i, r in enumerate(ledgers) if r.fingerprint == root.fingerprint), None)
+            if at is None:
                 ledgers.append(root)
+            else:  # one ledger, now bound to the logs of both
+                ledgers[at] = ledgers[at].bound_to([*ledgers[at].logs, *root.logs])
         return TrustRoots(tuple(notaries), tuple(ledgers))
 
     def without(self, fingerprint_: str) -> "TrustRoots":
@@ -154,6 +193,10 @@ class TrustRoots:
         if len(data) > MAX_TRUST_FILE:
             raise MalformedInput(f"{what} is {len(data)} bytes, more than {MAX_TRUST_FILE}")
         value = exact_object(parse_json(data, what), what, {"format", "notaries", "ledgers"})
+        if value["format"] in OLD_TRUST_FORMATS:
+            raise MalformedInput(f"{what} is in format {value['format']}, which does not bind ledger roots to the "
+                                 f"logs they anchor and is no longer read; get the roots again in {TRUST_FORMAT} "
+                                 "(`bidtrace notary roots` writes them) and import them anew")
         if value["format"] != TRUST_FORMAT:
             raise MalformedInput(f"{what} has format {value['format']!r:.40}, expected {TRUST_FORMAT}")
         notaries = tuple(NotaryRoot.parse(n, f"{what} notary #{i}")
@@ -212,9 +255,8 @@ class TrustStore:
         added = load_trust_file(path)
         merged = current.merged(added)
         self.save(merged)
-        known = {c.fingerprint for c in current.ledgers}
         return TrustRoots(tuple(n for n in merged.notaries if n not in current.notaries),
-                          tuple(r for r in merged.ledgers if r.fingerprint not in known))
+                          tuple(r for r in merged.ledgers if r not in current.ledgers))
 
     def remove(self, fingerprint_: str) -> int:
         current = self.load()

@@ -19,6 +19,7 @@ from fabric_protos.common import common_pb2
 from anchors.fabric.gateway import Contract, Gateway, Network
 from anchors.fabric.identity import load_msp
 from anchors.ledger import Anchor, LedgerError, LedgerRefused
+from verifier.anchor import LogHead
 from verifier.fabric import block_hash, genesis_membership, last_config_index
 
 CONTRACT = "evidence"
@@ -78,16 +79,20 @@ class FabricLedger:
     def get_anchor(self, log_id: str, size: int) -> Anchor:
         return Anchor.from_contract(self.contract.evaluate_transaction("get_anchor", log_id, str(size)))
 
-    def anchor_evidence(self, anchor: Anchor) -> dict[str, Any]:
-        """The anchor's block, and the channel's configuration blocks up to the one in force at it, so that a
-        verifier judges the endorsements against the membership of that time (from the pinned genesis)."""
-        raw = self.network.get_block_by_tx_id(anchor.tx_id)
+    def attest_head(self, log_id: str) -> LogHead:
+        raw = self.contract.submit_transaction("attest_log_head", log_id)
+        return LogHead.parse(json.loads(raw), "attested head")
+
+    def transaction_evidence(self, tx_id: str) -> dict[str, Any]:
+        """The transaction's block, and the channel's configuration blocks up to the one in force at it, so that
+        a verifier judges the endorsements against the membership of that time (from the pinned genesis)."""
+        raw = self.network.get_block_by_tx_id(tx_id)
         block = common_pb2.Block.FromString(raw)
         return {
             "ledger": self.kind,
             "channel": self.profile["channel"],
             "chaincode": self.profile["chaincode"],
-            "tx_id": anchor.tx_id,
+            "tx_id": tx_id,
             "block_number": int(block.header.number),
             "block": base64.b64encode(raw).decode(),
             "config_blocks": [base64.b64encode(b).decode() for b in self.config_chain(last_config_index(block))],

@@ -1,7 +1,7 @@
 """The venues' console: a venue operator's bookings and offers, each session's check-ins at the venue,
 its cameras' recording health, and incidents to report. Acting only as the venue of its credential."""
 
-from datetime import date, datetime
+from datetime import date
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -16,6 +16,7 @@ from hub.errors import Forbidden, NotFound
 from hub.web.login import ConsoleSession
 from hub.web.pages import posted_form, render, signed_in
 from hub.workflows import alarms, bookings
+from verifier.times import parse_time
 
 router = APIRouter()
 INCIDENT_KINDS = ("power_failure", "network_failure", "device_failure", "other")  # a switch is the province's
@@ -33,7 +34,7 @@ def own_venue(session: ConsoleSession, venue_id: str) -> None:
 
 def _on(stamp: str, day: date) -> bool:
     try:
-        return datetime.fromisoformat(stamp).date() == day
+        return parse_time(stamp, "time").date() == day
     except ValueError:
         return False
 

@@ -18,6 +18,8 @@ from hub import db
 from hub.errors import HubError
 from hub.service import Hub
 from hub.workflows.cases import OPEN
+from verifier.errors import MalformedInput
+from verifier.times import parse_time
 
 GAP_SECONDS = 2.0  # between one segment's end and the next one's start
 SILENT_SECONDS = 120.0  # no segment from a camera for this long, while its slot runs
@@ -60,8 +62,8 @@ class AnchorState:
 
 def _time(value: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
+        return parse_time(value, "time")
+    except MalformedInput:
         return None
 
 

@@ -8,7 +8,7 @@ blocks every overlapping slot of that room. Each venue registers the cameras of 
 secondary venue) the inventory is logged into the session too, naming the cameras that must record it.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from hub.service import Hub
 from notary.access import Role
 from verifier.errors import MalformedInput
 from verifier.inventory import CameraInventory
+from verifier.times import format_time, parse_time
 
 ACTIVE = ("reserved", "offered", "confirmed")
 ALLOWED = {  # action -> states it may start from
@@ -33,7 +34,7 @@ PAST = {"confirm": "confirmed", "decline": "declined", "cancel": "cancelled", "c
 
 
 def _utc(value: str) -> str:
-    return datetime.fromisoformat(value).astimezone(UTC).isoformat(timespec="seconds")
+    return format_time(parse_time(value, "slot time").astimezone(UTC))
 
 
 def _slot(start: str, end: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ signed receipt.
 import base64
 import binascii
 import hashlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -49,17 +49,18 @@ from verifier.cases import (
 )
 from verifier.errors import MalformedInput, SignatureError
 from verifier.signatures import verify_signature
+from verifier.times import format_time, parse_time
 
 OPEN = OBJECTION_OPEN
 _PLACEHOLDER = "c1:" + "0" * 64  # replaced by the commitment `Hub.write` makes
 
 
 def _deadline(hub: Hub, given: str | None, hours: float) -> str:
-    return given or (hub.now() + timedelta(hours=hours)).isoformat(timespec="seconds")
+    return given or format_time(hub.now() + timedelta(hours=hours))
 
 
 def _epoch(value: str) -> float:
-    return datetime.fromisoformat(value).timestamp()
+    return parse_time(value, "deadline").timestamp()
 
 
 def _principal(caller: Caller) -> Principal | None:

@@ -21,6 +21,7 @@ from hub.workflows.bookings import venues_of
 from verifier.cases import OBJECTION_OPEN
 from verifier.commitments import commit
 from verifier.face import identity_verified
+from verifier.times import parse_time
 
 MAX_PAGES = 10_000
 
@@ -301,7 +302,7 @@ def record_incident(hub: Hub, session_id: str, body: IncidentIn) -> dict[str, An
         elif body.new_main_venue_id is not None:
             raise Invalid("new_main_venue_id belongs only to a main_venue_switch")
         if body.ended_at is not None and \
-                datetime.fromisoformat(body.ended_at) < datetime.fromisoformat(body.started_at):
+                parse_time(body.ended_at, "ended_at") < parse_time(body.started_at, "started_at"):
             raise Invalid(f"ended_at {body.ended_at} is before started_at {body.started_at}")
         incident = db.Incident(
             incident_id=hub.next_id(s, "I"), session_id=session_id, venue_id=body.venue_id, kind=body.kind,
@@ -327,7 +328,7 @@ def resolve_incident(hub: Hub, incident_id: str, body: IncidentResolveIn, by_ven
         session = hub.open_session(s, incident.session_id)
         if incident.ended_at is not None:
             raise Conflict(f"incident {incident_id} already ended at {incident.ended_at}")
-        if datetime.fromisoformat(body.ended_at) < datetime.fromisoformat(incident.started_at):
+        if parse_time(body.ended_at, "ended_at") < parse_time(incident.started_at, "started_at"):
             raise Invalid(f"ended_at {body.ended_at} is before the incident started ({incident.started_at})")
         incident.ended_at = body.ended_at
         receipt = hub.write(s, session, "incident", incident.venue_id, _incident_payload(incident))

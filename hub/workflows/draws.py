@@ -17,7 +17,7 @@
 import hashlib
 import secrets
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from hub.errors import Conflict, HubError, Invalid
 from hub.service import Hub
 from hub.workflows.bookings import venues_of
 from verifier.draw import DrawError, assign, draw, pool_digest
+from verifier.times import parse_time
 
 RULES = {"same_employer": "same employer as a bidder (与投标人同一单位)", "conflicts": "declared or listed conflict"}
 
@@ -146,7 +147,7 @@ def schedule_view(row: db.DrawSchedule) -> dict[str, Any]:
 
 def schedule_draw(hub: Hub, session_id: str, body: DrawScheduleIn) -> dict[str, Any]:
     """Announce a draw for `body.draw_at`; the scheduler commits and runs it then (see `run_scheduled`)."""
-    draw_at = datetime.fromisoformat(body.draw_at)
+    draw_at = parse_time(body.draw_at, "draw_at")
     now = hub.now()
     if draw_at <= now:
         raise Invalid(f"draw_at {body.draw_at} is not in the future (it is now {hub.stamp()})")

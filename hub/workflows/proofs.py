@@ -8,7 +8,6 @@ the project's extract; this view names the anchor and says so.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from verifier.errors import MalformedInput, VerificationError
 from verifier.findings import Finding
 from verifier.merkle import hex_hash, hex_hashes, verify_inclusion
 from verifier.receipt import verify_receipt
+from verifier.times import parse_time
 from verifier.trust import TrustRoots, load_trust_file
 
 
@@ -73,10 +73,10 @@ def prove(hub: Hub, leaf_index: int, leaf_hash: str, receipt: dict[str, Any] | N
 
 
 def _when(hub: Hub, anchored_at: str) -> str:
-    """The embedded ledger states its time in seconds since the epoch; shown as a time of the hub's zone."""
+    """The ledger's time (RFC 3339, UTC), shown as a time of the hub's zone."""
     try:
-        return datetime.fromtimestamp(float(anchored_at), hub.tz).isoformat(timespec="seconds")
-    except (ValueError, OverflowError, OSError):
+        return parse_time(anchored_at, "anchored_at").astimezone(hub.tz).isoformat(timespec="seconds")
+    except MalformedInput:
         return anchored_at
 
 

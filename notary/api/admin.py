@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from notary.access import AccessConfigError, Caller, Principal
 from notary.api.deps import get_notary, require
 from notary.api.models import PrincipalIn, Problem, SubmitterOut
-from notary.log import Submitter, now_rfc3339
+from notary.log import Submitter
 from notary.service import Notary
+from verifier.times import now_utc
 
 router = APIRouter(prefix="/v1", tags=["principals"])
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
@@ -41,7 +42,7 @@ def bind_principal(
     notary.register_submitter_of(principal)
     if new:
         record_registry_change(notary, caller, "principal_bound", principal)
-    return {**principal.to_json(), "registered_at": now_rfc3339()}
+    return {**principal.to_json(), "registered_at": now_utc()}
 
 
 @router.post("/principals/{principal_id}/revoke", response_model=dict[str, Any], responses=_ERRORS)
@@ -54,7 +55,7 @@ def revoke_principal(
     if principal_id in {s.submitter_id for s in notary.log.submitters()}:
         notary.log.revoke_submitter(principal_id)
     record_registry_change(notary, caller, "principal_revoked", principal)
-    return {**principal.to_json(), "revoked_at": now_rfc3339()}
+    return {**principal.to_json(), "revoked_at": now_utc()}
 
 
 @router.get("/principals", response_model=list[dict[str, Any]], responses=_ERRORS)

@@ -87,10 +87,10 @@ def record_access(notary: Notary, caller: Caller, action: str, project_id: str, 
                                   "role": caller.role, "action": action, "resource": resource[:400]}
     if caller.purpose:
         payload["purpose"] = caller.purpose[:200]
-    from notary.log import now_rfc3339
+    from verifier.times import now_utc
 
     record = {"type": "access", "project_id": project_id, "session_id": "access", "venue_id": notary.config.org,
-              "device_id": notary.recorder_key.principal_id, "occurred_at": now_rfc3339().replace("Z", "+00:00"),
+              "device_id": notary.recorder_key.principal_id, "occurred_at": now_utc(),
               "payload": payload, "attachments": []}
     key = notary.recorder_key
     try:

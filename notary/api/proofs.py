@@ -80,7 +80,7 @@ def get_proof_bundle(
         project_id = str(json.loads(entry)["record"]["project_id"])
         check_project(caller, project_id)
         record_access(notary, caller, "read_proof_bundle", project_id, f"GET /v1/proof/bundle/{leaf_index}")
-        return proof_bundle(notary.log, leaf_index)
+        return proof_bundle(notary.log, leaf_index).encode()
     except NotAnchored as exc:
         raise HTTPException(409, f"{exc}; anchoring happens within {notary.config.max_merge_delay}s") from exc
     except LookupError as exc:

@@ -42,8 +42,8 @@ async def submit_records(
     duplicates = len(result.receipts) - result.appended
     metrics.appended.inc(result.appended)
     metrics.duplicates.inc(duplicates)
-    notary.sealer.nudge(1 + max(r["leaf_index"] for r in result.receipts))
-    content = json.dumps({"receipts": result.receipts, "appended": result.appended, "duplicates": duplicates})
+    notary.sealer.nudge(1 + max(r.leaf_index for r in result.receipts))
+    content = json.dumps({"receipts": result.encode(), "appended": result.appended, "duplicates": duplicates})
     return Response(content, media_type="application/json")
 
 
@@ -112,4 +112,4 @@ def get_receipt(leaf_index: LeafIndex, notary: Notary = Depends(get_notary),
     """Public: a receipt carries hashes and the notary's signature, nothing of the record."""
     if leaf_index >= notary.log.size:
         raise HTTPException(404, f"leaf {leaf_index} is not in the log (size {notary.log.size})")
-    return Receipt.model_validate(notary.log.receipt(leaf_index))
+    return Receipt.model_validate(notary.log.receipt(leaf_index).encode())

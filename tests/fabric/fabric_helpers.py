@@ -4,6 +4,7 @@ import datetime
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -163,13 +164,19 @@ def anchor_block(
     channel: str = "evidence",
     valid: bool = True,
     last_config: int = 0,
+    head: str | None = None,
 ) -> tuple[bytes, str]:
-    """A serialized block whose second transaction anchors (log_id, size, root); returns it and the tx id."""
+    """A serialized block whose second transaction anchors (log_id, size, root), or with `head` (a time) attests
+    that as the log's head; returns it and the tx id."""
     identity, signer = creator
-    tx_id, proposal = new_proposal(identity, channel, "evidence", "evidence:anchor_checkpoint", [b"x"])
-    anchor = {"log_id": log_id, "size": size, "root": root.hex(), "tx_id": tx_id}
+    function = "attest_log_head" if head is not None else "anchor_checkpoint"
+    tx_id, proposal = new_proposal(identity, channel, "evidence", f"evidence:{function}", [b"x"])
+    anchor: dict[str, Any] = {"log_id": log_id, "size": size, "root": root.hex(), "tx_id": tx_id}
+    key = f"anchor/{log_id}/{size:020d}"
+    if head is not None:
+        anchor["attested_at"], key = head, f"head/{log_id}"
     value = json.dumps(anchor, sort_keys=True).encode()
-    kv = kv_rwset_pb2.KVRWSet(writes=[kv_rwset_pb2.KVWrite(key=f"anchor/{log_id}/{size:020d}", value=value)])
+    kv = kv_rwset_pb2.KVRWSet(writes=[kv_rwset_pb2.KVWrite(key=key, value=value)])
     rwset = rwset_pb2.TxReadWriteSet(
         data_model=rwset_pb2.TxReadWriteSet.KV,
         ns_rwset=[rwset_pb2.NsReadWriteSet(namespace="evidence", rwset=kv.SerializeToString())],

@@ -85,7 +85,8 @@ def test_fabric_extract_fails_against_another_networks_roots(fabric_extract: tup
     path, trust = fabric_extract
     ledger = dict(trust.ledgers[0].body)
     ledger["organizations"] = {msp: OrgCA.create(msp).pem() for msp in ledger["organizations"]}
-    report = verify_extract(path, TrustRoots(trust.notaries, (LedgerRoot.parse(ledger, "other roots"),)))
+    other = LedgerRoot.of_ledger(ledger, "other roots").bound_to(trust.ledgers[0].logs)
+    report = verify_extract(path, TrustRoots(trust.notaries, (other,)))
     assert not report.ok
     failed = report.errors + [f.detail for f in report.findings if not f.ok]
     assert any("are not the pinned ones" in e for e in failed), failed
@@ -104,7 +105,9 @@ def test_extracts_before_and_after_add_org_verify_against_the_same_published_roo
     # adding cities changes nothing that was published
     assert [r.body for r in trust.ledgers] == [r.body for r in published.ledgers]
     assert verify_extract(first, published).ok
-    report = verify_extract(second, TrustRoots(trust.notaries, published.ledgers))
+    # The second run's log is another log: the same published ledger roots, bound to it as well.
+    bound = tuple(r.bound_to([*r.logs, trust.notaries[0].log_id]) for r in published.ledgers)
+    report = verify_extract(second, TrustRoots(trust.notaries, bound))
     assert report.ok, report.errors + [f.detail for f in report.findings if not f.ok] + [
         e for r in report.records for e in r.errors]
     assert f"of {before + 2} members as of config block" in report.anchor, report.anchor

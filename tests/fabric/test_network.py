@@ -38,7 +38,8 @@ def test_anchor_is_endorsed_by_a_majority_and_readable_from_every_peer(
     anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
     print(f"submit to commit: {time.monotonic() - started:.2f} s")
     assert (anchor.size, anchor.root) == (3, notary.root())
-    summary = verify_fabric_anchor(province.anchor_evidence(anchor), province.trust_roots(), log_id, 3, notary.root())
+    evidence = province.transaction_evidence(anchor.tx_id)
+    summary = verify_fabric_anchor(evidence, province.trust_roots(), log_id, 3, notary.root())
     members = len(fabric_network.orgs)
     endorsers = summary.split("endorsed by ")[1].split(" (")[0].split(", ")
     assert len(endorsers) >= members // 2 + 1 and f"of {members}" in summary, summary
@@ -85,7 +86,7 @@ def test_verifier_accepts_real_evidence_and_rejects_a_flipped_byte(ledger_of: Le
     province = ledger_of("ProvinceMSP")
     log_id, notary = _new_log(province, entries=5)
     anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
-    evidence, roots = province.anchor_evidence(anchor), province.trust_roots()
+    evidence, roots = province.transaction_evidence(anchor.tx_id), province.trust_roots()
     print(verify_fabric_anchor(evidence, roots, log_id, 5, notary.root()))
     raw = bytearray(base64.b64decode(evidence["block"]))
     raw[len(raw) // 2] ^= 0x01
@@ -113,7 +114,7 @@ def test_anchor_event_is_delivered(ledger_of: LedgerOf) -> None:
     province = ledger_of("ProvinceMSP")
     log_id, notary = _new_log(province)
     anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
-    block = province.anchor_evidence(anchor)["block_number"]
+    block = province.transaction_evidence(anchor.tx_id)["block_number"]
     events = province.network.chaincode_events("evidence", start_block=block, timeout=30)
     try:
         found = next(event for event in events if event.tx_id == anchor.tx_id)

@@ -10,7 +10,7 @@ from fabric_helpers import OrgCA, anchor_block, config_block
 from fabric_protos.common import common_pb2
 
 from verifier.errors import AnchorError
-from verifier.fabric import block_hash, verify_fabric_anchor
+from verifier.fabric import block_hash, verify_fabric_anchor, verify_fabric_head
 
 ORGS = ("ProvinceMSP", "JinanMSP", "QingdaoMSP")
 ROOT = hashlib.sha256(b"root").digest()
@@ -304,3 +304,35 @@ def test_a_genesis_block_other_than_the_pinned_one_fails(cas: dict[str, OrgCA]) 
         verify_fabric_anchor(_evidence(block, tx_id, chain=[other]), _roots(cas), "log-a", 5, ROOT)
     with pytest.raises(AnchorError, match="must name the genesis_block"):
         verify_fabric_anchor(_evidence(block, tx_id), {**_roots(cas), "genesis_block": None}, "log-a", 5, ROOT)
+
+
+# The ledger's attested head of a log -------------------------------------------------------------------------
+
+AT = "2026-11-27T09:00:00.000000Z"
+
+
+def _head_block(cas: dict[str, OrgCA], log_id: str = "log-a", head: str = AT) -> tuple[bytes, str]:
+    block: tuple[bytes, str] = anchor_block(
+        cas["ProvinceMSP"].issue("notary", "client"),
+        [cas[m].issue(f"peer0.{m}", "peer") for m in ("ProvinceMSP", "JinanMSP")],
+        cas["ProvinceOrdererMSP"].issue("orderer0", "orderer"), log_id, 5, ROOT, head=head)
+    return block
+
+
+def test_an_endorsed_head_attestation_is_read_with_its_block(cas: dict[str, OrgCA]) -> None:
+    block, tx_id = _head_block(cas)
+    head, number, summary = verify_fabric_head(_evidence(block, tx_id), _roots(cas), "log-a")
+    assert (head.log_id, head.size, head.root, head.tx_id, head.attested_at, number) == ("log-a", 5, ROOT, tx_id, AT, 7)
+    assert "endorsed by JinanMSP, ProvinceMSP" in summary
+
+
+def test_an_anchor_or_another_logs_head_is_not_the_head_of_this_log(cas: dict[str, OrgCA]) -> None:
+    block, tx_id = _block(cas)
+    with pytest.raises(AnchorError):
+        verify_fabric_head(_evidence(block, tx_id), _roots(cas), "log-a")
+    block, tx_id = _head_block(cas, log_id="log-b")
+    with pytest.raises(AnchorError, match=r"does not attest the head of log 'log-a'|does not write the head"):
+        verify_fabric_head(_evidence(block, tx_id), _roots(cas), "log-a")
+    block, tx_id = _head_block(cas, head="2026-11-27 09:00:00Z")
+    with pytest.raises(AnchorError, match="attested_at"):
+        verify_fabric_head(_evidence(block, tx_id), _roots(cas), "log-a")
