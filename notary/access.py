@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -36,6 +36,8 @@ from http_message_signatures import (
     algorithms,
 )
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
 from verifier.errors import MalformedInput
 from verifier.strict import parse_json
@@ -235,6 +237,11 @@ class Registry:
         with self._lock:
             return self._by_id.get(principal_id)
 
+    def standing(self, principal: Principal) -> bool:
+        """Whether `principal` is still bound exactly so: not revoked, not re-bound with another key or
+        other bindings since its request was authenticated."""
+        return self.get(principal.principal_id) == principal
+
     def key_of(self, principal: Principal) -> PublicKey:
         with self._lock:
             key = self._keys.get(principal.public_key)
@@ -254,18 +261,36 @@ def key_digest(public_pem: str) -> str:
     return hashlib.sha256(public_pem.encode()).hexdigest()
 
 
+def registry_payload(action: str, principal: Principal, by: str) -> dict[str, Any]:
+    """The payload of a `registry` record binding or revoking `principal`: who did it (`by`), the role and
+    bindings, and the SHA-256 of the key (the key itself stays out of the log's free text)."""
+    payload: dict[str, Any] = {"action": action, "subject": principal.principal_id, "by": by,
+                               "digest": key_digest(principal.public_key), "role": str(principal.role)}
+    if principal.venue_id:
+        payload["venue_id"] = principal.venue_id
+    if principal.function:
+        payload["function"] = principal.function
+    if principal.projects:
+        payload["projects"] = sorted(principal.projects)
+    if principal.endpoints:
+        payload["endpoints"] = sorted(principal.endpoints)
+    return payload
+
+
 def _revoked_message(principal: Principal) -> str:
     return (f"the key of principal {principal.principal_id} was revoked and cannot be bound again; "
             f"bind a new key")
 
 
 class DatabaseRegistry(Registry):
-    """The notary's principals, in its database, so that every worker process sees a binding or a
-    revocation at once. Parsed keys are cached by PEM (a cache, not state)."""
+    """Principals in a database (the notary's, the hub's), so that every worker process sees a binding or a
+    revocation at once and a restart keeps both. Parsed keys are cached by PEM (a cache, not state)."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, tables: tuple[Any, Any] | None = None) -> None:
         super().__init__()
         self.engine = engine
+        self.principals, self.revocations = tables if tables is not None else (principals, revocations)
+        self._endpoints = "endpoints" in self.principals.c
 
     def bind(self, principal: Principal) -> bool:
         from sqlalchemy import insert
@@ -280,10 +305,13 @@ class DatabaseRegistry(Registry):
             if existing is not None:
                 raise AccessConfigError(f"principal {principal.principal_id} is already bound as "
                                         f"{existing.describe()}; revoke it first")
-            conn.execute(insert(principals).values(
+            values: dict[str, Any] = dict(
                 principal_id=principal.principal_id, role=str(principal.role), public_key=principal.public_key,
                 venue_id=principal.venue_id, function=principal.function,
-                projects=json.dumps(sorted(principal.projects))))
+                projects=json.dumps(sorted(principal.projects)))
+            if self._endpoints:
+                values["endpoints"] = json.dumps(sorted(principal.endpoints))
+            conn.execute(insert(self.principals).values(**values))
         return True
 
     def revoke(self, principal_id: str) -> Principal | None:
@@ -291,9 +319,9 @@ class DatabaseRegistry(Registry):
 
         with self.engine.begin() as conn:
             existing = self._load(conn, principal_id)
-            conn.execute(delete(principals).where(principals.c.principal_id == principal_id))
+            conn.execute(delete(self.principals).where(self.principals.c.principal_id == principal_id))
             if existing is not None and not self._was_revoked(conn, existing):
-                conn.execute(insert(revocations).values(
+                conn.execute(insert(self.revocations).values(
                     principal_id=principal_id, key_digest=key_digest(existing.public_key), revoked_at=time.time()))
         return existing
 
@@ -301,23 +329,23 @@ class DatabaseRegistry(Registry):
         with self.engine.connect() as conn:
             return self._was_revoked(conn, principal)
 
-    @staticmethod
-    def _was_revoked(conn: Any, principal: Principal) -> bool:
+    def _was_revoked(self, conn: Any, principal: Principal) -> bool:
         from sqlalchemy import select
 
-        return conn.execute(select(revocations.c.principal_id).where(
-            revocations.c.principal_id == principal.principal_id,
-            revocations.c.key_digest == key_digest(principal.public_key))).first() is not None
+        r = self.revocations
+        return conn.execute(select(r.c.principal_id).where(
+            r.c.principal_id == principal.principal_id,
+            r.c.key_digest == key_digest(principal.public_key))).first() is not None
 
-    @staticmethod
-    def _load(conn: Any, principal_id: str) -> Principal | None:
+    def _load(self, conn: Any, principal_id: str) -> Principal | None:
         from sqlalchemy import select
 
-        row = conn.execute(select(principals).where(principals.c.principal_id == principal_id)).first()
+        row = conn.execute(select(self.principals).where(self.principals.c.principal_id == principal_id)).first()
         if row is None:
             return None
+        endpoints = frozenset(json.loads(row.endpoints)) if self._endpoints else frozenset()
         return Principal(row.principal_id, Role(row.role), row.public_key, row.venue_id, row.function,
-                         frozenset(json.loads(row.projects)))
+                         frozenset(json.loads(row.projects)), endpoints)
 
     def get(self, principal_id: str) -> Principal | None:
         with self.engine.connect() as conn:
@@ -327,45 +355,44 @@ class DatabaseRegistry(Registry):
         from sqlalchemy import select
 
         with self.engine.connect() as conn:
-            ids = conn.execute(select(principals.c.principal_id).order_by(principals.c.principal_id)).scalars()
+            ids = conn.execute(select(self.principals.c.principal_id)
+                               .order_by(self.principals.c.principal_id)).scalars()
             return [p for p in (self._load(conn, i) for i in list(ids)) if p is not None]
 
 
-def _principals_table() -> Any:
-    from sqlalchemy import Column, String, Table, Text
+def registry_tables(metadata: Any, prefix: str = "", endpoints: bool = False) -> tuple[Any, Any]:
+    """The tables of a principal registry in `metadata`: the principals bound, and the keys revoked under a
+    principal id (a revoked key is never bound again, by the API or by a restart from an access configuration
+    that still names it). The hub's registry keeps its supervisors' webhook endpoints too."""
+    from sqlalchemy import Column, Float, String, Table, Text
 
-    from notary import store
-
-    return Table(
-        "principals", store.metadata,
+    columns = [
         Column("principal_id", String(128), primary_key=True),
         Column("role", String(32), nullable=False),
         Column("public_key", Text, nullable=False),
         Column("venue_id", String(128)),
         Column("function", String(32)),
         Column("projects", Text, nullable=False),
-    )
-
-
-principals = _principals_table()
-
-
-def _revocations_table() -> Any:
-    """Keys revoked under a principal id: a revoked key is never bound again, by the API or by a restart
-    from an access configuration that still names it."""
-    from sqlalchemy import Column, Float, String, Table
-
-    from notary import store
-
-    return Table(
-        "principal_revocations", store.metadata,
+    ]
+    if endpoints:
+        columns.append(Column("endpoints", Text, nullable=False, default="[]"))
+    bound = Table(f"{prefix}principals", metadata, *columns)
+    revoked = Table(
+        f"{prefix}principal_revocations", metadata,
         Column("principal_id", String(128), primary_key=True),
         Column("key_digest", String(64), primary_key=True),
         Column("revoked_at", Float, nullable=False),
     )
+    return bound, revoked
 
 
-revocations = _revocations_table()
+def _notary_tables() -> tuple[Any, Any]:
+    from notary import store
+
+    return registry_tables(store.metadata)
+
+
+principals, revocations = _notary_tables()
 
 
 def load_access_config(path: Path) -> list[Principal]:
@@ -731,6 +758,55 @@ async def caller_of(request: Any, authenticator: Authenticator, insecure_local: 
         return Caller(None)
     body = await request.body()
     return authenticator.authenticate(SignedMessage(request.method, _target_uri(request), headers), body)
+
+
+def check_standing(registry: Registry, caller: Caller) -> None:
+    """Refuse (401) a caller whose principal was revoked, or bound otherwise, since its request was
+    authenticated: checked again where something confidential is recorded as read and where it is handed out."""
+    p = caller.principal
+    if p is not None and not registry.standing(p):
+        raise AccessDenied(401, f"principal {p.principal_id} was revoked while its request was under way; "
+                                "nothing is served")
+
+
+class Permissions:
+    """A service's role × action matrix (`table`: action -> the roles allowed, `PUBLIC` for anyone) and the
+    FastAPI dependencies that enforce it, shared by the notary and the hub. The application keeps its
+    `Authenticator` in `app.state.authenticator` and whether it serves `--insecure-local` (no access
+    configuration: any unsigned caller on loopback may do anything) in `app.state.insecure_local`."""
+
+    def __init__(self, table: Mapping[str, frozenset[str]]) -> None:
+        self.table = table
+
+    async def caller(self, request: Request) -> Caller:
+        """The authenticated principal, or the public when the request carries no signature (a FastAPI
+        dependency; async although it does no I/O of its own: a sync one costs a thread hop per request)."""
+        state = request.app.state
+        try:
+            return await caller_of(request, state.authenticator, bool(getattr(state, "insecure_local", False)))
+        except AccessDenied as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+
+    def allowed(self, caller: Caller, action: str) -> bool:
+        return caller.local or caller.role in self.table[action]
+
+    def permit(self, caller: Caller, action: str) -> None:
+        """Refuse `caller` unless its role may do `action`: 401 for the public, 403 for a role, each naming who may."""
+        if not self.allowed(caller, action):
+            who = ", ".join(sorted(self.table[action])) or "no one through the API"
+            if caller.principal is None:
+                raise HTTPException(401, f"{action.replace('_', ' ')} needs a signed request from a registered "
+                                         f"principal ({who})")
+            raise HTTPException(403, f"{caller.principal.describe()} may not {action.replace('_', ' ')}; "
+                                     f"that is for {who}")
+
+    def require(self, action: str) -> Callable[[Request], Awaitable[Caller]]:
+        """A FastAPI dependency: the caller, if its role may do `action` (else 401 or 403)."""
+        async def check(request: Request) -> Caller:
+            caller = await self.caller(request)
+            self.permit(caller, action)
+            return caller
+        return check
 
 
 def _target_uri(request: Any) -> str:

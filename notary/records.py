@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from notary.screening import screened
+from notary.screening import ScreenedAcross, across, deferred, screened, screened_texts, split_message
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -18,6 +18,8 @@ Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 # Free text is screened for personal data in clear (notary.screening).
 Text = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(screened)]
 Short = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(screened)]
+Endpoint = Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$"),
+                     AfterValidator(screened)]
 MAX_RECORD_BYTES = 1024 * 1024  # canonical bytes of one record: any accepted record fits an extract member
 
 
@@ -34,7 +36,7 @@ def rfc3339_with_offset(value: str) -> str:
 Timestamp = Annotated[str, Field(max_length=40), AfterValidator(rfc3339_with_offset)]
 
 
-class _Strict(BaseModel):
+class _Strict(ScreenedAcross, BaseModel):  # BaseModel named too, for linters that do not follow imports
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -233,6 +235,7 @@ class RegistryChange(_Strict):
     venue_id: Ident | None = None
     function: Ident | None = None
     projects: Annotated[list[Ident], Field(max_length=1000)] = []
+    endpoints: Annotated[list[Endpoint], Field(max_length=100)] = []  # a supervisor's webhook URLs (hub)
     count: Annotated[int, Field(ge=0)] | None = None
 
 
@@ -290,15 +293,19 @@ def validate_record(record: Any) -> str:
     """Check a record against the envelope and its payload schema; return its type."""
     if not isinstance(record, dict):
         raise SchemaViolation(f"record must be a JSON object, got {type(record).__name__}")
-    try:
-        _RECORD.validate_python(record)
-    except ValidationError as exc:
-        raise SchemaViolation(_explain(exc, "")) from exc
-    kind = str(record["type"])
-    try:
-        _PAYLOAD[kind].validate_python(record["payload"])
-    except ValidationError as exc:
-        raise SchemaViolation(f"{kind} " + _explain(exc, "payload")) from exc
+    with deferred():  # the payload's and the attachments' free text are screened together, below
+        try:
+            envelope = _RECORD.validate_python(record)
+        except ValidationError as exc:
+            raise SchemaViolation(_explain(exc, "")) from exc
+        kind = str(record["type"])
+        try:
+            payload = _PAYLOAD[kind].validate_python(record["payload"])
+        except ValidationError as exc:
+            raise SchemaViolation(f"{kind} " + _explain(exc, "payload")) from exc
+    found = across([*screened_texts(payload, ("payload",)), *screened_texts(envelope)])
+    if found is not None:
+        raise SchemaViolation(f"{kind} {split_message(*found)}")
     return kind
 
 

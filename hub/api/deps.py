@@ -7,18 +7,19 @@ booking, which venue leads an objection, which projects a court was granted) are
 object is known, against the caller's bindings.
 """
 
-from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from hub import db
 from hub.errors import Forbidden
 from hub.service import Hub
 from hub.workflows import bookings
-from notary.access import PUBLIC, AccessDenied, Caller, Role, caller_of
+from notary.access import PUBLIC, Caller, Permissions, Role
 
 R = Role
+T = TypeVar("T")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read_public": frozenset({PUBLIC, *R}),  # 信息公开 and health
     "manage_registry": frozenset({R.HUB_OPERATOR}),  # venues, the expert pool, trusted CAs
@@ -35,6 +36,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_cases": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # objections, misconduct, incidents, alarms
     "read_draw": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # seeds and drawn experts: sealed from the rest
     "subscribe": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # only to a supervisor's registered endpoints
+    # Who may bind and revoke whom at the hub (each binding and revocation a registry record in the log):
+    "list_principals": frozenset({R.HUB_OPERATOR}),
+    "manage_hub_operators": frozenset({R.HUB_OPERATOR}),  # and node operators, notary administrators
+    "manage_venue_operators": frozenset({R.HUB_OPERATOR}),
+    "manage_devices": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # a venue operator: its own venue's only
+    "manage_supervisors": frozenset({R.HUB_OPERATOR}),  # with the endpoints webhooks may go to
+    "manage_courts": frozenset({R.HUB_OPERATOR}),  # with the projects each was granted
+}
+# The action that binding or revoking a principal of each role needs.
+MANAGE: dict[Role, str] = {
+    R.HUB_OPERATOR: "manage_hub_operators", R.NODE_OPERATOR: "manage_hub_operators",
+    R.NOTARY_ADMIN: "manage_hub_operators", R.VENUE_OPERATOR: "manage_venue_operators",
+    R.DEVICE: "manage_devices", R.SUPERVISOR: "manage_supervisors", R.COURT: "manage_courts",
 }
 
 
@@ -43,25 +57,19 @@ def get_hub(request: Request) -> Hub:
     return hub
 
 
-async def get_caller(request: Request) -> Caller:
-    hub = get_hub(request)
-    insecure = hub.config.access is None and hub.config.insecure_local
-    try:
-        return await caller_of(request, request.app.state.authenticator, insecure)
-    except AccessDenied as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+# One enforcement for both services (notary.access.Permissions), over this service's matrix.
+guard = Permissions(PERMISSIONS)
+get_caller = guard.caller  # the authenticated principal, or the public when the request carries no signature
+allowed = guard.allowed
+require = guard.require
+permit = guard.permit  # for routes whose action depends on the path or the body
 
 
-def allowed(caller: Caller, action: str) -> bool:
-    return caller.local or caller.role in PERMISSIONS[action]
-
-
-def require(action: str) -> Callable[[Request], Awaitable[Caller]]:
-    async def check(request: Request) -> Caller:
-        caller = await get_caller(request)
-        permit(caller, action)
-        return caller
-    return check
+def release(hub: Hub, caller: Caller, value: T) -> T:
+    """What is not public, as it is handed out: only if its reader still stands, checked again at that
+    moment, so a read authorised before a revocation does not complete after it."""
+    hub.check_standing(caller)
+    return value
 
 
 def acting_venue(caller: Caller) -> str | None:
@@ -93,13 +101,3 @@ def check_session(caller: Caller, s: Session, session: db.EvalSession) -> None:
     if p is not None and p.role is R.VENUE_OPERATOR and p.venue_id not in bookings.venues_of(s, session):
         raise Forbidden(f"{p.describe()} may not read session {session.session_id}: venue {p.venue_id} "
                         f"takes no part in it")
-
-
-def permit(caller: Caller, action: str) -> None:
-    """Refuse `caller` unless its role may do `action` (for routes whose action depends on the path)."""
-    if not allowed(caller, action):
-        if caller.principal is None:
-            raise HTTPException(401, f"{action.replace('_', ' ')} needs a signed request from a registered "
-                                     f"principal ({', '.join(sorted(PERMISSIONS[action]))})")
-        raise HTTPException(403, f"{caller.principal.describe()} may not {action.replace('_', ' ')}; "
-                                 f"that is for {', '.join(sorted(PERMISSIONS[action]))}")

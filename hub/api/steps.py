@@ -6,7 +6,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends
 
 from hub import db
-from hub.api.deps import acting_venue, check_project, get_caller, get_hub, permit, require
+from hub.api.deps import acting_venue, check_project, get_caller, get_hub, permit, release, require
 from hub.api.models import (
     BookingActionIn,
     BookingChangeIn,
@@ -39,7 +39,7 @@ def get_booking(booking_id: str, hub: Hub = Depends(get_hub),
             # A secondary venue sees its own booking and the main venue all of its session's, not another's.
             raise Forbidden(f"{caller.principal.describe() if caller.principal else venue} may not read booking "
                             f"{booking_id}: it is between {booking.main_venue_id} and {booking.venue_id}")
-        return bookings.booking_view(booking)
+        return release(hub, caller, bookings.booking_view(booking))
 
 
 @router.post("/bookings/{booking_id}/{action}", tags=["bookings"],
@@ -64,7 +64,7 @@ def get_draw(draw_id: str, hub: Hub = Depends(get_hub),
         session_id = hub.get(s, db.Draw, draw_id, "draw").session_id
     hub.record_access(session_id, caller, "read_draw", f"GET /draws/{draw_id}")
     with hub.db() as s:
-        return draws.draw_view(hub.get(s, db.Draw, draw_id, "draw"), secret=True)
+        return release(hub, caller, draws.draw_view(hub.get(s, db.Draw, draw_id, "draw"), secret=True))
 
 
 @router.post("/draws/{draw_id}/execute", tags=["draws"],
@@ -83,9 +83,9 @@ def replacement(draw_id: str, body: ReplacementIn, hub: Hub = Depends(get_hub),
 
 @router.get("/objections/{objection_id}", tags=["objections"])
 def get_objection(objection_id: str, hub: Hub = Depends(get_hub),
-                  _: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
+                  caller: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
     with hub.db() as s:
-        return cases.objection_view(hub.get(s, db.Objection, objection_id, "objection"))
+        return release(hub, caller, cases.objection_view(hub.get(s, db.Objection, objection_id, "objection")))
 
 
 @router.post("/objections/{objection_id}/{action}", tags=["objections"],
@@ -97,8 +97,8 @@ def objection_step(objection_id: str, action: Literal["review", "answer", "withd
 
 
 @router.get("/alarms", tags=["objections"], summary="Objections whose deadline passed while open")
-def alarms(hub: Hub = Depends(get_hub), _: Caller = Depends(require("read_cases"))) -> list[dict[str, Any]]:
-    return cases.alarms(hub)
+def alarms(hub: Hub = Depends(get_hub), caller: Caller = Depends(require("read_cases"))) -> list[dict[str, Any]]:
+    return release(hub, caller, cases.alarms(hub))
 
 
 @router.post("/misconduct", tags=["misconduct"], status_code=201, summary="Record misconduct (不当行为)")
@@ -109,9 +109,9 @@ def misconduct(body: MisconductIn, hub: Hub = Depends(get_hub),
 
 @router.get("/misconduct/{case_id}", tags=["misconduct"])
 def get_misconduct(case_id: str, hub: Hub = Depends(get_hub),
-                   _: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
+                   caller: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
     with hub.db() as s:
-        return cases.misconduct_view(hub.get(s, db.MisconductCase, case_id, "misconduct case"))
+        return release(hub, caller, cases.misconduct_view(hub.get(s, db.MisconductCase, case_id, "misconduct case")))
 
 
 @router.post("/misconduct/{case_id}/{action}", tags=["misconduct"], summary="verify, publish, forward")
@@ -123,9 +123,9 @@ def misconduct_step(case_id: str, action: Literal["verify", "publish", "forward"
 
 @router.get("/incidents/{incident_id}", tags=["incidents"])
 def get_incident(incident_id: str, hub: Hub = Depends(get_hub),
-                 _: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
+                 caller: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
     with hub.db() as s:
-        return conduct.incident_view(hub.get(s, db.Incident, incident_id, "incident"))
+        return release(hub, caller, conduct.incident_view(hub.get(s, db.Incident, incident_id, "incident")))
 
 
 @router.post("/incidents/{incident_id}/resolve", tags=["incidents"])
@@ -144,7 +144,7 @@ def subscribe(body: SubscriptionIn, hub: Hub = Depends(get_hub),
 @router.get("/subscriptions/{subscription_id}", tags=["supervision feed"])
 def get_subscription(subscription_id: str, hub: Hub = Depends(get_hub),
                      caller: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
-    return feed.subscription(hub, subscription_id, caller)
+    return release(hub, caller, feed.subscription(hub, subscription_id, caller))
 
 
 @router.delete("/subscriptions/{subscription_id}", tags=["supervision feed"])
