@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from notary.screening import ScreenedAcross, across, deferred, screened, screened_texts, split_message
+from notary.screening import across, screened, screened_texts, split_message
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -36,7 +36,7 @@ def rfc3339_with_offset(value: str) -> str:
 Timestamp = Annotated[str, Field(max_length=40), AfterValidator(rfc3339_with_offset)]
 
 
-class _Strict(ScreenedAcross, BaseModel):  # BaseModel named too, for linters that do not follow imports
+class _Strict(BaseModel):  # free text screened across fields by `validate_record`, over payload and attachments
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -293,17 +293,18 @@ def validate_record(record: Any) -> str:
     """Check a record against the envelope and its payload schema; return its type."""
     if not isinstance(record, dict):
         raise SchemaViolation(f"record must be a JSON object, got {type(record).__name__}")
-    with deferred():  # the payload's and the attachments' free text are screened together, below
-        try:
-            envelope = _RECORD.validate_python(record)
-        except ValidationError as exc:
-            raise SchemaViolation(_explain(exc, "")) from exc
-        kind = str(record["type"])
-        try:
-            payload = _PAYLOAD[kind].validate_python(record["payload"])
-        except ValidationError as exc:
-            raise SchemaViolation(f"{kind} " + _explain(exc, "payload")) from exc
-    found = across([*screened_texts(payload, ("payload",)), *screened_texts(envelope)])
+    try:
+        envelope = _RECORD.validate_python(record)
+    except ValidationError as exc:
+        raise SchemaViolation(_explain(exc, "")) from exc
+    kind = str(record["type"])
+    try:
+        payload = _PAYLOAD[kind].validate_python(record["payload"])
+    except ValidationError as exc:
+        raise SchemaViolation(f"{kind} " + _explain(exc, "payload")) from exc
+    # A number spread over several free-text fields of the record (payload and attachment names together).
+    found = across([*screened_texts(payload, ("payload",)),
+                    *(t for i, a in enumerate(envelope.attachments) for t in screened_texts(a, ("attachments", i)))])
     if found is not None:
         raise SchemaViolation(f"{kind} {split_message(*found)}")
     return kind

@@ -221,3 +221,91 @@ def test_hub_permission_matrix_holds_cell_by_cell(tmp_path: Path) -> None:
                 assert cells == 8 * sum(len(HUB_ROUTES[a]) for a in matrix)
         finally:
             hub.close()
+
+
+# ----- the signature profile verified directly (notary.access.verify_profile) against the library -----
+
+BODY = b'{"records": []}'
+
+
+def _signed(key: PrincipalKey, url: str, purpose: str | None = None, method: str = "POST") -> Any:
+    request = httpx.Request(method, url, content=BODY, headers={"content-type": "application/json"})
+    SignedRequests(key, purpose).sign(request)
+    return request
+
+
+@pytest.mark.parametrize("algorithm", ["ecdsa-p256-sha256", "ed25519"])
+@pytest.mark.parametrize(("url", "purpose"), [
+    ("http://127.0.0.1:8400/v1/records", None),
+    ("http://127.0.0.1:8400/v1/projects/P-1/extract?disclose=true", "case 2026-17"),
+    ("http://LocalHost:80/v1/records?project_id=P-1&after=%2C5", None),
+    ("https://notary.example:443/a/b%20c/?", "audit"),
+    ("http://[::1]:8400/v1/records", None),  # outside the profile's URL form: the library decides alone
+])
+def test_the_profile_path_accepts_what_the_library_accepts_with_the_same_result(algorithm: str, url: str,
+                                                                                purpose: str | None) -> None:
+    from notary.access import Authenticator, Registry, SignedMessage, verify_profile
+
+    key = PrincipalKey.generate("V-1.cam1", algorithm)
+    registry = Registry([key.principal(Role.DEVICE, "V-1", "recorder")])
+    request = _signed(key, url, purpose)
+    message = SignedMessage(request.method, str(request.url), request.headers)
+    public = registry.key_of(key.principal(Role.DEVICE, "V-1", "recorder"))
+    general = Authenticator._verify_general(message, BODY, key.principal_id, public)
+    fast = verify_profile(message, BODY, key.principal_id, public)
+    assert general == (general[0], purpose)
+    if "[" in url:
+        assert fast is None
+    else:
+        assert fast == general, "a request signed in the profile is verified on the profile path, alike"
+    assert Authenticator(registry).authenticate(message, BODY).purpose == purpose
+
+
+def _tampered(key: PrincipalKey) -> dict[str, tuple[Any, bytes]]:
+    """Requests that must not verify: each a signed request changed in one way after signing."""
+    from notary.access import SignedMessage
+
+    def message(request: httpx.Request, **changes: Any) -> Any:
+        headers = httpx.Headers(request.headers)
+        for name, value in changes.pop("headers", {}).items():
+            headers[name] = value
+        return SignedMessage(changes.get("method", request.method), changes.get("url", str(request.url)), headers)
+
+    base = "http://127.0.0.1:8400/v1/records"
+    r = _signed(key, base + "?project_id=P-1", "case 1")
+    sig_input = r.headers["signature-input"]
+    old = _signed(key, base)
+    import re as _re
+
+    created = int(_re.search(r"created=(\d+)", sig_input).group(1))  # type: ignore[union-attr]
+    return {
+        "body": (message(r), b'{"records": [1]}'),
+        "path": (message(r, url=base.replace("records", "recordz") + "?project_id=P-1"), BODY),
+        "query": (message(r, url=base + "?project_id=P-2"), BODY),
+        "method": (message(r, method="PUT"), BODY),
+        "authority": (message(r, url=base.replace("8400", "8401") + "?project_id=P-1"), BODY),
+        "purpose": (message(r, headers={"bidtrace-purpose": "case 2"}), BODY),
+        "digest": (message(r, headers={"content-digest": "sha-256=:" + "A" * 43 + "=:"}), BODY),
+        "tag": (message(r, headers={"signature-input": sig_input.replace('tag="bidtrace"', 'tag="other"')}), BODY),
+        "created": (message(r, headers={"signature-input": sig_input.replace(f"created={created}",
+                                                                              f"created={created - 600}")}), BODY),
+        "another signature": (message(r, headers={"signature": old.headers["signature"]}), BODY),
+        "two labels": (message(r, headers={"signature-input": sig_input + ", " + sig_input.replace("pyhms=", "b=")}),
+                       BODY),
+        "without the digest": (message(r, headers={"signature-input": sig_input.replace(' "content-digest"', "")}),
+                               BODY),
+    }
+
+
+@pytest.mark.parametrize("algorithm", ["ecdsa-p256-sha256", "ed25519"])
+def test_a_changed_request_is_refused_on_both_paths(algorithm: str) -> None:
+    from notary.access import AccessDenied, Authenticator, Registry, verify_profile
+
+    key = PrincipalKey.generate("V-1.cam1", algorithm)
+    principal = key.principal(Role.DEVICE, "V-1", "recorder")
+    registry = Registry([principal])
+    for what, (message, body) in _tampered(key).items():
+        assert verify_profile(message, body, key.principal_id, registry.key_of(principal)) is None, what
+        with pytest.raises(AccessDenied) as refused:
+            Authenticator(registry).authenticate(message, body)
+        assert refused.value.status == 401, what

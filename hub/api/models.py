@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from notary.records import rfc3339_with_offset
+from notary.records import Endpoint, rfc3339_with_offset
 from notary.screening import ScreenedAcross, screened
 
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
@@ -184,8 +184,7 @@ class PrincipalIn(_In):
     function: Literal["recorder", "checkin", "signing_pad"] | None = Field(default=None, description="devices")
     projects: Annotated[list[Ident], Field(max_length=1000)] | None = Field(
         default=None, description="the projects a court or complainant is granted")
-    endpoints: Annotated[list[Annotated[str, Field(pattern=r"^https?://", max_length=2000)]],
-                         Field(max_length=100)] | None = Field(
+    endpoints: Annotated[list[Endpoint], Field(max_length=100)] | None = Field(
         default=None, description="a supervisor's webhook URLs: the only places the hub will push to")
 
 
