@@ -155,7 +155,10 @@ class Hub:
                     with self.db() as s:
                         self.write_registry(s, registry_payload("principal_bound", principal, CONFIGURATION))
                         s.commit()
-                    DatabaseRegistry.bind(self.principals, principal)
+                    try:
+                        DatabaseRegistry.bind(self.principals, principal)
+                    except AccessConfigError as exc:  # bound otherwise or revoked through the API meanwhile
+                        log.warning("access configuration: %s", exc)
                     done += 1
                 del self.principals.pending[principal.principal_id]
             return done
