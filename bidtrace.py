@@ -5,11 +5,12 @@ import importlib
 import typer
 
 from notary.cli import extract_command, notary_app
-from verifier.cli import trust_app, verify_command
+from verifier.cli import stats_command, trust_app, verify_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Tamper-evident evidence for remote bid evaluation.")
 app.add_typer(notary_app, name="notary")
 app.command("verify")(verify_command)
+app.command("stats")(stats_command)
 app.add_typer(trust_app, name="trust")
 app.command("extract")(extract_command)
 

@@ -48,6 +48,7 @@ def serve(
     config = _config(data, notary_url, database_url, hub_id)
     config.access, config.insecure_local = access, insecure_local
     from notary.access import AccessConfigError
+    from notary.server import PortInUse, listen
 
     try:
         hub = Hub(config)
@@ -60,8 +61,13 @@ def serve(
         except AccessConfigError as exc:
             typer.echo(f"✗ {exc}", err=True)
             raise typer.Exit(2) from exc
+        try:
+            sock = listen(host, port)
+        except PortInUse as exc:
+            typer.echo(f"✗ {exc}", err=True)
+            raise typer.Exit(2) from exc
         typer.echo(f"hub {hub_id} on http://{host}:{port}, notary {notary_url}")
-        uvicorn.run(create_app(hub), host=host, port=port, log_level="warning")
+        uvicorn.Server(uvicorn.Config(create_app(hub), log_level="warning")).run(sockets=[sock])
     finally:
         hub.close()
 

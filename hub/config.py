@@ -25,11 +25,20 @@ class HubConfig:
     retry_max: float = 60.0
     webhook_timeout: float = 5.0
     beacon_wait: float = 30.0  # how long a draw waits for its commitment to be anchored
+    schedule_interval: float = 1.0  # seconds between looks for scheduled draws (专家预约抽取) that are due
     objection_hours: float = 72.0  # default answer deadline of an objection
+    objection_relay_hours: float = 24.0  # the lead venue relays an objection to the tenderer and supervisors
+    complaint_accept_hours: float = 72.0  # a supervisor accepts or rejects a complaint (3 days)
+    complaint_decision_hours: float = 720.0  # and decides an accepted one (30 days)
 
     @property
     def url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hub.db'}"
+
+    @property
+    def registry_key_file(self) -> Path:
+        """The misconduct registry's linkage keys, by version (see `hub.linkage`)."""
+        return self.data_dir / "misconduct-registry-keys.json"
 
     @property
     def trusted_ca_dir(self) -> Path:

@@ -38,6 +38,7 @@ class EvalSession(Base):
     slot_end: Mapped[str] = mapped_column(String(40))
     bidders: Mapped[list[Any]] = mapped_column(JSON)  # [{"name", "credit_code"}]: organisations
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | archived
+    tenderer_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     archive_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
@@ -92,6 +93,21 @@ class Draw(Base):
     replaced_experts: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
+class DrawSchedule(Base):
+    """专家预约抽取: a draw the scheduler commits at `draw_at` and runs once its commitment is anchored."""
+
+    __tablename__ = "draw_schedules"
+    schedule_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.session_id"), index=True)
+    draw_at: Mapped[str] = mapped_column(String(40))  # RFC 3339, as announced in the draw_schedule record
+    due: Mapped[float] = mapped_column(Float, index=True)  # draw_at as a POSIX time, for the scheduler's query
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the DrawIn body, committed as given
+    status: Mapped[str] = mapped_column(String(20))  # scheduled | committed | drawn | failed
+    schedule_leaf: Mapped[int] = mapped_column(Integer)
+    draw_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class Selection(Base):
     """An expert drawn for a session and the venue they sit in."""
 
@@ -140,19 +156,50 @@ class Objection(Base):
     __tablename__ = "objections"
     objection_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     session_id: Mapped[str] = mapped_column(String(128), index=True)
-    status: Mapped[str] = mapped_column(String(20))  # received | under_review | answered | withdrawn
+    status: Mapped[str] = mapped_column(String(20))  # received | under_review | relayed | answered | withdrawn
     lead_venue_id: Mapped[str] = mapped_column(String(128))
     filed_by: Mapped[str] = mapped_column(String(200))  # personal or organisation: stays in the hub
-    filed_by_commitment: Mapped[str] = mapped_column(String(64))
+    filed_by_principal: Mapped[str | None] = mapped_column(String(128), nullable=True)  # a bidder filing itself
+    filed_by_commitment: Mapped[str] = mapped_column(String(80))
     summary: Mapped[str] = mapped_column(Text)
-    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
-    deadline: Mapped[str] = mapped_column(String(40))
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # the tenderer's (or agency's) answer
+    deadline: Mapped[str] = mapped_column(String(40))  # for the answer
     deadline_epoch: Mapped[float] = mapped_column(Float, index=True)
-    alarm_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    relay_deadline: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    relay_deadline_epoch: Mapped[float | None] = mapped_column(Float, nullable=True)
+    relayed_to: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"principal_id", "role"}]
+    answers: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"by", "role", "answer", "leaf"}]
+    alarm_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the answer deadline missed
+    relay_alarm_leaf: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    leaves: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class Complaint(Base):
+    """A complaint (投诉) to one supervisor (行政监督部门), who accepts or rejects it and then decides."""
+
+    __tablename__ = "complaints"
+    complaint_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), index=True)
+    project_id: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # filed | accepted | rejected | decided | withdrawn
+    filed_by_principal: Mapped[str] = mapped_column(String(128))
+    filed_by_commitment: Mapped[str] = mapped_column(String(80))
+    supervisor_id: Mapped[str] = mapped_column(String(128))
+    summary: Mapped[str] = mapped_column(Text)
+    objection_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    accept_deadline: Mapped[str] = mapped_column(String(40))
+    decision_deadline: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    due_epoch: Mapped[float] = mapped_column(Float, index=True)  # the deadline of the step now awaited
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decision: Mapped[str | None] = mapped_column(Text, nullable=True)
+    alarm_leaves: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"alarm", "leaf"}]
     leaves: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class MisconductCase(Base):
+    """A case of the misconduct registry (不当行为信息记录专题库). `linkage_commitment` is the same for every
+    case of one party under one registry key: authorised users link cases across projects by it."""
+
     __tablename__ = "misconduct"
     case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     project_id: Mapped[str] = mapped_column(String(128), index=True)
@@ -162,10 +209,13 @@ class MisconductCase(Base):
     subject_kind: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str] = mapped_column(String(200))  # stays in the hub
     subject_public: Mapped[str] = mapped_column(String(200))  # organisation name or expert id
-    subject_commitment: Mapped[str] = mapped_column(String(64))
+    subject_commitment: Mapped[str] = mapped_column(String(80))
+    linkage_commitment: Mapped[str] = mapped_column(String(80), index=True)
+    linkage_key: Mapped[str] = mapped_column(String(10))
     description: Mapped[str] = mapped_column(Text)
     evidence: Mapped[list[Any]] = mapped_column(JSON)
     forwarded_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     leaves: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 

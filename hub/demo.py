@@ -4,9 +4,12 @@ A notary and the coordination hub serve over HTTP on loopback. The main venue in
 to Qingdao and Yantai; the hub commits and anchors an expert draw for all three venues, then draws;
 check-in stations report seven experts; two cameras per venue record (synthetic video made with OpenCV,
 segmented, hashed and hash-chained by the real recorder, sent through its durable queue); experts sign
-the report with cloud-signature certificates; fees, an objection, a misconduct case and the archive
-follow. The project's audit extract is then verified offline, segment files included, against the roots
-the notary and its ledger publish (written beside the extract, as a court would receive them).
+the report with cloud-signature certificates; fees follow; a bidder objects with its own key, the main
+venue relays the objection to the tenderer and the supervisor, and the tenderer answers; a misconduct
+case is recorded, published and forwarded to the supervisor's intake endpoint against a signed receipt;
+then the archive. The project's audit extract is then verified offline, segment files included, against
+the roots the notary and its ledger publish (written beside the extract, as a court would receive them),
+and the month's statistics the supervisor reads from the hub are recomputed from the extract.
 
 On Fabric (`--ledger fabric`) the notary anchors as ProvinceMSP on the local network (`bidtrace network up`,
 done here if needed); each run registers a log of its own, so the demo can run again on the same network.
@@ -36,9 +39,10 @@ from cryptography.x509.oid import NameOID
 from devices.queue import EvidenceQueue
 from devices.recorder import Recorder, RecorderConfig
 from hub.config import HubConfig
+from hub.intake import SupervisorIntake
 from hub.server import serving_hub
 from hub.service import Hub
-from notary.access import PrincipalKey, Role, SignedRequests, write_access_config
+from notary.access import Principal, PrincipalKey, Role, SignedRequests, write_access_config
 from notary.client import NotaryClient, SubmitterKey
 from notary.extract import published_roots
 from notary.server import running_notary
@@ -46,6 +50,7 @@ from notary.service import NotaryConfig
 from verifier.cli import render
 from verifier.commitments import commit, new_salt
 from verifier.extract import verify_extract
+from verifier.statistics import PROVINCE_TIME, MonthlyStatistics, monthly_statistics
 
 BEIJING = timezone(timedelta(hours=8))
 PROJECT = "SD-2026-JN-0417"
@@ -55,6 +60,7 @@ VENUES = [MAIN, *SECONDARY]
 CITIES = {MAIN: "济南", "V-QINGDAO-02": "青岛", "V-YANTAI-03": "烟台"}
 CAMERAS = ("cam1", "cam2")
 FPS = 10
+BIDDER, TENDERER, SUPERVISOR = "bidder-qdhj", "tenderer-sdjt", "supervisor-zjt"  # 青岛海建, 招标人, 住建厅
 BIDDERS = [{"name": "山东建工集团", "credit_code": "91370000MA3C5XXXX1"},
            {"name": "青岛海建有限公司", "credit_code": "91370200MA3D6XXXX2"},
            {"name": "烟台港城建设有限公司", "credit_code": "91370600MA3E7XXXX3"}]
@@ -205,9 +211,17 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
     admin_key = SubmitterKey.load_or_create(data / "keys" / "notary-admin.key", "notary-admin")
     operator_key = PrincipalKey.load_or_create(data / "keys" / "hub-operator.key", "hub-operator-province")
     venue_keys = {v: PrincipalKey.load_or_create(data / "keys" / f"{v}-operator.key", f"{v}-operator") for v in VENUES}
+    parties = {name: PrincipalKey.load_or_create(data / "keys" / f"{name}.key", name)
+               for name in (BIDDER, TENDERER)}
+    supervisor_key = SubmitterKey.load_or_create(data / "keys" / f"{SUPERVISOR}.key", SUPERVISOR)
+    intake = SupervisorIntake(supervisor_key)
     hub_access = data / "hub-access.json"
-    write_access_config(hub_access, [operator_key.principal(Role.HUB_OPERATOR),
-                                     *(k.principal(Role.VENUE_OPERATOR, v) for v, k in venue_keys.items())])
+    write_access_config(hub_access, [
+        operator_key.principal(Role.HUB_OPERATOR),
+        *(k.principal(Role.VENUE_OPERATOR, v) for v, k in venue_keys.items()),
+        parties[BIDDER].principal(Role.BIDDER, projects=[PROJECT]),
+        parties[TENDERER].principal(Role.TENDERER, projects=[PROJECT]),
+        Principal(SUPERVISOR, Role.SUPERVISOR, supervisor_key.public_pem(), endpoints=frozenset({intake.endpoint}))])
     access = data / "notary-access.json"
     write_access_config(access, [admin_key.principal(Role.NOTARY_ADMIN)])
     config = NotaryConfig(data_dir=data / "notary", log_id=log_id, ledger=ledger, seal_interval=0.5, access=access)
@@ -222,6 +236,8 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
                 print(f"hub on {hub_url}, writing its evidence as {hub_service.config.hub_id}")
                 hub = _Hub(hub_url, operator_key)
                 venues = {v: _Hub(hub_url, k) for v, k in venue_keys.items()}
+                venues.update({name: _Hub(hub_url, k) for name, k in parties.items()})
+                venues[SUPERVISOR] = _Hub(hub_url, supervisor_key)
                 _evaluate(hub, venues, admin, notary_url, data, segments)
                 size = notary.log.size
                 print(f"log size {size}; waiting for the anchor…", flush=True)
@@ -233,9 +249,11 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
                 court = NotaryClient(notary_url, as_principal=court_key, purpose="case 2026-0417 evidence review")
                 extract = court.extract(PROJECT, disclose=True)
                 court.close()
+                figures = _statistics(hub_service, venues[SUPERVISOR], notary.log.size)
         finally:
             hub_service.close()
             admin.close()
+            intake.close()
         roots = published_roots(notary.log, notary.ledger)
     path = data / f"extract-{PROJECT}.zip"
     path.write_bytes(extract)
@@ -249,8 +267,31 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded") -> int:
     report = verify_extract(path, roots, media=data / "media")
     text = render(report).splitlines()
     print("\n".join([*text[:12], "   …", *text[-22:]] if len(text) > 40 else text))
+    records = [(r.leaf_index, report.entries[r.leaf_index].record) for r in report.records if r.ok]
+    recomputed = monthly_statistics(records, figures.month)
+    print("\nthe month's statistics, as the supervisor reads them from the hub (GET /statistics):")
+    print("\n".join(figures.lines()))
+    same = recomputed == figures
+    print(f"recomputed from the verified extract (bidtrace stats {path.name} --month {figures.month}): "
+          f"{'identical ✓' if same else 'DIFFERENT ✗ ' + str(recomputed.encode())}")
     print(f"\ndone in {time.monotonic() - started:.1f}s")
-    return 0 if report.ok else 1
+    return 0 if report.ok and same else 1
+
+
+def _statistics(hub: Hub, supervisor: _Hub, size: int) -> MonthlyStatistics:
+    """The month's figures of the project as the supervisor reads them, once the hub's mirror of the log has
+    caught up with everything the extract holds."""
+    from hub import db
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with hub.db() as s:
+            cursor = s.get(db.State, "tail_cursor")
+            if cursor is not None and cursor.value >= size - 1:
+                break
+        time.sleep(0.1)
+    month = datetime.now(PROVINCE_TIME).strftime("%Y-%m")
+    return MonthlyStatistics.parse(supervisor("GET", f"/statistics?month={month}&project_id={PROJECT}"))
 
 
 def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_url: str, data: Path,
@@ -263,7 +304,8 @@ def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_ur
     now = datetime.now(BEIJING).replace(microsecond=0)
     hub("POST", "/sessions", {"session_id": SESSION, "project_id": PROJECT, "main_venue_id": MAIN,
                               "room": "评标室 3", "slot_start": (now - timedelta(minutes=5)).isoformat(),
-                              "slot_end": (now + timedelta(hours=8)).isoformat(), "bidders": BIDDERS})
+                              "slot_end": (now + timedelta(hours=8)).isoformat(), "bidders": BIDDERS,
+                              "tenderer_id": TENDERER})
     for venue in SECONDARY:
         offer = hub("POST", f"/sessions/{SESSION}/offers", {"venue_id": venue, "room": "评标室 1"})
         venues[venue]("POST", f"/bookings/{offer['booking_id']}/confirm")
@@ -304,19 +346,21 @@ def _evaluate(hub: _Hub, venues: dict[str, _Hub], admin: NotaryClient, notary_ur
                                                   "payer": "山东省公共资源交易中心"})
     _step("signatures: 7 cloud signatures over the evaluation report, verified; fees: 7 payments of ¥800.00")
 
-    objection = hub("POST", f"/sessions/{SESSION}/objections",
-                    {"filed_by": "青岛海建有限公司", "summary": "对评分结果提出异议 (objection to the scoring)"})
+    objection = venues[BIDDER]("POST", f"/sessions/{SESSION}/objections",
+                               {"summary": "对评分结果提出异议 (objection to the scoring)"})
     venues[MAIN]("POST", f"/objections/{objection['objection_id']}/review", {})
-    venues[MAIN]("POST", f"/objections/{objection['objection_id']}/answer",
-                 {"answer": "复核后维持原评审结果 (result upheld after review)"})
+    venues[MAIN]("POST", f"/objections/{objection['objection_id']}/relay", {"to": [TENDERER, SUPERVISOR]})
+    venues[TENDERER]("POST", f"/objections/{objection['objection_id']}/answer",
+                     {"answer": "经复核维持原评审结果 (result upheld after review)"})
     case = hub("POST", "/misconduct", {
         "session_id": SESSION, "subject_kind": "bidder", "subject_id": "91370600MA3E7XXXX3",
         "subject_name": "烟台港城建设有限公司",
         "description": "投标文件雷同，疑似围标串标 (near-identical bid documents)", "evidence": [drawn["result_leaf"]]})
-    for action, body in (("verify", {}), ("publish", {}), ("forward", {"supervisor": "山东省住房和城乡建设厅"})):
-        hub("POST", f"/misconduct/{case['case_id']}/{action}", body)
-    _step("objection received, reviewed and answered by the main venue; misconduct case recorded, verified, "
-          "published and forwarded to the supervisor")
+    for action, body in (("verify", {}), ("publish", {}), ("forward", {"supervisor": SUPERVISOR})):
+        forwarded = hub("POST", f"/misconduct/{case['case_id']}/{action}", body)
+    _step(f"objection filed by bidder {BIDDER} with its own key, relayed by {MAIN} to the tenderer and the "
+          "supervisor, answered by the tenderer; misconduct case recorded, verified, published and forwarded "
+          f"(receipt {forwarded['delivery']['receipt_id']} signed by {SUPERVISOR})")
 
     archived = hub("POST", f"/sessions/{SESSION}/archive")
     _step(f"archive: {len(archived['leaves'])} pieces of evidence listed and sealed")

@@ -43,3 +43,9 @@ class NotaryUnavailable(HubError):
     """The notary cannot be reached; the state change was not made (503)."""
 
     status = 503
+
+
+class NotDelivered(HubError):
+    """A delivery to a registered endpoint failed or its receipt did not hold; nothing was changed (502)."""
+
+    status = 502

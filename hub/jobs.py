@@ -1,4 +1,5 @@
-"""The hub's schedule (APScheduler): tail the notary log and fan out, deliver webhooks, check deadlines."""
+"""The hub's schedule (APScheduler): tail the notary log and fan out, deliver webhooks, check deadlines, and
+commit and run scheduled draws (专家预约抽取) when they are due."""
 
 import logging
 from typing import Any
@@ -33,7 +34,7 @@ class Jobs:
 
 
 def start_scheduler(hub: Hub) -> Jobs:
-    from hub.workflows import cases, feed
+    from hub.workflows import cases, draws, feed
 
     client = httpx.Client(timeout=hub.config.webhook_timeout, follow_redirects=False)
     scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1,
@@ -44,5 +45,7 @@ def start_scheduler(hub: Hub) -> Jobs:
                       seconds=hub.config.deliver_interval, id="deliver")
     scheduler.add_job(_guard("deadlines", lambda: cases.check_deadlines(hub)), "interval",
                       seconds=hub.config.deadline_interval, id="deadlines")
+    scheduler.add_job(_guard("scheduled draws", lambda: draws.run_scheduled(hub)), "interval",
+                      seconds=hub.config.schedule_interval, id="scheduled draws")
     scheduler.start()
     return Jobs(scheduler, client)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import db as models
 from hub.config import HubConfig
 from hub.errors import Conflict, HubError, NotaryRefused, NotaryUnavailable, NotFound, Revoked
+from hub.linkage import LinkageKeys
 from notary.access import (
     AccessConfigError,
     AccessDenied,
@@ -78,6 +79,7 @@ class Hub:
         self.key = SubmitterKey.load_or_create(config.data_dir / "hub.key", config.hub_id)
         # The hub's key signs its evidence and its requests to the notary alike.
         self.notary = NotaryClient(config.notary_url, timeout=15.0, as_principal=self.key)
+        self.linkage_keys = LinkageKeys.load_or_create(config.registry_key_file)
         self.lock = threading.RLock()
         self.principals = HubRegistry(self)
         if config.access is not None:
@@ -295,17 +297,19 @@ class Hub:
     def write(
         self, s: Session, session: models.EvalSession, kind: str, venue_id: str, payload: dict[str, Any],
         personal: dict[str, str] | None = None, attachments: list[dict[str, Any]] | None = None,
+        salts: dict[str, bytes] | None = None,
     ) -> dict[str, Any]:
         """Submit one record about `session` to the notary and mirror it; return its receipt (and the record
         submitted, under "record").
 
         `personal` maps payload fields (named `*_commitment`) to personal values: each becomes
-        a `verifier.commitments` commitment under a fresh salt, and the opening is disclosed to the notary only.
+        a `verifier.commitments` commitment under a fresh salt (or the one `salts` gives for it: a linkage),
+        and the opening is disclosed to the notary only.
         """
         payload = dict(payload)
         disclosures = []
         for name, value in (personal or {}).items():
-            salt = new_salt()
+            salt = (salts or {}).get(name) or new_salt()
             payload[name] = commit(salt, value)
             disclosures.append({"index": 0, "field": name, "salt": salt.hex(), "value": value})
         record = {

@@ -10,6 +10,11 @@ deployment already issues keys from the province's CA to devices and offices (se
 a signature proves possession without sending a secret that a log or a proxy could leak, and the same key
 signs the evidence. Mutual TLS was the alternative, but uvicorn does not hand the client certificate to
 the application, so the role could not be bound to it without a separate proxy.
+
+`Permissions` turns a service's role × action table into the FastAPI dependencies both services use;
+`check_standing` is the re-check of a principal's binding where something confidential is handed out;
+`verify_profile` verifies the one signature profile our clients make in a single pass, leaving every other
+request to the http-message-signatures library.
 """
 
 import hashlib
@@ -61,11 +66,14 @@ class Role(StrEnum):
     DEVICE = "device"  # bound to one venue and one function
     SUPERVISOR = "supervisor"
     COURT = "court"  # a court or a complainant, bound to the projects it was granted
+    BIDDER = "bidder"  # a bidder (投标人), objecting or complaining with its own key; bound to the projects it bids on
+    TENDERER = "tenderer"  # a tenderer or its agency (招标人/代理机构), answering objections; bound to its projects
     NODE_OPERATOR = "node_operator"
     NOTARY_ADMIN = "notary_admin"
 
 
 PUBLIC = "public"  # the anonymous caller: not a registered role
+PROJECT_BOUND = frozenset({Role.COURT, Role.BIDDER, Role.TENDERER})  # roles granted projects, and only those
 
 DEVICE_FUNCTIONS: dict[str, frozenset[str]] = {
     "recorder": frozenset({"recording_segment", "incident"}),
@@ -175,10 +183,10 @@ class Principal:
             raise AccessConfigError(f"{where}: only devices have a function; remove function")
         if not isinstance(projects, list) or not all(isinstance(p, str) and re.fullmatch(_ID, p) for p in projects):
             raise AccessConfigError(f"{where}: projects must be a list of project ids")
-        if role is Role.COURT and not projects:
-            raise AccessConfigError(f"{where}: a court or complainant must be granted at least one project")
-        if role is not Role.COURT and projects:
-            raise AccessConfigError(f"{where}: only a court or complainant is granted projects")
+        if role in PROJECT_BOUND and not projects:
+            raise AccessConfigError(f"{where}: a {role} must be bound to at least one project")
+        if role not in PROJECT_BOUND and projects:
+            raise AccessConfigError(f"{where}: only a court, a bidder or a tenderer is bound to projects")
         endpoints = value.get("endpoints", [])
         if not isinstance(endpoints, list) or not all(isinstance(u, str) and _endpoint(u) for u in endpoints):
             raise AccessConfigError(f"{where}: endpoints must be a list of http(s) URLs with a host, no credentials")

@@ -63,11 +63,22 @@ def serve(
         notary.close()
         typer.echo(f"✗ {exc}", err=True)
         raise typer.Exit(2) from exc
+    from notary.server import PortInUse, check_port_free, listen
+
+    try:
+        sock = listen(host, port) if workers == 1 else None
+        if sock is None:
+            check_port_free(host, port)
+    except PortInUse as exc:
+        notary.close()
+        typer.echo(f"✗ {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(f"notary {config.log_id} ({notary.key.vkey}) on http://{host}:{port}, ledger {config.ledger}, "
                f"{workers} worker(s)")
     try:
-        if workers == 1:
-            uvicorn.run(create_app(notary), host=host, port=port, log_level="warning", loop=LOOP, http=HTTP)
+        if sock is not None:
+            app = create_app(notary)
+            uvicorn.Server(uvicorn.Config(app, log_level="warning", loop=LOOP, http=HTTP)).run(sockets=[sock])
             return
         # Workers rebuild the same notary from the environment; this process seals and anchors.
         os.environ.update({

@@ -10,7 +10,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from notary.screening import across, screened, screened_texts, split_message
+from notary.screening import across, personal_data_in, screened, screened_texts, split_message
+from verifier.cases import FORMATS, ComplaintRecord, MisconductRecord, ObjectionRecord
+from verifier.errors import MalformedInput
+from verifier.signals import BidSubmission
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Commitment = Annotated[str, Field(pattern=r"^c1:[0-9a-f]{64}$")]
@@ -68,6 +71,7 @@ class Booking(_Strict):
     slot_start: Timestamp
     slot_end: Timestamp
     reason: Short | None = None
+    tenderer_id: Ident | None = None  # on the main venue's reservation: the tenderer (招标人) of the project
 
 
 class VenueQuota(_Strict):
@@ -96,6 +100,7 @@ class DrawCommitment(_Strict):
     venues: Annotated[list[VenueQuota], Field(min_length=1, max_length=100)] | None = None  # 主副场一次抽取
     replaces_draw: Ident | None = None  # 补抽: the draw (latest of its chain) whose experts this one replaces
     replaced_experts: Annotated[list[Ident], Field(max_length=1000)] = []
+    schedule_id: Ident | None = None  # 专家预约抽取: the draw_schedule this commitment carries out
 
     @model_validator(mode="after")
     def _quotas(self) -> "DrawCommitment":
@@ -104,6 +109,19 @@ class DrawCommitment(_Strict):
         if (self.replaces_draw is None) != (not self.replaced_experts):
             raise ValueError("a replacement draw names both replaces_draw and replaced_experts")
         return self
+
+
+class DrawSchedule(_Strict):
+    """专家预约抽取: a draw fixed in advance, to be committed by the hub's scheduler at `draw_at`, not by a person
+    at a moment of their choosing. Its commitment names `schedule_id`, must carry the same criteria, count and
+    venue quotas, and must reach the notary no earlier than `draw_at` and within `verifier.session.
+    SCHEDULE_GRACE` after it (see `verifier.session.draw_schedules_kept`)."""
+
+    schedule_id: Ident
+    draw_at: Timestamp
+    criteria: DrawCriteria
+    count: Annotated[int, Field(ge=1, le=1000)]
+    venues: Annotated[list[VenueQuota], Field(min_length=1, max_length=100)] | None = None
 
 
 class DrawResult(_Strict):
@@ -143,35 +161,6 @@ class RecordingSegment(_Strict):
     frame_count: Annotated[int, Field(ge=0)]
     sha256: Hex64
     previous_segment: Hex64 | None
-
-
-class Misconduct(_Strict):
-    case_id: Ident
-    status: Literal["recorded", "verified", "published", "forwarded"]
-    subject_kind: Literal["tenderer", "agency", "bidder", "expert"]
-    subject_commitment: Commitment
-    description: Text
-    evidence: list[Annotated[int, Field(ge=0)]] = []
-    forwarded_to: Short | None = None  # the supervisor (行政监督部门) a forwarded record went to
-
-    @model_validator(mode="after")
-    def _names_evidence(self) -> "Misconduct":
-        if self.status in ("published", "forwarded") and not self.evidence:
-            raise ValueError(f"a {self.status} misconduct record names its evidence leaves")
-        if self.status == "forwarded" and not self.forwarded_to:
-            raise ValueError("a forwarded misconduct record names the supervisor it went to")
-        return self
-
-
-class Objection(_Strict):
-    objection_id: Ident
-    status: Literal["received", "under_review", "answered", "withdrawn"]
-    filed_by_commitment: Commitment
-    summary: Text
-    deadline: Timestamp | None = None
-    lead_venue_id: Ident | None = None  # the main venue, which leads the handling
-    answer: Text | None = None
-    alarm: Literal["deadline_missed"] | None = None  # set on the record that reports a missed deadline
 
 
 class FeePayment(_Strict):
@@ -239,16 +228,44 @@ class RegistryChange(_Strict):
     count: Annotated[int, Field(ge=0)] | None = None
 
 
-PAYLOADS: dict[str, type[BaseModel]] = {
+class _Format:
+    """A payload with its one strict parser in `verifier.cases` (the verifier reads it the same way); its
+    free text is screened here as every other record's is."""
+
+    def __init__(self, kind: str, format_: Any) -> None:
+        self.kind, self.format = kind, format_
+
+    def validate_python(self, payload: Any) -> None:
+        try:
+            parsed = self.format.parse(payload, "payload")
+        except MalformedInput as exc:
+            raise SchemaViolation(f"{self.kind} {exc}") from exc
+        for name in self.format.TEXTS:
+            value = getattr(parsed, name)
+            kind = personal_data_in(value) if isinstance(value, str) else None
+            if kind is not None:
+                raise SchemaViolation(f"{self.kind} payload.{name}: free text must not carry personal data in clear; "
+                                      f"this looks like {kind} (record it in the hub, and in evidence only as a "
+                                      "commitment)")
+        texts = [(f"payload.{name}", v) for name in self.format.TEXTS if isinstance(v := getattr(parsed, name), str)]
+        found = across(texts)  # a number spread over several of its free-text fields
+        if found is not None:
+            raise SchemaViolation(f"{self.kind} {split_message(*found)}")
+
+
+PAYLOADS: dict[str, Any] = {
     "booking": Booking,
+    "draw_schedule": DrawSchedule,
     "draw_commitment": DrawCommitment,
     "draw_result": DrawResult,
     "draw_cancellation": DrawCancellation,
     "checkin": CheckIn,
     "signature": SignatureEvent,
     "recording_segment": RecordingSegment,
-    "misconduct": Misconduct,
-    "objection": Objection,
+    "misconduct": MisconductRecord,
+    "objection": ObjectionRecord,
+    "complaint": ComplaintRecord,
+    "bid_submission": BidSubmission,
     "fee_payment": FeePayment,
     "archive": Archive,
     "incident": Incident,
@@ -276,7 +293,8 @@ class RecordEnvelope(_Strict):
 
 
 _RECORD = TypeAdapter(RecordEnvelope)
-_PAYLOAD = {name: TypeAdapter(model) for name, model in PAYLOADS.items()}
+_PAYLOAD = {name: _Format(name, model) if name in FORMATS or name == "bid_submission" else TypeAdapter(model)
+            for name, model in PAYLOADS.items()}
 
 
 class SchemaViolation(ValueError):
@@ -303,7 +321,8 @@ def validate_record(record: Any) -> str:
     except ValidationError as exc:
         raise SchemaViolation(f"{kind} " + _explain(exc, "payload")) from exc
     # A number spread over several free-text fields of the record (payload and attachment names together).
-    found = across([*screened_texts(payload, ("payload",)),
+    texts = [*screened_texts(payload, ("payload",))] if isinstance(payload, BaseModel) else []
+    found = across([*texts,
                     *(t for i, a in enumerate(envelope.attachments) for t in screened_texts(a, ("attachments", i)))])
     if found is not None:
         raise SchemaViolation(f"{kind} {split_message(*found)}")

@@ -15,7 +15,7 @@ from hub.api import create_app as create_hub_app
 from hub.config import HubConfig
 from hub.server import serving_hub
 from hub.service import Hub
-from notary.access import PUBLIC, PrincipalKey, Role, SignedRequests, write_access_config
+from notary.access import PROJECT_BOUND, PUBLIC, PrincipalKey, Role, SignedRequests, write_access_config
 from notary.api import create_app as create_notary_app
 from notary.client import NotaryClient
 from notary.server import running_notary
@@ -54,6 +54,7 @@ NOTARY_ROUTES: dict[str, list[tuple[str, str, str, Any]]] = {
 
 HUB_ROUTES: dict[str, list[tuple[str, str, str, Any]]] = {
     "read_public": [("GET", "/public/projects/{project_id}", "/public/projects/P-404", None),
+                    ("GET", "/public/misconduct", "/public/misconduct", None),
                     ("GET", "/healthz", "/healthz", None)],
     "manage_registry": [("PUT", "/venues", "/venues", {}), ("PUT", "/experts", "/experts", {}),
                         ("POST", "/trusted-cas", "/trusted-cas", {})],
@@ -62,6 +63,7 @@ HUB_ROUTES: dict[str, list[tuple[str, str, str, Any]]] = {
         ("POST", "/sessions", "/sessions", {}),
         ("POST", "/sessions/{session_id}/offers", "/sessions/S-404/offers", {}),
         ("POST", "/sessions/{session_id}/draws", "/sessions/S-404/draws", {}),
+        ("POST", "/sessions/{session_id}/draw-schedules", "/sessions/S-404/draw-schedules", {}),
         ("POST", "/sessions/{session_id}/roster", "/sessions/S-404/roster", None),
         ("POST", "/sessions/{session_id}/signatures", "/sessions/S-404/signatures", {}),
         ("POST", "/sessions/{session_id}/fees", "/sessions/S-404/fees", {}),
@@ -76,7 +78,14 @@ HUB_ROUTES: dict[str, list[tuple[str, str, str, Any]]] = {
     "file_objection": [("POST", "/sessions/{session_id}/objections", "/sessions/S-404/objections", {}),
                        ("POST", "/objections/{objection_id}/{action}", "/objections/O-404/withdraw", {})],
     "lead_objection": [("POST", "/objections/{objection_id}/{action}", "/objections/O-404/review", {}),
-                       ("POST", "/objections/{objection_id}/{action}", "/objections/O-404/answer", {})],
+                       ("POST", "/objections/{objection_id}/{action}", "/objections/O-404/relay", {})],
+    "answer_objection": [("POST", "/objections/{objection_id}/{action}", "/objections/O-404/answer", {})],
+    "file_complaint": [("POST", "/sessions/{session_id}/complaints", "/sessions/S-404/complaints", {}),
+                       ("POST", "/complaints/{complaint_id}/{action}", "/complaints/C-404/withdraw", {})],
+    "handle_complaint": [("POST", "/complaints/{complaint_id}/{action}", "/complaints/C-404/accept", {}),
+                         ("POST", "/complaints/{complaint_id}/{action}", "/complaints/C-404/decide", {})],
+    "follow_case": [("GET", "/objections/{objection_id}", "/objections/O-404", None),
+                    ("GET", "/complaints/{complaint_id}", "/complaints/C-404", None)],
     "report_incident": [("POST", "/sessions/{session_id}/incidents", "/sessions/S-404/incidents", {}),
                         ("POST", "/incidents/{incident_id}/resolve", "/incidents/I-404/resolve", {})],
     "report_checkin": [("POST", "/sessions/{session_id}/checkins", "/sessions/S-404/checkins", {})],
@@ -84,13 +93,18 @@ HUB_ROUTES: dict[str, list[tuple[str, str, str, Any]]] = {
                           ("POST", "/misconduct/{case_id}/{action}", "/misconduct/M-404/verify", None)],
     "read_session": [("GET", "/sessions/{session_id}", "/sessions/S-404", None),
                      ("GET", "/bookings/{booking_id}", "/bookings/B-404", None),
-                     ("GET", "/sessions/{session_id}/timeline", "/sessions/S-404/timeline", None)],
-    "read_cases": [("GET", "/objections/{objection_id}", "/objections/O-404", None),
-                   ("GET", "/misconduct/{case_id}", "/misconduct/M-404", None),
+                     ("GET", "/sessions/{session_id}/timeline", "/sessions/S-404/timeline", None),
+                     ("GET", "/sessions/{session_id}/draw-schedules", "/sessions/S-404/draw-schedules", None)],
+    "read_cases": [("GET", "/misconduct/{case_id}", "/misconduct/M-404", None),
+                   ("GET", "/misconduct/{case_id}/linked", "/misconduct/M-404/linked", None),
+                   ("POST", "/misconduct/registry", "/misconduct/registry", {}),
                    ("GET", "/incidents/{incident_id}", "/incidents/I-404", None),
                    ("GET", "/alarms", "/alarms", None)],
     "read_draw": [("GET", "/draws/{draw_id}", "/draws/D-404", None),
                   ("GET", "/sessions/{session_id}/experts", "/sessions/S-404/experts", None)],
+    "submit_bid": [("POST", "/sessions/{session_id}/bids", "/sessions/S-404/bids", {})],
+    "read_statistics": [("GET", "/statistics", "/statistics?month=2026-11", None),
+                        ("GET", "/signals", "/signals", None)],
     "subscribe": [("POST", "/subscriptions", "/subscriptions", {}),
                   ("GET", "/subscriptions/{subscription_id}", "/subscriptions/SUB-404", None),
                   ("DELETE", "/subscriptions/{subscription_id}", "/subscriptions/SUB-404", None)],
@@ -101,7 +115,8 @@ HUB_ROUTES: dict[str, list[tuple[str, str, str, Any]]] = {
                 ("POST", "/principals/{principal_id}/revoke", f"/principals/victim-{roles[0]}/revoke", None)]
        for action, roles in (("manage_hub_operators", ("hub_operator", "node_operator", "notary_admin")),
                              ("manage_venue_operators", ("venue_operator",)), ("manage_devices", ("device",)),
-                             ("manage_supervisors", ("supervisor",)), ("manage_courts", ("court",)))},
+                             ("manage_supervisors", ("supervisor",)), ("manage_courts", ("court",)),
+                             ("manage_parties", ("bidder", "tenderer")))},
 }
 
 
@@ -133,7 +148,7 @@ def principals(keys: dict[str, PrincipalKey]) -> list[Any]:
         out.append(key.principal(
             r, venue_id="V-1" if r in (Role.VENUE_OPERATOR, Role.DEVICE) else None,
             function="checkin" if r is Role.DEVICE else None,
-            projects=[PROJECT] if r is Role.COURT else ()))
+            projects=[PROJECT] if r in PROJECT_BOUND else ()))
     return out
 
 
@@ -183,7 +198,7 @@ def test_notary_permission_matrix_holds_cell_by_cell(notary_with_every_role: Any
     assert routes_of(create_notary_app(notary, start_sealer=False)) - {("GET", "/openapi.json"),
                                                                         ("GET", "/docs")} <= declared
     matrix.pop("read_disclosures")  # a refinement of read_extract, walked in the attack suite
-    assert walk(url, matrix, NOTARY_ROUTES, keys) == 8 * sum(len(NOTARY_ROUTES[a]) for a in matrix)
+    assert walk(url, matrix, NOTARY_ROUTES, keys) == (len(Role) + 1) * sum(len(NOTARY_ROUTES[a]) for a in matrix)
 
 
 def victims(hub: Hub) -> Callable[[str], None]:
@@ -196,7 +211,7 @@ def victims(hub: Hub) -> Callable[[str], None]:
         r = Role(found.group(1))
         hub.principals.bind(PrincipalKey.generate(f"victim-{r.value}").principal(
             r, venue_id="V-1" if r in (Role.VENUE_OPERATOR, Role.DEVICE) else None,
-            function="recorder" if r is Role.DEVICE else None, projects=[PROJECT] if r is Role.COURT else ()))
+            function="recorder" if r is Role.DEVICE else None, projects=[PROJECT] if r in PROJECT_BOUND else ()))
     return bind_victim
 
 
@@ -218,7 +233,7 @@ def test_hub_permission_matrix_holds_cell_by_cell(tmp_path: Path) -> None:
             assert routes_of(create_hub_app(hub, start_jobs=False)) <= declared
             with serving_hub(hub, start_jobs=False) as url:
                 cells = walk(url, matrix, HUB_ROUTES, keys, victims(hub))
-                assert cells == 8 * sum(len(HUB_ROUTES[a]) for a in matrix)
+                assert cells == (len(Role) + 1) * sum(len(HUB_ROUTES[a]) for a in matrix)
         finally:
             hub.close()
 

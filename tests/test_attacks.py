@@ -217,10 +217,17 @@ FREE_TEXT: list[tuple[str, dict[str, Any]]] = [
                                                           "filed_by_commitment": "c1:" + "0" * 64, "summary": "{}"}}),
     ("payload.answer", {"type": "objection", "payload": {"objection_id": "O-1", "status": "answered",
                                                          "filed_by_commitment": "c1:" + "0" * 64, "summary": "s",
-                                                         "answer": "{}"}}),
+                                                         "answer": "{}", "answered_by": "tenderer-1"}}),
+    ("payload.decision", {"type": "complaint", "payload": {"complaint_id": "C-1", "status": "decided",
+                                                           "filed_by_commitment": "c1:" + "0" * 64,
+                                                           "supervisor_id": "supervisor-1", "summary": "s",
+                                                           "accept_deadline": START, "decision_deadline": START,
+                                                           "decision": "{}"}}),
     ("payload.description", {"type": "misconduct", "payload": {"case_id": "M-1", "status": "recorded",
                                                                "subject_kind": "bidder",
                                                                "subject_commitment": "c1:" + "0" * 64,
+                                                               "linkage_commitment": "c1:" + "1" * 64,
+                                                               "linkage_key": "k1", "evidence": [],
                                                                "description": "{}"}}),
     ("payload.reason", {"type": "booking", "payload": {"booking_id": "B-1", "action": "declined",
                                                        "main_venue_id": "V-1", "venue_id": "V-2", "room": "r",
@@ -240,9 +247,6 @@ FREE_TEXT: list[tuple[str, dict[str, Any]]] = [
     ("payload.recusal_rules.0", {"type": "draw_commitment", "payload": {
         "draw_id": "D-1", "pool": ["E-1"], "pool_digest": "0" * 64, "criteria": {"specialty": "s"}, "count": 1,
         "recusal_rules": ["{}"], "seed_commitment": "0" * 64}}),
-    ("payload.forwarded_to", {"type": "misconduct", "payload": {
-        "case_id": "M-1", "status": "forwarded", "subject_kind": "bidder", "subject_commitment": "c1:" + "0" * 64,
-        "description": "d", "evidence": [0], "forwarded_to": "{}"}}),
     ("attachments.0.name", {"type": "incident", "payload": {"incident_id": "I-1", "kind": "other",
                                                             "description": "d", "started_at": START},
                             "attachments": [{"name": "{}", "sha256": "0" * 64, "size": 1, "media_type": "t"}]}),
@@ -543,15 +547,14 @@ def test_a_record_read_is_refused_before_its_access_record_if_its_reader_is_revo
 
 
 ID_CARD, CREDIT = "11010519491231002X", "91370000MA3C5X7X2D"  # well-formed: check characters right
-OBJECTION = {"objection_id": "O-1", "status": "answered", "filed_by_commitment": "c1:" + "0" * 64}
 FEE = {"payment_id": "F-1", "payee_commitment": "c1:" + "0" * 64, "amount_fen": 1}
 DRAW = {"draw_id": "D-1", "pool": ["E-1"], "pool_digest": "0" * 64, "criteria": {"specialty": "s"}, "count": 1,
         "seed_commitment": "0" * 64}
 INCIDENT = {"incident_id": "I-1", "kind": "other", "started_at": START}
 ATTACHMENT = {"sha256": "0" * 64, "size": 1, "media_type": "application/pdf"}
 SPLIT: list[tuple[str, dict[str, Any], list[dict[str, Any]], str, list[str]]] = [
-    ("objection", {**OBJECTION, "summary": "质疑 1101051949", "answer": "1231002X 复核"}, [],
-     "resident identity number", ["payload.summary", "payload.answer"]),
+    ("fee_payment", {**FEE, "payer": "质疑 1101051949", "reference": "1231002X 复核"}, [],
+     "resident identity number", ["payload.payer", "payload.reference"]),
     ("fee_payment", {**FEE, "payer": "电话 138", "reference": "0013 8000"}, [],
      "mobile phone number", ["payload.payer", "payload.reference"]),
     ("fee_payment", {**FEE, "reference": "0013-8000 转账", "payer": "联系人 138"}, [],  # in either order
@@ -580,7 +583,7 @@ def test_a_number_spread_over_several_fields_is_422_naming_them(served: Served, 
 
 
 ORDINARY: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = [
-    ("objection", {**OBJECTION, "summary": "第 3 标段评分 87.5", "answer": "2026-11-26 复核后维持 92"}, []),
+    ("fee_payment", {**FEE, "payer": "第 3 标段评分 87.5", "reference": "2026-11-26 复核后维持 92"}, []),
     ("fee_payment", {**FEE, "payer": "山东省公共资源交易中心 2026", "reference": "2026-0417 第 2 包"}, []),
     ("fee_payment", {**FEE, "payer": "合计 1380", "reference": "0013 号凭证"}, []),
     ("draw_commitment", {**DRAW, "recusal_rules": ["标段 1", "2", "3", "4", "101", "102"]}, []),

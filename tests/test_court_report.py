@@ -143,6 +143,9 @@ def test_report_says_what_is_not_proven_and_shows_disclosures(tmp_path: Path, ge
     assert "九、已披露的个人信息字段" in page and "370102197001011234" in page
     english = render_html(report, extract, "en")
     assert "What is not proven" in english and "1 face check-in(s) had no verification provider" in english
+    # The objection's own check is told with the objection, in the session's story.
+    story = page[page.index("七、评标过程"):]
+    assert "异议" in story and "objection O-1" in story and "received; not relayed" in story
 
 
 def test_report_of_an_untrusted_extract_names_the_fingerprints_it_needs(tmp_path: Path, genuine: Genuine) -> None:

@@ -11,6 +11,9 @@ def test_demo_runs_end_to_end_and_its_extract_verifies(tmp_path: Path) -> None:
                           "--segments", "60"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "VERIFIED: all" in run.stdout and "expert draw: 7 of 240" in run.stdout
+    assert "answered by the tenderer" in run.stdout and "receipt R-1 signed by" in run.stdout
+    assert "sessions 1 · incidents 0 · objections filed 1, relayed 1, answered 1" in run.stdout
+    assert "recomputed from the verified extract" in run.stdout and "identical ✓" in run.stdout
     extract = next((tmp_path / "demo").glob("extract-*.zip"))
     roots = str(tmp_path / "demo" / "published-roots.json")
     report = tmp_path / "report.pdf"

@@ -400,3 +400,24 @@ def test_records_shaped_unlike_the_schemas_fail_session_checks_without_a_crash()
                         ("booked slots", lambda: recordings_within_booked_slots(odd))):
         findings = _guarded(name, check)
         assert findings and not all(f.ok for f in findings), name
+
+
+def test_a_deadline_missed_without_its_alarm_fails(tmp_path: Path) -> None:
+    """A hub that lets an objection's relay deadline pass and raises no alarm kept the miss quiet: verify fails
+    it. With the alarm in the log, the same miss is a proven fact of the handling and the extract verifies."""
+    def objection(objection_id: str, **extra: object) -> dict[str, object]:
+        return record("objection", {"objection_id": objection_id, "status": "received", "summary": "质疑",
+                                    "filed_by_commitment": commit(bytes(32), "某投标人"),
+                                    "relay_deadline": "2026-01-05T09:00:00+08:00", **extra})
+
+    project = Project(tmp_path)
+    project.session()
+    project.submit("hub-1", [objection("O-1"), objection("O-2")])
+    project.submit("hub-1", [objection("O-2", alarm="relay_overdue")])
+    genuine = project.finish()
+    report = verify(tmp_path, genuine.data, genuine.roots)
+    findings = {s.name: s for s in report.sessions if s.name.startswith("objection")}
+    assert not findings["objection O-1"].ok
+    assert "no alarm was raised" in findings["objection O-1"].detail, messages(report)
+    assert findings["objection O-2"].ok and "alarm raised at leaf" in findings["objection O-2"].detail
+    assert not report.ok

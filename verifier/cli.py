@@ -5,6 +5,7 @@ or the extract cannot be read), 2 usage error (bad option, unreadable trust file
 consistent, but no root the user chose vouches for it: the fingerprints it would need are printed).
 """
 
+import json
 import unicodedata
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import typer
 from verifier.errors import MalformedInput
 from verifier.extract import CHECKS, ExtractReport, Verdict, verify_extract
 from verifier.report import LANGUAGES, render_html, write_pdf
+from verifier.signals import bid_rigging_signals
+from verifier.statistics import check_month, month_of, monthly_statistics
 from verifier.trust import TrustRoots, TrustStore, load_trust_file
 
 MARK = {True: "✓", False: "✗", None: "·"}
@@ -129,6 +132,43 @@ def _write_reports(report: ExtractReport, extract: Path, html_out: Path | None, 
             shown = " ".join(f"U+{ord(c):04X}" for c in missing[:10])
             typer.echo(f"✗ {len(missing)} character(s) have no glyph in any installed font and show as boxes: "
                        f"{shown} (install fonts-noto-cjk)", err=True)
+
+
+def stats_command(
+    extract: Path = typer.Argument(..., help="audit extract (.zip)"),
+    trust: Path | None = typer.Option(None, help="published trust roots; default: the roots pinned in the trust "
+                                                  "store"),
+    month: list[str] = typer.Option([], help="YYYY-MM (repeatable); default: every month the extract covers"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON: {\"statistics\": [...], \"signals\": [...]}"),
+) -> None:
+    """Monthly statistics and bid-rigging signals of a verified extract, computed as the hub computes them.
+    Only a VERIFIED extract is counted; otherwise the verdict is printed and its exit status returned."""
+    for m in month:
+        try:
+            check_month(m)
+        except MalformedInput as exc:
+            typer.echo(f"✗ --month: {exc}", err=True)
+            raise typer.Exit(USAGE_ERROR) from exc
+    report = verify_extract(extract, _roots(trust))
+    if report.verdict is not Verdict.VERIFIED:
+        typer.echo(printable(_verdict_line(report)))
+        typer.echo("statistics are computed only from an extract that verifies (run bidtrace verify for why)")
+        raise typer.Exit(report.verdict.exit_code)
+    records = [(r.leaf_index, report.entries[r.leaf_index].record) for r in report.records]
+    months = month or sorted({m for m in (month_of(record) for _, record in records) if m is not None})
+    figures = [monthly_statistics(records, m) for m in months]
+    signals = bid_rigging_signals(records)
+    if as_json:
+        typer.echo(json.dumps({"project_id": report.project_id, "statistics": [f.encode() for f in figures],
+                               "signals": [s.encode() for s in signals]}, ensure_ascii=False, sort_keys=True))
+        return
+    typer.echo(printable(f"extract of project {report.project_id}: VERIFIED, {len(records)} records"))
+    for f in figures:
+        for line in f.lines():
+            typer.echo(printable(line))
+    typer.echo(f"{len(signals)} bid-rigging signal(s) (signals, not verdicts)")
+    for signal in signals:
+        typer.echo(printable(f"  {signal.kind}: {signal.explanation}; leaves {', '.join(map(str, signal.leaves))}"))
 
 
 @trust_app.command("import")

@@ -81,3 +81,38 @@ def verify_disclosure(commitment: str, salt_hex: str, value: str, field: str) ->
     if not isinstance(value, str):
         raise MalformedInput(f"disclosed value of {field} must be text")
     Disclosure(field, bytes.fromhex(salt_hex), value).opens(commitment)
+
+
+_LINKAGE_DOMAIN = b"bidtrace/misconduct-linkage/v1\x00"
+PARTY_GROUPS = ("organisation", "expert")
+
+
+def linkage_salt(registry_key: bytes, party_group: str, party: str) -> bytes:
+    """The salt of a misconduct case's `linkage_commitment`: HMAC-SHA256 under the misconduct registry's key
+    of the domain tag, the party group (an organisation by its unified social credit code, an expert by
+    identity number), 0x00 and the party. One party gets one salt under one key version, so all its cases
+    carry the same linkage commitment across projects; without the key nobody can test a guessed code,
+    as they could against a plain hash of an 18-character code. The group and the 0x00 keep an
+    organisation and an expert with the same text apart."""
+    if party_group not in PARTY_GROUPS:
+        raise CommitmentError(f"party group must be one of {', '.join(PARTY_GROUPS)}, got {party_group!r:.30}")
+    return _keyed(registry_key, _LINKAGE_DOMAIN, party_group, party)
+
+
+_BID_DOMAIN = b"bidtrace/bid-tag/v1\x00"
+BID_TAGS = ("device", "network")
+
+
+def bid_tag(registry_key: bytes, what: str, value: str) -> str:
+    """A bid submission's device (机器码) or network address as a keyed tag (hex HMAC-SHA256 under the
+    registry key): equal for equal values, so bids from one machine are seen together, and not open to
+    guessing the way a plain hash of an address would be."""
+    if what not in BID_TAGS:
+        raise CommitmentError(f"a bid tag is one of {', '.join(BID_TAGS)}, got {what!r:.30}")
+    return _keyed(registry_key, _BID_DOMAIN, what, value).hex()
+
+
+def _keyed(registry_key: bytes, domain: bytes, group: str, value: str) -> bytes:
+    if len(registry_key) < SALT_SIZE:
+        raise CommitmentError(f"a registry key must be at least {SALT_SIZE} bytes, got {len(registry_key)}")
+    return hmac.new(registry_key, domain + group.encode() + b"\x00" + value.encode("utf-8"), hashlib.sha256).digest()

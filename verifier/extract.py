@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from verifier.anchor import verify_embedded_anchor
+from verifier.cases import complaints_handled, misconduct_linkage, objections_handled
 from verifier.commitments import Disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
 from verifier.errors import ExtractError, MalformedInput, VerificationError
@@ -54,6 +55,7 @@ from verifier.session import (
     archive_completeness,
     draw_commitments_resolved,
     draw_reproducibility,
+    draw_schedules_kept,
     recording_continuity,
     recordings_within_booked_slots,
 )
@@ -675,8 +677,12 @@ def _verify(extract: Extract, trust: TrustRoots | None, report: ExtractReport) -
     report.sessions = (_guarded("recording continuity", lambda: recording_continuity(proven))
                        + _guarded("draws", lambda: draw_reproducibility(proven, beacon_check))
                        + _guarded("draw commitments", lambda: draw_commitments_resolved(proven))
+                       + _guarded("scheduled draws", lambda: draw_schedules_kept(proven))
                        + _guarded("archive", lambda: archive_completeness(proven, hashes))
-                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven)))
+                       + _guarded("booked slots", lambda: recordings_within_booked_slots(proven))
+                       + _guarded("objections", lambda: objections_handled(proven))
+                       + _guarded("complaints", lambda: complaints_handled(proven))
+                       + _guarded("misconduct", lambda: misconduct_linkage(proven, hashes, report.disclosures)))
     return proven
 
 

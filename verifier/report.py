@@ -24,19 +24,22 @@ LANGUAGES = ("zh", "en")
 MARK = {True: "✓", False: "✗", None: "·"}
 
 # The session's story in the order a hearing follows it; types not named here are told last, in log order.
-STORY_ORDER = ("booking", "draw_commitment", "draw_result", "draw_cancellation", "checkin", "roster",
-               "recording_segment", "signature", "fee_payment", "objection", "misconduct", "incident", "archive")
+STORY_ORDER = ("booking", "draw_schedule", "draw_commitment", "draw_result", "draw_cancellation", "checkin", "roster",
+               "recording_segment", "signature", "fee_payment", "objection", "complaint", "misconduct", "incident",
+               "archive")
 
 TYPE_NAMES = {
-    "zh": {"booking": "场地预约", "draw_commitment": "专家抽取承诺", "draw_result": "专家抽取结果",
-           "draw_cancellation": "抽取取消", "checkin": "签到", "roster": "签到名册", "recording_segment": "录像片段",
-           "signature": "云签名", "fee_payment": "专家费支付", "objection": "异议", "misconduct": "不当行为",
-           "incident": "突发事件", "archive": "归档", "access": "调阅记录", "registry": "登记变更"},
-    "en": {"booking": "booking", "draw_commitment": "draw commitment", "draw_result": "draw result",
-           "draw_cancellation": "draw cancellation", "checkin": "check-in", "roster": "roster",
-           "recording_segment": "recording segment", "signature": "signature", "fee_payment": "fee payment",
-           "objection": "objection", "misconduct": "misconduct", "incident": "incident", "archive": "archive",
-           "access": "access", "registry": "registry change"},
+    "zh": {"booking": "场地预约", "draw_schedule": "专家预约抽取", "draw_commitment": "专家抽取承诺",
+           "draw_result": "专家抽取结果", "draw_cancellation": "抽取取消", "checkin": "签到", "roster": "签到名册",
+           "recording_segment": "录像片段", "signature": "云签名", "fee_payment": "专家费支付", "objection": "异议",
+           "complaint": "投诉", "misconduct": "不当行为", "incident": "突发事件", "archive": "归档",
+           "access": "调阅记录", "registry": "登记变更"},
+    "en": {"booking": "booking", "draw_schedule": "scheduled draw", "draw_commitment": "draw commitment",
+           "draw_result": "draw result", "draw_cancellation": "draw cancellation", "checkin": "check-in",
+           "roster": "roster", "recording_segment": "recording segment", "signature": "signature",
+           "fee_payment": "fee payment", "objection": "objection", "complaint": "complaint",
+           "misconduct": "misconduct", "incident": "incident", "archive": "archive", "access": "access",
+           "registry": "registry change"},
 }
 
 
@@ -112,6 +115,8 @@ def _summary(kind: str, payload: dict[str, Any], lang: str) -> str:
     if kind == "booking":
         return (f"{p.get('action')} · {p.get('venue_id')} · {p.get('room')} · "
                 f"{p.get('slot_start')} – {p.get('slot_end')}")
+    if kind == "draw_schedule":
+        return f"{p.get('schedule_id')} · {p.get('draw_at')} · {p.get('count')}"
     if kind == "draw_commitment":
         return f"{p.get('draw_id')} · {p.get('count')} / {len(p.get('pool') or [])}"
     if kind == "draw_result":
@@ -123,8 +128,8 @@ def _summary(kind: str, payload: dict[str, Any], lang: str) -> str:
         return f"{p.get('camera_id')} #{p.get('segment_index')} · {p.get('start')} – {p.get('end')}"
     if kind == "signature":
         return f"{p.get('algorithm')} · {str(p.get('document_sha256'))[:16]}…"
-    if kind in ("objection", "misconduct"):
-        ident = p.get("objection_id") or p.get("case_id")
+    if kind in ("objection", "complaint", "misconduct"):
+        ident = p.get("objection_id") or p.get("complaint_id") or p.get("case_id")
         return f"{ident} · {p.get('status')} · {p.get('summary') or p.get('description') or ''}"
     if kind == "archive":
         return f"{p.get('archive_id')} · {len(p.get('leaves') or [])}"
@@ -190,25 +195,33 @@ def _session_finding_kind(name: str) -> str | None:
     """Which step of the story a session finding backs, by the names `verifier.session` gives them."""
     if name == "draw commitments" or (name.startswith("draw ") and " committed at leaf " in name):
         return "draw_commitment"
+    if name.startswith("scheduled draw"):
+        return "draw_schedule"
     if name.startswith("draw"):
         return "draw_result"
     if name.startswith(("recording", "media", "booked slots")):
         return "recording_segment"
     if name.startswith("archive"):
         return "archive"
+    for prefix, kind in (("objection", "objection"), ("complaint", "complaint"), ("misconduct", "misconduct")):
+        if name.startswith(prefix):
+            return kind
     return None
 
 
 def _concerns(name: str, step: StoryStep, report: ExtractReport, session: str) -> bool:
     """Whether a session finding is about this session: it names one of the step's draws or venues, or the
     session itself; a finding that names none (a check that could not run at all) is shown everywhere."""
-    if name in ("draws", "draw commitments", "recording continuity", "booked slots", "archive", "media"):
+    if name in ("draws", "draw commitments", "recording continuity", "booked slots", "archive", "media",
+                "objections", "complaints", "misconduct"):
         return True
     tokens = {session}
     for r in step.records:
         entry = report.entries.get(r.leaf_index)
         if entry is not None:
-            tokens |= {str(entry.record.get("venue_id")), str(_payload(entry).get("draw_id"))}
+            payload = _payload(entry)
+            tokens |= {str(entry.record.get("venue_id")), str(payload.get("draw_id"))}
+            tokens |= {str(payload[k]) for k in ("objection_id", "complaint_id", "case_id") if k in payload}
     words = name.replace("/", " ").split()
     return any(t in words for t in tokens)
 

@@ -10,7 +10,7 @@ import bisect
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from verifier.draw import verify_draw
@@ -205,10 +205,91 @@ def draw_commitments_resolved(entries: list[LogEntry]) -> list[SessionCheck]:
     return checks
 
 
+SCHEDULE_GRACE = timedelta(minutes=10)  # a scheduled draw is committed within this after its time
+
+
+def draw_schedules_kept(entries: list[LogEntry]) -> list[SessionCheck]:
+    """专家预约抽取: each scheduled draw was committed once, by the scheduler that announced it, with the
+    announced criteria, count and venue quotas, no earlier than its time and within SCHEDULE_GRACE after it
+    (by the notary's receipt time, not the hub's own clock). A commitment naming a schedule that is not in the
+    extract fails; a schedule not yet due when the extract's last record was received is said to be pending."""
+    schedules: dict[str, list[LogEntry]] = defaultdict(list)
+    carried: dict[str, list[LogEntry]] = defaultdict(list)
+    for e in entries:
+        payload = e.record.get("payload", {})
+        if e.record.get("type") == "draw_schedule":
+            schedules[_text(payload.get("schedule_id"))].append(e)
+        elif e.record.get("type") == "draw_commitment" and "schedule_id" in payload:
+            carried[_text(payload.get("schedule_id"))].append(e)
+    latest = max((t for t in (_time(e.received_at) for e in entries) if t is not None), default=None)
+    checks = []
+    for schedule_id, announced in schedules.items():
+        schedule = announced[0]
+        name = f"scheduled draw {schedule_id} (leaf {schedule.seq})"
+        if len(announced) > 1:
+            checks.append(SessionCheck(name, False, f"scheduled more than once (leaves "
+                                                    f"{', '.join(str(a.seq) for a in announced[:5])})"))
+            continue
+        payload = schedule.record["payload"]
+        draw_at = _time(payload.get("draw_at"))
+        if draw_at is None or draw_at.tzinfo is None:
+            checks.append(SessionCheck(name, False, f"draw_at {payload.get('draw_at')!r:.40} is not a time"))
+            continue
+        commitments = carried.pop(schedule_id, [])
+        if not commitments:
+            due = draw_at + SCHEDULE_GRACE
+            if latest is not None and latest < due:
+                checks.append(SessionCheck(name, True, f"pending: due at {payload['draw_at']}, after the extract's "
+                                                       f"last record ({latest.isoformat()})"))
+            else:
+                checks.append(SessionCheck(name, False, f"due at {payload['draw_at']} but never committed"))
+            continue
+        if len(commitments) > 1:
+            checks.append(SessionCheck(name, False, "committed more than once (leaves "
+                                                    f"{', '.join(str(c.seq) for c in commitments[:5])}): its "
+                                                    "committer could publish the outcome it liked"))
+            continue
+        checks.append(SessionCheck(name, *_schedule_kept(schedule, draw_at, commitments[0])))
+    for schedule_id, commitments in carried.items():
+        for c in commitments:
+            checks.append(SessionCheck(f"draw committed at leaf {c.seq}", False,
+                                       f"names schedule {schedule_id}, which is not in the extract"))
+    return checks
+
+
+def _schedule_kept(schedule: LogEntry, draw_at: datetime, commitment: LogEntry) -> tuple[bool, str]:
+    announced, committed = schedule.record["payload"], commitment.record["payload"]
+    received = _time(commitment.received_at)
+    where = f"commitment at leaf {commitment.seq}"
+    if commitment.seq < schedule.seq:
+        return False, f"{where} comes before the schedule it names"
+    if commitment.submitter != schedule.submitter:
+        return False, f"{where} was submitted by {commitment.submitter}, the schedule by {schedule.submitter}"
+    if commitment.record.get("session_id") != schedule.record.get("session_id"):
+        return False, f"{where} is for another session than the schedule"
+    for field in ("criteria", "count", "venues"):
+        if _key(committed.get(field)) != _key(announced.get(field)):
+            return False, f"{where} has other {field} than the schedule announced"
+    if received is None or received.tzinfo is None:
+        return False, f"{where} has no receipt time"
+    if received < draw_at:
+        return False, (f"{where} was received at {commitment.received_at}, before its scheduled time "
+                       f"{announced['draw_at']}")
+    if received > draw_at + SCHEDULE_GRACE:
+        return False, (f"{where} was received at {commitment.received_at}, more than "
+                       f"{int(SCHEDULE_GRACE.total_seconds() // 60)} minutes after its scheduled time "
+                       f"{announced['draw_at']}")
+    return True, f"committed at leaf {commitment.seq}, {(received - draw_at).total_seconds():.1f} s after its time"
+
+
+def _text(value: object) -> str:
+    """An id as text; any other JSON value is kept apart from every text id (7 is not "7")."""
+    return value if isinstance(value, str) else f"<not text: {json.dumps(value)[:40]}>"
+
+
 def _draw_id(entry: LogEntry) -> str:
     """A draw's id as text; any other JSON value is kept apart from every text id (7 is not "7")."""
-    value = entry.record.get("payload", {}).get("draw_id")
-    return value if isinstance(value, str) else f"<not text: {json.dumps(value)[:40]}>"
+    return _text(entry.record.get("payload", {}).get("draw_id"))
 
 
 def _key(value: Any) -> str:

@@ -1,10 +1,11 @@
 """Dependencies shared by the routers: the hub, who is calling and what they may do.
 
 Every caller but the public signs its requests (RFC 9421, see `notary.access`); the role and its bindings
-come from the hub's access configuration, never from the request. `PERMISSIONS` is the role × action
-matrix that README.md shows and a test walks over HTTP. Object-level rules (which venue may confirm which
-booking, which venue leads an objection, which projects a court was granted) are checked where the
-object is known, against the caller's bindings.
+come from the hub's registry (its access configuration, and bindings made through `POST /principals` since),
+never from the request. `PERMISSIONS` is the role × action matrix that README.md shows and a test walks
+over HTTP, enforced by `notary.access.Permissions` (shared with the notary). Object-level rules (which
+venue may confirm which booking, which venue leads an objection, which projects a court was granted) are
+checked where the object is known, against the caller's bindings.
 """
 
 from typing import TypeVar
@@ -27,14 +28,20 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "run_session": frozenset({R.HUB_OPERATOR}),  # sessions, offers, draws, roster, signatures, fees, archive
     "answer_booking": frozenset({R.VENUE_OPERATOR}),  # confirm or decline: the offered venue itself
     "cancel_booking": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # the booked or the main venue
-    "file_objection": frozenset({R.HUB_OPERATOR}),  # received by the hub on a bidder's behalf
-    "lead_objection": frozenset({R.VENUE_OPERATOR}),  # review and answer: the lead (main) venue
+    "file_objection": frozenset({R.HUB_OPERATOR, R.BIDDER}),  # a bidder itself, or the province for one on paper
+    "lead_objection": frozenset({R.VENUE_OPERATOR}),  # review and relay: the lead (main) venue
+    "answer_objection": frozenset({R.TENDERER, R.SUPERVISOR}),  # the parties it was relayed to
+    "file_complaint": frozenset({R.BIDDER}),  # file or withdraw a complaint (投诉), the bidder itself
+    "handle_complaint": frozenset({R.SUPERVISOR}),  # accept, reject, decide: the supervisor addressed
+    "follow_case": frozenset({R.HUB_OPERATOR, R.SUPERVISOR, R.BIDDER, R.TENDERER}),  # parties: their own cases
     "report_incident": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # a venue for itself
     "report_checkin": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.DEVICE}),  # check-in stations, own venue
     "handle_misconduct": frozenset({R.HUB_OPERATOR}),
     "read_session": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR, R.SUPERVISOR, R.COURT}),
-    "read_cases": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # objections, misconduct, incidents, alarms
+    "read_cases": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # misconduct registry, incidents, alarms
     "read_draw": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # seeds and drawn experts: sealed from the rest
+    "submit_bid": frozenset({R.BIDDER}),  # its own bids, for its projects (the machine code and address keyed)
+    "read_statistics": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # monthly statistics, bid-rigging signals
     "subscribe": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # only to a supervisor's registered endpoints
     # Who may bind and revoke whom at the hub (each binding and revocation a registry record in the log):
     "list_principals": frozenset({R.HUB_OPERATOR}),
@@ -43,13 +50,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_devices": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # a venue operator: its own venue's only
     "manage_supervisors": frozenset({R.HUB_OPERATOR}),  # with the endpoints webhooks may go to
     "manage_courts": frozenset({R.HUB_OPERATOR}),  # with the projects each was granted
+    "manage_parties": frozenset({R.HUB_OPERATOR}),  # bidders and tenderers, with their projects
 }
 # The action that binding or revoking a principal of each role needs.
 MANAGE: dict[Role, str] = {
     R.HUB_OPERATOR: "manage_hub_operators", R.NODE_OPERATOR: "manage_hub_operators",
     R.NOTARY_ADMIN: "manage_hub_operators", R.VENUE_OPERATOR: "manage_venue_operators",
     R.DEVICE: "manage_devices", R.SUPERVISOR: "manage_supervisors", R.COURT: "manage_courts",
+    R.BIDDER: "manage_parties", R.TENDERER: "manage_parties",
 }
+assert set(MANAGE) == set(Role), "every role needs the action that binds it"
 
 
 def get_hub(request: Request) -> Hub:

@@ -59,6 +59,7 @@ class SessionIn(_In):
     slot_start: Timestamp
     slot_end: Timestamp
     bidders: Annotated[list[Bidder], Field(max_length=1000)] = []
+    tenderer_id: Ident | None = Field(default=None, description="the tenderer's (招标人) principal id")
 
 
 class OfferIn(_In):
@@ -99,6 +100,13 @@ class DrawIn(_In):
     conflicts: Annotated[list[Ident], Field(max_length=10_000)] = []
 
 
+class DrawScheduleIn(DrawIn):
+    """专家预约抽取: the same draw, committed by the hub's scheduler at `draw_at` rather than now."""
+
+    draw_at: Timestamp = Field(description="when the scheduler commits the draw (RFC 3339 with offset), "
+                                           "in the future and within 90 days")
+
+
 class ReplacementIn(_In):
     experts: Annotated[list[Ident], Field(min_length=1, max_length=1000)]
     reason: Literal["absent", "recused"]
@@ -126,15 +134,31 @@ class FeeIn(_In):
 
 
 class ObjectionIn(_In):
-    filed_by: Name
+    """A bidder files with its own credential and names nobody; the province files one received on paper,
+    naming who filed it (`filed_by`), and may set its deadlines."""
+
+    filed_by: Name | None = None
     summary: Text
-    deadline: Timestamp | None = None
+    deadline: Timestamp | None = Field(default=None, description="for the answer")
+    relay_deadline: Timestamp | None = Field(default=None, description="for the lead venue's relay")
 
 
 class ObjectionStepIn(_In):
-    """The acting venue is the caller's (from its credential), never named in the body."""
+    """The acting venue or party is the caller's (from its credential), never named in the body."""
 
     answer: Text | None = None
+    to: Annotated[list[Ident], Field(max_length=100, description="relay: the tenderer's (or agency's) and the "
+                                                                    "supervisors' principal ids")] = []
+
+
+class ComplaintIn(_In):
+    supervisor_id: Ident = Field(description="the supervisor (行政监督部门) the complaint is addressed to")
+    summary: Text
+    objection_id: Ident | None = Field(default=None, description="the objection raised first, where required")
+
+
+class ComplaintStepIn(_In):
+    text: Text | None = Field(default=None, description="reject: the reason; decide: the decision")
 
 
 class MisconductIn(_In):
@@ -148,7 +172,26 @@ class MisconductIn(_In):
 
 class MisconductStepIn(_In):
     evidence: Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=1000)] = []
-    supervisor: Name | None = None
+    supervisor: Ident | None = Field(default=None, description="forward: the supervisor's principal id")
+    endpoint: Annotated[str, Field(max_length=2000)] | None = Field(
+        default=None, description="forward: one of the supervisor's registered endpoints (default: the first)")
+
+
+class BidIn(_In):
+    """A bid as the trading system received it from the calling bidder: its document's SHA-256, the machine
+    code (机器码) of the computer that made it and the address it came from; the last two enter the log only
+    as keyed tags."""
+
+    document_sha256: Hex64
+    device_fingerprint: Annotated[str, Field(min_length=4, max_length=200)]
+    network_address: Annotated[str, Field(min_length=2, max_length=64)]
+
+
+class RegistrySearchIn(_In):
+    """Link cases across projects: the party by credit code (organisations) or expert id; never in a URL."""
+
+    subject_kind: Literal["tenderer", "agency", "bidder", "expert"]
+    subject_id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class IncidentIn(_In):
@@ -175,8 +218,8 @@ class PrincipalIn(_In):
     """A principal to bind at the hub. Only `role` is needed to decide whether the caller may bind it at all;
     the rest is then checked as an access configuration's entry is (the bindings that role needs, no others)."""
 
-    role: Literal["hub_operator", "venue_operator", "device", "supervisor", "court", "node_operator",
-                  "notary_admin"]
+    role: Literal["hub_operator", "venue_operator", "device", "supervisor", "court", "bidder", "tenderer",
+                  "node_operator", "notary_admin"]
     principal_id: Ident | None = None
     public_key: Annotated[str, Field(min_length=32, max_length=4000,
                                      description="PEM SubjectPublicKeyInfo, Ed25519 or ECDSA P-256")] | None = None

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from hub.api.deps import get_hub, require
 from hub.api.models import Problem
 from hub.service import Hub
-from hub.workflows import public
+from hub.workflows import cases, public
 from notary.access import Caller
 
 router = APIRouter(tags=["public"])
@@ -18,6 +18,11 @@ router = APIRouter(tags=["public"])
 def disclosure(project_id: str, hub: Hub = Depends(get_hub),
                _: Caller = Depends(require("read_public"))) -> dict[str, Any]:
     return public.disclosure(hub, project_id)
+
+
+@router.get("/public/misconduct", summary="不当行为信息公开: the published misconduct cases of every project")
+def misconduct(hub: Hub = Depends(get_hub), _: Caller = Depends(require("read_public"))) -> list[dict[str, Any]]:
+    return cases.published_cases(hub)
 
 
 @router.get("/healthz")

@@ -8,8 +8,11 @@ from fastapi import APIRouter, Depends
 from hub import db
 from hub.api.deps import check_session, get_hub, permit, release, require, require_venue
 from hub.api.models import (
+    BidIn,
     CheckInReportIn,
+    ComplaintIn,
     DrawIn,
+    DrawScheduleIn,
     FeeIn,
     IncidentIn,
     ObjectionIn,
@@ -20,7 +23,7 @@ from hub.api.models import (
 )
 from hub.errors import Forbidden
 from hub.service import Hub
-from hub.workflows import bookings, cases, conduct, draws
+from hub.workflows import bookings, cases, conduct, draws, oversight
 from notary.access import Caller, Role
 
 router = APIRouter(prefix="/sessions", tags=["sessions"],
@@ -52,6 +55,21 @@ def offer(session_id: str, body: OfferIn, hub: Hub = Depends(get_hub),
 def commit_draw(session_id: str, body: DrawIn, hub: Hub = Depends(get_hub),
                 _: Caller = Depends(require("run_session"))) -> dict[str, Any]:
     return draws.commit_draw(hub, session_id, body)
+
+
+@router.post("/{session_id}/draw-schedules", status_code=201,
+             summary="专家预约抽取: announce a draw that the hub's scheduler commits at draw_at and then runs")
+def schedule_draw(session_id: str, body: DrawScheduleIn, hub: Hub = Depends(get_hub),
+                  _: Caller = Depends(require("run_session"))) -> dict[str, Any]:
+    return draws.schedule_draw(hub, session_id, body)
+
+
+@router.get("/{session_id}/draw-schedules", summary="A session's scheduled draws and how each went")
+def draw_schedules(session_id: str, hub: Hub = Depends(get_hub),
+                   caller: Caller = Depends(require("read_session"))) -> list[dict[str, Any]]:
+    with hub.db() as s:
+        check_session(caller, s, hub.get(s, db.EvalSession, session_id, "session"))
+    return release(hub, caller, draws.session_schedules(hub, session_id))
 
 
 @router.get("/{session_id}/experts", summary="Drawn experts, their venues and whether they were replaced "
@@ -103,10 +121,25 @@ def incident(session_id: str, body: IncidentIn, hub: Hub = Depends(get_hub),
     return conduct.record_incident(hub, session_id, body)
 
 
-@router.post("/{session_id}/objections", status_code=201, summary="File an objection (异议/质疑)")
+@router.post("/{session_id}/objections", status_code=201,
+             summary="File an objection (异议/质疑): a bidder of the project, or the province for one on paper")
 def objection(session_id: str, body: ObjectionIn, hub: Hub = Depends(get_hub),
-              _: Caller = Depends(require("file_objection"))) -> dict[str, Any]:
-    return cases.file_objection(hub, session_id, body)
+              caller: Caller = Depends(require("file_objection"))) -> dict[str, Any]:
+    return cases.file_objection(hub, session_id, body, caller)
+
+
+@router.post("/{session_id}/complaints", status_code=201,
+             summary="File a complaint (投诉) with a supervisor: a bidder of the project")
+def complaint(session_id: str, body: ComplaintIn, hub: Hub = Depends(get_hub),
+              caller: Caller = Depends(require("file_complaint"))) -> dict[str, Any]:
+    return cases.file_complaint(hub, session_id, body, caller)
+
+
+@router.post("/{session_id}/bids", status_code=201,
+             summary="投标文件递交: a bidder's bid, its machine code and address as keyed tags")
+def bid(session_id: str, body: BidIn, hub: Hub = Depends(get_hub),
+        caller: Caller = Depends(require("submit_bid"))) -> dict[str, Any]:
+    return oversight.submit_bid(hub, session_id, body, caller)
 
 
 @router.get("/{session_id}/timeline", summary="The session's evidence in log order (each read is recorded)")

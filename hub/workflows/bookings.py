@@ -16,6 +16,7 @@ from hub import db
 from hub.api.models import BookingActionIn, BookingChangeIn, OfferIn, SessionIn, VenueIn
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.service import Hub
+from notary.access import Role
 
 ACTIVE = ("reserved", "offered", "confirmed")
 ALLOWED = {  # action -> states it may start from
@@ -86,12 +87,14 @@ def _clash(s: Session, venue_id: str, room: str, start: str, end: str, ignore: s
                            f"{other.status}); a room and slot cannot be booked twice")
 
 
-def _payload(b: db.Booking, action: str, reason: str | None = None) -> dict[str, Any]:
+def _payload(b: db.Booking, action: str, reason: str | None = None, tenderer_id: str | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {"booking_id": b.booking_id, "action": action, "main_venue_id": b.main_venue_id,
                                "venue_id": b.venue_id, "room": b.room, "slot_start": b.slot_start,
                                "slot_end": b.slot_end}
     if reason:
         payload["reason"] = reason
+    if tenderer_id:
+        payload["tenderer_id"] = tenderer_id
     return payload
 
 
@@ -101,18 +104,23 @@ def create_session(hub: Hub, body: SessionIn) -> dict[str, Any]:
         if s.get(db.EvalSession, body.session_id) is not None:
             raise Conflict(f"session {body.session_id} already exists")
         _room_of(s, body.main_venue_id, body.room)
+        if body.tenderer_id is not None:
+            tenderer = hub.principals.get(body.tenderer_id)
+            if tenderer is None or tenderer.role is not Role.TENDERER or body.project_id not in tenderer.projects:
+                raise Invalid(f"{body.tenderer_id} is not a tenderer registered for project {body.project_id}")
         start, end = _slot(body.slot_start, body.slot_end)
         _clash(s, body.main_venue_id, body.room, start, end)
         session = db.EvalSession(
             session_id=body.session_id, project_id=body.project_id, main_venue_id=body.main_venue_id, room=body.room,
             slot_start=body.slot_start, slot_end=body.slot_end, bidders=[b.model_dump() for b in body.bidders],
-            status="open")
+            status="open", tenderer_id=body.tenderer_id)
         s.add(session)
         booking = db.Booking(
             booking_id=hub.next_id(s, "B"), session_id=session.session_id, main_venue_id=body.main_venue_id,
             venue_id=body.main_venue_id, room=body.room, slot_start=body.slot_start, slot_end=body.slot_end,
             start_utc=start, end_utc=end, status="reserved", history=[])
-        receipt = hub.write(s, session, "booking", body.main_venue_id, _payload(booking, "reserved"))
+        receipt = hub.write(s, session, "booking", body.main_venue_id,
+                            _payload(booking, "reserved", tenderer_id=body.tenderer_id))
         booking.history = [{"action": "reserved", "leaf": receipt["leaf_index"]}]
         s.add(booking)
         s.commit()

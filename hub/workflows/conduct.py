@@ -18,6 +18,7 @@ from hub.api.models import CheckInReportIn, FeeIn, IncidentIn, IncidentResolveIn
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.service import Hub
 from hub.workflows.bookings import venues_of
+from verifier.cases import OBJECTION_OPEN
 from verifier.commitments import commit
 
 MAX_PAGES = 10_000
@@ -272,7 +273,7 @@ def record_incident(hub: Hub, session_id: str, body: IncidentIn) -> dict[str, An
         if body.kind == "main_venue_switch" and body.new_main_venue_id:
             session.main_venue_id = body.new_main_venue_id
             for o in s.scalars(select(db.Objection).where(db.Objection.session_id == session_id,
-                                                          db.Objection.status.in_(("received", "under_review")))):
+                                                          db.Objection.status.in_(OBJECTION_OPEN))):
                 o.lead_venue_id = body.new_main_venue_id
         s.commit()
         return incident_view(incident)
@@ -314,7 +315,7 @@ def archive(hub: Hub, session_id: str) -> dict[str, Any]:
     with hub.lock, hub.db() as s:
         session = hub.open_session(s, session_id)
         open_ = s.scalars(select(db.Objection).where(db.Objection.session_id == session_id,
-                                                     db.Objection.status.in_(("received", "under_review")))).all()
+                                                     db.Objection.status.in_(OBJECTION_OPEN))).all()
         if open_:
             listed = ", ".join(f"{o.objection_id} ({o.status})" for o in open_)
             raise Conflict(f"session {session_id} has open objections: {listed}; it cannot be archived until "

@@ -9,19 +9,23 @@
    assigns venues, and the `draw_result` reveals the seed.
 3. Replace: experts who are absent or recused are replaced by a new committed draw that continues the
    chain (`replaces_draw`); everyone selected earlier in the chain is excluded (see `verifier.draw`).
+4. Schedule (专家预约抽取): a `draw_schedule` record announces a draw's criteria, count and quotas and the
+   time `draw_at`; at that time the hub's scheduler, not a person, commits it (naming the schedule) and
+   runs it once the commitment is anchored. `verifier.session.draw_schedules_kept` checks both ends.
 """
 
 import hashlib
 import secrets
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub import db
-from hub.api.models import DrawIn, ReplacementIn
-from hub.errors import Conflict, Invalid
+from hub.api.models import DrawIn, DrawScheduleIn, ReplacementIn
+from hub.errors import Conflict, HubError, Invalid
 from hub.service import Hub
 from hub.workflows.bookings import venues_of
 from verifier.draw import DrawError, assign, draw, pool_digest
@@ -57,7 +61,8 @@ def _recusals(s: Session, session: db.EvalSession, pool: list[str], same_employe
 
 def _commit(hub: Hub, s: Session, session: db.EvalSession, pool: list[str], criteria: dict[str, Any], count: int,
             excluded: list[str], conflicts: list[str], same_employer: bool, venues: list[dict[str, Any]] | None,
-            earlier: set[str], replaces: str | None = None, replaced: list[str] | None = None) -> db.Draw:
+            earlier: set[str], replaces: str | None = None, replaced: list[str] | None = None,
+            schedule_id: str | None = None) -> db.Draw:
     remaining = len(set(pool) - set(excluded) - earlier)
     if count > remaining:
         raise Conflict(f"the draw needs {count} experts but only {remaining} of the {len(pool)} in the pool remain "
@@ -75,6 +80,8 @@ def _commit(hub: Hub, s: Session, session: db.EvalSession, pool: list[str], crit
     if replaces is not None:
         payload["replaces_draw"] = replaces
         payload["replaced_experts"] = replaced or []
+    if schedule_id is not None:
+        payload["schedule_id"] = schedule_id
     receipt = hub.write(s, session, "draw_commitment", session.main_venue_id, payload)
     row = db.Draw(
         draw_id=draw_id, session_id=session.session_id, status="committed", count=count, criteria=criteria,
@@ -86,10 +93,32 @@ def _commit(hub: Hub, s: Session, session: db.EvalSession, pool: list[str], crit
     return row
 
 
-def commit_draw(hub: Hub, session_id: str, body: DrawIn) -> dict[str, Any]:
+Terms = tuple[dict[str, Any], int, list[dict[str, Any]] | None]  # criteria, count, venue quotas
+
+
+def _terms(s: Session, session: db.EvalSession, body: DrawIn) -> Terms:
+    """A draw request's criteria, count and venue quotas as committed, or a clear refusal."""
+    criteria = body.criteria.model_dump(exclude_none=True)
+    venues = [q.model_dump() for q in body.venues] if body.venues else None
+    total = sum(q["count"] for q in venues) if venues else None
+    count = body.count or total
+    if count is None:
+        raise Invalid("give count, or venues with a count each")
+    if total is not None and total != count:
+        raise Invalid(f"venue counts add up to {total}, not to count {count}")
+    if venues:
+        allowed = venues_of(s, session)
+        for q in venues:
+            if q["venue_id"] not in allowed:
+                raise Conflict(f"venue {q['venue_id']} has no confirmed booking for session {session.session_id} "
+                               f"(its venues: {', '.join(allowed)})")
+    return criteria, count, venues
+
+
+def commit_draw(hub: Hub, session_id: str, body: DrawIn, schedule_id: str | None = None) -> dict[str, Any]:
     with hub.lock, hub.db() as s:
         session = hub.open_session(s, session_id)
-        criteria = body.criteria.model_dump(exclude_none=True)
+        criteria, count, venues = _terms(s, session, body)
         query = select(db.Expert.expert_id).where(db.Expert.active.is_(True),
                                                   db.Expert.specialty == body.criteria.specialty)
         if body.criteria.level:
@@ -97,24 +126,88 @@ def commit_draw(hub: Hub, session_id: str, body: DrawIn) -> dict[str, Any]:
         pool = sorted(s.scalars(query))
         if not pool:
             raise Conflict(f"no active expert matches the criteria {criteria}")
-        venues = [q.model_dump() for q in body.venues] if body.venues else None
-        total = sum(q["count"] for q in venues) if venues else None
-        count = body.count or total
-        if count is None:
-            raise Invalid("give count, or venues with a count each")
-        if total is not None and total != count:
-            raise Invalid(f"venue counts add up to {total}, not to count {count}")
-        if venues:
-            allowed = venues_of(s, session)
-            for q in venues:
-                if q["venue_id"] not in allowed:
-                    raise Conflict(f"venue {q['venue_id']} has no confirmed booking for session {session_id} "
-                                   f"(its venues: {', '.join(allowed)})")
         excluded = _recusals(s, session, pool, body.same_employer_recusal, list(body.conflicts))
         row = _commit(hub, s, session, pool, criteria, count, excluded, list(body.conflicts),
-                      body.same_employer_recusal, venues, set())
+                      body.same_employer_recusal, venues, set(), schedule_id=schedule_id)
+        if schedule_id is not None:  # in the same transaction: a schedule is never committed twice
+            schedule = hub.get(s, db.DrawSchedule, schedule_id, "draw schedule")
+            schedule.status, schedule.draw_id = "committed", row.draw_id
         s.commit()
         return draw_view(row)
+
+
+SCHEDULE_HORIZON = timedelta(days=90)
+
+
+def schedule_view(row: db.DrawSchedule) -> dict[str, Any]:
+    return {"schedule_id": row.schedule_id, "session_id": row.session_id, "draw_at": row.draw_at,
+            "status": row.status, "schedule_leaf": row.schedule_leaf, "draw_id": row.draw_id, "error": row.error}
+
+
+def schedule_draw(hub: Hub, session_id: str, body: DrawScheduleIn) -> dict[str, Any]:
+    """Announce a draw for `body.draw_at`; the scheduler commits and runs it then (see `run_scheduled`)."""
+    draw_at = datetime.fromisoformat(body.draw_at)
+    now = hub.now()
+    if draw_at <= now:
+        raise Invalid(f"draw_at {body.draw_at} is not in the future (it is now {hub.stamp()})")
+    if draw_at > now + SCHEDULE_HORIZON:
+        raise Invalid(f"draw_at {body.draw_at} is more than {SCHEDULE_HORIZON.days} days ahead")
+    request = DrawIn.model_validate(body.model_dump(exclude={"draw_at"})).model_dump(mode="json")
+    with hub.lock, hub.db() as s:
+        session = hub.open_session(s, session_id)
+        criteria, count, venues = _terms(s, session, body)
+        schedule_id = hub.next_id(s, "DS")
+        payload: dict[str, Any] = {"schedule_id": schedule_id, "draw_at": body.draw_at, "criteria": criteria,
+                                   "count": count}
+        if venues is not None:
+            payload["venues"] = venues
+        receipt = hub.write(s, session, "draw_schedule", session.main_venue_id, payload)
+        row = db.DrawSchedule(schedule_id=schedule_id, session_id=session_id, draw_at=body.draw_at,
+                              due=draw_at.timestamp(), request=request, status="scheduled",
+                              schedule_leaf=receipt["leaf_index"])
+        s.add(row)
+        s.commit()
+        return schedule_view(row)
+
+
+def session_schedules(hub: Hub, session_id: str) -> list[dict[str, Any]]:
+    with hub.db() as s:
+        rows = s.scalars(select(db.DrawSchedule).where(db.DrawSchedule.session_id == session_id)
+                         .order_by(db.DrawSchedule.due)).all()
+        return [schedule_view(r) for r in rows]
+
+
+def run_scheduled(hub: Hub) -> None:
+    """Commit every scheduled draw that is due, then run each committed one once its commitment is anchored.
+
+    A schedule that cannot be carried out is marked failed with the reason (the verifier reports it too: a
+    due schedule without its commitment fails `draw_schedules_kept`)."""
+    with hub.db() as s:
+        due = [(r.schedule_id, r.session_id, r.status, r.draw_id, r.request) for r in s.scalars(
+            select(db.DrawSchedule).where(db.DrawSchedule.status.in_(("scheduled", "committed")),
+                                          db.DrawSchedule.due <= time.time()).order_by(db.DrawSchedule.due))]
+    for schedule_id, session_id, status, draw_id, request in due:
+        try:
+            if status == "scheduled":
+                draw_id = commit_draw(hub, session_id, DrawIn.model_validate(request), schedule_id)["draw_id"]
+            assert draw_id is not None
+            with hub.db() as s:
+                drawn = hub.get(s, db.Draw, draw_id, "draw").status == "drawn"
+            if not drawn:
+                execute(hub, draw_id)
+        except NotAnchoredYet:
+            continue  # the next round tries again
+        except HubError as exc:
+            _mark(hub, schedule_id, "failed", exc.message)
+            continue
+        _mark(hub, schedule_id, "drawn", None)
+
+
+def _mark(hub: Hub, schedule_id: str, status: str, error: str | None) -> None:
+    with hub.db() as s:
+        row = hub.get(s, db.DrawSchedule, schedule_id, "draw schedule")
+        row.status, row.error = status, error
+        s.commit()
 
 
 def _chain(s: Session, d: db.Draw) -> list[db.Draw]:
@@ -130,6 +223,10 @@ def _chain(s: Session, d: db.Draw) -> list[db.Draw]:
     return out
 
 
+class NotAnchoredYet(Conflict):
+    """A draw's commitment is not anchored yet: its beacon does not exist; try again later."""
+
+
 def _beacon(hub: Hub, leaf: int, draw_id: str) -> bytes:
     deadline = time.monotonic() + hub.config.beacon_wait
     while True:
@@ -137,8 +234,8 @@ def _beacon(hub: Hub, leaf: int, draw_id: str) -> bytes:
         if anchors:
             return bytes.fromhex(anchors[0]["root"])
         if time.monotonic() > deadline:
-            raise Conflict(f"the commitment of draw {draw_id} (leaf {leaf}) is not anchored yet; "
-                           "the draw can run once it is, try again")
+            raise NotAnchoredYet(f"the commitment of draw {draw_id} (leaf {leaf}) is not anchored yet; "
+                                 "the draw can run once it is, try again")
         time.sleep(0.1)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from hub import db
 from hub.errors import NotFound
 from hub.service import Hub
+from hub.workflows.cases import public_case
 from verifier.draw import pool_digest
 
 
@@ -39,10 +40,7 @@ def disclosure(hub: Hub, project_id: str) -> dict[str, Any]:
         return {
             "project_id": project_id,
             "sessions": out,
-            "misconduct": [{"case_id": m.case_id, "subject_kind": m.subject_kind,
-                            "subject": m.subject_public, "description": m.description, "evidence": m.evidence,
-                            "status": m.status, "published_leaf": m.leaves[2] if len(m.leaves) > 2 else None}
-                           for m in cases],
+            "misconduct": [public_case(m) for m in cases],
         }
 
 

@@ -103,14 +103,14 @@ class LogOut(BaseModel):
 class PrincipalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     principal_id: str = Field(pattern=_ID)
-    role: Literal["hub_operator", "venue_operator", "device", "supervisor", "court", "node_operator",
-                  "notary_admin"]
+    role: Literal["hub_operator", "venue_operator", "device", "supervisor", "court", "bidder",
+                  "tenderer", "node_operator", "notary_admin"]
     public_key: str = Field(min_length=32, max_length=4000,
                             description="PEM SubjectPublicKeyInfo, Ed25519 or ECDSA P-256")
     venue_id: str | None = Field(default=None, pattern=_ID, description="venue operators and devices")
     function: Literal["recorder", "checkin", "signing_pad"] | None = Field(default=None, description="devices")
     projects: list[Annotated[str, Field(pattern=_ID)]] | None = Field(
-        default=None, max_length=1000, description="the projects a court or complainant was granted")
+        default=None, max_length=1000, description="the projects a court, bidder or tenderer is bound to")
 
 
 class SubmitterOut(BaseModel):

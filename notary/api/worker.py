@@ -5,14 +5,10 @@ whole API; each worker appends its concurrent submissions in groups (one commit 
 orders the workers' groups. Sealing and anchoring run only in the parent, which
 publishes its status for the workers' /healthz, restarts a worker that dies, and stops them all on
 SIGTERM or SIGINT. A worker whose parent is gone stops too.
-
-Each worker opens its own listening socket as IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets
-that say they are TCP, and without it a kept-alive connection waits 40 ms on delayed ACKs per answer.
 """
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,21 +18,13 @@ from typing import Final
 import uvicorn
 
 from notary.api.app import create_app
+from notary.server import listen
 from notary.service import Notary, NotaryConfig
 
 # Measured in bench/RESULTS.md: uvloop and httptools take about a fifth less CPU per one-record POST
 # than asyncio's loop and h11.
 LOOP: Final = "uvloop"
 HTTP: Final = "httptools"
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    return sock
 
 
 def serve_worker(host: str, port: int) -> None:
@@ -53,7 +41,7 @@ def serve_worker(host: str, port: int) -> None:
 
     threading.Thread(target=watch_parent, daemon=True).start()
     try:
-        server.run(sockets=[_listen(host, port)])
+        server.run(sockets=[listen(host, port, shared=True)])
     finally:
         notary.close()
 

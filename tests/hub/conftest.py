@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import NameOID
 
 from hub.config import HubConfig
+from hub.intake import SupervisorIntake
 from hub.server import serving_hub
 from hub.service import Hub
 from notary.access import PrincipalKey, Role, SignedRequests, write_access_config
@@ -36,13 +37,38 @@ BIDDERS = [{"name": "山东建工集团", "credit_code": "91370000MA3C5XXXX1"},
 OPERATOR = PrincipalKey.generate("hub-operator-1")
 VENUE_KEYS = {v: PrincipalKey.generate(f"{v}-operator") for v in (MAIN, QD, YT)}
 SUPERVISOR = PrincipalKey.generate("supervisor-1")
+OTHER_PROJECT = "SD-2026-QD-0233"
+BIDDER = PrincipalKey.generate("bidder-qdhj")  # 青岛海建有限公司, bidding on both projects
+OTHER_BIDDER = PrincipalKey.generate("bidder-other")  # bids on the other project only
+TENDERER = PrincipalKey.generate("tenderer-1")  # the tenderer (or its agency) of PROJECT
 
 
 def hub_access(path: Path) -> Path:
-    """The hub's access configuration: the province's operator, one operator per venue, a supervisor."""
+    """The hub's access configuration: the province's operator, one operator per venue, a supervisor, the
+    bidders and the tenderer."""
     write_access_config(path, [OPERATOR.principal(Role.HUB_OPERATOR), SUPERVISOR.principal(Role.SUPERVISOR),
-                               *(k.principal(Role.VENUE_OPERATOR, v) for v, k in VENUE_KEYS.items())])
+                               *(k.principal(Role.VENUE_OPERATOR, v) for v, k in VENUE_KEYS.items()),
+                               BIDDER.principal(Role.BIDDER, projects=[PROJECT, OTHER_PROJECT]),
+                               OTHER_BIDDER.principal(Role.BIDDER, projects=[OTHER_PROJECT]),
+                               TENDERER.principal(Role.TENDERER, projects=[PROJECT])])
     return path
+
+
+class SupervisorDesk(SupervisorIntake):
+    """A supervisor's registered intake endpoint, bound to a new supervisor principal of the running hub;
+    a dishonest one acknowledges a document other than the one it received."""
+
+    def __init__(self, st: "Stack", principal_id: str = "supervisor-desk", honest: bool = True) -> None:
+        from notary.access import Principal
+
+        super().__init__(SubmitterKey.generate(principal_id))
+        self.honest = honest
+        self.principal_id = principal_id
+        st.hub.principals.bind(Principal(principal_id, Role.SUPERVISOR, self.key.public_pem(),
+                                         endpoints=frozenset({self.endpoint})))
+
+    def digest(self, document: bytes) -> str:
+        return super().digest(document if self.honest else document + b" ")
 
 
 @dataclass

@@ -14,9 +14,12 @@ from tests.hub.conftest import (
     MAIN,
     PROJECT,
     QD,
+    SUPERVISOR,
+    TENDERER,
     YT,
     Stack,
     Station,
+    SupervisorDesk,
     experts,
     identity,
     published,
@@ -100,13 +103,19 @@ def test_full_evaluation_verifies(stack: Stack, tmp_path: Path) -> None:
     o = st.call("POST", "/sessions/S-1/objections",
                 {"filed_by": "青岛海建有限公司", "summary": "对评分结果提出异议"}, 201)
     st.venue(MAIN).call("POST", f"/objections/{o['objection_id']}/review", {})
-    st.venue(MAIN).call("POST", f"/objections/{o['objection_id']}/answer", {"answer": "复核后维持原评审结果"})
+    st.venue(MAIN).call("POST", f"/objections/{o['objection_id']}/relay",
+                        {"to": [TENDERER.principal_id, SUPERVISOR.principal_id]})
+    st.as_key(TENDERER).call("POST", f"/objections/{o['objection_id']}/answer", {"answer": "复核后维持原评审结果"})
     m = st.call("POST", "/misconduct", {"session_id": "S-1", "subject_kind": "bidder",
                                         "subject_id": "91370200MA3D6XXXX2", "subject_name": "青岛海建有限公司",
                                         "description": "投标文件雷同，疑似围标串标",
                                         "evidence": [d1["result_leaf"]]}, 201)
-    for step, body in (("verify", {}), ("publish", {}), ("forward", {"supervisor": "山东省住房和城乡建设厅"})):
-        st.call("POST", f"/misconduct/{m['case_id']}/{step}", body)
+    desk = SupervisorDesk(st)
+    try:
+        for step, body in (("verify", {}), ("publish", {}), ("forward", {"supervisor": desk.principal_id})):
+            st.call("POST", f"/misconduct/{m['case_id']}/{step}", body)
+    finally:
+        desk.close()
 
     archived = st.call("POST", "/sessions/S-1/archive", None, 201)
     session_leaves = [r["leaf_index"] for r in st.admin.get("/v1/records", project_id=PROJECT, limit=1000)["records"]

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from tests.conftest import wait_until
-from tests.hub.conftest import CA, MAIN, QD, YT, Stack, Station, setup_session, sign
+from tests.hub.conftest import CA, MAIN, QD, SUPERVISOR, TENDERER, YT, Stack, Station, setup_session, sign
 
 
 def test_booking_transitions_and_double_booking(stack: Stack) -> None:
@@ -63,12 +63,15 @@ def test_objections_misconduct_signatures_and_archive(stack: Stack) -> None:
     drawn = st.call("POST", f"/draws/{d['draw_id']}/execute")
     expert = drawn["selected"][0]
 
-    # Objection: the main venue leads; answering needs a review first; an open one blocks the archive.
+    # Objection: the main venue leads and relays; the tenderer answers only once it is relayed to it; an open
+    # one blocks the archive.
     o = st.call("POST", "/sessions/S-1/objections", {"filed_by": "某投标人", "summary": "评分有误"}, 201)
     st.venue(QD).refused("POST", f"/objections/{o['objection_id']}/review", {}, 403,
                f"led by the main venue {MAIN}")
-    st.venue(MAIN).refused("POST", f"/objections/{o['objection_id']}/answer", {"answer": "x"}, 409,
-               "must be under review before it is answered")
+    st.venue(MAIN).refused("POST", f"/objections/{o['objection_id']}/answer", {"answer": "x"}, 403,
+                           "may not answer objection")
+    st.as_key(TENDERER).refused("POST", f"/objections/{o['objection_id']}/answer", {"answer": "x"}, 409,
+                                "is received")
     st.venue(MAIN).call("POST", f"/objections/{o['objection_id']}/review", {})
     st.refused("POST", "/sessions/S-1/archive", None, 409, f"open objections: {o['objection_id']} (under_review)",
                "cannot be archived")
@@ -78,7 +81,7 @@ def test_objections_misconduct_signatures_and_archive(stack: Stack) -> None:
                                         "description": "评标期间使用手机"}, 201)
     st.refused("POST", f"/misconduct/{m['case_id']}/publish", {}, 409,
                f"misconduct case {m['case_id']} is recorded, not verified; it cannot be published")
-    st.refused("POST", f"/misconduct/{m['case_id']}/forward", {"supervisor": "省住建厅"}, 409, "not published")
+    st.refused("POST", f"/misconduct/{m['case_id']}/forward", {"supervisor": "supervisor-1"}, 409, "not published")
     st.call("POST", f"/misconduct/{m['case_id']}/verify", {})
     st.refused("POST", f"/misconduct/{m['case_id']}/publish", {}, 409, "names no evidence")
     st.refused("POST", f"/misconduct/{m['case_id']}/publish", {"evidence": [99_999]}, 422, "evidence leaf 99999")
@@ -119,8 +122,10 @@ def test_objections_misconduct_signatures_and_archive(stack: Stack) -> None:
                                                 "description": "主场切换至青岛",
                                                 "started_at": "2026-11-26T11:02:00+08:00",
                                                 "new_main_venue_id": QD}, 201)
-    st.venue(MAIN).refused("POST", f"/objections/{o['objection_id']}/answer", {"answer": "x"}, 403, f"{QD}")
-    st.venue(QD).call("POST", f"/objections/{o['objection_id']}/answer", {"answer": "维持原结果"})
+    relay = {"to": [TENDERER.principal_id, SUPERVISOR.principal_id]}
+    st.venue(MAIN).refused("POST", f"/objections/{o['objection_id']}/relay", relay, 403, f"{QD}")
+    st.venue(QD).call("POST", f"/objections/{o['objection_id']}/relay", relay)
+    st.as_key(TENDERER).call("POST", f"/objections/{o['objection_id']}/answer", {"answer": "维持原结果"})
     st.refused("POST", f"/objections/{o['objection_id']}/withdraw", {}, 409, "is answered")
     archived = st.call("POST", "/sessions/S-1/archive", None, 201)
     assert drawn["result_leaf"] in archived["leaves"]
