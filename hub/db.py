@@ -11,6 +11,8 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from notary.access import registry_tables
+
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -314,6 +316,11 @@ class State(Base):
     __tablename__ = "hub_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+
+
+# The hub's principals (from its access configuration and bound through its API since) and the keys revoked,
+# so that a revocation holds across restarts; supervisors keep their registered webhook endpoints here.
+principals, revocations = registry_tables(Base.metadata, prefix="hub_", endpoints=True)
 
 
 def open_engine(url: str) -> Engine:

@@ -13,6 +13,12 @@ class NotFound(HubError):
     status = 404
 
 
+class Revoked(HubError):
+    """The caller's principal was revoked while its request was under way (401): nothing is served."""
+
+    status = 401
+
+
 class Forbidden(HubError):
     status = 403
 

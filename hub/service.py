@@ -9,7 +9,7 @@ disclosure (kept in its access-controlled store), never into the record.
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -20,15 +20,54 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import db as models
 from hub.config import HubConfig
-from hub.errors import NotaryRefused, NotaryUnavailable, NotFound
+from hub.errors import Conflict, HubError, NotaryRefused, NotaryUnavailable, NotFound, Revoked
 from hub.linkage import LinkageKeys
-from notary.access import AccessConfigError, Caller, PrincipalKey, Registry, load_access_config
+from notary.access import (
+    AccessConfigError,
+    AccessDenied,
+    Caller,
+    DatabaseRegistry,
+    Principal,
+    PrincipalKey,
+    check_standing,
+    load_access_config,
+    registry_payload,
+)
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.keys import create_private_database
 from verifier.commitments import commit, new_salt
 from verifier.times import format_time
 
 log = logging.getLogger("bidtrace.hub")
+CONFIGURATION = "access-configuration"  # who bound the principals the operator's access file names
+
+
+class HubRegistry(DatabaseRegistry):
+    """The hub's principals, in its database (bindings and revocations survive restarts). A principal its
+    access configuration names acts only once its binding is a `registry` record in the log: the hub records
+    those bindings when it starts serving, or when such a principal first calls if the notary could not take
+    them then (a 503 naming why while it still cannot)."""
+
+    def __init__(self, hub: "Hub") -> None:
+        super().__init__(hub.engine, (models.principals, models.revocations))
+        self.hub = hub
+        self.pending: dict[str, Principal] = {}  # named by the access configuration, binding not yet recorded
+
+    def bound_as(self, principal_id: str) -> Principal | None:
+        """The binding in the database, without recording any pending one."""
+        return super().get(principal_id)
+
+    def get(self, principal_id: str) -> Principal | None:
+        found = super().get(principal_id)
+        if found is None and principal_id in self.pending:
+            try:
+                self.hub.record_configuration()
+            except HubError as exc:
+                raise AccessDenied(503, f"the binding of principal {principal_id} from the hub's access "
+                                        f"configuration is not yet recorded in the log, so it cannot act yet: "
+                                        f"{exc.message}") from exc
+            found = super().get(principal_id)
+        return found
 
 
 class Hub:
@@ -42,8 +81,10 @@ class Hub:
         # The hub's key signs its evidence and its requests to the notary alike.
         self.notary = NotaryClient(config.notary_url, timeout=15.0, as_principal=self.key)
         self.linkage_keys = LinkageKeys.load_or_create(config.registry_key_file)
-        self.principals = Registry(load_access_config(config.access) if config.access is not None else ())
         self.lock = threading.RLock()
+        self.principals = HubRegistry(self)
+        if config.access is not None:
+            self._take_configuration(load_access_config(config.access))
         self.storage_error: str | None = None  # the last write the database refused
         self.tz = timezone(timedelta(hours=config.utc_offset_hours))
         self._scheduler: Any = None
@@ -84,16 +125,114 @@ class Hub:
             print("WARNING: --insecure-local: the hub has no access configuration; any caller on this machine "
                   "may do anything. For a demonstration on loopback only.", file=sys.stderr, flush=True)
 
+    # ----- principals -----
+
+    def _take_configuration(self, configured: list[Principal]) -> None:
+        """The access configuration is the registry the hub starts from (a file under change control): each
+        principal it names that is not bound yet is bound once its binding is recorded in the log (see
+        `record_configuration`); one bound exactly so already (a restart) is neither bound nor recorded
+        again. A key revoked through the API stays revoked, and a binding changed in the file must first be
+        revoked: either is refused here, by name, rather than silently undone."""
+        for principal in configured:
+            existing = self.principals.bound_as(principal.principal_id)
+            if existing == principal:
+                continue
+            if existing is not None:
+                raise AccessConfigError(
+                    f"the access configuration names {principal.describe()}, but the hub has it bound as "
+                    f"{existing.describe()}; revoke it first (POST /principals/{principal.principal_id}/revoke)")
+            if self.principals.was_revoked(principal):
+                raise AccessConfigError(
+                    f"the access configuration names {principal.describe()}, whose key was revoked; bind a new "
+                    f"key through POST /principals or remove it from the file")
+            principal.key()
+            self.principals.pending[principal.principal_id] = principal
+
+    def record_configuration(self) -> int:
+        """Record, then bind, the access configuration's principals not bound yet; how many were. The record
+        goes first: a crash between the two records a binding twice at worst, never binds one unrecorded."""
+        with self.lock:
+            done = 0
+            for principal in list(self.principals.pending.values()):
+                if self.principals.bound_as(principal.principal_id) != principal:
+                    with self.db() as s:
+                        self.write_registry(s, registry_payload("principal_bound", principal, CONFIGURATION))
+                        s.commit()
+                    try:
+                        DatabaseRegistry.bind(self.principals, principal)
+                    except AccessConfigError as exc:  # bound otherwise or revoked through the API meanwhile
+                        log.warning("access configuration: %s", exc)
+                    done += 1
+                del self.principals.pending[principal.principal_id]
+            return done
+
+    def bind_principal(self, principal: Principal, by: str) -> bool:
+        """Bind a principal through the API: its `registry` record (by `by`) first, then the binding. False
+        if it was already bound exactly so (nothing recorded); a 409 if bound otherwise or its key revoked."""
+        with self.lock:
+            self.record_configuration()
+            existing = self.principals.bound_as(principal.principal_id)
+            if existing == principal:
+                return False
+            if existing is not None:
+                raise Conflict(f"principal {principal.principal_id} is already bound as {existing.describe()}; "
+                               "revoke it first")
+            if self.principals.was_revoked(principal):
+                raise Conflict(f"the key of principal {principal.principal_id} was revoked and cannot be bound "
+                               "again; bind a new key")
+            with self.db() as s:
+                self.write_registry(s, registry_payload("principal_bound", principal, by))
+                s.commit()
+            self.principals.bind(principal)
+            return True
+
+    def revoke_principal(self, principal_id: str, by: str,
+                         check: Callable[[Principal], None] | None = None) -> Principal:
+        """Revoke a principal: its `registry` record (by `by`) first, then the revocation, which holds from the
+        next request on (and for reads under way, see `hub.api.deps.release`) and across restarts. If the
+        notary cannot take the record nothing changes and the caller is told so (503), like every change."""
+        with self.lock:
+            self.record_configuration()
+            existing = self.principals.bound_as(principal_id)
+            if existing is None:
+                raise NotFound(f"principal {principal_id} is not bound at this hub")
+            if check is not None:
+                check(existing)  # whether the caller may revoke this one, against its binding as it is now
+            with self.db() as s:
+                self.write_registry(s, registry_payload("principal_revoked", existing, by))
+                self._stop_feeds_of(s, existing)
+                s.commit()
+            self.principals.revoke(principal_id)
+            return existing
+
+    def _stop_feeds_of(self, s: Session, principal: Principal) -> None:
+        """A revoked supervisor's subscriptions, and every one pushing to an endpoint only it registered, stop."""
+        others = {url for p in self.principals.all() if p.principal_id != principal.principal_id
+                  for url in p.endpoints}
+        gone = principal.endpoints - others
+        for sub in s.scalars(select(models.Subscription).where(models.Subscription.active.is_(True))):
+            if sub.owner == principal.principal_id or sub.url in gone:
+                sub.active = False
+
+    def check_standing(self, caller: Caller) -> None:
+        """Refuse a caller whose principal was revoked (or bound otherwise) since its request was authenticated."""
+        try:
+            check_standing(self.principals, caller)
+        except AccessDenied as exc:
+            raise Revoked(str(exc)) from exc
+
     def record_access(self, session_id: str, caller: Caller, action: str, resource: str) -> None:
         """去向可查: reading what is not public is evidence. Written before the answer is sent."""
         from hub.errors import HubError
 
+        self.check_standing(caller)
         payload: dict[str, Any] = {"principal_id": "local" if caller.local else caller.name, "role": caller.role,
                                    "action": action, "resource": resource[:400]}
         if caller.purpose:
             payload["purpose"] = caller.purpose[:200]
         with self.lock, self.db() as s:
             session = self.get(s, models.EvalSession, session_id, "session")
+            self.check_standing(caller)  # again under the lock: a revocation cannot slip in before the record
             try:
                 self.write(s, session, "access", session.main_venue_id, payload)
             except HubError as exc:

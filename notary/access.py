@@ -10,14 +10,22 @@ deployment already issues keys from the province's CA to devices and offices (se
 a signature proves possession without sending a secret that a log or a proxy could leak, and the same key
 signs the evidence. Mutual TLS was the alternative, but uvicorn does not hand the client certificate to
 the application, so the role could not be bound to it without a separate proxy.
+
+`Permissions` turns a service's role × action table into the FastAPI dependencies both services use;
+`check_standing` is the re-check of a principal's binding where something confidential is handed out;
+`verify_profile` verifies the one signature profile our clients make in a single pass, leaving every other
+request to the http-message-signatures library.
 """
 
+import hashlib
+import hmac
 import json
+import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -26,8 +34,10 @@ from typing import Any, Self
 
 import http_sf
 import httpx
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from http_message_signatures import (
     HTTPMessageSigner,
     HTTPMessageVerifier,
@@ -36,6 +46,9 @@ from http_message_signatures import (
     algorithms,
 )
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
+from http_message_signatures.structures import get_header_fields
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
 from verifier.errors import MalformedInput
 from verifier.strict import parse_json
@@ -238,6 +251,11 @@ class Registry:
         with self._lock:
             return self._by_id.get(principal_id)
 
+    def standing(self, principal: Principal) -> bool:
+        """Whether `principal` is still bound exactly so: not revoked, not re-bound with another key or
+        other bindings since its request was authenticated."""
+        return self.get(principal.principal_id) == principal
+
     def key_of(self, principal: Principal) -> PublicKey:
         with self._lock:
             key = self._keys.get(principal.public_key)
@@ -257,18 +275,36 @@ def key_digest(public_pem: str) -> str:
     return hashlib.sha256(public_pem.encode()).hexdigest()
 
 
+def registry_payload(action: str, principal: Principal, by: str) -> dict[str, Any]:
+    """The payload of a `registry` record binding or revoking `principal`: who did it (`by`), the role and
+    bindings, and the SHA-256 of the key (the key itself stays out of the log's free text)."""
+    payload: dict[str, Any] = {"action": action, "subject": principal.principal_id, "by": by,
+                               "digest": key_digest(principal.public_key), "role": str(principal.role)}
+    if principal.venue_id:
+        payload["venue_id"] = principal.venue_id
+    if principal.function:
+        payload["function"] = principal.function
+    if principal.projects:
+        payload["projects"] = sorted(principal.projects)
+    if principal.endpoints:
+        payload["endpoints"] = sorted(principal.endpoints)
+    return payload
+
+
 def _revoked_message(principal: Principal) -> str:
     return (f"the key of principal {principal.principal_id} was revoked and cannot be bound again; "
             f"bind a new key")
 
 
 class DatabaseRegistry(Registry):
-    """The notary's principals, in its database, so that every worker process sees a binding or a
-    revocation at once. Parsed keys are cached by PEM (a cache, not state)."""
+    """Principals in a database (the notary's, the hub's), so that every worker process sees a binding or a
+    revocation at once and a restart keeps both. Parsed keys are cached by PEM (a cache, not state)."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, tables: tuple[Any, Any] | None = None) -> None:
         super().__init__()
         self.engine = engine
+        self.principals, self.revocations = tables if tables is not None else (principals, revocations)
+        self._endpoints = "endpoints" in self.principals.c
 
     def bind(self, principal: Principal) -> bool:
         from sqlalchemy import insert
@@ -283,10 +319,13 @@ class DatabaseRegistry(Registry):
             if existing is not None:
                 raise AccessConfigError(f"principal {principal.principal_id} is already bound as "
                                         f"{existing.describe()}; revoke it first")
-            conn.execute(insert(principals).values(
+            values: dict[str, Any] = dict(
                 principal_id=principal.principal_id, role=str(principal.role), public_key=principal.public_key,
                 venue_id=principal.venue_id, function=principal.function,
-                projects=json.dumps(sorted(principal.projects))))
+                projects=json.dumps(sorted(principal.projects)))
+            if self._endpoints:
+                values["endpoints"] = json.dumps(sorted(principal.endpoints))
+            conn.execute(insert(self.principals).values(**values))
         return True
 
     def revoke(self, principal_id: str) -> Principal | None:
@@ -294,9 +333,9 @@ class DatabaseRegistry(Registry):
 
         with self.engine.begin() as conn:
             existing = self._load(conn, principal_id)
-            conn.execute(delete(principals).where(principals.c.principal_id == principal_id))
+            conn.execute(delete(self.principals).where(self.principals.c.principal_id == principal_id))
             if existing is not None and not self._was_revoked(conn, existing):
-                conn.execute(insert(revocations).values(
+                conn.execute(insert(self.revocations).values(
                     principal_id=principal_id, key_digest=key_digest(existing.public_key), revoked_at=time.time()))
         return existing
 
@@ -304,23 +343,23 @@ class DatabaseRegistry(Registry):
         with self.engine.connect() as conn:
             return self._was_revoked(conn, principal)
 
-    @staticmethod
-    def _was_revoked(conn: Any, principal: Principal) -> bool:
+    def _was_revoked(self, conn: Any, principal: Principal) -> bool:
         from sqlalchemy import select
 
-        return conn.execute(select(revocations.c.principal_id).where(
-            revocations.c.principal_id == principal.principal_id,
-            revocations.c.key_digest == key_digest(principal.public_key))).first() is not None
+        r = self.revocations
+        return conn.execute(select(r.c.principal_id).where(
+            r.c.principal_id == principal.principal_id,
+            r.c.key_digest == key_digest(principal.public_key))).first() is not None
 
-    @staticmethod
-    def _load(conn: Any, principal_id: str) -> Principal | None:
+    def _load(self, conn: Any, principal_id: str) -> Principal | None:
         from sqlalchemy import select
 
-        row = conn.execute(select(principals).where(principals.c.principal_id == principal_id)).first()
+        row = conn.execute(select(self.principals).where(self.principals.c.principal_id == principal_id)).first()
         if row is None:
             return None
+        endpoints = frozenset(json.loads(row.endpoints)) if self._endpoints else frozenset()
         return Principal(row.principal_id, Role(row.role), row.public_key, row.venue_id, row.function,
-                         frozenset(json.loads(row.projects)))
+                         frozenset(json.loads(row.projects)), endpoints)
 
     def get(self, principal_id: str) -> Principal | None:
         with self.engine.connect() as conn:
@@ -330,45 +369,44 @@ class DatabaseRegistry(Registry):
         from sqlalchemy import select
 
         with self.engine.connect() as conn:
-            ids = conn.execute(select(principals.c.principal_id).order_by(principals.c.principal_id)).scalars()
+            ids = conn.execute(select(self.principals.c.principal_id)
+                               .order_by(self.principals.c.principal_id)).scalars()
             return [p for p in (self._load(conn, i) for i in list(ids)) if p is not None]
 
 
-def _principals_table() -> Any:
-    from sqlalchemy import Column, String, Table, Text
+def registry_tables(metadata: Any, prefix: str = "", endpoints: bool = False) -> tuple[Any, Any]:
+    """The tables of a principal registry in `metadata`: the principals bound, and the keys revoked under a
+    principal id (a revoked key is never bound again, by the API or by a restart from an access configuration
+    that still names it). The hub's registry keeps its supervisors' webhook endpoints too."""
+    from sqlalchemy import Column, Float, String, Table, Text
 
-    from notary import store
-
-    return Table(
-        "principals", store.metadata,
+    columns = [
         Column("principal_id", String(128), primary_key=True),
         Column("role", String(32), nullable=False),
         Column("public_key", Text, nullable=False),
         Column("venue_id", String(128)),
         Column("function", String(32)),
         Column("projects", Text, nullable=False),
-    )
-
-
-principals = _principals_table()
-
-
-def _revocations_table() -> Any:
-    """Keys revoked under a principal id: a revoked key is never bound again, by the API or by a restart
-    from an access configuration that still names it."""
-    from sqlalchemy import Column, Float, String, Table
-
-    from notary import store
-
-    return Table(
-        "principal_revocations", store.metadata,
+    ]
+    if endpoints:
+        columns.append(Column("endpoints", Text, nullable=False, default="[]"))
+    bound = Table(f"{prefix}principals", metadata, *columns)
+    revoked = Table(
+        f"{prefix}principal_revocations", metadata,
         Column("principal_id", String(128), primary_key=True),
         Column("key_digest", String(64), primary_key=True),
         Column("revoked_at", Float, nullable=False),
     )
+    return bound, revoked
 
 
-revocations = _revocations_table()
+def _notary_tables() -> tuple[Any, Any]:
+    from notary import store
+
+    return registry_tables(store.metadata)
+
+
+principals, revocations = _notary_tables()
 
 
 def load_access_config(path: Path) -> list[Principal]:
@@ -584,6 +622,20 @@ class Authenticator:
         if principal is None:
             raise AccessDenied(401, f"principal {key_id!r} is not registered (or was revoked) with this service")
         key = self.registry.key_of(principal)
+        verified = verify_profile(message, body, key_id, key)
+        if verified is None:
+            # Outside the one profile our clients sign, or not verifying: the library decides, and says why.
+            verified = self._verify_general(message, body, key_id, key)
+        nonce, purpose = verified
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128:
+            raise AccessDenied(401, "the request signature needs a nonce of 16 to 128 characters")
+        if not self.nonces.first_use(key_id, nonce):
+            raise AccessDenied(401, f"replayed request: nonce {nonce[:12]}… of {key_id} was already used")
+        return Caller(principal, purpose)
+
+    @staticmethod
+    def _verify_general(message: SignedMessage, body: bytes, key_id: str, key: PublicKey) -> tuple[Any, str | None]:
+        """RFC 9421 verification by the http-message-signatures library: the nonce and the signed purpose."""
         algorithm = algorithms.ED25519 if isinstance(key, ed25519.Ed25519PublicKey) else algorithms.ECDSA_P256_SHA256
         verifier = _Verifier(signature_algorithm=algorithm, key_resolver=_Keys(key_id, key))
         try:
@@ -595,13 +647,129 @@ class Authenticator:
             raise AccessDenied(401, f"the request signature of {key_id} does not verify: {reason}") from exc
         if result.parameters.get("keyid") != key_id:
             raise AccessDenied(401, "the verified signature names another keyid")
-        nonce = result.nonce
-        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128:
-            raise AccessDenied(401, "the request signature needs a nonce of 16 to 128 characters")
-        if not self.nonces.first_use(key_id, nonce):
-            raise AccessDenied(401, f"replayed request: nonce {nonce[:12]}… of {key_id} was already used")
-        purpose = result.covered_components.get('"bidtrace-purpose"')
-        return Caller(principal, purpose)
+        return result.nonce, result.covered_components.get('"bidtrace-purpose"')
+
+
+# ----- the one signature profile our clients make, verified directly -----
+#
+# Profiling (bench/RESULTS.md §7) showed that verifying a request through the general library spends most of
+# its time outside the cryptography: it parses the two structured fields about twenty times and resolves
+# every component through a general resolver. Requests signed as `SignedRequests` signs them (one signature,
+# string components without parameters from a fixed set, created/keyid/nonce/tag[/alg] parameters, a URL of
+# the plain form below) are verified here in one pass, with the same checks the library makes on that
+# profile: the same header field values (its own `get_header_fields`), the same derived components, the same
+# signature base, the same time window and clock skew, the Content-Digest of the body. Only an acceptance is
+# final: anything else goes to the library, whose verdict (and message) stands, so this path can make a
+# request neither pass that the library refuses nor fail differently.
+
+_PROFILE_COMPONENTS = frozenset({*COVERED, "content-digest", "bidtrace-purpose"})
+_PROFILE_REQUIRED = frozenset({*COVERED, "content-digest"})
+_PROFILE_PARAMS = frozenset({"created", "keyid", "nonce", "tag", "alg"})
+_URL_CHARS = r"A-Za-z0-9._~\-!$&'()*+,;="
+_PCT = r"%[0-9A-Fa-f]{2}"
+_PROFILE_URL = re.compile(
+    rf"(?P<scheme>https?)://(?P<host>(?:[{_URL_CHARS}]|{_PCT})+)(?::(?P<port>[0-9]*))?"
+    rf"(?P<path>/(?:[{_URL_CHARS}:@/]|{_PCT})*)?(?:\?(?P<query>(?:[{_URL_CHARS}:@/?]|{_PCT})*))?")
+_DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
+_SKEW = _Verifier.max_clock_skew.total_seconds()
+
+
+def _reject_duplicate(key: str, context: str) -> None:
+    if context == "dictionary":
+        raise ValueError(f"duplicate member {key!r}")
+
+
+def _sf_dictionary(value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    parsed = http_sf.parse(value.encode("ascii"), tltype="dictionary", on_duplicate_key=_reject_duplicate)
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _sf_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _signature_params(ids: list[str], params: dict[str, Any]) -> str:
+    """RFC 8941 serialisation of the covered components and the parameters, as they came (their order kept):
+    within the profile they are strings (parsed, so printable ASCII) and the integer `created`."""
+    out = "(" + " ".join(_sf_string(i) for i in ids) + ")"
+    for name, value in params.items():
+        out += f";{name}={value}" if type(value) is int else f";{name}={_sf_string(value)}"
+    return out
+
+
+def verify_profile(message: SignedMessage, body: bytes, key_id: str, key: PublicKey) -> tuple[str, str | None] | None:
+    """The nonce and the signed purpose of a request signed in our profile whose signature verifies with
+    `key`; None for anything else (which the library then judges)."""
+    try:
+        return _verify_profile(message, body, key_id, key)
+    except (ValueError, TypeError, UnicodeError, KeyError, CryptoInvalidSignature):
+        return None
+
+
+def _verify_profile(message: SignedMessage, body: bytes, key_id: str, key: PublicKey) -> tuple[str, str | None] | None:
+    fields = get_header_fields(message.headers)  # type: ignore[no-untyped-call]
+    inputs, signatures = _sf_dictionary(fields.get("signature-input")), _sf_dictionary(fields.get("signature"))
+    if not inputs or not signatures or len(inputs) != 1 or inputs.keys() != signatures.keys():
+        return None
+    ((label, (covered, params)),) = inputs.items()
+    signature = signatures[label][0]
+    if not isinstance(covered, list) or not isinstance(signature, bytes) or set(params) - _PROFILE_PARAMS:
+        return None
+    ids = [item for item, item_params in covered if isinstance(item, str) and not item_params]
+    if len(ids) != len(covered) or len(set(ids)) != len(ids):
+        return None
+    if not _PROFILE_REQUIRED <= set(ids) <= _PROFILE_COMPONENTS:
+        return None
+    created, nonce, tag = params.get("created"), params.get("nonce"), params.get("tag")
+    if type(created) is not int or params.get("keyid") != key_id or tag != TAG or not isinstance(nonce, str):
+        return None
+    ecdsa = isinstance(key, ec.EllipticCurvePublicKey)
+    if "alg" in params and params["alg"] != ("ecdsa-p256-sha256" if ecdsa else "ed25519"):
+        return None
+    now = time.time()
+    if created > now + _SKEW or created + WINDOW.total_seconds() < now - _SKEW:
+        return None
+    url = _PROFILE_URL.fullmatch(message.url)
+    if url is None or message.method != message.method.upper():
+        return None
+    port = url["port"]
+    if port and port.lstrip("0") == {"http": "80", "https": "443"}[url["scheme"]]:
+        port = None
+    host = url["host"].lower()
+    values = {"@method": message.method, "@authority": f"{host}:{port}" if port else host,
+              "@path": url["path"] or "/", "@query": "?" + (url["query"] or "")}
+    lines = []
+    for name in ids:
+        value = values[name] if name.startswith("@") else fields.get(name)
+        if value is None or "\r" in value or "\n" in value:
+            return None
+        if name.startswith("@"):  # derived: printable, no surrounding spaces
+            if value and (not value.isprintable() or value.startswith(" ") or value.endswith(" ")):
+                return None
+        elif value and not value.replace("\t", " ").isprintable():  # a field: tabs allowed inside
+            return None
+        lines.append(f'"{name}": {value}')
+    lines.append(f'"@signature-params": {_signature_params(ids, params)}')
+    base = "\n".join(lines)
+    if not base.isascii():
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if len(signature) != 64:
+            return None
+        der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+        key.verify(der, base.encode(), ec.ECDSA(hashes.SHA256()))
+    else:
+        key.verify(signature, base.encode())
+    digests = _sf_dictionary(fields["content-digest"])
+    if not digests:
+        return None
+    for algorithm, (digest, _) in digests.items():
+        hasher = _DIGESTS.get(algorithm)
+        if hasher is None or not isinstance(digest, bytes) or not hmac.compare_digest(digest, hasher(body).digest()):
+            return None
+    return nonce, fields.get("bidtrace-purpose") if "bidtrace-purpose" in ids else None
 
 
 @dataclass(frozen=True)
@@ -734,6 +902,55 @@ async def caller_of(request: Any, authenticator: Authenticator, insecure_local: 
         return Caller(None)
     body = await request.body()
     return authenticator.authenticate(SignedMessage(request.method, _target_uri(request), headers), body)
+
+
+def check_standing(registry: Registry, caller: Caller) -> None:
+    """Refuse (401) a caller whose principal was revoked, or bound otherwise, since its request was
+    authenticated: checked again where something confidential is recorded as read and where it is handed out."""
+    p = caller.principal
+    if p is not None and not registry.standing(p):
+        raise AccessDenied(401, f"principal {p.principal_id} was revoked while its request was under way; "
+                                "nothing is served")
+
+
+class Permissions:
+    """A service's role × action matrix (`table`: action -> the roles allowed, `PUBLIC` for anyone) and the
+    FastAPI dependencies that enforce it, shared by the notary and the hub. The application keeps its
+    `Authenticator` in `app.state.authenticator` and whether it serves `--insecure-local` (no access
+    configuration: any unsigned caller on loopback may do anything) in `app.state.insecure_local`."""
+
+    def __init__(self, table: Mapping[str, frozenset[str]]) -> None:
+        self.table = table
+
+    async def caller(self, request: Request) -> Caller:
+        """The authenticated principal, or the public when the request carries no signature (a FastAPI
+        dependency; async although it does no I/O of its own: a sync one costs a thread hop per request)."""
+        state = request.app.state
+        try:
+            return await caller_of(request, state.authenticator, bool(getattr(state, "insecure_local", False)))
+        except AccessDenied as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+
+    def allowed(self, caller: Caller, action: str) -> bool:
+        return caller.local or caller.role in self.table[action]
+
+    def permit(self, caller: Caller, action: str) -> None:
+        """Refuse `caller` unless its role may do `action`: 401 for the public, 403 for a role, each naming who may."""
+        if not self.allowed(caller, action):
+            who = ", ".join(sorted(self.table[action])) or "no one through the API"
+            if caller.principal is None:
+                raise HTTPException(401, f"{action.replace('_', ' ')} needs a signed request from a registered "
+                                         f"principal ({who})")
+            raise HTTPException(403, f"{caller.principal.describe()} may not {action.replace('_', ' ')}; "
+                                     f"that is for {who}")
+
+    def require(self, action: str) -> Callable[[Request], Awaitable[Caller]]:
+        """A FastAPI dependency: the caller, if its role may do `action` (else 401 or 403)."""
+        async def check(request: Request) -> Caller:
+            caller = await self.caller(request)
+            self.permit(caller, action)
+            return caller
+        return check
 
 
 def _target_uri(request: Any) -> str:

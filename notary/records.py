@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from notary.screening import personal_data_in, screened
+from notary.screening import across, personal_data_in, screened, screened_texts, split_message
 from verifier.cases import FORMATS, ComplaintRecord, MisconductRecord, ObjectionRecord
 from verifier.errors import MalformedInput
 from verifier.face import FaceMatch
@@ -34,6 +34,8 @@ Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 # Free text is screened for personal data in clear (notary.screening).
 Text = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(screened)]
 Short = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(screened)]
+Endpoint = Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$"),
+                     AfterValidator(screened)]
 MAX_RECORD_BYTES = 1024 * 1024  # canonical bytes of one record: any accepted record fits an extract member
 
 
@@ -49,7 +51,7 @@ def rfc3339_with_offset(value: str) -> str:
 Timestamp = Annotated[str, Field(max_length=40), AfterValidator(rfc3339_with_offset)]
 
 
-class _Strict(BaseModel):
+class _Strict(BaseModel):  # free text screened across fields by `validate_record`, over payload and attachments
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -298,6 +300,7 @@ class RegistryChange(_Strict):
     venue_id: Ident | None = None
     function: Ident | None = None
     projects: Annotated[list[Ident], Field(max_length=1000)] = []
+    endpoints: Annotated[list[Endpoint], Field(max_length=100)] = []  # a supervisor's webhook URLs (hub)
     count: Annotated[int, Field(ge=0)] | None = None
 
 
@@ -320,6 +323,10 @@ class _Format:
                 raise SchemaViolation(f"{self.kind} payload.{name}: free text must not carry personal data in clear; "
                                       f"this looks like {kind} (record it in the hub, and in evidence only as a "
                                       "commitment)")
+        texts = [(f"payload.{name}", v) for name in self.format.TEXTS if isinstance(v := getattr(parsed, name), str)]
+        found = across(texts)  # a number spread over several of its free-text fields
+        if found is not None:
+            raise SchemaViolation(f"{self.kind} {split_message(*found)}")
 
 
 PAYLOADS: dict[str, Any] = {
@@ -383,14 +390,20 @@ def validate_record(record: Any) -> str:
     if not isinstance(record, dict):
         raise SchemaViolation(f"record must be a JSON object, got {type(record).__name__}")
     try:
-        _RECORD.validate_python(record)
+        envelope = _RECORD.validate_python(record)
     except ValidationError as exc:
         raise SchemaViolation(_explain(exc, "")) from exc
     kind = str(record["type"])
     try:
-        _PAYLOAD[kind].validate_python(record["payload"])
+        payload = _PAYLOAD[kind].validate_python(record["payload"])
     except ValidationError as exc:
         raise SchemaViolation(f"{kind} " + _explain(exc, "payload")) from exc
+    # A number spread over several free-text fields of the record (payload and attachment names together).
+    texts = [*screened_texts(payload, ("payload",))] if isinstance(payload, BaseModel) else []
+    found = across([*texts,
+                    *(t for i, a in enumerate(envelope.attachments) for t in screened_texts(a, ("attachments", i)))])
+    if found is not None:
+        raise SchemaViolation(f"{kind} {split_message(*found)}")
     return kind
 
 

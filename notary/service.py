@@ -95,20 +95,11 @@ class Notary:
     def record_registry_change(self, action: str, principal: Principal, by: str) -> None:
         """A binding or revocation as a `registry` record in the log: who, which role and bindings, and the
         SHA-256 of the key, signed by the notary's own submitter key."""
-        import hashlib
-
+        from notary.access import registry_payload
         from notary.log import Submission
         from verifier.times import now_utc
 
-        payload: dict[str, object] = {"action": action, "subject": principal.principal_id, "by": by,
-                                      "digest": hashlib.sha256(principal.public_key.encode()).hexdigest(),
-                                      "role": str(principal.role)}
-        if principal.venue_id:
-            payload["venue_id"] = principal.venue_id
-        if principal.function:
-            payload["function"] = principal.function
-        if principal.projects:
-            payload["projects"] = sorted(principal.projects)
+        payload = registry_payload(action, principal, by)
         key = self.recorder_key
         record = {"type": "registry", "project_id": "registry", "session_id": "registry",
                   "venue_id": self.config.org, "device_id": key.principal_id,

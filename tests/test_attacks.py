@@ -476,3 +476,132 @@ def test_a_422_names_the_field_without_echoing_what_was_sent(served: Served) -> 
     response = served.post(ADMIN, {"principal_id": secret, "role": "court"}, "/v1/principals")
     assert response.status_code == 422 and "principal_id" in response.json()["detail"], response.text
     assert "370102197001011234" not in response.text
+
+
+class Held:
+    """Holds a read inside the server at one function until the test lets it go: `entered` is set when the
+    read reaches it, and the read goes on once `go` is set (no sleeping: the test acts in between)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+        import threading
+
+        self.entered, self.go = threading.Event(), threading.Event()
+        real = getattr(module, name)
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.entered.set()
+            assert self.go.wait(30), "the test never let the read go on"
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, held)
+
+    def during(self, request: Any, act: Any) -> httpx.Response:
+        """Send `request` (a callable) from another thread, run `act` while it is held, return its response."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(request)
+            assert self.entered.wait(30), "the read never reached the hold"
+            act()
+            self.go.set()
+            response: httpx.Response = future.result(60)
+        return response
+
+
+def _revoke_court(st: Served) -> None:
+    admin = httpx.Client(base_url=st.url, auth=SignedRequests(ADMIN), timeout=30)
+    assert admin.post(f"/v1/principals/{st.court.submitter_id}/revoke").status_code == 200
+    admin.close()
+
+
+def test_an_extract_read_is_refused_with_nothing_released_if_its_reader_is_revoked_meanwhile(
+        served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    import notary.api.proofs
+
+    st = served
+    NotaryClient(st.url).submit(st.people.hub, [incident(1, project="P-1")])
+    wait_until(lambda: st.notary.sealer.state.anchored_size >= st.notary.log.size, 20, "an anchor")
+    court = httpx.Client(base_url=st.url, auth=SignedRequests(st.court, purpose="case 2026-17"), timeout=60)
+    hold = Held(monkeypatch, notary.api.proofs, "build_extract")  # authorised, recorded, being built
+    response = hold.during(lambda: court.get("/v1/projects/P-1/extract", params={"disclose": "true"}),
+                           lambda: _revoke_court(st))
+    st.refused(response, 401, "revoked while its request was under way", "nothing is served")
+    assert not response.content.startswith(b"PK") and "link down" not in response.text
+    assert court.get("/v1/projects/P-1/extract").status_code == 401  # and the next request too
+
+
+def test_a_record_read_is_refused_before_its_access_record_if_its_reader_is_revoked_meanwhile(
+        served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    import notary.api.records
+
+    st = served
+    NotaryClient(st.url).submit(st.people.hub, [incident(1, project="P-1")])
+    leaf = st.notary.log.size - 1
+    court = httpx.Client(base_url=st.url, auth=SignedRequests(st.court), timeout=60)
+    hold = Held(monkeypatch, notary.api.records, "check_project")  # authorised, not yet recorded
+    response = hold.during(lambda: court.get(f"/v1/records/{leaf}"), lambda: _revoke_court(st))
+    st.refused(response, 401, "revoked while its request was under way")
+    assert "link down" not in response.text
+    records = [json.loads(e)["record"] for _, e in st.notary.log.entries(after=leaf, limit=100)]
+    assert [r["type"] for r in records] == ["registry"], "the revocation is recorded, no access by the revoked"
+
+
+ID_CARD, CREDIT = "11010519491231002X", "91370000MA3C5X7X2D"  # well-formed: check characters right
+FEE = {"payment_id": "F-1", "payee_commitment": "c1:" + "0" * 64, "amount_fen": 1}
+DRAW = {"draw_id": "D-1", "pool": ["E-1"], "pool_digest": "0" * 64, "criteria": {"specialty": "s"}, "count": 1,
+        "seed_commitment": "0" * 64}
+INCIDENT = {"incident_id": "I-1", "kind": "other", "started_at": START}
+ATTACHMENT = {"sha256": "0" * 64, "size": 1, "media_type": "application/pdf"}
+SPLIT: list[tuple[str, dict[str, Any], list[dict[str, Any]], str, list[str]]] = [
+    ("fee_payment", {**FEE, "payer": "质疑 1101051949", "reference": "1231002X 复核"}, [],
+     "resident identity number", ["payload.payer", "payload.reference"]),
+    ("fee_payment", {**FEE, "payer": "电话 138", "reference": "0013 8000"}, [],
+     "mobile phone number", ["payload.payer", "payload.reference"]),
+    ("fee_payment", {**FEE, "reference": "0013-8000 转账", "payer": "联系人 138"}, [],  # in either order
+     "mobile phone number", ["payload.payer", "payload.reference"]),
+    ("draw_commitment", {**DRAW, "recusal_rules": ["0531", "8888 8888"]}, [],
+     "landline phone number", ["payload.recusal_rules.0", "payload.recusal_rules.1"]),
+    ("draw_commitment", {**DRAW, "recusal_rules": ["110105", "1949", "1231", "002X"]}, [],
+     "resident identity number", [f"payload.recusal_rules.{i}" for i in range(4)]),
+    ("incident", {**INCIDENT, "description": "代码 9137 0000"}, [{**ATTACHMENT, "name": "MA3C5X7X2D.pdf"}],
+     "unified social credit code", ["payload.description", "attachments.0.name"]),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload", "attachments", "what", "fields"), SPLIT,
+                         ids=[f"{s[0]}:{'+'.join(s[4])}" for s in SPLIT])
+def test_a_number_spread_over_several_fields_is_422_naming_them(served: Served, kind: str, payload: dict[str, Any],
+                                                               attachments: list[dict[str, Any]], what: str,
+                                                               fields: list[str]) -> None:
+    st = served
+    before = st.notary.log.size
+    record = {**incident(1), "type": kind, "payload": payload, "attachments": attachments}
+    response = st.post(st.people.hub, st.submission(st.people.hub, [record]))
+    st.refused(response, 422, what, "in pieces", *fields)
+    assert ID_CARD not in response.text and "0013" not in response.text  # named, never echoed
+    assert st.notary.log.size == before
+
+
+ORDINARY: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = [
+    ("fee_payment", {**FEE, "payer": "第 3 标段评分 87.5", "reference": "2026-11-26 复核后维持 92"}, []),
+    ("fee_payment", {**FEE, "payer": "山东省公共资源交易中心 2026", "reference": "2026-0417 第 2 包"}, []),
+    ("fee_payment", {**FEE, "payer": "合计 1380", "reference": "0013 号凭证"}, []),
+    ("draw_commitment", {**DRAW, "recusal_rules": ["标段 1", "2", "3", "4", "101", "102"]}, []),
+    ("draw_commitment", {**DRAW, "recusal_rules": ["2026-11-26", "2026-11-27", "2026-12-01"]}, []),
+    ("incident", {**INCIDENT, "description": "停电 10:05 至 10:47"},
+     [{**ATTACHMENT, "name": "2026-11-26 现场照片 1.jpg"}, {**ATTACHMENT, "name": "13 号评标室.jpg"}]),
+    ("booking", {"booking_id": "B-1", "action": "declined", "main_venue_id": "V-1", "venue_id": "V-2",
+                 "room": "评标室 302", "slot_start": "2026-11-26T09:00:00+08:00",
+                 "slot_end": "2026-11-26T12:00:00+08:00", "reason": "1500 元场地费未结清，改期至 2026-11-27"}, []),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload", "attachments"), ORDINARY,
+                         ids=[f"{o[0]}-{i}" for i, o in enumerate(ORDINARY)])
+def test_dates_amounts_and_lot_numbers_in_separate_fields_pass(served: Served, kind: str, payload: dict[str, Any],
+                                                                attachments: list[dict[str, Any]]) -> None:
+    st = served
+    record = {**incident(1), "type": kind, "payload": payload, "attachments": attachments}
+    response = st.post(st.people.hub, st.submission(st.people.hub, [record]))
+    assert response.status_code == 200, response.text
+    assert response.json()["appended"] == 1

@@ -1,5 +1,6 @@
 """Application factory: routers per resource, the hub as a dependency, errors as clear 4xx with a message."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
-from hub.api import public, sessions, steps, venues, verify
+from hub.api import principals, public, sessions, steps, venues, verify
 from hub.errors import HubError
 from hub.service import Hub
 from notary.access import Authenticator, DatabaseNonces
@@ -24,6 +25,12 @@ def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:  # the access configuration's principals, bound once their registry records are in the log
+            hub.record_configuration()
+        except HubError as exc:
+            logging.getLogger("bidtrace.hub").warning(
+                "the access configuration's bindings are not yet recorded (retried at their first request): %s",
+                exc.message)
         if start_jobs:
             hub.start()
         try:
@@ -37,6 +44,7 @@ def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
                           "incidents and the supervision feed; every state change is evidence in the notary's log.")
     app.state.hub = hub
     app.state.authenticator = Authenticator(hub.principals, DatabaseNonces(hub.engine))
+    app.state.insecure_local = hub.config.access is None and hub.config.insecure_local
     app.add_middleware(BodyGuard, max_body_bytes=hub.config.max_body_bytes)
 
     @app.exception_handler(DBAPIError)
@@ -57,7 +65,7 @@ def create_app(hub: Hub, start_jobs: bool = True) -> FastAPI:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return JSONResponse({"detail": f"{_where(tuple(first['loc']))}: {first['msg']}{more}"}, status_code=422)
 
-    for router in (venues.router, sessions.router, steps.router, public.router, verify.router):
+    for router in (venues.router, sessions.router, steps.router, public.router, verify.router, principals.router):
         app.include_router(router)
     from hub.web.app import create_console
 

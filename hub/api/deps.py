@@ -1,24 +1,26 @@
 """Dependencies shared by the routers: the hub, who is calling and what they may do.
 
 Every caller but the public signs its requests (RFC 9421, see `notary.access`); the role and its bindings
-come from the hub's access configuration, never from the request. `PERMISSIONS` is the role × action
-matrix that README.md shows and a test walks over HTTP. Object-level rules (which venue may confirm which
-booking, which venue leads an objection, which projects a court was granted) are checked where the
-object is known, against the caller's bindings.
+come from the hub's registry (its access configuration, and bindings made through `POST /principals` since),
+never from the request. `PERMISSIONS` is the role × action matrix that README.md shows and a test walks
+over HTTP, enforced by `notary.access.Permissions` (shared with the notary). Object-level rules (which
+venue may confirm which booking, which venue leads an objection, which projects a court was granted) are
+checked where the object is known, against the caller's bindings.
 """
 
-from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from hub import db
 from hub.errors import Forbidden
 from hub.service import Hub
 from hub.workflows import bookings
-from notary.access import PUBLIC, AccessDenied, Caller, Role, caller_of
+from notary.access import PUBLIC, Caller, Permissions, Role
 
 R = Role
+T = TypeVar("T")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read_public": frozenset({PUBLIC, *R}),  # 信息公开 and health
     "manage_registry": frozenset({R.HUB_OPERATOR}),  # venues, the expert pool, trusted CAs
@@ -43,7 +45,23 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_statistics": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # monthly statistics, bid-rigging signals
     "subscribe": frozenset({R.HUB_OPERATOR, R.SUPERVISOR}),  # only to a supervisor's registered endpoints
     "verify_extract": frozenset({R.HUB_OPERATOR, R.SUPERVISOR, R.COURT}),  # against the hub's published roots
+    # Who may bind and revoke whom at the hub (each binding and revocation a registry record in the log):
+    "list_principals": frozenset({R.HUB_OPERATOR}),
+    "manage_hub_operators": frozenset({R.HUB_OPERATOR}),  # and node operators, notary administrators
+    "manage_venue_operators": frozenset({R.HUB_OPERATOR}),
+    "manage_devices": frozenset({R.HUB_OPERATOR, R.VENUE_OPERATOR}),  # a venue operator: its own venue's only
+    "manage_supervisors": frozenset({R.HUB_OPERATOR}),  # with the endpoints webhooks may go to
+    "manage_courts": frozenset({R.HUB_OPERATOR}),  # with the projects each was granted
+    "manage_parties": frozenset({R.HUB_OPERATOR}),  # bidders and tenderers, with their projects
 }
+# The action that binding or revoking a principal of each role needs.
+MANAGE: dict[Role, str] = {
+    R.HUB_OPERATOR: "manage_hub_operators", R.NODE_OPERATOR: "manage_hub_operators",
+    R.NOTARY_ADMIN: "manage_hub_operators", R.VENUE_OPERATOR: "manage_venue_operators",
+    R.DEVICE: "manage_devices", R.SUPERVISOR: "manage_supervisors", R.COURT: "manage_courts",
+    R.BIDDER: "manage_parties", R.TENDERER: "manage_parties",
+}
+assert set(MANAGE) == set(Role), "every role needs the action that binds it"
 
 
 def get_hub(request: Request) -> Hub:
@@ -51,25 +69,19 @@ def get_hub(request: Request) -> Hub:
     return hub
 
 
-async def get_caller(request: Request) -> Caller:
-    hub = get_hub(request)
-    insecure = hub.config.access is None and hub.config.insecure_local
-    try:
-        return await caller_of(request, request.app.state.authenticator, insecure)
-    except AccessDenied as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+# One enforcement for both services (notary.access.Permissions), over this service's matrix.
+guard = Permissions(PERMISSIONS)
+get_caller = guard.caller  # the authenticated principal, or the public when the request carries no signature
+allowed = guard.allowed
+require = guard.require
+permit = guard.permit  # for routes whose action depends on the path or the body
 
 
-def allowed(caller: Caller, action: str) -> bool:
-    return caller.local or caller.role in PERMISSIONS[action]
-
-
-def require(action: str) -> Callable[[Request], Awaitable[Caller]]:
-    async def check(request: Request) -> Caller:
-        caller = await get_caller(request)
-        permit(caller, action)
-        return caller
-    return check
+def release(hub: Hub, caller: Caller, value: T) -> T:
+    """What is not public, as it is handed out: only if its reader still stands, checked again at that
+    moment, so a read authorised before a revocation does not complete after it."""
+    hub.check_standing(caller)
+    return value
 
 
 def acting_venue(caller: Caller) -> str | None:
@@ -101,13 +113,3 @@ def check_session(caller: Caller, s: Session, session: db.EvalSession) -> None:
     if p is not None and p.role is R.VENUE_OPERATOR and p.venue_id not in bookings.venues_of(s, session):
         raise Forbidden(f"{p.describe()} may not read session {session.session_id}: venue {p.venue_id} "
                         f"takes no part in it")
-
-
-def permit(caller: Caller, action: str) -> None:
-    """Refuse `caller` unless its role may do `action` (for routes whose action depends on the path)."""
-    if not allowed(caller, action):
-        if caller.principal is None:
-            raise HTTPException(401, f"{action.replace('_', ' ')} needs a signed request from a registered "
-                                     f"principal ({', '.join(sorted(PERMISSIONS[action]))})")
-        raise HTTPException(403, f"{caller.principal.describe()} may not {action.replace('_', ' ')}; "
-                                 f"that is for {', '.join(sorted(PERMISSIONS[action]))}")

@@ -4,8 +4,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from notary.records import rfc3339_with_offset
-from notary.screening import screened
+from notary.records import Endpoint, rfc3339_with_offset
+from notary.screening import ScreenedAcross, screened
 
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 Ident = Annotated[str, Field(pattern=IDENT)]
@@ -19,7 +19,9 @@ Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Timestamp = Annotated[str, Field(max_length=40), AfterValidator(rfc3339_with_offset)]
 
 
-class _In(BaseModel):
+class _In(ScreenedAcross, BaseModel):  # BaseModel named too, for linters that do not follow imports
+    """A request body: no unknown fields; its free text screened field by field and across fields."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -224,6 +226,23 @@ class SubscriptionIn(_In):
     project_id: Ident
     url: Annotated[str, Field(pattern=r"^https?://", max_length=2000)]
     secret: Annotated[str, Field(min_length=16, max_length=200)]
+
+
+class PrincipalIn(_In):
+    """A principal to bind at the hub. Only `role` is needed to decide whether the caller may bind it at all;
+    the rest is then checked as an access configuration's entry is (the bindings that role needs, no others)."""
+
+    role: Literal["hub_operator", "venue_operator", "device", "supervisor", "court", "bidder", "tenderer",
+                  "node_operator", "notary_admin"]
+    principal_id: Ident | None = None
+    public_key: Annotated[str, Field(min_length=32, max_length=4000,
+                                     description="PEM SubjectPublicKeyInfo, Ed25519 or ECDSA P-256")] | None = None
+    venue_id: Ident | None = Field(default=None, description="venue operators and devices")
+    function: Literal["recorder", "checkin", "signing_pad"] | None = Field(default=None, description="devices")
+    projects: Annotated[list[Ident], Field(max_length=1000)] | None = Field(
+        default=None, description="the projects a court or complainant is granted")
+    endpoints: Annotated[list[Endpoint], Field(max_length=100)] | None = Field(
+        default=None, description="a supervisor's webhook URLs: the only places the hub will push to")
 
 
 class Problem(BaseModel):

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from hub import db
-from hub.api.deps import check_session, get_hub, permit, require, require_venue
+from hub.api.deps import check_session, get_hub, permit, release, require, require_venue
 from hub.api.models import (
     BidIn,
     CheckInReportIn,
@@ -42,7 +42,7 @@ def get_session(session_id: str, hub: Hub = Depends(get_hub),
     with hub.db() as s:
         session = hub.get(s, db.EvalSession, session_id, "session")
         check_session(caller, s, session)
-        return bookings.session_view(session)
+        return release(hub, caller, bookings.session_view(session))
 
 
 @router.post("/{session_id}/offers", status_code=201, summary="要约发起: offer the session to a secondary venue")
@@ -69,7 +69,7 @@ def draw_schedules(session_id: str, hub: Hub = Depends(get_hub),
                    caller: Caller = Depends(require("read_session"))) -> list[dict[str, Any]]:
     with hub.db() as s:
         check_session(caller, s, hub.get(s, db.EvalSession, session_id, "session"))
-    return draws.session_schedules(hub, session_id)
+    return release(hub, caller, draws.session_schedules(hub, session_id))
 
 
 @router.get("/{session_id}/experts", summary="Drawn experts, their venues and whether they were replaced "
@@ -77,7 +77,7 @@ def draw_schedules(session_id: str, hub: Hub = Depends(get_hub),
 def experts(session_id: str, hub: Hub = Depends(get_hub),
             caller: Caller = Depends(require("read_draw"))) -> list[dict[str, Any]]:
     hub.record_access(session_id, caller, "read_drawn_experts", f"GET /sessions/{session_id}/experts")
-    return draws.session_experts(hub, session_id)
+    return release(hub, caller, draws.session_experts(hub, session_id))
 
 
 @router.post("/{session_id}/checkins", status_code=201, summary="Take a device's check-in record into the roster")
@@ -148,7 +148,7 @@ def timeline(session_id: str, hub: Hub = Depends(get_hub),
     with hub.db() as s:
         check_session(caller, s, hub.get(s, db.EvalSession, session_id, "session"))
     hub.record_access(session_id, caller, "read_timeline", f"GET /sessions/{session_id}/timeline")
-    return conduct.timeline(hub, session_id)
+    return release(hub, caller, conduct.timeline(hub, session_id))
 
 
 @router.post("/{session_id}/archive", status_code=201, summary="归档: list every leaf of the session")

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from hub import db
-from hub.api.deps import acting_venue, check_project, get_caller, get_hub, permit, require
+from hub.api.deps import acting_venue, check_project, get_caller, get_hub, permit, release, require
 from hub.api.models import (
     IDENT,
     BookingActionIn,
@@ -42,7 +42,7 @@ def get_booking(booking_id: str, hub: Hub = Depends(get_hub),
             # A secondary venue sees its own booking and the main venue all of its session's, not another's.
             raise Forbidden(f"{caller.principal.describe() if caller.principal else venue} may not read booking "
                             f"{booking_id}: it is between {booking.main_venue_id} and {booking.venue_id}")
-        return bookings.booking_view(booking)
+        return release(hub, caller, bookings.booking_view(booking))
 
 
 @router.post("/bookings/{booking_id}/{action}", tags=["bookings"],
@@ -67,7 +67,7 @@ def get_draw(draw_id: str, hub: Hub = Depends(get_hub),
         session_id = hub.get(s, db.Draw, draw_id, "draw").session_id
     hub.record_access(session_id, caller, "read_draw", f"GET /draws/{draw_id}")
     with hub.db() as s:
-        return draws.draw_view(hub.get(s, db.Draw, draw_id, "draw"), secret=True)
+        return release(hub, caller, draws.draw_view(hub.get(s, db.Draw, draw_id, "draw"), secret=True))
 
 
 @router.post("/draws/{draw_id}/execute", tags=["draws"],
@@ -90,7 +90,7 @@ def get_objection(objection_id: str, hub: Hub = Depends(get_hub),
                   caller: Caller = Depends(require("follow_case"))) -> dict[str, Any]:
     cases.check_objection_party(hub, objection_id, caller)
     with hub.db() as s:
-        return cases.objection_view(hub.get(s, db.Objection, objection_id, "objection"))
+        return release(hub, caller, cases.objection_view(hub.get(s, db.Objection, objection_id, "objection")))
 
 
 @router.post("/objections/{objection_id}/{action}", tags=["objections"],
@@ -109,7 +109,7 @@ def get_complaint(complaint_id: str, hub: Hub = Depends(get_hub),
                   caller: Caller = Depends(require("follow_case"))) -> dict[str, Any]:
     cases.check_complaint_party(hub, complaint_id, caller)
     with hub.db() as s:
-        return cases.complaint_view(hub.get(s, db.Complaint, complaint_id, "complaint"))
+        return release(hub, caller, cases.complaint_view(hub.get(s, db.Complaint, complaint_id, "complaint")))
 
 
 @router.post("/complaints/{complaint_id}/{action}", tags=["complaints"],
@@ -123,8 +123,8 @@ def complaint_step(complaint_id: str, action: Literal["accept", "reject", "decid
 
 
 @router.get("/alarms", tags=["objections"], summary="Relays, answers, acceptances and decisions past their deadline")
-def alarms(hub: Hub = Depends(get_hub), _: Caller = Depends(require("read_cases"))) -> list[dict[str, Any]]:
-    return cases.alarms(hub)
+def alarms(hub: Hub = Depends(get_hub), caller: Caller = Depends(require("read_cases"))) -> list[dict[str, Any]]:
+    return release(hub, caller, cases.alarms(hub))
 
 
 @router.post("/misconduct", tags=["misconduct"], status_code=201, summary="Record misconduct (不当行为)")
@@ -142,16 +142,16 @@ def search_registry(body: RegistrySearchIn, hub: Hub = Depends(get_hub),
 
 @router.get("/misconduct/{case_id}", tags=["misconduct"])
 def get_misconduct(case_id: str, hub: Hub = Depends(get_hub),
-                   _: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
+                   caller: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
     with hub.db() as s:
-        return cases.misconduct_view(hub.get(s, db.MisconductCase, case_id, "misconduct case"))
+        return release(hub, caller, cases.misconduct_view(hub.get(s, db.MisconductCase, case_id, "misconduct case")))
 
 
 @router.get("/misconduct/{case_id}/linked", tags=["misconduct"],
             summary="The cases of the same party as this one, across projects (each read recorded)")
 def linked(case_id: str, hub: Hub = Depends(get_hub),
            caller: Caller = Depends(require("read_cases"))) -> list[dict[str, Any]]:
-    return cases.linked_cases(hub, case_id, caller)
+    return release(hub, caller, cases.linked_cases(hub, case_id, caller))
 
 
 @router.post("/misconduct/{case_id}/{action}", tags=["misconduct"],
@@ -164,9 +164,9 @@ def misconduct_step(case_id: str, action: Literal["verify", "publish", "forward"
 
 @router.get("/incidents/{incident_id}", tags=["incidents"])
 def get_incident(incident_id: str, hub: Hub = Depends(get_hub),
-                 _: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
+                 caller: Caller = Depends(require("read_cases"))) -> dict[str, Any]:
     with hub.db() as s:
-        return conduct.incident_view(hub.get(s, db.Incident, incident_id, "incident"))
+        return release(hub, caller, conduct.incident_view(hub.get(s, db.Incident, incident_id, "incident")))
 
 
 @router.post("/incidents/{incident_id}/resolve", tags=["incidents"])
@@ -179,15 +179,15 @@ def resolve_incident(incident_id: str, body: IncidentResolveIn, hub: Hub = Depen
             summary="统计: a month's bookings per venue, sessions, incidents, objections, complaints, misconduct")
 def statistics(month: Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
                project_id: Annotated[str | None, Query(pattern=IDENT)] = None, hub: Hub = Depends(get_hub),
-               _: Caller = Depends(require("read_statistics"))) -> dict[str, Any]:
-    return oversight.statistics(hub, month, project_id).encode()
+               caller: Caller = Depends(require("read_statistics"))) -> dict[str, Any]:
+    return release(hub, caller, oversight.statistics(hub, month, project_id).encode())
 
 
 @router.get("/signals", tags=["oversight"],
             summary="围标串标预警: signals, not verdicts; each explained and listing the leaves it rests on")
 def signals(project_id: Annotated[str | None, Query(pattern=IDENT)] = None, hub: Hub = Depends(get_hub),
-            _: Caller = Depends(require("read_statistics"))) -> list[dict[str, Any]]:
-    return [signal.encode() for signal in oversight.signals(hub, project_id)]
+            caller: Caller = Depends(require("read_statistics"))) -> list[dict[str, Any]]:
+    return release(hub, caller, [signal.encode() for signal in oversight.signals(hub, project_id)])
 
 
 @router.post("/subscriptions", tags=["supervision feed"], status_code=201,
@@ -200,7 +200,7 @@ def subscribe(body: SubscriptionIn, hub: Hub = Depends(get_hub),
 @router.get("/subscriptions/{subscription_id}", tags=["supervision feed"])
 def get_subscription(subscription_id: str, hub: Hub = Depends(get_hub),
                      caller: Caller = Depends(require("subscribe"))) -> dict[str, Any]:
-    return feed.subscription(hub, subscription_id, caller)
+    return release(hub, caller, feed.subscription(hub, subscription_id, caller))
 
 
 @router.delete("/subscriptions/{subscription_id}", tags=["supervision feed"])

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from hub import db
-from hub.api.deps import get_hub, require, require_venue
+from hub.api.deps import get_hub, release, require, require_venue
 from hub.api.models import CamerasIn, ExpertsIn, Problem, VenueIn
 from hub.service import Hub
 from hub.workflows import bookings, conduct
@@ -28,9 +28,11 @@ def put_venue(body: VenueIn, hub: Hub = Depends(get_hub),
 
 
 @router.get("/venues")
-def list_venues(hub: Hub = Depends(get_hub), _: Caller = Depends(require("list_venues"))) -> list[dict[str, Any]]:
+def list_venues(hub: Hub = Depends(get_hub),
+                caller: Caller = Depends(require("list_venues"))) -> list[dict[str, Any]]:
     with hub.db() as s:
-        return [bookings.venue_view(v) for v in s.scalars(select(db.Venue).order_by(db.Venue.venue_id))]
+        return release(hub, caller,
+                       [bookings.venue_view(v) for v in s.scalars(select(db.Venue).order_by(db.Venue.venue_id))])
 
 
 @router.put("/venues/{venue_id}/rooms/{room}/cameras",

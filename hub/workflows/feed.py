@@ -178,7 +178,7 @@ def deliver(hub: Hub, client: httpx.Client) -> int:
                 item = s.scalars(select(db.Outbox).where(db.Outbox.subscription_id == sub_id,
                                                          db.Outbox.delivered.is_(False))
                                  .order_by(db.Outbox.id).limit(1)).first()
-                if sub is None or item is None or item.next_attempt > time.time():
+                if sub is None or not sub.active or item is None or item.next_attempt > time.time():
                     break
                 row = s.get(db.EvidenceRow, item.leaf_index)
                 if row is None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path
 
 from notary.access import AccessConfigError, Caller, Principal
-from notary.api.deps import get_notary, require
+from notary.api.deps import get_notary, release, require
 from notary.api.models import PrincipalIn, Problem, SubmitterOut
 from notary.log import Submitter
 from notary.service import Notary
@@ -60,9 +60,9 @@ def revoke_principal(
 
 @router.get("/principals", response_model=list[dict[str, Any]], responses=_ERRORS)
 def list_principals(
-    notary: Notary = Depends(get_notary), _: Caller = Depends(require("list_principals"))
+    notary: Notary = Depends(get_notary), caller: Caller = Depends(require("list_principals"))
 ) -> list[dict[str, Any]]:
-    return [p.to_json() for p in notary.principals.all()]
+    return release(notary, caller, [p.to_json() for p in notary.principals.all()])
 
 
 @router.post("/submitters/{submitter_id}/revoke", response_model=SubmitterOut, responses=_ERRORS)

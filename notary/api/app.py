@@ -39,6 +39,7 @@ def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
     app.state.metrics = Metrics(notary)
     # Nonces live in the database so that a replay to another worker process is caught too.
     app.state.authenticator = Authenticator(notary.principals, DatabaseNonces(notary.engine))
+    app.state.insecure_local = notary.config.access is None and notary.config.insecure_local
     app.add_middleware(BodyGuard, max_body_bytes=notary.config.max_body_bytes)
 
     @app.exception_handler(DBAPIError)

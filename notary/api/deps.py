@@ -5,19 +5,21 @@ Reading what is not public is itself evidence: `record_access` appends an access
 why) to the log before the answer is sent, and a read that cannot be recorded is not served.
 """
 
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from notary.access import PUBLIC, AccessDenied, Caller, Role, caller_of
+from notary import access
+from notary.access import PUBLIC, AccessDenied, Caller, Permissions, Role
 from notary.log import RecordRejected, Submission
 from notary.service import Notary
 
 R = Role
+T = TypeVar("T")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read_public": frozenset({PUBLIC, *R}),  # checkpoints, proofs, anchors, the log's keys, health, submitters
     "submit_records": frozenset({R.HUB_OPERATOR, R.DEVICE}),
@@ -45,31 +47,11 @@ async def get_metrics(request: Request) -> "Metrics":
     return metrics
 
 
-async def get_caller(request: Request) -> Caller:
-    """The authenticated principal, or the public when the request carries no signature."""
-    notary: Notary = request.app.state.notary
-    insecure = notary.config.access is None and notary.config.insecure_local
-    try:
-        return await caller_of(request, request.app.state.authenticator, insecure)
-    except AccessDenied as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
-
-
-def allowed(caller: Caller, action: str) -> bool:
-    return caller.local or caller.role in PERMISSIONS[action]
-
-
-def require(action: str) -> Callable[[Request], Awaitable[Caller]]:
-    async def check(request: Request) -> Caller:
-        caller = await get_caller(request)
-        if not allowed(caller, action):
-            if caller.principal is None:
-                raise HTTPException(401, f"{action.replace('_', ' ')} needs a signed request from a registered "
-                                         f"principal ({', '.join(sorted(PERMISSIONS[action]))})")
-            raise HTTPException(403, f"{caller.principal.describe()} may not {action.replace('_', ' ')}; "
-                                     f"that is for {', '.join(sorted(PERMISSIONS[action]))}")
-        return caller
-    return check
+# One enforcement for both services (notary.access.Permissions), over this service's matrix.
+guard = Permissions(PERMISSIONS)
+get_caller = guard.caller  # the authenticated principal, or the public when the request carries no signature
+allowed = guard.allowed
+require = guard.require
 
 
 def check_project(caller: Caller, project_id: str) -> None:
@@ -79,8 +61,25 @@ def check_project(caller: Caller, project_id: str) -> None:
         raise HTTPException(403, f"{p.describe()} was not granted project {project_id}")
 
 
+def check_standing(notary: Notary, caller: Caller) -> None:
+    """Refuse a caller whose principal was revoked (or bound otherwise) since its request was authenticated."""
+    try:
+        access.check_standing(notary.principals, caller)
+    except AccessDenied as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+
+
+def release(notary: Notary, caller: Caller, value: T) -> T:
+    """What is not public, as it is handed out: only if its reader still stands, checked again at that
+    moment, so a read authorised before a revocation does not complete after it."""
+    check_standing(notary, caller)
+    return value
+
+
 def record_access(notary: Notary, caller: Caller, action: str, project_id: str, resource: str) -> None:
-    """Append the access record of a read of what is not public, before it is served."""
+    """Append the access record of a read of what is not public, before it is served (by a principal that
+    still stands: one revoked since its request was authenticated is refused, and nothing is recorded)."""
+    check_standing(notary, caller)
     if caller.principal is not None and caller.principal.role in UNRECORDED_READERS:
         return
     payload: dict[str, Any] = {"principal_id": caller.name if not caller.local else "local",

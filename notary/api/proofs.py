@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from notary.access import Caller
-from notary.api.deps import allowed, check_project, get_notary, record_access, require
+from notary.api.deps import allowed, check_project, get_notary, record_access, release, require
 from notary.api.models import (
     AnchorOut,
     CheckpointOut,
@@ -80,7 +80,7 @@ def get_proof_bundle(
         project_id = str(json.loads(entry)["record"]["project_id"])
         check_project(caller, project_id)
         record_access(notary, caller, "read_proof_bundle", project_id, f"GET /v1/proof/bundle/{leaf_index}")
-        return proof_bundle(notary.log, leaf_index).encode()
+        return release(notary, caller, proof_bundle(notary.log, leaf_index)).encode()
     except NotAnchored as exc:
         raise HTTPException(409, f"{exc}; anchoring happens within {notary.config.max_merge_delay}s") from exc
     except LookupError as exc:
@@ -130,6 +130,6 @@ def get_extract(
     except NotAnchored as exc:
         raise HTTPException(409, str(exc)) from exc
     return Response(
-        data, media_type="application/zip",
+        release(notary, caller, data), media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="extract-{project_id}.zip"'},
     )

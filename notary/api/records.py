@@ -7,7 +7,16 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import Response
 
 from notary.access import DEVICE_FUNCTIONS, Caller, Role
-from notary.api.deps import NOT_PROJECT, Metrics, check_project, get_metrics, get_notary, record_access, require
+from notary.api.deps import (
+    NOT_PROJECT,
+    Metrics,
+    check_project,
+    get_metrics,
+    get_notary,
+    record_access,
+    release,
+    require,
+)
 from notary.api.models import Problem, Receipt, RecordOut, RecordPage, SubmissionIn, SubmissionOut
 from notary.log import Disclosure, Submission
 from notary.records import PAYLOADS
@@ -88,10 +97,10 @@ def list_records(
     record_access(notary, caller, "read_records", project_id or NOT_PROJECT,
                   f"GET /v1/records?project_id={project_id or ''}&after={after}&limit={limit}")
     rows = notary.log.entries(after=after, limit=limit, project_id=project_id)
-    return RecordPage(
+    return release(notary, caller, RecordPage(
         records=[_record_out(seq, entry) for seq, entry in rows],
         next_after=rows[-1][0] if len(rows) == limit else None,
-    )
+    ))
 
 
 @router.get("/records/{leaf_index}", response_model=RecordOut, responses={404: {"model": Problem}})
@@ -103,7 +112,7 @@ def get_record(leaf_index: LeafIndex, notary: Notary = Depends(get_notary),
     project_id = _project_of(entry)
     check_project(caller, project_id)
     record_access(notary, caller, "read_record", project_id, f"GET /v1/records/{leaf_index}")
-    return _record_out(leaf_index, entry)
+    return release(notary, caller, _record_out(leaf_index, entry))
 
 
 @router.get("/records/{leaf_index}/receipt", response_model=Receipt, responses={404: {"model": Problem}})

@@ -233,3 +233,77 @@ def test_a_hub_database_that_refuses_writes_gets_503_and_degraded_health(stack: 
         event.remove(st.hub.engine, "connect", read_only)
         st.hub.engine.dispose()
     assert httpx.get(st.url + "/healthz").json()["status"] == "ok"
+
+
+def test_a_read_is_refused_with_nothing_released_if_its_reader_is_revoked_meanwhile(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.api.sessions
+    from hub.workflows import draws
+    from tests.test_attacks import Held
+
+    st = stack
+    setup_session(st)
+    committed = st.call("POST", "/sessions/S-1/draws", {"criteria": {"specialty": "房屋建筑工程"}, "count": 3}, 201)
+    drawn = st.call("POST", f"/draws/{committed['draw_id']}/execute")
+    supervisor = st.as_key(SUPERVISOR)
+
+    # Held before its access record is written: refused there, and nothing is recorded for the revoked reader.
+    hold = Held(monkeypatch, hub.api.sessions, "check_session")
+    before = size(st)
+    response = hold.during(lambda: supervisor.api.get("/sessions/S-1/timeline"),
+                           lambda: st.call("POST", f"/principals/{SUPERVISOR.principal_id}/revoke"))
+    assert response.status_code == 401 and "revoked while its request was under way" in response.text
+    types = [json.loads(st.notary.log.entry(i) or b"{}")["record"]["type"] for i in range(before, size(st))]
+    assert types == ["registry"], "the revocation is recorded; no access by the revoked reader"
+    monkeypatch.undo()
+
+    # Held after its access record, while the sealed experts are being read: refused, none of them released.
+    platform = PrincipalKey.generate("supervision-platform")
+    st.call("POST", "/principals", {"principal_id": platform.principal_id, "role": "supervisor",
+                                    "public_key": platform.public_pem()}, 201)
+    hold = Held(monkeypatch, draws, "session_experts")
+    response = hold.during(lambda: st.as_key(platform).api.get("/sessions/S-1/experts"),
+                           lambda: st.call("POST", f"/principals/{platform.principal_id}/revoke"))
+    assert response.status_code == 401 and "nothing is served" in response.json()["detail"]
+    assert not any(e in response.text for e in drawn["selected"])
+
+
+SPLIT = [
+    ("POST", "/sessions/S-1/objections", {"filed_by": "某投标人 1101051949", "summary": "1231002X 质疑评分"},
+     "resident identity number", ["filed_by", "summary"]),
+    ("PUT", "/venues", {"venue_id": "V-9", "name": "n", "city": "c", "rooms": ["138", "0013", "8000"]},
+     "mobile phone number", ["rooms.0", "rooms.1", "rooms.2"]),
+    ("POST", "/misconduct", {"session_id": "S-1", "subject_kind": "bidder", "subject_id": "X",
+                             "subject_name": "某公司 电话 0531", "description": "8888-8888 联系"},
+     "landline phone number", ["subject_name", "description"]),
+    ("POST", "/sessions", {"session_id": "S-9", "project_id": "P-9", "main_venue_id": MAIN, "room": "评标室 1",
+                           "slot_start": "2026-11-26T09:30:00+08:00", "slot_end": "2026-11-26T17:30:00+08:00",
+                           "bidders": [{"name": "单位 91370000", "credit_code": "x"},
+                                       {"name": "MA3C5X7X2D 有限公司", "credit_code": "y"}]},
+     "unified social credit code", ["bidders.0.name", "bidders.1.name"]),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "what", "fields"), SPLIT, ids=[s[1] for s in SPLIT])
+def test_a_number_spread_over_several_fields_is_422_naming_them(stack: Stack, method: str, path: str,
+                                                               body: dict[str, object], what: str,
+                                                               fields: list[str]) -> None:
+    st = stack
+    setup_session(st)
+    before = size(st)
+    detail = st.refused(method, path, body, 422, what, "in pieces", *fields)
+    assert "1101051949" not in detail and "0013" not in detail
+    assert size(st) == before
+
+
+def test_ordinary_numbers_in_separate_fields_pass(stack: Stack) -> None:
+    st = stack
+    setup_session(st)
+    st.call("PUT", "/venues", {"venue_id": "V-9", "name": "评标中心 2", "city": "济南",
+                               "rooms": ["1", "2", "3", "101", "102", "2026 新楼 301"]})
+    st.call("POST", "/sessions/S-1/objections",
+            {"filed_by": "投标人 3 号", "summary": "2026-11-26 第 2 标段评分 87.5"}, 201)
+    st.call("POST", "/sessions/S-1/fees", {"expert_id": "E-0001", "amount_fen": 138_000, "payer": "交易中心 1380"},
+            409)  # past validation: E-0001 was not drawn
+    st.call("POST", "/sessions/S-1/incidents", {"venue_id": MAIN, "kind": "other", "description": "10:05 断电 15 分钟",
+                                                "started_at": "2026-11-26T10:00:00+08:00"}, 201)
