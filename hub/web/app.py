@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from hub.errors import HubError
 from hub.service import Hub
-from hub.web import disclosure, signin, supervision, venues
+from hub.web import disclosure, signin, statistics, supervision, venues
 from hub.web.login import LoginRefused
 from hub.web.pages import HERE, NotSignedIn, current_session, render
 
@@ -30,11 +30,9 @@ def create_console(hub: Hub, authenticator: Any) -> FastAPI:
     console = FastAPI(title="bidtrace console", docs_url=None, redoc_url=None, openapi_url=None)
     console.state.hub = hub
     console.state.authenticator = authenticator  # the API's: a login link is asked for with a signed request
-    # The monthly statistics page lives in its own module; when it is served, its URL goes here and the
-    # supervisors' navigation links it.
-    console.state.statistics_url = None
+    console.state.statistics_url = "/console/statistics"  # the supervisors' navigation links it
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (signin.router, supervision.router, venues.router, disclosure.router):
+    for router in (signin.router, supervision.router, statistics.router, venues.router, disclosure.router):
         console.include_router(router)
 
     @console.middleware("http")

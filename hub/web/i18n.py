@@ -10,6 +10,30 @@ WORDS: dict[str, tuple[str, str]] = {
     "cases": ("异议与不当行为", "Objections and misconduct"),
     "verify": ("上传核验", "Verify an extract"),
     "statistics": ("月度统计", "Monthly statistics"),
+    "month": ("月份", "Month"),
+    "show": ("查看", "Show"),
+    "stats_source": ("以下数字由已记入日志的证据计算，与 GET /statistics、GET /signals "
+                     "及对审计包运行 bidtrace stats 所用代码相同。",
+                     "These figures are computed from the evidence in the log, by the same code as GET /statistics, "
+                     "GET /signals and bidtrace stats on an audit extract."),
+    "month_totals": ("本月合计", "This month"),
+    "objections_filed": ("异议：提出", "Objections filed"),
+    "objections_relayed": ("异议：已反映", "Objections relayed"),
+    "objections_answered": ("异议：已答复", "Objections answered"),
+    "complaints_filed": ("投诉", "Complaints"),
+    "misconduct_recorded": ("不当行为记录", "Misconduct cases"),
+    "records_counted": ("计入的证据记录", "Evidence records counted"),
+    "bookings_per_venue": ("各场地预约：发出、确认、拒绝", "Bookings per venue: offered, confirmed, declined"),
+    "offered": ("发出要约", "Offered"),
+    "confirmed": ("确认", "Confirmed"),
+    "declined": ("拒绝", "Declined"),
+    "sessions_per_month": ("近十二个月评标场次", "Sessions per month, past twelve months"),
+    "signals": ("围标串标预警信号", "Bid-rigging signals"),
+    "signals_note": ("信号不是结论：每条列出其所依据的证据叶序号，供核查。",
+                     "Signals, not verdicts: each lists the leaves it rests on, to be checked."),
+    "signal_kind": ("信号", "Signal"),
+    "explanation": ("说明", "Explanation"),
+    "no_signals": ("无信号", "No signals"),
     "venue_console": ("场地工作台", "Venue console"),
     "public": ("信息公开", "Public information"),
     "signed_in_as": ("当前登录", "Signed in as"),
@@ -112,7 +136,6 @@ WORDS: dict[str, tuple[str, str]] = {
     "public_proof": ("公开证明", "Public proof"),
     "back": ("返回", "Back"),
     "error": ("无法完成", "Cannot be done"),
-    "stats_slot": ("月度统计由统计模块提供。", "Monthly statistics come from the statistics module."),
 }
 
 ALARM_NAMES: dict[str, tuple[str, str]] = {

@@ -2,11 +2,13 @@
 extract verified by upload, a venue kept to its own console, the public page, and the layout on a phone."""
 
 import re
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from notary.access import SignedRequests
 from tests.browser.conftest import (
     COURT,
     SECOND_PROJECT,
@@ -17,6 +19,7 @@ from tests.browser.conftest import (
     sign_in,
 )
 from tests.hub.conftest import MAIN, OPERATOR, PROJECT, QD, SUPERVISOR, VENUE_KEYS, YT
+from verifier.statistics import PROVINCE_TIME, MonthlyStatistics
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -95,6 +98,45 @@ def test_the_session_list_shows_states_and_alarms(page: Any, scenario: Scenario)
     screenshot(page, "cases")
 
 
+def test_the_statistics_page_draws_the_months_figures_the_api_gives(page: Any, scenario: Scenario) -> None:
+    month = datetime.now(PROVINCE_TIME).strftime("%Y-%m")
+    with httpx.Client(base_url=scenario.url, timeout=60, auth=SignedRequests(SUPERVISOR)) as api:
+        response = api.get("/statistics", params={"month": month})
+        assert response.status_code == 200, response.text
+        figures = MonthlyStatistics.parse(response.json())
+        signals = api.get("/signals").json()
+    assert figures.sessions >= 2 and figures.venues, figures  # the scenario's sessions and offers
+    sign_in(page, scenario, SUPERVISOR)
+    page.get_by_role("link", name="月度统计").first.click()
+    assert page.locator("h1").inner_text() == f"月度统计 · {month}"
+    for name in ("sessions", "incidents", "objections_filed", "complaints_filed", "misconduct_recorded"):
+        assert page.inner_text(f"dd[data-figure={name}]") == str(getattr(figures, name)), name
+    for venue in figures.venues:
+        row = page.locator(f"tr[data-venue='{venue.venue_id}']")
+        for name in ("offered", "confirmed", "declined"):
+            assert row.locator(f"[data-figure={name}]").inner_text() == str(getattr(venue, name))
+    widths = page.evaluate("[...document.querySelectorAll('tr[data-venue] .bar')].map(b => b.style.width)")
+    largest = max(max(v.offered, v.confirmed, v.declined) for v in figures.venues)
+    assert "100%" in widths and len(widths) == 3 * len(figures.venues) and largest > 0
+    signal_rows = page.locator("table[aria-labelledby=signals-h] tbody tr")
+    if signals:
+        assert signal_rows.count() == len(signals)
+        assert [signal_rows.nth(i).locator("th").inner_text() for i in range(len(signals))] == [
+            s["kind"] for s in signals]
+    else:
+        assert signal_rows.count() == 1 and signal_rows.inner_text() == "无信号"
+    screenshot(page, "statistics")
+    page.goto(scenario.url + "/console/statistics?month=2026-13")
+    assert "YYYY-MM" in page.inner_text("main")
+
+
+def test_statistics_are_for_supervisors_and_the_province_only(page: Any, scenario: Scenario) -> None:
+    sign_in(page, scenario, VENUE_KEYS[QD])
+    assert page.get_by_role("link", name="月度统计").count() == 0
+    response = page.goto(scenario.url + "/console/statistics")
+    assert response is not None and response.status == 403
+
+
 def test_a_genuine_extract_uploads_as_verified_and_a_tampered_one_names_the_failed_check(
         page: Any, scenario: Scenario) -> None:
     sign_in(page, scenario, COURT)
@@ -157,7 +199,8 @@ def test_the_public_page_lists_the_project_with_proofs_and_no_personal_data(brow
 
 
 PAGES = {
-    SUPERVISOR: ["/console/sessions/S-1", "/console/cases", "/console/verify", "/console/supervision"],
+    SUPERVISOR: ["/console/sessions/S-1", "/console/cases", "/console/verify", "/console/statistics",
+                 "/console/supervision"],
     VENUE_KEYS[QD]: [f"/console/venues/{QD}"],
     None: ["/console/", "/console/public"],
 }
