@@ -40,7 +40,7 @@ def test_each_format_reads_back_what_it_wrote() -> None:
     ({"objection_id": "O-1", "status": "received", "filed_by_commitment": "c1:00", "summary": "s"},
      "filed_by_commitment must be a commitment"),
     ({"objection_id": "O-1", "status": "received", "filed_by_commitment": C, "summary": "s", "deadline": "tomorrow"},
-     "deadline must be an RFC 3339"),
+     "deadline is not an RFC 3339"),
 ])
 def test_a_malformed_objection_is_refused_naming_what_is_wrong(payload: dict[str, object], fragment: str) -> None:
     with pytest.raises(MalformedInput, match=fragment):
