@@ -190,7 +190,8 @@ def _misconduct() -> dict[str, Any]:
     # A later session of the project, so that the first session's archive stays its last word.
     return record("misconduct", {"case_id": "M-1", "status": "recorded", "subject_kind": "expert",
                                  "subject_commitment": commit(SALT, IDENTITY),
-                                 "description": "专家私下联系投标人"}, session="S-2")
+                                 "linkage_commitment": commit(bytes(32), IDENTITY), "linkage_key": "k1",
+                                 "evidence": [], "description": "专家私下联系投标人"}, session="S-2")
 
 
 @dataclass
