@@ -278,17 +278,9 @@ def key_digest(public_pem: str) -> str:
 def registry_payload(action: str, principal: Principal, by: str) -> dict[str, Any]:
     """The payload of a `registry` record binding or revoking `principal`: who did it (`by`), the role and
     bindings, and the SHA-256 of the key (the key itself stays out of the log's free text)."""
-    payload: dict[str, Any] = {"action": action, "subject": principal.principal_id, "by": by,
-                               "digest": key_digest(principal.public_key), "role": str(principal.role)}
-    if principal.venue_id:
-        payload["venue_id"] = principal.venue_id
-    if principal.function:
-        payload["function"] = principal.function
-    if principal.projects:
-        payload["projects"] = sorted(principal.projects)
-    if principal.endpoints:
-        payload["endpoints"] = sorted(principal.endpoints)
-    return payload
+    bindings = {k: v for k, v in principal.to_json().items() if k not in ("principal_id", "public_key")}
+    return {"action": action, "subject": principal.principal_id, "by": by,
+            "digest": key_digest(principal.public_key), **bindings}
 
 
 def _revoked_message(principal: Principal) -> str:

@@ -17,7 +17,8 @@ from hub.errors import Invalid
 from hub.web.pages import render, signed_in
 from hub.workflows import oversight
 from verifier.errors import MalformedInput
-from verifier.statistics import PROVINCE_TIME, check_month
+from verifier.signals import bid_rigging_signals
+from verifier.statistics import PROVINCE_TIME, check_month, monthly_statistics
 
 router = APIRouter()
 MONTHS_SHOWN = 12
@@ -58,11 +59,12 @@ def statistics(request: Request, month: str | None = None) -> HTMLResponse:
         check_month(month)
     except MalformedInput as exc:
         raise Invalid(str(exc)) from exc
-    figures = oversight.statistics(hub, month)
-    per_month = [(m, oversight.statistics(hub, m).sessions) for m in months_before(month, MONTHS_SHOWN)]
+    records = oversight.mirrored(hub)  # read once for the month, the year's sessions and the signals
+    figures = monthly_statistics(records, month)
+    per_month = [(m, monthly_statistics(records, m).sessions) for m in months_before(month, MONTHS_SHOWN)]
     # One scale for the three columns, so that bars of offers, confirmations and declines compare.
     drawn = bars([(f"{v.venue_id} {name}", getattr(v, name)) for v in figures.venues for name in BOOKING_COLUMNS])
     venues = [(v.venue_id, list(zip(BOOKING_COLUMNS, drawn[i * 3:i * 3 + 3], strict=True)))
               for i, v in enumerate(figures.venues)]
     return render(request, "statistics.html.j2", session, month=month, figures=figures, venues=venues,
-                  sessions_per_month=bars(per_month), signals=oversight.signals(hub))
+                  sessions_per_month=bars(per_month), signals=bid_rigging_signals(records))

@@ -38,7 +38,8 @@ def submit_bid(hub: Hub, session_id: str, body: BidIn, caller: Caller) -> dict[s
         return {**bid.encode(), "leaf_index": receipt["leaf_index"]}
 
 
-def _mirrored(hub: Hub, project_id: str | None) -> list[LogRecord]:
+def mirrored(hub: Hub, project_id: str | None = None) -> list[LogRecord]:
+    """The hub's mirror of the log (a project's records, or all but the registry's), as the statistics read it."""
     with hub.db() as s:
         query = select(db.EvidenceRow.leaf_index, db.EvidenceRow.record).where(db.EvidenceRow.project_id != "registry")
         if project_id is not None:
@@ -47,8 +48,8 @@ def _mirrored(hub: Hub, project_id: str | None) -> list[LogRecord]:
 
 
 def statistics(hub: Hub, month: str, project_id: str | None = None) -> MonthlyStatistics:
-    return monthly_statistics(_mirrored(hub, project_id), month)
+    return monthly_statistics(mirrored(hub, project_id), month)
 
 
 def signals(hub: Hub, project_id: str | None = None) -> list[Signal]:
-    return bid_rigging_signals(_mirrored(hub, project_id))
+    return bid_rigging_signals(mirrored(hub, project_id))
