@@ -52,8 +52,8 @@ def audit_log(evidence: EvidenceLog, ledger: Ledger) -> list[str]:
                 problems.append(f"leaf {row.seq}: stored leaf hash is not the hash of its entry")
             try:
                 entry = parse_entry(entry_bytes)
-                if entry.seq != row.seq:
-                    problems.append(f"leaf {row.seq}: its entry says it is leaf {entry.seq}")
+                if entry.leaf_index != row.seq:
+                    problems.append(f"leaf {row.seq}: its entry says it is leaf {entry.leaf_index}")
                 if entry.record_hash != bytes(row.record_hash):
                     problems.append(f"leaf {row.seq}: record hash column differs from its entry")
                 want = project_next.get(entry.project_id, 0)

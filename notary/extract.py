@@ -19,6 +19,7 @@ from notary.log import EvidenceLog
 from notary.tree import batch_tree
 from verifier.bundle import ProofBundle
 from verifier.commitments import Disclosure
+from verifier.entry import LogEntry, parse_entry
 from verifier.extract import canonical_zip
 from verifier.heads import ProjectHeadProof, heads_commitment, ordered
 from verifier.manifest import (
@@ -134,7 +135,7 @@ def _manifest_anchor(anchor: StoredAnchor) -> ManifestAnchor:
     return ManifestAnchor(evidence.ledger, anchor.size, anchor.root, anchor.tx_id, anchor.anchored_at, evidence)
 
 
-def _summary(manifest: ExtractManifest, entries: list[dict[str, Any]]) -> str:
+def _summary(manifest: ExtractManifest, entries: list[LogEntry]) -> str:
     lines = [
         f"bidtrace audit extract — project {manifest.project_id}",
         f"log {manifest.log_id} ({manifest.origin}), created {manifest.created_at}",
@@ -142,13 +143,13 @@ def _summary(manifest: ExtractManifest, entries: list[dict[str, Any]]) -> str:
         f"anchored on the {manifest.anchor.ledger} ledger, tx {manifest.anchor.tx_id}",
         f"the ledger's newest anchor of the log at {manifest.head.attested_at} (attested in tx {manifest.head.tx_id})",
         "",
-        "leaf     seq  type                 occurred at                 venue          submitter",
+        "leaf     #    type                 occurred at                 venue          submitter",
     ]
     for e in entries:
-        r = e["record"]
+        r = e.record
         lines.append(
-            f"{e['seq']:<8} {e['project_seq']:<4} {r['type']:<20} {r['occurred_at']:<27} "
-            f"{r['venue_id']:<14} {e['submitter']}"
+            f"{e.leaf_index:<8} {e.project_seq:<4} {r['type']:<20} {r['occurred_at']:<27} "
+            f"{r['venue_id']:<14} {e.submitter}"
         )
     lines += ["", "Check it offline with: bidtrace verify <this file> --trust <published roots>", ""]
     return "\n".join(lines)
@@ -216,7 +217,7 @@ def build_extract(
                          for s in evidence_log.submitters()),
         members=(),
     )
-    summary = _summary(manifest, [json.loads(entry) for _, entry in rows]).encode()
+    summary = _summary(manifest, [parse_entry(entry) for _, entry in rows]).encode()
     members = [(SUMMARY, summary), (CLAIMED_ROOTS, claimed), *records]
     manifest = replace(manifest, members=tuple(_digest(n, d) for n, d in members))
     manifest_bytes = manifest.encode()

@@ -29,6 +29,7 @@ from notary.records import MAX_RECORD_BYTES, ROLES, SchemaViolation, validate_re
 from notary.tree import CompactRange, NodeId, batch_tree, consistency_proof, inclusion_proof, tree_root
 from verifier.canonical import canonical_bytes
 from verifier.commitments import verify_disclosure
+from verifier.entry import encode_entry
 from verifier.errors import VerificationError
 from verifier.heads import ProjectHead, heads_line
 from verifier.merkle import leaf_hash, root_of_hashes
@@ -36,6 +37,7 @@ from verifier.note import Checkpoint
 from verifier.receipt import Receipt, receipt_member, receipt_statement
 from verifier.signatures import (
     SUBMISSION_CONTEXT,
+    BatchSignature,
     PublicKey,
     batch_statement,
     key_algorithm,
@@ -95,19 +97,6 @@ class Submitter:
 def _size(conn: Connection) -> int:
     last = conn.execute(select(func.max(store.leaves.c.seq))).scalar()
     return 0 if last is None else int(last) + 1
-
-
-# The envelope's other values are identifiers, a timestamp, hex and base64: none can hold this string.
-_RECORD_SLOT = "\x00record\x00"
-_RECORD_SLOT_BYTES = canonical_bytes(_RECORD_SLOT)
-
-
-def _entry(record: bytes, envelope: dict[str, Any]) -> bytes:
-    """The leaf's canonical bytes, given the record's. RFC 8785 orders an object's members by key alone, so
-    a member's encoding does not depend on its neighbours: the envelope is encoded with a placeholder for
-    the record, which is then replaced by the record's canonical bytes, already made to check its signature
-    (encoding a record again costs more than everything else in the envelope)."""
-    return canonical_bytes(envelope).replace(_RECORD_SLOT_BYTES, record, 1)
 
 
 @dataclass(frozen=True)
@@ -507,6 +496,7 @@ class EvidenceLog:
                     continue
                 first = len(leaf_rows)
                 members: list[tuple[int, bytes, bytes]] = []
+                signature_value = base64.b64decode(pending.signature)
                 for i, rh in enumerate(pending.record_hashes):
                     if rh in seq_of:
                         continue
@@ -517,12 +507,9 @@ class EvidenceLog:
                         pseq = self._project_seq(conn, project_id)
                     next_seq[project_id] = pseq + 1
                     seq = tree.size
-                    entry = _entry(pending.canon[i], {
-                        "project_seq": pseq, "received_at": received_at, "record": _RECORD_SLOT, "seq": seq,
-                        "signature": {"alg": pending.alg, "index": i, "path": [h.hex() for h in pending.paths[i]],
-                                      "size": len(pending.records), "value": pending.signature},
-                        "submitter": sub.submitter_id,
-                    })
+                    signature = BatchSignature(len(pending.records), i, tuple(pending.paths[i]), signature_value)
+                    entry = encode_entry(seq, pseq, received_at, sub.submitter_id, pending.canon[i], signature,
+                                         pending.alg)
                     lh = leaf_hash(entry)
                     seq_of[rh] = seq
                     members.append((seq, lh, rh))

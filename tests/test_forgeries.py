@@ -389,7 +389,7 @@ def test_records_shaped_unlike_the_schemas_fail_session_checks_without_a_crash()
     from verifier.session import archive_completeness, draw_commitments_resolved, recordings_within_booked_slots
     from verifier.signatures import BatchSignature
 
-    odd = [LogEntry(seq=i, project_seq=i, received_at="2026-11-26T02:00:00.000000Z", submitter="hub-1",
+    odd = [LogEntry(leaf_index=i, project_seq=i, received_at="2026-11-26T02:00:00.000000Z", submitter="hub-1",
                     record={"type": kind, "session_id": "S-1", "payload": [1, 2]},
                     signature=BatchSignature(1, 0, (), b""), algorithm="ed25519")
            for i, kind in enumerate(["booking", "recording_segment", "draw_commitment", "archive"])]

@@ -32,7 +32,7 @@ def test_a_served_bundle_parses_and_checks_against_the_published_roots(served: S
     bundle = ProofBundle.parse(value)
     assert bundle.encode() == value
     checked = check_bundle(bundle, roots)
-    assert checked.entry.seq == 2 and "embedded ledger" in checked.anchor
+    assert checked.entry.leaf_index == 2 and "embedded ledger" in checked.anchor
 
 
 def test_a_bundle_with_another_entry_or_unbound_ledger_fails(served: Served) -> None:

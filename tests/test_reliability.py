@@ -221,8 +221,8 @@ def test_swapped_rows_are_detected(notary: Notary) -> None:
 def test_inserted_row_is_detected(notary: Notary) -> None:
     _filled(notary)
     last = CONFIGURED + 39  # incident 39
-    forged = entry_of(notary, last).replace(f'"seq":{last}'.encode(), f'"seq":{last + 1}'.encode()).replace(
-        b"#39", b"#40")
+    forged = entry_of(notary, last).replace(f'"leaf_index":{last}'.encode(),
+                                            f'"leaf_index":{last + 1}'.encode()).replace(b"#39", b"#40")
     from verifier.merkle import leaf_hash
     _sql(notary, "INSERT INTO leaves (seq, record_hash, leaf_hash, entry, project_id, project_seq, batch_start, "
          f"batch_size) VALUES ({last + 1}, :r, :h, :e, 'P-1', 40, {last + 1}, 1)", r=b"\x01" * 32,

@@ -67,8 +67,8 @@ def check_bundle(bundle: ProofBundle, trust: TrustRoots) -> CheckedBundle:
     if (bundle.anchor.size, bundle.anchor.root) != (checkpoint.size, checkpoint.root):
         raise AnchorError("the bundle's anchor names another size or root than its checkpoint")
     entry = parse_entry(bundle.entry_bytes)
-    if entry.seq != bundle.leaf_index:
-        raise MalformedInput(f"entry says leaf {entry.seq}, the bundle says {bundle.leaf_index}")
+    if entry.leaf_index != bundle.leaf_index:
+        raise MalformedInput(f"entry says leaf {entry.leaf_index}, the bundle says {bundle.leaf_index}")
     verify_inclusion(leaf_hash(bundle.entry_bytes), bundle.leaf_index, checkpoint.size, list(bundle.inclusion_proof),
                      checkpoint.root)
     where = check_anchor(bundle.anchor.evidence, tuple(trust.ledgers), bundle.log_id, checkpoint.size,

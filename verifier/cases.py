@@ -342,7 +342,7 @@ def _cases(entries: list[LogEntry], kind: str, key: str) -> dict[str, list[tuple
     found: dict[str, list[tuple[LogEntry, Any]]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == kind:
-            parsed = FORMATS[kind].parse(e.record.get("payload"), f"{kind} at leaf {e.seq}")
+            parsed = FORMATS[kind].parse(e.record.get("payload"), f"{kind} at leaf {e.leaf_index}")
             found[getattr(parsed, key)].append((e, parsed))
     return found
 
@@ -363,17 +363,17 @@ def objections_handled(entries: list[LogEntry]) -> list[Finding]:
         late: list[str] = []
         first_entry, first = states[0]
         if first.status != "received" or first.answer is not None:
-            problems.append(f"its first record (leaf {first_entry.seq}) is {first.status}, not its filing: "
+            problems.append(f"its first record (leaf {first_entry.leaf_index}) is {first.status}, not its filing: "
                             "an answer or a step without the objection")
         relays = [(e, s) for e, s in states if s.status == "relayed" and s.alarm is None and s.answer is None]
         targets = {t.principal_id for _, s in relays for t in s.relayed_to}
         for e, s in states:
             if s.answer is None:
                 continue
-            if not relays or relays[0][0].seq > e.seq:
-                problems.append(f"leaf {e.seq} answers it before any relay")
+            if not relays or relays[0][0].leaf_index > e.leaf_index:
+                problems.append(f"leaf {e.leaf_index} answers it before any relay")
             elif s.answered_by not in targets:
-                problems.append(f"leaf {e.seq} is an answer by {s.answered_by}, to whom it was not relayed")
+                problems.append(f"leaf {e.leaf_index} is an answer by {s.answered_by}, to whom it was not relayed")
         problems += _late("relayed", first.relay_deadline, relays[0][0] if relays else None, states, now,
                           "relay_overdue", late)
         if problems:
@@ -397,15 +397,15 @@ def complaints_handled(entries: list[LogEntry]) -> list[Finding]:
         late: list[str] = []
         first_entry, first = states[0]
         if first.status != "filed":
-            problems.append(f"its first record (leaf {first_entry.seq}) is {first.status}, not its filing")
+            problems.append(f"its first record (leaf {first_entry.leaf_index}) is {first.status}, not its filing")
         if any(s.supervisor_id != first.supervisor_id for _, s in states):
             problems.append("its records name different supervisors")
         steps = [(e, s) for e, s in states if s.alarm is None]
         answered = next(((e, s) for e, s in steps if s.status in ("accepted", "rejected")), None)
         for e, s in steps:
             if s.status == "decided" and (answered is None or answered[1].status != "accepted"
-                                          or answered[0].seq > e.seq):
-                problems.append(f"leaf {e.seq} decides it without its acceptance")
+                                          or answered[0].leaf_index > e.leaf_index):
+                problems.append(f"leaf {e.leaf_index} decides it without its acceptance")
         problems += _late("accepted or rejected", first.accept_deadline, answered[0] if answered else None,
                           states, now, "acceptance_overdue", late)
         if answered is not None and answered[1].status == "accepted":
@@ -433,7 +433,7 @@ def _late(what: str, deadline_text: str | None, done: LogEntry | None, states: l
     if end is None or end <= deadline:
         return []
     missed = f"{'not ' + what if done is None else what + ' late'} by its deadline {deadline_text}"
-    alarm = next((e.seq for e, s in states if s.alarm == alarm_name), None)
+    alarm = next((e.leaf_index for e, s in states if s.alarm == alarm_name), None)
     if alarm is None:
         return [f"{missed} and no alarm was raised"]
     late.append(f"{missed} (alarm raised at leaf {alarm})")
@@ -456,20 +456,22 @@ def misconduct_linkage(entries: list[LogEntry], leaf_hashes: Mapping[int, bytes]
     for case_id, states in cases.items():
         first_entry, first = states[0]
         if first.status != "recorded":
-            problems[case_id].append(f"its first record (leaf {first_entry.seq}) is {first.status}, not recorded")
+            problems[case_id].append(
+                f"its first record (leaf {first_entry.leaf_index}) is {first.status}, not recorded")
         for (_, before), (e, s) in itertools.pairwise(states):
             if _ORDER[s.status] != _ORDER[before.status] + 1:
-                problems[case_id].append(f"leaf {e.seq} goes from {before.status} to {s.status}")
+                problems[case_id].append(f"leaf {e.leaf_index} goes from {before.status} to {s.status}")
         for e, s in states:
             if (s.subject_kind, s.subject_commitment, s.linkage_commitment, s.linkage_key) != (
                     first.subject_kind, first.subject_commitment, first.linkage_commitment, first.linkage_key):
-                problems[case_id].append(f"leaf {e.seq} names another subject or linkage than the case's first record")
+                problems[case_id].append(
+                    f"leaf {e.leaf_index} names another subject or linkage than the case's first record")
             if s.status in ("published", "forwarded"):
-                absent = [leaf for leaf in s.evidence if leaf not in leaf_hashes or leaf >= e.seq]
+                absent = [leaf for leaf in s.evidence if leaf not in leaf_hashes or leaf >= e.leaf_index]
                 if absent:
-                    problems[case_id].append(f"leaf {e.seq} names evidence {', '.join(map(str, absent[:5]))} that "
-                                             "is not an earlier record of the extract")
-            values = {d.field: d.value for d in disclosures.get(e.seq, ())}
+                    problems[case_id].append(f"leaf {e.leaf_index} names evidence {', '.join(map(str, absent[:5]))} "
+                                             "that is not an earlier record of the extract")
+            values = {d.field: d.value for d in disclosures.get(e.leaf_index, ())}
             party = values.get("linkage_commitment")
             if party is not None:
                 group = "expert" if s.subject_kind == "expert" else "organisation"
@@ -477,13 +479,14 @@ def misconduct_linkage(entries: list[LogEntry], leaf_hashes: Mapping[int, bytes]
                 party_of[case_id] = party
                 subject = values.get("subject_commitment")
                 if subject is not None and subject != party:
-                    problems[case_id].append(f"leaf {e.seq}: its linkage opens to another party than its subject")
+                    problems[case_id].append(
+                        f"leaf {e.leaf_index}: its linkage opens to another party than its subject")
             if s.delivery is not None:
-                earlier = [(x.seq, leaf_hashes[x.seq].hex()) for x, _ in states
-                           if x.seq < e.seq and x.seq in leaf_hashes]
+                earlier = [(x.leaf_index, leaf_hashes[x.leaf_index].hex()) for x, _ in states
+                           if x.leaf_index < e.leaf_index and x.leaf_index in leaf_hashes]
                 digest = hashlib.sha256(forward_document(e.project_id, s, earlier)).hexdigest()
                 if digest != s.delivery.document_sha256:
-                    problems[case_id].append(f"leaf {e.seq} says it delivered document "
+                    problems[case_id].append(f"leaf {e.leaf_index} says it delivered document "
                                              f"{s.delivery.document_sha256[:16]}…, but the case's records make "
                                              f"{digest[:16]}…")
     for (key, _, _), linkages in opened.items():

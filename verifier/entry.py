@@ -1,7 +1,8 @@
 """Log entries: the canonical envelope a notary appends for each record, and its checks.
 
-An entry is the RFC 8785 encoding of `{project_seq, received_at, record, seq, signature, submitter}`,
-where `signature` is the submitter's batch signature with this record's place in the batch.
+An entry is the RFC 8785 encoding of `{leaf_index, project_seq, received_at, record, signature, submitter}`,
+where `signature` is the submitter's batch signature with this record's place in the batch. `encode_entry`
+writes it (the notary), `parse_entry` reads it strictly (everyone else).
 """
 
 import base64
@@ -17,12 +18,12 @@ from verifier.merkle import hex_hashes, leaf_hash
 from verifier.signatures import SUBMISSION_CONTEXT, BatchSignature, PublicKey, verify_batch_member
 from verifier.times import utc_text
 
-ENTRY_FIELDS = frozenset({"project_seq", "received_at", "record", "seq", "signature", "submitter"})
+ENTRY_FIELDS = frozenset({"leaf_index", "project_seq", "received_at", "record", "signature", "submitter"})
 
 
 @dataclass(frozen=True)
 class LogEntry:
-    seq: int
+    leaf_index: int
     project_seq: int
     received_at: str
     submitter: str
@@ -40,6 +41,30 @@ class LogEntry:
         pass for a record of project "7"."""
         value = self.record.get("project_id")
         return value if isinstance(value, str) else ""
+
+    def encode(self) -> bytes:
+        return encode_entry(self.leaf_index, self.project_seq, self.received_at, self.submitter,
+                            canonical_bytes(self.record), self.signature, self.algorithm)
+
+
+# The envelope's other values are identifiers, a timestamp, hex and base64: none can hold this string.
+_RECORD_SLOT = "\x00record\x00"
+_RECORD_SLOT_BYTES = canonical_bytes(_RECORD_SLOT)
+
+
+def encode_entry(leaf_index: int, project_seq: int, received_at: str, submitter: str, record: bytes,
+                 signature: BatchSignature, algorithm: str) -> bytes:
+    """The entry's canonical bytes, given the record's (`record`). RFC 8785 orders an object's members by key
+    alone, so a member's encoding does not depend on its neighbours: the envelope is encoded with a placeholder
+    for the record, which is then replaced by the record's canonical bytes (the notary has them already, from
+    checking the submitter's signature; encoding a record again costs more than the rest of the envelope)."""
+    envelope = {
+        "leaf_index": leaf_index, "project_seq": project_seq, "received_at": received_at, "record": _RECORD_SLOT,
+        "signature": {"alg": algorithm, "index": signature.index, "path": [h.hex() for h in signature.path],
+                      "size": signature.size, "value": base64.b64encode(signature.value).decode()},
+        "submitter": submitter,
+    }
+    return canonical_bytes(envelope).replace(_RECORD_SLOT_BYTES, record, 1)
 
 
 def _int(value: object, what: str) -> int:
@@ -76,7 +101,7 @@ def parse_entry(data: bytes) -> LogEntry:
     except binascii.Error as exc:
         raise MalformedInput("entry signature value is not base64") from exc
     return LogEntry(
-        seq=_int(value["seq"], "seq"),
+        leaf_index=_int(value["leaf_index"], "leaf_index"),
         project_seq=_int(value["project_seq"], "project_seq"),
         received_at=utc_text(value["received_at"], "entry received_at"),
         submitter=_str(value["submitter"], "submitter"),

@@ -562,10 +562,10 @@ def _check_segment_times(entry: LogEntry, received: datetime) -> None:
 
 def _check_order(entry: LogEntry, listed: ListedRecord, position: int, previous: int, project_id: str) -> list[str]:
     problems = []
-    if entry.seq != listed.leaf_index:
-        problems.append(f"entry says leaf {entry.seq}, manifest says {listed.leaf_index}")
-    if entry.seq <= previous:
-        problems.append(f"leaf {entry.seq} comes after leaf {previous}: records are out of order")
+    if entry.leaf_index != listed.leaf_index:
+        problems.append(f"entry says leaf {entry.leaf_index}, manifest says {listed.leaf_index}")
+    if entry.leaf_index <= previous:
+        problems.append(f"leaf {entry.leaf_index} comes after leaf {previous}: records are out of order")
     if entry.project_id != project_id:
         problems.append(f"record belongs to project {entry.project_id!r}, not {project_id!r}")
     if entry.project_seq != position:

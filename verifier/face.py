@@ -126,7 +126,7 @@ def roster_identities(entries: list[LogEntry]) -> list[Finding]:
     """Per roster: every expert marked "present — identity verified" rests on a check-in record of the same
     session whose face comparison says match (distance within threshold, model named); the experts present
     but unverified are counted and named, never hidden. Over all rosters: one check-in serves one expert."""
-    by_leaf = {e.seq: e for e in entries}
+    by_leaf = {e.leaf_index: e for e in entries}
     served: dict[int, set[str]] = defaultdict(set)
     findings = []
     for roster in (e for e in entries if e.record.get("type") == "roster"):

@@ -81,7 +81,7 @@ def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> 
 
     `beacon_check(commitment_leaf, beacon)` must prove the beacon is an anchored root covering the leaf.
     """
-    by_leaf = {e.seq: e for e in entries}
+    by_leaf = {e.leaf_index: e for e in entries}
     results: dict[str, list[LogEntry]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == "draw_result":
@@ -96,7 +96,7 @@ def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> 
             commitment = _commitment_of(by_leaf, e)
             c = commitment.record["payload"]
             beacon = bytes.fromhex(str(result.get("beacon")))
-            where = beacon_check(commitment.seq, beacon)
+            where = beacon_check(commitment.leaf_index, beacon)
             earlier, chain = _earlier_selections(by_leaf, results, commitment)
             if c.get("excluded_digest") is None and result.get("excluded"):
                 # Recusals chosen once the beacon is known are a grinding lever: every different set reshuffles
@@ -111,7 +111,8 @@ def draw_reproducibility(entries: list[LogEntry], beacon_check: BeaconCheck) -> 
                         venues=None if venues is None else [(str(q["venue_id"]), int(q["count"])) for q in venues],
                         assignments=result.get("assignments"))
             published = results[str(result.get("draw_id"))]
-            others = [o.seq for o in published[:6] if o.seq != e.seq][:5]  # not all of them: n results, n² work
+            # not all of them: n results, n² work
+            others = [o.leaf_index for o in published[:6] if o.leaf_index != e.leaf_index][:5]
             if others:
                 raise VerificationError(f"draw {result.get('draw_id')} has another published result at leaf "
                                         f"{', '.join(map(str, others))}")
@@ -129,8 +130,9 @@ def _commitment_of(by_leaf: dict[int, LogEntry], result_entry: LogEntry) -> LogE
     if commitment is None or commitment.record.get("type") != "draw_commitment":
         raise VerificationError(f"its commitment (leaf {result.get('commitment_leaf')}) is not in the extract")
     if commitment.record["payload"].get("draw_id") != result.get("draw_id"):
-        raise VerificationError(f"leaf {commitment.seq} commits to draw {commitment.record['payload'].get('draw_id')}")
-    if commitment.seq >= result_entry.seq:
+        raise VerificationError(
+            f"leaf {commitment.leaf_index} commits to draw {commitment.record['payload'].get('draw_id')}")
+    if commitment.leaf_index >= result_entry.leaf_index:
         raise VerificationError("the result was logged before its commitment")
     if commitment.record["payload"].get("replaces_draw") != result.get("replaces"):
         raise VerificationError(f"the result says it replaces {result.get('replaces')!r}, its commitment says "
@@ -153,7 +155,7 @@ def _earlier_selections(
         if len(found) != 1:
             raise VerificationError(f"draw {previous}, which this draw replaces experts of, has "
                                     f"{len(found)} results in the extract")
-        if found[0].seq >= commitment.seq:
+        if found[0].leaf_index >= commitment.leaf_index:
             raise VerificationError(f"the result of draw {previous} was logged after this replacement's commitment")
         earlier_commitment = _commitment_of(by_leaf, found[0])
         if earlier_commitment.record["payload"].get("pool_digest") != c.get("pool_digest"):
@@ -178,7 +180,7 @@ def draw_commitments_resolved(entries: list[LogEntry]) -> list[SessionCheck]:
     commitments: dict[str, list[int]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == "draw_commitment":
-            commitments[_draw_id(e)].append(e.seq)
+            commitments[_draw_id(e)].append(e.leaf_index)
     cancellations: dict[str, list[LogEntry]] = defaultdict(list)
     for e in entries:
         if e.record.get("type") == "draw_cancellation":
@@ -188,19 +190,19 @@ def draw_commitments_resolved(entries: list[LogEntry]) -> list[SessionCheck]:
         if e.record.get("type") != "draw_commitment":
             continue
         draw_id = _draw_id(e)
-        name = f"draw {draw_id} committed at leaf {e.seq}"
+        name = f"draw {draw_id} committed at leaf {e.leaf_index}"
         if len(commitments[draw_id]) > 1:
             checks.append(SessionCheck(name, False, f"draw {draw_id} is committed more than once (leaves "
                                                     f"{', '.join(map(str, commitments[draw_id][:5]))}): "
                                                     "its committer could publish the outcome it liked"))
             continue
-        if e.seq in drawn:
+        if e.leaf_index in drawn:
             continue
-        valid = [c for c in cancellations.get(draw_id, []) if c.submitter == e.submitter and c.seq > e.seq
+        valid = [c for c in cancellations.get(draw_id, []) if c.submitter == e.submitter and c.leaf_index > e.leaf_index
                  and isinstance(c.record.get("payload", {}).get("reason"), str)
                  and c.record["payload"]["reason"].strip()]
         if valid:
-            checks.append(SessionCheck(name, True, f"cancelled at leaf {valid[0].seq} by {valid[0].submitter}: "
+            checks.append(SessionCheck(name, True, f"cancelled at leaf {valid[0].leaf_index} by {valid[0].submitter}: "
                                                    f"{valid[0].record['payload']['reason']}"))
         else:
             checks.append(SessionCheck(name, False, "has no result and no reasoned cancellation signed by its "
@@ -228,10 +230,10 @@ def draw_schedules_kept(entries: list[LogEntry]) -> list[SessionCheck]:
     checks = []
     for schedule_id, announced in schedules.items():
         schedule = announced[0]
-        name = f"scheduled draw {schedule_id} (leaf {schedule.seq})"
+        name = f"scheduled draw {schedule_id} (leaf {schedule.leaf_index})"
         if len(announced) > 1:
             checks.append(SessionCheck(name, False, f"scheduled more than once (leaves "
-                                                    f"{', '.join(str(a.seq) for a in announced[:5])})"))
+                                                    f"{', '.join(str(a.leaf_index) for a in announced[:5])})"))
             continue
         payload = schedule.record["payload"]
         draw_at = _time(payload.get("draw_at"))
@@ -249,13 +251,13 @@ def draw_schedules_kept(entries: list[LogEntry]) -> list[SessionCheck]:
             continue
         if len(commitments) > 1:
             checks.append(SessionCheck(name, False, "committed more than once (leaves "
-                                                    f"{', '.join(str(c.seq) for c in commitments[:5])}): its "
+                                                    f"{', '.join(str(c.leaf_index) for c in commitments[:5])}): its "
                                                     "committer could publish the outcome it liked"))
             continue
         checks.append(SessionCheck(name, *_schedule_kept(schedule, draw_at, commitments[0])))
     for schedule_id, commitments in carried.items():
         for c in commitments:
-            checks.append(SessionCheck(f"draw committed at leaf {c.seq}", False,
+            checks.append(SessionCheck(f"draw committed at leaf {c.leaf_index}", False,
                                        f"names schedule {schedule_id}, which is not in the extract"))
     return checks
 
@@ -263,8 +265,8 @@ def draw_schedules_kept(entries: list[LogEntry]) -> list[SessionCheck]:
 def _schedule_kept(schedule: LogEntry, draw_at: datetime, commitment: LogEntry) -> tuple[bool, str]:
     announced, committed = schedule.record["payload"], commitment.record["payload"]
     received = _time(commitment.received_at)
-    where = f"commitment at leaf {commitment.seq}"
-    if commitment.seq < schedule.seq:
+    where = f"commitment at leaf {commitment.leaf_index}"
+    if commitment.leaf_index < schedule.leaf_index:
         return False, f"{where} comes before the schedule it names"
     if commitment.submitter != schedule.submitter:
         return False, f"{where} was submitted by {commitment.submitter}, the schedule by {schedule.submitter}"
@@ -282,7 +284,8 @@ def _schedule_kept(schedule: LogEntry, draw_at: datetime, commitment: LogEntry) 
         return False, (f"{where} was received at {commitment.received_at}, more than "
                        f"{int(SCHEDULE_GRACE.total_seconds() // 60)} minutes after its scheduled time "
                        f"{announced['draw_at']}")
-    return True, f"committed at leaf {commitment.seq}, {(received - draw_at).total_seconds():.1f} s after its time"
+    return True, (f"committed at leaf {commitment.leaf_index}, "
+                  f"{(received - draw_at).total_seconds():.1f} s after its time")
 
 
 def _text(value: object) -> str:
@@ -309,7 +312,7 @@ def archive_completeness(entries: list[LogEntry], leaf_hashes: dict[int, bytes])
     by_session: dict[str, list[LogEntry]] = defaultdict(list)
     for e in entries:
         by_session[_key(e.record.get("session_id"))].append(e)
-    seqs = {session: [e.seq for e in found] for session, found in by_session.items()}  # in leaf order
+    seqs = {session: [e.leaf_index for e in found] for session, found in by_session.items()}  # in leaf order
     for archive in (e for e in entries if e.record.get("type") == "archive"):
         session = archive.record.get("session_id")
         payload = archive.record.get("payload", {})
@@ -327,19 +330,20 @@ def archive_completeness(entries: list[LogEntry], leaf_hashes: dict[int, bytes])
             elif have.hex() != digest:
                 problems.append(f"leaf {leaf} is not the record that was archived")
         of_session = by_session.get(_key(session), [])
-        after = bisect.bisect_right(seqs.get(_key(session), []), archive.seq)
+        after = bisect.bisect_right(seqs.get(_key(session), []), archive.leaf_index)
         late = len(of_session) - after  # counted, not sliced: a slice per archive is quadratic again
         if not late:
             # Only a session's last archive has nothing of the session after it, so this scan runs once per
             # session (every earlier archive fails below without it).
-            unlisted = [e.seq for e in of_session[:after] if e.seq != archive.seq and e.seq not in listed]
+            unlisted = [e.leaf_index for e in of_session[:after]
+                        if e.leaf_index != archive.leaf_index and e.leaf_index not in listed]
             if unlisted:
                 problems.append(f"records {', '.join(map(str, unlisted[:5]))} of the session are missing from "
                                 "its archive")
         else:
             first = of_session[after]
             problems.append(f"{late} record(s) of the session were logged after its archive "
-                            f"(first: leaf {first.seq}, {first.record.get('type')})")
+                            f"(first: leaf {first.leaf_index}, {first.record.get('type')})")
         if problems:
             checks.append(SessionCheck(name, False, "; ".join(problems[:4])))
         else:
@@ -364,7 +368,7 @@ def recordings_within_booked_slots(entries: list[LogEntry]) -> list[SessionCheck
     """Every recording segment of a session lies inside the slot its venue booked for that session. An extract
     with no booking at all (a project whose slots were not booked through the hub) has nothing to check."""
     bookings = _bookings(entries)
-    booked_seqs = {key: [b.seq for b in found] for key, found in bookings.items()}  # entries come in leaf order
+    booked_seqs = {key: [b.leaf_index for b in found] for key, found in bookings.items()}  # entries come in leaf order
     outside: dict[tuple[str, str], list[str]] = defaultdict(list)
     counted: dict[tuple[str, str], int] = defaultdict(int)
     for e in entries:
@@ -377,7 +381,7 @@ def recordings_within_booked_slots(entries: list[LogEntry]) -> list[SessionCheck
         # The latest booking before the segment, found by bisection: a scan per segment was quadratic in
         # the number of bookings a hub can log.
         booked = bookings.get((session, venue), [])
-        at = bisect.bisect_left(booked_seqs.get((session, venue), []), e.seq)
+        at = bisect.bisect_left(booked_seqs.get((session, venue), []), e.leaf_index)
         payload = e.record.get("payload", {})
         if at == 0 or booked[at - 1].record["payload"].get("action") not in _ACTIVE_BOOKING:
             outside[(session, venue)].append(f"segment {payload.get('segment_index')} has no booked slot")
@@ -450,7 +454,7 @@ def _completeness_of(session: str, venue: str, inventory_entry: LogEntry,
     name = f"recording inventory of {session} at {venue}"
     try:
         inventory = CameraInventory.parse(inventory_entry.record.get("payload"),
-                                          f"inventory at leaf {inventory_entry.seq}")
+                                          f"inventory at leaf {inventory_entry.leaf_index}")
     except VerificationError as exc:
         return [SessionCheck(name, False, str(exc))]
     active = [b for b in bookings if b.record["payload"].get("action") in _ACTIVE_BOOKING]

@@ -112,6 +112,6 @@ def test_notary_keeps_accepting_while_the_network_is_down_and_anchors_the_backlo
             assert bundle["anchor"]["size"] >= first + 31 and bundle["anchor"]["ledger"] == "fabric"
             client.close()
         assert audit_log(notary.log, notary.ledger) == []
-        assert json.loads(notary.log.entry(first + 30) or b"null")["seq"] == first + 30
+        assert json.loads(notary.log.entry(first + 30) or b"null")["leaf_index"] == first + 30
     finally:
         notary.close()
