@@ -9,22 +9,151 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from verifier.canonical import canonical_bytes
 from verifier.errors import AnchorError, MalformedInput, SignatureError
 from verifier.signatures import load_public_key, verify_signature
-from verifier.strict import count, exact_object, hex64, text
+from verifier.strict import count, exact_object, hex64, listed, text
 from verifier.times import utc_text
+from verifier.trust import ledger_tag
 
 ANCHOR_FUNCTION = "anchor_checkpoint"
 HEAD_FUNCTION = "attest_log_head"
+T = TypeVar("T")
 
 
 def head_key(log_id: str) -> str:
     """Where the contract writes a log's attested head: one key per log, so each attestation is a write."""
     return f"head/{log_id}"
+
+
+def anchor_key(log_id: str, size: int) -> str:
+    """Where the contract writes the anchor of a log's checkpoint of `size`; keys sort by size."""
+    return f"anchor/{log_id}/{size:020d}"
+
+
+def _parsed(parse: Callable[[], T]) -> T:
+    """A ledger value that does not parse is anchor evidence that does not hold."""
+    try:
+        return parse()
+    except MalformedInput as exc:
+        raise AnchorError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class RegisteredLog:
+    """A log as the ledger holds it: the identity that registered it (MSP id and the SHA-256 of its
+    certificate), the notary's checkpoint key, and the newest anchored checkpoint (`size` 0 and the empty
+    tree's root before any anchor). The contract's answer to `register_log` and `get_log`."""
+
+    log_id: str
+    origin: str
+    note_key: str
+    owner_msp: str
+    owner_id: str
+    registered_at: str
+    size: int
+    root: bytes
+
+    def encode(self) -> dict[str, Any]:
+        return {"log_id": self.log_id, "origin": self.origin, "note_key": self.note_key,
+                "owner_msp": self.owner_msp, "owner_id": self.owner_id, "registered_at": self.registered_at,
+                "size": self.size, "root": self.root.hex()}
+
+    @classmethod
+    def parse(cls, value: Any, what: str) -> "RegisteredLog":
+        def parse() -> RegisteredLog:
+            fields = exact_object(value, what, {"log_id", "origin", "note_key", "owner_msp", "owner_id",
+                                                "registered_at", "size", "root"})
+            return cls(text(fields, "log_id", what), text(fields, "origin", what), text(fields, "note_key", what),
+                       text(fields, "owner_msp", what), hex64(fields["owner_id"], f"{what} owner_id").hex(),
+                       utc_text(fields["registered_at"], f"{what} registered_at"), count(fields, "size", what),
+                       hex64(fields["root"], f"{what} root"))
+
+        return _parsed(parse)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A checkpoint as the ledger recorded it: the contract's answer to `anchor_checkpoint` and what it writes
+    under `anchor_key`. `previous_size` is the size anchored before it (0 for the first)."""
+
+    log_id: str
+    size: int
+    root: bytes
+    checkpoint: str
+    previous_size: int
+    tx_id: str
+    anchored_at: str
+
+    def encode(self) -> dict[str, Any]:
+        return {"log_id": self.log_id, "size": self.size, "root": self.root.hex(), "checkpoint": self.checkpoint,
+                "previous_size": self.previous_size, "tx_id": self.tx_id, "anchored_at": self.anchored_at}
+
+    @classmethod
+    def parse(cls, value: Any, what: str) -> "Anchor":
+        def parse() -> Anchor:
+            fields = exact_object(value, what, {"log_id", "size", "root", "checkpoint", "previous_size", "tx_id",
+                                                "anchored_at"})
+            anchor = cls(text(fields, "log_id", what), count(fields, "size", what),
+                         hex64(fields["root"], f"{what} root"), text(fields, "checkpoint", what),
+                         count(fields, "previous_size", what), text(fields, "tx_id", what),
+                         utc_text(fields["anchored_at"], f"{what} anchored_at"))
+            if anchor.previous_size > anchor.size:
+                raise MalformedInput(f"{what} previous_size {anchor.previous_size} exceeds its size {anchor.size}")
+            return anchor
+
+        return _parsed(parse)
+
+
+@dataclass(frozen=True)
+class AnchorEvidence:
+    """Evidence that a ledger recorded a transaction (an anchor, an attested head), tagged `ledger` with the
+    ledger's kind; `evidence` is checked by that kind's check against the user's roots for it.
+
+    Embedded: `{"ledger": "embedded", "block", "signature"}`, the canonical block and the organisation's
+    ECDSA signature over it, both base64. Fabric: `{"ledger": "fabric", "channel", "chaincode", "tx_id",
+    "block_number", "block", "config_blocks"}`, the serialized block holding the transaction and the channel's
+    configuration blocks from the genesis block to the one in force at it, base64 (see `verifier.fabric`)."""
+
+    ledger: str
+    evidence: dict[str, Any]
+
+    @classmethod
+    def parse(cls, value: Any, what: str) -> "AnchorEvidence":
+        kind = ledger_tag(value, what)
+        if kind == "embedded":
+            fields = exact_object(value, what, {"ledger", "block", "signature"})
+            _base64(fields["block"], f"{what} block")
+            _base64(fields["signature"], f"{what} signature")
+        else:
+            fields = exact_object(value, what, {"ledger", "channel", "chaincode", "tx_id", "block_number", "block",
+                                                "config_blocks"})
+            for name in ("channel", "chaincode", "tx_id"):
+                text(fields, name, what)
+            count(fields, "block_number", what)
+            _base64(fields["block"], f"{what} block")
+            for i, block in enumerate(listed(fields, "config_blocks", what)):
+                _base64(block, f"{what} config_blocks[{i}]")
+        return cls(kind, fields)
+
+    def encode(self) -> dict[str, Any]:
+        return self.evidence
+
+
+def _base64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise MalformedInput(f"{what} must be non-empty base64 text, got {type(value).__name__}")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise MalformedInput(f"{what} is not base64: {exc}") from exc
+    if base64.b64encode(data).decode() != value:
+        raise MalformedInput(f"{what} is not in canonical base64 (padding bits or padding differ)")
+    return data
 
 
 @dataclass(frozen=True)
@@ -44,12 +173,12 @@ class LogHead:
 
     @classmethod
     def parse(cls, value: Any, what: str) -> "LogHead":
-        try:
-            value = exact_object(value, what, {"log_id", "size", "root", "tx_id", "attested_at"})
-            return cls(text(value, "log_id", what), count(value, "size", what), hex64(value["root"], f"{what} root"),
-                       text(value, "tx_id", what), utc_text(value["attested_at"], f"{what} attested_at"))
-        except MalformedInput as exc:
-            raise AnchorError(str(exc)) from exc
+        def parse() -> LogHead:
+            fields = exact_object(value, what, {"log_id", "size", "root", "tx_id", "attested_at"})
+            return cls(text(fields, "log_id", what), count(fields, "size", what), hex64(fields["root"], f"{what} root"),
+                       text(fields, "tx_id", what), utc_text(fields["attested_at"], f"{what} attested_at"))
+
+        return _parsed(parse)
 
 
 def _b64(value: object, what: str) -> bytes:
@@ -61,20 +190,24 @@ def _b64(value: object, what: str) -> bytes:
         raise AnchorError(f"{what} is not base64") from exc
 
 
-def check_first_cover(anchor: dict[str, Any], leaf: int | None) -> None:
+def check_first_cover(anchor: Anchor, leaf: int | None) -> None:
     """With `leaf`, the anchor must be the first of its log to cover that leaf: the anchor before it (whose
     size the contract records as `previous_size`) must not. Used for draw beacons, so a drawer cannot wait
     for a later anchor whose root it likes better."""
-    if leaf is None:
-        return
-    previous = anchor.get("previous_size")
-    if not isinstance(previous, int) or isinstance(previous, bool):
-        raise AnchorError("anchor record has no previous_size")
-    if previous > leaf:
+    if leaf is not None and anchor.previous_size > leaf:
         raise AnchorError(
-            f"anchor of size {anchor.get('size')} is not the first to cover leaf {leaf}: "
-            f"the anchor before it already had size {previous}"
+            f"anchor of size {anchor.size} is not the first to cover leaf {leaf}: "
+            f"the anchor before it already had size {anchor.previous_size}"
         )
+
+
+def check_anchors(anchor: Anchor, what: str, log_id: str, size: int, root: bytes) -> None:
+    """The anchor must record exactly (log_id, size, root)."""
+    if anchor.log_id != log_id:
+        raise AnchorError(f"{what} is for log {anchor.log_id!r:.60}, expected {log_id!r:.60}")
+    if (anchor.size, anchor.root) != (size, root):
+        raise AnchorError(f"{what} records size {anchor.size} root {anchor.root.hex()[:16]}…, "
+                          f"expected size {size} root {root.hex()[:16]}…")
 
 
 def _embedded_transaction(evidence: dict[str, Any], trust: dict[str, Any], function: str,
@@ -115,10 +248,10 @@ def _embedded_summary(block: dict[str, Any], tx: dict[str, Any]) -> str:
     )
 
 
-def check_anchored_note(anchor: dict[str, Any], note: str | None, what: str) -> None:
+def check_anchored_note(anchor: Anchor, note: str | None, what: str) -> None:
     """With `note`, the anchor must record exactly that signed checkpoint: its size and root alone would let a
     holder of the notary key sign other extension lines (the project heads) over the same tree."""
-    if note is not None and anchor.get("checkpoint") != note:
+    if note is not None and anchor.checkpoint != note:
         raise AnchorError(f"{what} records another signed checkpoint than the one presented (same size and root, "
                           "other text)")
 
@@ -131,17 +264,10 @@ def verify_embedded_anchor(
     With `first_cover`, also that it is the first anchor of the log covering that leaf index; with `note`, that
     the anchor records exactly that signed checkpoint."""
     block, tx, result = _embedded_transaction(evidence, trust, ANCHOR_FUNCTION)
-    if not isinstance(result, dict):
-        raise AnchorError("anchor transaction result is not an object")
-    if result.get("log_id") != log_id:
-        raise AnchorError(f"anchor is for log {result.get('log_id')!r}, expected {log_id!r}")
-    if result.get("size") != size or result.get("root") != root.hex():
-        raise AnchorError(
-            f"anchor records size {result.get('size')} root {str(result.get('root'))[:16]}…, "
-            f"expected size {size} root {root.hex()[:16]}…"
-        )
-    check_first_cover(result, first_cover)
-    check_anchored_note(result, note, "anchor")
+    anchor = Anchor.parse(result, "anchor transaction result")
+    check_anchors(anchor, "anchor", log_id, size, root)
+    check_first_cover(anchor, first_cover)
+    check_anchored_note(anchor, note, "anchor")
     return _embedded_summary(block, tx)
 
 

@@ -15,13 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from verifier.anchor import AnchorEvidence
 from verifier.canonical import canonical_bytes
 from verifier.commitments import Disclosure
 from verifier.errors import ExtractError, MalformedInput
 from verifier.heads import ProjectHeadProof
 from verifier.strict import count, exact_object, hex64, hex64_list, listed, text
 from verifier.times import utc_text
-from verifier.trust import LEDGER_KINDS
 
 EXTRACT_FORMAT = "bidtrace-extract/3"
 MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v3\n"
@@ -41,28 +41,6 @@ _SIGNATURE_FILE = re.compile(rb"[A-Za-z0-9+/]{86}==\n")
 
 def record_file_name(leaf_index: int) -> str:
     return f"records/{leaf_index:012d}.json"
-
-
-@dataclass(frozen=True)
-class AnchorEvidence:
-    """Evidence that a ledger recorded a checkpoint, tagged with the ledger's kind; `evidence` is checked by
-    that kind's anchor check against the user's roots for it."""
-
-    ledger: str
-    evidence: dict[str, Any]
-
-    @classmethod
-    def parse(cls, value: Any, what: str) -> "AnchorEvidence":
-        if not isinstance(value, dict):
-            raise MalformedInput(f"{what} must be a JSON object")
-        kind = value.get("ledger")
-        if kind not in LEDGER_KINDS:
-            raise MalformedInput(f"{what} must be tagged \"ledger\": one of {', '.join(LEDGER_KINDS)}, "
-                                 f"got {kind!r:.40}")
-        return cls(str(kind), value)
-
-    def encode(self) -> dict[str, Any]:
-        return self.evidence
 
 
 @dataclass(frozen=True)
