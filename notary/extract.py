@@ -64,8 +64,7 @@ def _stored(row: Row[Any]) -> AnchoredCheckpoint:
     parsed so again."""
     evidence = AnchorEvidence.parse(json.loads(row.evidence), f"stored evidence of the anchor of size {row.size}")
     return AnchoredCheckpoint(ManifestCheckpoint(row.size, bytes(row.root), row.checkpoint),
-                              ManifestAnchor(evidence.ledger, row.size, bytes(row.root), row.tx_id, row.anchored_at,
-                                             evidence))
+                              ManifestAnchor(row.size, bytes(row.root), row.tx_id, row.anchored_at, evidence))
 
 
 def latest_anchored_checkpoint(evidence_log: EvidenceLog, covering: int = 0) -> AnchoredCheckpoint:
@@ -90,8 +89,7 @@ def _anchor_at(evidence_log: EvidenceLog, ledger: Ledger, size: int) -> Anchored
     anchor = found[0]
     evidence = ledger.transaction_evidence(anchor.tx_id)
     return AnchoredCheckpoint(ManifestCheckpoint(anchor.size, anchor.root, anchor.checkpoint),
-                              ManifestAnchor(evidence.ledger, anchor.size, anchor.root, anchor.tx_id,
-                                             anchor.anchored_at, evidence))
+                              ManifestAnchor(anchor.size, anchor.root, anchor.tx_id, anchor.anchored_at, evidence))
 
 
 def _attested_head(evidence_log: EvidenceLog, ledger: Ledger) -> tuple[ManifestHead, AnchoredCheckpoint]:

@@ -79,7 +79,7 @@ def test_an_anchor_on_a_ledger_trusted_for_another_log_does_not_count(tmp_path: 
     files = files_of(genuine_jinan.data)
     manifest = json.loads(files[MANIFEST])
     assert manifest["checkpoint"]["note"] == jinan_checkpoint.note
-    manifest["anchor"] = {"ledger": "embedded", "size": anchor.size, "root": anchor.root.hex(),
+    manifest["anchor"] = {"size": anchor.size, "root": anchor.root.hex(),
                           "tx_id": anchor.tx_id, "anchored_at": anchor.anchored_at, "evidence": evidence.encode()}
     manifest["head"] = {**head.encode(), "evidence": head_evidence.encode()}
     del manifest["head"]["log_id"]

@@ -23,6 +23,7 @@ from tests.fabric.fabric_helpers import self_signed_identity
 from verifier.anchor import Anchor, AnchorEvidence, LogHead, RegisteredLog
 from verifier.canonical import canonical_bytes
 from verifier.errors import VerificationError
+from verifier.manifest import ManifestAnchor
 from verifier.trust import LedgerRoot
 
 
@@ -256,3 +257,12 @@ def test_a_malformed_ledger_answer_stops_the_round_with_a_clear_error_not_a_cras
         assert garbled.anchors(notary.log.log_id) == []
     finally:
         notary.close()
+
+
+def test_the_manifests_anchor_names_the_ledger_kind_once_in_its_evidence() -> None:
+    fields = {"size": 3, "root": "ab" * 32, "tx_id": "t" * 64, "anchored_at": "2026-11-26T01:30:00.123456Z",
+              "evidence": _embedded_evidence()}
+    anchor = ManifestAnchor.parse(fields, "anchor")
+    assert anchor.ledger == "embedded" and anchor.encode() == fields
+    with pytest.raises(VerificationError, match="unexpected 'ledger'"):
+        ManifestAnchor.parse({**fields, "ledger": "embedded"}, "anchor")
