@@ -20,6 +20,7 @@ from notary.tree import batch_tree
 from verifier.anchor import AnchorEvidence
 from verifier.bundle import ProofBundle
 from verifier.commitments import Disclosure
+from verifier.entry import LogEntry, parse_entry
 from verifier.extract import canonical_zip
 from verifier.heads import ProjectHeadProof, heads_commitment, ordered
 from verifier.manifest import (
@@ -133,7 +134,7 @@ def published_roots(evidence_log: EvidenceLog, ledger: Ledger) -> TrustRoots:
     return TrustRoots((NotaryRoot(evidence_log.log_id, evidence_log.key.note_key),), (ledger_root,))
 
 
-def _summary(manifest: ExtractManifest, entries: list[dict[str, Any]]) -> str:
+def _summary(manifest: ExtractManifest, entries: list[LogEntry]) -> str:
     lines = [
         f"bidtrace audit extract — project {manifest.project_id}",
         f"log {manifest.log_id} ({manifest.origin}), created {manifest.created_at}",
@@ -141,13 +142,12 @@ def _summary(manifest: ExtractManifest, entries: list[dict[str, Any]]) -> str:
         f"anchored on the {manifest.anchor.ledger} ledger, tx {manifest.anchor.tx_id}",
         f"the ledger's newest anchor of the log at {manifest.head.attested_at} (attested in tx {manifest.head.tx_id})",
         "",
-        "leaf     seq  type                 occurred at                 venue          submitter",
+        "leaf_index  project_seq  type                 occurred at                 venue          submitter",
     ]
     for e in entries:
-        r = e["record"]
+        r = e.record
         lines.append(
-            f"{e['seq']:<8} {e['project_seq']:<4} {r['type']:<20} {r['occurred_at']:<27} "
-            f"{r['venue_id']:<14} {e['submitter']}"
+            f"{e.seq:<11} {e.project_seq:<12} {r['type']:<20} {r['occurred_at']:<27} {r['venue_id']:<14} {e.submitter}"
         )
     lines += ["", "Check it offline with: bidtrace verify <this file> --trust <published roots>", ""]
     return "\n".join(lines)
@@ -187,18 +187,18 @@ def build_extract(
     after = -1
     while True:
         page = evidence_log.entries(after=after, limit=1000, project_id=project_id)
-        rows += [(seq, entry) for seq, entry in page if seq < checkpoint.size]
+        rows += [(leaf_index, entry) for leaf_index, entry in page if leaf_index < checkpoint.size]
         if len(page) < 1000 or page[-1][0] >= checkpoint.size:
             break
         after = page[-1][0]
     if not rows:
         raise NotAnchored(f"project {project_id} has no anchored records yet")
     records: list[tuple[str, bytes]] = []
-    for seq, entry in rows:
+    for leaf_index, entry in rows:
         disclosures = tuple(Disclosure(d["field"], bytes.fromhex(d["salt"]), d["value"])
-                            for d in (evidence_log.disclosures(seq) if disclose else []))
-        record_file = RecordFile(seq, entry, tuple(evidence_log.inclusion_proof(seq, checkpoint.size)), disclosures)
-        records.append((record_file_name(seq), record_file.encode()))
+                            for d in (evidence_log.disclosures(leaf_index) if disclose else []))
+        proof = tuple(evidence_log.inclusion_proof(leaf_index, checkpoint.size))
+        records.append((record_file_name(leaf_index), RecordFile(leaf_index, entry, proof, disclosures).encode()))
     claimed = published_roots(evidence_log, ledger).encode()
     manifest = ExtractManifest(
         project_id=project_id,
@@ -209,13 +209,14 @@ def build_extract(
         anchor=anchored.anchor,
         head=head,
         project_head=_project_head(evidence_log, checkpoint, project_id),
-        records=tuple(ListedRecord(seq, leaf_hash(entry), record_file_name(seq)) for seq, entry in rows),
+        records=tuple(ListedRecord(leaf_index, leaf_hash(entry), record_file_name(leaf_index))
+                      for leaf_index, entry in rows),
         beacons=tuple(_beacons(evidence_log, rows, checkpoint)),
         submitters=tuple(RegisteredSubmitter(s.submitter_id, s.role, s.public_key, s.registered_at, s.revoked_at)
                          for s in evidence_log.submitters()),
         members=(),
     )
-    summary = _summary(manifest, [json.loads(entry) for _, entry in rows]).encode()
+    summary = _summary(manifest, [parse_entry(entry) for _, entry in rows]).encode()
     members = [(SUMMARY, summary), (CLAIMED_ROOTS, claimed), *records]
     manifest = replace(manifest, members=tuple(_digest(n, d) for n, d in members))
     manifest_bytes = manifest.encode()
