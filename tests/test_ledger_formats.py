@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -266,3 +267,13 @@ def test_the_manifests_anchor_names_the_ledger_kind_once_in_its_evidence() -> No
     assert anchor.ledger == "embedded" and anchor.encode() == fields
     with pytest.raises(VerificationError, match="unexpected 'ledger'"):
         ManifestAnchor.parse({**fields, "ledger": "embedded"}, "anchor")
+
+
+def test_a_root_certificate_of_an_unknown_x509_version_is_refused_by_name() -> None:
+    der = x509.load_pem_x509_certificate(self_signed_identity("ca")[0]).public_bytes(serialization.Encoding.DER)
+    version = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT INTEGER 2: X.509 v3
+    assert der.count(version) == 1
+    body = base64.encodebytes(der.replace(version, b"\xa0\x03\x02\x01\x06")).decode()
+    pem = f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n"
+    with pytest.raises(VerificationError, match="organizations 'ProvinceMSP' is not a PEM certificate"):
+        LedgerRoot.of_ledger({**_fabric_root(), "organizations": {"ProvinceMSP": pem}}, "root")

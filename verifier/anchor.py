@@ -190,13 +190,13 @@ def _b64(value: object, what: str) -> bytes:
         raise AnchorError(f"{what} is not base64") from exc
 
 
-def check_first_cover(anchor: Anchor, leaf: int | None) -> None:
-    """With `leaf`, the anchor must be the first of its log to cover that leaf: the anchor before it (whose
+def check_first_cover(anchor: Anchor, leaf_index: int | None) -> None:
+    """With `leaf_index`, the anchor must be the first of its log to cover that leaf: the anchor before it (whose
     size the contract records as `previous_size`) must not. Used for draw beacons, so a drawer cannot wait
     for a later anchor whose root it likes better."""
-    if leaf is not None and anchor.previous_size > leaf:
+    if leaf_index is not None and anchor.previous_size > leaf_index:
         raise AnchorError(
-            f"anchor of size {anchor.size} is not the first to cover leaf {leaf}: "
+            f"anchor of size {anchor.size} is not the first to cover leaf {leaf_index}: "
             f"the anchor before it already had size {anchor.previous_size}"
         )
 

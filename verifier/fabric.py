@@ -479,7 +479,7 @@ def _load_cert(pem: object, what: str) -> x509.Certificate:
         raise AnchorError(f"{what} must be PEM text, got {type(pem).__name__}")
     try:
         return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError: a flipped version byte
         raise AnchorError(f"{what} is not a PEM certificate: {exc}") from exc
 
 

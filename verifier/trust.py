@@ -83,7 +83,7 @@ def _certificate_fingerprints(pems: Any, what: str) -> tuple[tuple[str, str], ..
             raise MalformedInput(f"{what} {msp!r:.40} must be a PEM certificate as text, got {type(pem).__name__}")
         try:
             cert = x509.load_pem_x509_certificate(pem.encode())
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise MalformedInput(f"{what} {msp!r} is not a PEM certificate: {exc}") from exc
         found.append((str(msp), fingerprint(cert.public_bytes(serialization.Encoding.DER))))
     return tuple(found)
