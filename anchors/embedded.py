@@ -24,7 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from anchors.ledger import LedgerRefused, LedgerUnavailable, parse_anchors, parse_answer
 from chaincode.contract import ContractChaincode, EvidenceContract
-from verifier.anchor import Anchor, AnchorEvidence, LogHead, RegisteredLog
+from verifier.anchor import Anchor, AnchorEvidence, EmbeddedBlock, LedgerTransaction, LogHead, RegisteredLog
 from verifier.canonical import canonical_bytes
 from verifier.times import format_time
 from verifier.trust import LedgerRoot
@@ -70,7 +70,7 @@ class _Stub:
         self.timestamp = Timestamp()
         self.timestamp.FromNanoseconds(time.time_ns())
         self.writes: dict[str, bytes] = {}
-        self.events: list[dict[str, str]] = []
+        self.events: list[tuple[str, str]] = []
 
     def get_function_and_parameters(self) -> tuple[str, list[str]]:
         return self._args[0], self._args[1:]
@@ -106,7 +106,7 @@ class _Stub:
 
     def set_event(self, name: str, payload: bytes | str) -> None:
         text = payload.decode() if isinstance(payload, bytes) else payload
-        self.events.append({"name": name, "payload": text})
+        self.events.append((name, text))
 
 
 def load_org_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -181,24 +181,13 @@ class EmbeddedLedger:
     def _commit_block(self, db: sqlite3.Connection, stub: _Stub, args: list[str], payload: str) -> None:
         last = db.execute("SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1").fetchone()
         number, prev = (last[0] + 1, last[1]) if last else (0, GENESIS)
-        block = {
-            "ledger": "embedded",
-            "org": self.org,
-            "number": number,
-            "previous_hash": prev,
-            "timestamp": format_time(stub.timestamp.ToDatetime(tzinfo=UTC)),
-            "transaction": {
-                "tx_id": stub.tx_id,
-                "creator_msp": self._client_msp,
-                "creator_id": hashlib.sha256(self._client_id).hexdigest(),
-                "function": args[0],
-                "args": args[1:],
-                "result": payload,
-                "writes": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(stub.writes.items())},
-                "events": stub.events,
-            },
-        }
-        body = canonical_bytes(block)
+        transaction = LedgerTransaction(
+            stub.tx_id, self._client_msp, hashlib.sha256(self._client_id).hexdigest(), args[0], tuple(args[1:]),
+            payload, tuple((k, hashlib.sha256(v).hexdigest()) for k, v in sorted(stub.writes.items())),
+            tuple(stub.events))
+        block = EmbeddedBlock(self.org, number, bytes.fromhex(prev), format_time(stub.timestamp.ToDatetime(tzinfo=UTC)),
+                              transaction)
+        body = canonical_bytes(block.encode())
         signature = self._key.sign(body, ec.ECDSA(hashes.SHA256()))
         db.execute(
             "INSERT INTO blocks (number, hash, tx_id, body, signature) VALUES (?, ?, ?, ?, ?)",

@@ -21,7 +21,7 @@ from notary.service import Notary
 from tests.conftest import Participants, incident, make_config
 from tests.fabric.fabric_helpers import Notary as LogKeeper
 from tests.fabric.fabric_helpers import self_signed_identity
-from verifier.anchor import Anchor, AnchorEvidence, LogHead, RegisteredLog
+from verifier.anchor import Anchor, AnchorEvidence, EmbeddedBlock, LogHead, RegisteredLog
 from verifier.canonical import canonical_bytes
 from verifier.errors import VerificationError
 from verifier.manifest import ManifestAnchor
@@ -42,11 +42,13 @@ def _anchored(ledger: EmbeddedLedger) -> tuple[RegisteredLog, Anchor, LogHead]:
 
 
 def _results(ledger: EmbeddedLedger) -> dict[str, str]:
-    """Each function's answer as the contract wrote it into its block (its last call of that function)."""
+    """Each function's answer as the contract wrote it into its block (its last call of that function); each
+    block is the RFC 8785 encoding of what it parses to."""
     found = {}
-    for _, body, _ in ledger.blocks():
-        tx = json.loads(body)["transaction"]
-        found[tx["function"]] = tx["result"]
+    for number, body, _ in ledger.blocks():
+        block = EmbeddedBlock.parse(json.loads(body), "block")
+        assert block.number == number and canonical_bytes(block.encode()) == body
+        found[block.transaction.function] = block.transaction.result
     return found
 
 
@@ -277,3 +279,31 @@ def test_a_root_certificate_of_an_unknown_x509_version_is_refused_by_name() -> N
     pem = f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n"
     with pytest.raises(VerificationError, match="organizations 'ProvinceMSP' is not a PEM certificate"):
         LedgerRoot.of_ledger({**_fabric_root(), "organizations": {"ProvinceMSP": pem}}, "root")
+
+
+def _block_fields(ledger: EmbeddedLedger) -> dict[str, Any]:
+    _anchored(ledger)
+    fields: dict[str, Any] = json.loads(ledger.blocks()[-1][1])
+    return fields
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    (lambda b: b.update(ledger="fabric"), 'must be tagged "ledger": "embedded"'),
+    (lambda b: b.update(court_summary="fine"), "unexpected 'court_summary'"),
+    (lambda b: b.update(number=-1), "number must be a non-negative integer"),
+    (lambda b: b.update(previous_hash="0" * 63), "previous_hash must be 64 lower-case hex"),
+    (lambda b: b.update(timestamp="yesterday"), "timestamp"),
+    (lambda b: b["transaction"].update(writes=["head/province"]), "writes must map keys to SHA-256 values"),
+    (lambda b: b["transaction"].update(writes={"head/province": "x"}), r"writes\['head/province'\] must be 64"),
+    (lambda b: b["transaction"].update(args=[7]), r"args\[0\] must be text"),
+    (lambda b: b["transaction"].update(events=[{"name": "e"}]), r"events\[0\] must have exactly"),
+    (lambda b: b["transaction"].pop("creator_id"), "missing creator_id"),
+])
+def test_an_embedded_block_of_the_wrong_shape_is_refused_by_name(
+    ledger: EmbeddedLedger, change: Any, named: str,
+) -> None:
+    fields = _block_fields(ledger)
+    assert EmbeddedBlock.parse(fields, "block").encode() == fields
+    change(fields)
+    with pytest.raises(VerificationError, match=named):
+        EmbeddedBlock.parse(fields, "block")

@@ -8,15 +8,13 @@ organisation's ledger recorded the transaction, and says plainly that no consens
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from verifier.canonical import canonical_bytes
 from verifier.errors import AnchorError, MalformedInput, SignatureError
 from verifier.signatures import load_public_key, verify_signature
-from verifier.strict import count, exact_object, hex64, listed, text
+from verifier.strict import count, exact_object, hex64, listed, parse_canonical, text
 from verifier.times import utc_text
 from verifier.trust import ledger_tag
 
@@ -210,10 +208,76 @@ def check_anchors(anchor: Anchor, what: str, log_id: str, size: int, root: bytes
                           f"expected size {size} root {root.hex()[:16]}…")
 
 
+@dataclass(frozen=True)
+class LedgerTransaction:
+    """One contract call as an embedded block records it: who called which function with which arguments, the
+    contract's answer (`result`, its RFC 8785 text), the SHA-256 of each value it wrote, and its events."""
+
+    tx_id: str
+    creator_msp: str
+    creator_id: str  # SHA-256 (hex) of the caller's identity bytes
+    function: str
+    args: tuple[str, ...]
+    result: str
+    writes: tuple[tuple[str, str], ...]  # (key, SHA-256 hex of the value), by key
+    events: tuple[tuple[str, str], ...]  # (name, payload)
+
+    def encode(self) -> dict[str, Any]:
+        return {"tx_id": self.tx_id, "creator_msp": self.creator_msp, "creator_id": self.creator_id,
+                "function": self.function, "args": list(self.args), "result": self.result,
+                "writes": dict(self.writes), "events": [{"name": n, "payload": p} for n, p in self.events]}
+
+    @classmethod
+    def parse(cls, value: Any, what: str) -> "LedgerTransaction":
+        fields = exact_object(value, what, {"tx_id", "creator_msp", "creator_id", "function", "args", "result",
+                                            "writes", "events"})
+        args = tuple(text(a, f"args[{i}]", what, empty=True) for i, a in enumerate(listed(fields, "args", what)))
+        writes = fields["writes"]
+        if not isinstance(writes, dict):
+            raise MalformedInput(f"{what} writes must map keys to SHA-256 values, got {type(writes).__name__}")
+        events = []
+        for i, event in enumerate(listed(fields, "events", what)):
+            event = exact_object(event, f"{what} events[{i}]", {"name", "payload"})
+            events.append((text(event, "name", f"{what} events[{i}]"),
+                           text(event, "payload", f"{what} events[{i}]", empty=True)))
+        return cls(text(fields, "tx_id", what), text(fields, "creator_msp", what),
+                   hex64(fields["creator_id"], f"{what} creator_id").hex(), text(fields, "function", what), args,
+                   text(fields, "result", what, empty=True),
+                   tuple((k, hex64(v, f"{what} writes[{k!r:.60}]").hex()) for k, v in sorted(writes.items())),
+                   tuple(events))
+
+
+@dataclass(frozen=True)
+class EmbeddedBlock:
+    """A block of the embedded ledger: one transaction, hash-linked to the block before it (`previous_hash`,
+    64 zeros for the first) and signed, over its RFC 8785 bytes, by the one organisation that runs it."""
+
+    org: str
+    number: int
+    previous_hash: bytes
+    timestamp: str
+    transaction: LedgerTransaction
+
+    def encode(self) -> dict[str, Any]:
+        return {"ledger": "embedded", "org": self.org, "number": self.number,
+                "previous_hash": self.previous_hash.hex(), "timestamp": self.timestamp,
+                "transaction": self.transaction.encode()}
+
+    @classmethod
+    def parse(cls, value: Any, what: str) -> "EmbeddedBlock":
+        fields = exact_object(value, what, {"ledger", "org", "number", "previous_hash", "timestamp", "transaction"})
+        if fields["ledger"] != "embedded":
+            raise MalformedInput(f"{what} must be tagged \"ledger\": \"embedded\", got {fields['ledger']!r:.40}")
+        return cls(text(fields, "org", what), count(fields, "number", what),
+                   hex64(fields["previous_hash"], f"{what} previous_hash"),
+                   utc_text(fields["timestamp"], f"{what} timestamp"),
+                   LedgerTransaction.parse(fields["transaction"], f"{what} transaction"))
+
+
 def _embedded_transaction(evidence: dict[str, Any], trust: dict[str, Any], function: str,
-                          ) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    """The block, its transaction and the transaction's result, once the block is shown signed by the trusted
-    ledger key and the transaction shown to call `function`."""
+                          ) -> tuple[EmbeddedBlock, bytes, Any]:
+    """The block, its bytes and its transaction's result, once the block is shown signed by the trusted ledger
+    key and its transaction shown to call `function`."""
     body = _b64(evidence.get("block"), "anchor block")
     signature = _b64(evidence.get("signature"), "anchor block signature")
     try:
@@ -222,29 +286,22 @@ def _embedded_transaction(evidence: dict[str, Any], trust: dict[str, Any], funct
     except (SignatureError, MalformedInput) as exc:
         raise AnchorError(f"anchor block is not signed by the trusted ledger key: {exc}") from exc
     try:
-        block = json.loads(body)
-        if canonical_bytes(block) != body:
-            raise AnchorError("anchor block is not in canonical form")
-        tx = block["transaction"]
-        if not isinstance(block, dict) or not isinstance(tx, dict):
-            raise TypeError("block and its transaction must be JSON objects")
-        result = json.loads(tx["result"])
-    except (ValueError, KeyError, TypeError) as exc:
+        block = EmbeddedBlock.parse(parse_canonical(body, "anchor block"), "anchor block")
+        result = parse_canonical(block.transaction.result.encode(), "anchor block transaction result")
+    except MalformedInput as exc:
         raise AnchorError(f"anchor block is malformed: {exc}") from exc
-    if block.get("org") != trust.get("org"):
-        raise AnchorError(f"anchor block is from {block.get('org')!r}, trusted ledger is {trust.get('org')!r}")
-    if tx.get("function") != function:
-        raise AnchorError(f"ledger transaction calls {tx.get('function')!r}, not {function}")
-    if not isinstance(block.get("number"), int):
-        raise AnchorError("anchor block has no block number")
-    return block, tx, result
+    if block.org != trust.get("org"):
+        raise AnchorError(f"anchor block is from {block.org!r:.60}, trusted ledger is {trust.get('org')!r:.60}")
+    if block.transaction.function != function:
+        raise AnchorError(f"ledger transaction calls {block.transaction.function!r:.60}, not {function}")
+    return block, body, result
 
 
-def _embedded_summary(block: dict[str, Any], tx: dict[str, Any]) -> str:
-    digest = hashlib.sha256(canonical_bytes(block)).hexdigest()
+def _embedded_summary(block: EmbeddedBlock, body: bytes) -> str:
+    digest = hashlib.sha256(body).hexdigest()
     return (
-        f"embedded ledger of {block['org']}, block {block['number']} ({digest[:12]}…), "
-        f"tx {str(tx.get('tx_id'))[:12]}… — one organisation, no consensus"
+        f"embedded ledger of {block.org}, block {block.number} ({digest[:12]}…), "
+        f"tx {block.transaction.tx_id[:12]}… — one organisation, no consensus"
     )
 
 
@@ -263,21 +320,22 @@ def verify_embedded_anchor(
     """Check an embedded-ledger block anchors (log_id, size, root); return a one-line summary.
     With `first_cover`, also that it is the first anchor of the log covering that leaf index; with `note`, that
     the anchor records exactly that signed checkpoint."""
-    block, tx, result = _embedded_transaction(evidence, trust, ANCHOR_FUNCTION)
+    block, body, result = _embedded_transaction(evidence, trust, ANCHOR_FUNCTION)
     anchor = Anchor.parse(result, "anchor transaction result")
     check_anchors(anchor, "anchor", log_id, size, root)
     check_first_cover(anchor, first_cover)
     check_anchored_note(anchor, note, "anchor")
-    return _embedded_summary(block, tx)
+    return _embedded_summary(block, body)
 
 
 def verify_embedded_head(evidence: dict[str, Any], trust: dict[str, Any], log_id: str) -> tuple[LogHead, int, str]:
     """Check an embedded-ledger block attests the head of `log_id`; return the head, the block number and a
     one-line summary."""
-    block, tx, result = _embedded_transaction(evidence, trust, HEAD_FUNCTION)
+    block, body, result = _embedded_transaction(evidence, trust, HEAD_FUNCTION)
     head = LogHead.parse(result, "attested head")
     if head.log_id != log_id:
         raise AnchorError(f"ledger attests the head of log {head.log_id!r:.60}, expected {log_id!r:.60}")
-    if head.tx_id != tx.get("tx_id"):
-        raise AnchorError(f"attested head names transaction {head.tx_id:.16}…, it is in {tx.get('tx_id')!s:.16}…")
-    return head, block["number"], _embedded_summary(block, tx)
+    if head.tx_id != block.transaction.tx_id:
+        raise AnchorError(f"attested head names transaction {head.tx_id:.16}…, it is in "
+                          f"{block.transaction.tx_id:.16}…")
+    return head, block.number, _embedded_summary(block, body)
