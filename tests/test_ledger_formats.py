@@ -15,8 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from anchors.embedded import EmbeddedLedger
 from anchors.ledger import LedgerError, parse_anchors, parse_answer
+from notary.client import NotaryClient
+from notary.extract import published_roots
 from notary.log import Submission
 from notary.sealing import Sealer
+from notary.server import serving
 from notary.service import Notary
 from tests.conftest import Participants, incident, make_config
 from tests.fabric.fabric_helpers import Notary as LogKeeper
@@ -25,7 +28,7 @@ from verifier.anchor import Anchor, AnchorEvidence, EmbeddedBlock, LogHead, Regi
 from verifier.canonical import canonical_bytes
 from verifier.errors import VerificationError
 from verifier.manifest import ManifestAnchor
-from verifier.trust import LedgerRoot
+from verifier.trust import LedgerRoot, TrustRoots
 
 
 @pytest.fixture
@@ -307,3 +310,17 @@ def test_an_embedded_block_of_the_wrong_shape_is_refused_by_name(
     change(fields)
     with pytest.raises(VerificationError, match=named):
         EmbeddedBlock.parse(fields, "block")
+
+
+def test_get_log_serves_the_published_roots_in_the_trust_file_format(tmp_path: Path) -> None:
+    notary = Notary(make_config(tmp_path / "n"))
+    try:
+        with serving(notary) as url:
+            client = NotaryClient(url)
+            served = client.get("/v1/log")["trust_roots"]
+            client.close()
+        roots = TrustRoots.parse(canonical_bytes(served), "served roots")
+        assert roots.encode() == published_roots(notary.log, notary.ledger).encode()
+        assert [r.ledger for r in roots.ledgers] == ["embedded"] and roots.ledgers[0].logs == (notary.log.log_id,)
+    finally:
+        notary.close()
