@@ -22,11 +22,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from anchors.ledger import Anchor, LedgerRefused, LedgerUnavailable
+from anchors.ledger import LedgerRefused, LedgerUnavailable, parse_anchors, parse_answer
 from chaincode.contract import ContractChaincode, EvidenceContract
-from verifier.anchor import LogHead
+from verifier.anchor import Anchor, AnchorEvidence, EmbeddedBlock, LedgerTransaction, LogHead, RegisteredLog
 from verifier.canonical import canonical_bytes
 from verifier.times import format_time
+from verifier.trust import LedgerRoot
 
 GENESIS = "0" * 64
 _SCHEMA = """
@@ -69,7 +70,7 @@ class _Stub:
         self.timestamp = Timestamp()
         self.timestamp.FromNanoseconds(time.time_ns())
         self.writes: dict[str, bytes] = {}
-        self.events: list[dict[str, str]] = []
+        self.events: list[tuple[str, str]] = []
 
     def get_function_and_parameters(self) -> tuple[str, list[str]]:
         return self._args[0], self._args[1:]
@@ -105,7 +106,7 @@ class _Stub:
 
     def set_event(self, name: str, payload: bytes | str) -> None:
         text = payload.decode() if isinstance(payload, bytes) else payload
-        self.events.append({"name": name, "payload": text})
+        self.events.append((name, text))
 
 
 def load_org_key(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -180,24 +181,13 @@ class EmbeddedLedger:
     def _commit_block(self, db: sqlite3.Connection, stub: _Stub, args: list[str], payload: str) -> None:
         last = db.execute("SELECT number, hash FROM blocks ORDER BY number DESC LIMIT 1").fetchone()
         number, prev = (last[0] + 1, last[1]) if last else (0, GENESIS)
-        block = {
-            "ledger": "embedded",
-            "org": self.org,
-            "number": number,
-            "previous_hash": prev,
-            "timestamp": format_time(stub.timestamp.ToDatetime(tzinfo=UTC)),
-            "transaction": {
-                "tx_id": stub.tx_id,
-                "creator_msp": self._client_msp,
-                "creator_id": hashlib.sha256(self._client_id).hexdigest(),
-                "function": args[0],
-                "args": args[1:],
-                "result": payload,
-                "writes": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(stub.writes.items())},
-                "events": stub.events,
-            },
-        }
-        body = canonical_bytes(block)
+        transaction = LedgerTransaction(
+            stub.tx_id, self._client_msp, hashlib.sha256(self._client_id).hexdigest(), args[0], tuple(args[1:]),
+            payload, tuple((k, hashlib.sha256(v).hexdigest()) for k, v in sorted(stub.writes.items())),
+            tuple(stub.events))
+        block = EmbeddedBlock(self.org, number, bytes.fromhex(prev), format_time(stub.timestamp.ToDatetime(tzinfo=UTC)),
+                              transaction)
+        body = canonical_bytes(block.encode())
         signature = self._key.sign(body, ec.ECDSA(hashes.SHA256()))
         db.execute(
             "INSERT INTO blocks (number, hash, tx_id, body, signature) VALUES (?, ?, ?, ?, ?)",
@@ -207,43 +197,45 @@ class EmbeddedLedger:
 
     # ----- the Ledger interface -----
 
-    def register_log(self, log_id: str, note_key: str) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self._call(["register_log", log_id, note_key], write=True))
-        return result
+    def register_log(self, log_id: str, note_key: str) -> RegisteredLog:
+        raw = self._call(["register_log", log_id, note_key], write=True)
+        return parse_answer(raw, RegisteredLog.parse, "registered log")
 
     def anchor_checkpoint(self, log_id: str, checkpoint: str, consistency_proof: list[bytes]) -> Anchor:
         proof = json.dumps([h.hex() for h in consistency_proof])
-        return Anchor.from_contract(self._call(["anchor_checkpoint", log_id, checkpoint, proof], write=True))
+        raw = self._call(["anchor_checkpoint", log_id, checkpoint, proof], write=True)
+        return parse_answer(raw, Anchor.parse, "anchor")
 
-    def get_log(self, log_id: str) -> dict[str, Any] | None:
+    def get_log(self, log_id: str) -> RegisteredLog | None:
         try:
-            result: dict[str, Any] = json.loads(self._call(["get_log", log_id], write=False))
+            raw = self._call(["get_log", log_id], write=False)
         except LedgerRefused as exc:
             if "is not registered" in str(exc):
                 return None
             raise
-        return result
+        return parse_answer(raw, RegisteredLog.parse, "registered log")
 
     def anchors(self, log_id: str, from_size: int = 0, limit: int = 1000) -> list[Anchor]:
         raw = self._call(["list_anchors", log_id, str(from_size), str(limit)], write=False)
-        return [Anchor.from_contract(json.dumps(a)) for a in json.loads(raw)]
+        return parse_answer(raw, parse_anchors, "anchors")
 
     def attest_head(self, log_id: str) -> LogHead:
-        return LogHead.parse(json.loads(self._call(["attest_log_head", log_id], write=True)), "attested head")
+        return parse_answer(self._call(["attest_log_head", log_id], write=True), LogHead.parse, "attested head")
 
-    def transaction_evidence(self, tx_id: str) -> dict[str, Any]:
+    def transaction_evidence(self, tx_id: str) -> AnchorEvidence:
         with self._lock:
             row = self._db.execute("SELECT body, signature FROM blocks WHERE tx_id = ?", (tx_id,)).fetchone()
         if row is None:
             raise LedgerRefused(f"no block holds transaction {tx_id}")
-        return {
-            "ledger": "embedded",
+        return AnchorEvidence.parse({
+            "ledger": self.kind,
             "block": base64.b64encode(bytes(row[0])).decode(),
             "signature": base64.b64encode(bytes(row[1])).decode(),
-        }
+        }, "embedded block evidence")
 
-    def trust_roots(self) -> dict[str, Any]:
-        return {"ledger": "embedded", "org": self.org, "public_key": self.public_key_pem()}
+    def trust_roots(self) -> LedgerRoot:
+        return LedgerRoot.of_ledger({"ledger": self.kind, "org": self.org, "public_key": self.public_key_pem()},
+                                    "embedded ledger root")
 
     def blocks(self) -> list[tuple[int, bytes, bytes]]:
         with self._lock:

@@ -1,14 +1,19 @@
 """The `Ledger` interface every anchoring backend implements, and the values it returns.
 
 Both implementations run the same `chaincode.contract.EvidenceContract`; they differ only in who
-executes it (this process, or a Fabric network) and in the evidence they give for an anchor.
+executes it (this process, or a Fabric network) and in the evidence they give for an anchor. What they
+return are the verifier's types (`verifier.anchor`, `verifier.trust`), each parsed once, strictly, here.
 """
 
-import json
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
-from verifier.anchor import LogHead
+from verifier.anchor import Anchor, AnchorEvidence, LogHead, RegisteredLog
+from verifier.errors import MalformedInput, VerificationError
+from verifier.strict import parse_canonical
+from verifier.trust import LedgerRoot
+
+T = TypeVar("T")
 
 
 class LedgerError(Exception):
@@ -23,30 +28,21 @@ class LedgerRefused(LedgerError):
     """The contract refused the transaction (the message is the contract's reason); do not retry as is."""
 
 
-@dataclass(frozen=True)
-class Anchor:
-    """A checkpoint as the ledger recorded it."""
+def parse_answer(raw: str | bytes, parse: Callable[[Any, str], T], what: str) -> T:
+    """The contract's answer, parsed once with the verifier's strict parser for its format. The contract writes
+    RFC 8785 JSON; anything else is a `LedgerError` that names what was wrong, never a crash of the notary."""
+    try:
+        data = raw.encode() if isinstance(raw, str) else bytes(raw)
+        return parse(parse_canonical(data, what), what)
+    except VerificationError as exc:
+        raise LedgerError(f"the ledger's answer is malformed: {exc}") from exc
 
-    log_id: str
-    size: int
-    root: bytes
-    checkpoint: str
-    previous_size: int
-    tx_id: str
-    anchored_at: str
 
-    @classmethod
-    def from_contract(cls, raw: str | bytes) -> "Anchor":
-        value = json.loads(raw)
-        return cls(
-            log_id=value["log_id"],
-            size=int(value["size"]),
-            root=bytes.fromhex(value["root"]),
-            checkpoint=value["checkpoint"],
-            previous_size=int(value["previous_size"]),
-            tx_id=value["tx_id"],
-            anchored_at=value["anchored_at"],
-        )
+def parse_anchors(value: Any, what: str) -> list[Anchor]:
+    """A page of anchors, as `list_anchors` answers."""
+    if not isinstance(value, list):
+        raise MalformedInput(f"{what} must be a JSON list, got {type(value).__name__}")
+    return [Anchor.parse(item, f"{what}[{i}]") for i, item in enumerate(value)]
 
 
 class Ledger(Protocol):
@@ -54,7 +50,7 @@ class Ledger(Protocol):
 
     kind: str  # "embedded" or "fabric"
 
-    def register_log(self, log_id: str, note_key: str) -> dict[str, Any]:
+    def register_log(self, log_id: str, note_key: str) -> RegisteredLog:
         """Bind a log to this client's identity and the notary's checkpoint key (idempotent)."""
         ...
 
@@ -62,7 +58,7 @@ class Ledger(Protocol):
         """Anchor a signed checkpoint with the consistency proof from the log's last anchored one."""
         ...
 
-    def get_log(self, log_id: str) -> dict[str, Any] | None:
+    def get_log(self, log_id: str) -> RegisteredLog | None:
         """The log's registration and its last anchored size and root, or None if unregistered."""
         ...
 
@@ -74,13 +70,14 @@ class Ledger(Protocol):
         """Have the ledger record, in a transaction of its own, the log's newest anchored checkpoint now."""
         ...
 
-    def transaction_evidence(self, tx_id: str) -> dict[str, Any]:
-        """JSON evidence that a transaction (an anchor, an attested head) is on the ledger, checkable offline
-        by `verifier.anchor` or `verifier.fabric`."""
+    def transaction_evidence(self, tx_id: str) -> AnchorEvidence:
+        """Evidence that a transaction (an anchor, an attested head) is on the ledger, checkable offline by
+        `verifier.anchor` or `verifier.fabric`."""
         ...
 
-    def trust_roots(self) -> dict[str, Any]:
-        """What an offline verifier must trust to check this ledger's evidence (keys or root certificates)."""
+    def trust_roots(self) -> LedgerRoot:
+        """What an offline verifier must trust to check this ledger's evidence (keys or root certificates), as
+        the ledger publishes it, bound to no log yet."""
         ...
 
     def close(self) -> None: ...

@@ -11,6 +11,7 @@ Fabric and embedded.
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,10 +26,12 @@ for _handler in [h for h in _root.handlers if h not in _before[1]]:
     _root.removeHandler(_handler)
 logging.getLogger("asyncio").setLevel(logging.WARNING)
 
-from verifier.anchor import LogHead, head_key  # noqa: E402
+from verifier.anchor import Anchor, LogHead, RegisteredLog, anchor_key, head_key  # noqa: E402
+from verifier.canonical import canonical_bytes  # noqa: E402
 from verifier.errors import VerificationError  # noqa: E402
 from verifier.merkle import hex_hashes, verify_consistency  # noqa: E402
 from verifier.note import parse_vkey, verify_checkpoint  # noqa: E402
+from verifier.strict import parse_json  # noqa: E402
 from verifier.times import format_time  # noqa: E402
 
 __all__ = ["ContractChaincode", "ContractError", "EvidenceContract"]
@@ -45,12 +48,9 @@ def _log_key(log_id: str) -> str:
     return f"log/{log_id}"
 
 
-def _anchor_key(log_id: str, size: int) -> str:
-    return f"anchor/{log_id}/{size:020d}"
-
-
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    """Every answer and every state value is RFC 8785 JSON: the notary and the verifier parse it strictly."""
+    return canonical_bytes(value).decode()
 
 
 def _check_log_id(log_id: str) -> None:
@@ -84,26 +84,15 @@ class EvidenceContract(Contract):  # type: ignore[misc]
             raise ContractError(f"log {log_id}: {exc}") from exc
         msp_id, id_hash = _caller(ctx)
         stub = ctx.get_stub()
-        existing = await stub.get_state(_log_key(log_id))
-        if existing:
-            log = json.loads(existing)
-            if (log["owner_msp"], log["owner_id"], log["note_key"]) != (msp_id, id_hash, key.vkey()):
-                raise ContractError(
-                    f"log {log_id} is already registered to {log['owner_msp']} with key {log['note_key']}"
-                )
-            return _dumps(log)
-        log = {
-            "log_id": log_id,
-            "origin": key.name,
-            "note_key": key.vkey(),
-            "owner_msp": msp_id,
-            "owner_id": id_hash,
-            "registered_at": _timestamp(ctx),
-            "size": 0,
-            "root": hashlib.sha256(b"").hexdigest(),
-        }
-        await stub.put_state(_log_key(log_id), _dumps(log).encode())
-        return _dumps(log)
+        if await stub.get_state(_log_key(log_id)):
+            log = await self._log(ctx, log_id)
+            if (log.owner_msp, log.owner_id, log.note_key) != (msp_id, id_hash, key.vkey()):
+                raise ContractError(f"log {log_id} is already registered to {log.owner_msp} with key {log.note_key}")
+            return _dumps(log.encode())
+        log = RegisteredLog(log_id, key.name, key.vkey(), msp_id, id_hash, _timestamp(ctx), 0,
+                            hashlib.sha256(b"").digest())
+        await stub.put_state(_log_key(log_id), _dumps(log.encode()).encode())
+        return _dumps(log.encode())
 
     async def anchor_checkpoint(
         self, ctx: TransactionContext, log_id: str, checkpoint: str, consistency_proof: str
@@ -112,19 +101,19 @@ class EvidenceContract(Contract):  # type: ignore[misc]
         stub = ctx.get_stub()
         log = await self._log(ctx, log_id)
         msp_id, id_hash = _caller(ctx)
-        if (msp_id, id_hash) != (log["owner_msp"], log["owner_id"]):
+        if (msp_id, id_hash) != (log.owner_msp, log.owner_id):
             raise ContractError(
-                f"log {log_id} belongs to {log['owner_msp']} identity {log['owner_id'][:16]}…, "
+                f"log {log_id} belongs to {log.owner_msp} identity {log.owner_id[:16]}…, "
                 f"not to caller {msp_id} identity {id_hash[:16]}…"
             )
         try:
-            cp = verify_checkpoint(checkpoint, parse_vkey(log["note_key"]))
+            cp = verify_checkpoint(checkpoint, parse_vkey(log.note_key))
             proof = hex_hashes("consistency proof", json.loads(consistency_proof))
         except (VerificationError, ValueError) as exc:
             raise ContractError(f"log {log_id}: {exc}") from exc
-        if cp.origin != log["origin"]:
-            raise ContractError(f"checkpoint origin {cp.origin!r} is not log {log_id}'s {log['origin']!r}")
-        prev_size, prev_root = int(log["size"]), bytes.fromhex(log["root"])
+        if cp.origin != log.origin:
+            raise ContractError(f"checkpoint origin {cp.origin!r} is not log {log_id}'s {log.origin!r}")
+        prev_size, prev_root = log.size, log.root
         if cp.size < prev_size:
             raise ContractError(f"log {log_id}: checkpoint size {cp.size} is below anchored size {prev_size}")
         try:
@@ -134,22 +123,14 @@ class EvidenceContract(Contract):  # type: ignore[misc]
                 f"log {log_id}: checkpoint of size {cp.size} does not extend anchored size {prev_size}: {exc}"
             ) from exc
         if cp.size == prev_size and prev_size > 0:
-            existing = await stub.get_state(_anchor_key(log_id, cp.size))
+            existing = await stub.get_state(anchor_key(log_id, cp.size))
             return str(existing.decode())
-        anchor = {
-            "log_id": log_id,
-            "size": cp.size,
-            "root": cp.root.hex(),
-            "checkpoint": checkpoint,
-            "previous_size": prev_size,
-            "tx_id": stub.get_txid(),
-            "anchored_at": _timestamp(ctx),
-        }
-        log.update(size=cp.size, root=cp.root.hex())
-        await stub.put_state(_anchor_key(log_id, cp.size), _dumps(anchor).encode())
-        await stub.put_state(_log_key(log_id), _dumps(log).encode())
-        stub.set_event(ANCHOR_EVENT, _dumps({k: anchor[k] for k in ("log_id", "size", "root", "tx_id")}))
-        return _dumps(anchor)
+        anchor = Anchor(log_id, cp.size, cp.root, checkpoint, prev_size, stub.get_txid(), _timestamp(ctx))
+        await stub.put_state(anchor_key(log_id, cp.size), _dumps(anchor.encode()).encode())
+        await stub.put_state(_log_key(log_id), _dumps(replace(log, size=cp.size, root=cp.root).encode()).encode())
+        stub.set_event(ANCHOR_EVENT, _dumps({"log_id": log_id, "size": cp.size, "root": cp.root.hex(),
+                                             "tx_id": anchor.tx_id}))
+        return _dumps(anchor.encode())
 
     async def attest_log_head(self, ctx: TransactionContext, log_id: str) -> str:
         """Record, as a transaction of its own, the log's newest anchored checkpoint at this point of the
@@ -157,18 +138,18 @@ class EvidenceContract(Contract):  # type: ignore[misc]
         was anchored for the log before this transaction. Anyone may ask; it changes nothing but its record."""
         log = await self._log(ctx, log_id)
         stub = ctx.get_stub()
-        head = LogHead(log_id, int(log["size"]), bytes.fromhex(log["root"]), stub.get_txid(), _timestamp(ctx))
+        head = LogHead(log_id, log.size, log.root, stub.get_txid(), _timestamp(ctx))
         await stub.put_state(head_key(log_id), _dumps(head.encode()).encode())
         return _dumps(head.encode())
 
     async def get_log(self, ctx: TransactionContext, log_id: str) -> str:
-        return _dumps(await self._log(ctx, log_id))
+        return _dumps((await self._log(ctx, log_id)).encode())
 
     async def get_anchor(self, ctx: TransactionContext, log_id: str, size: str) -> str:
         _check_log_id(log_id)
         if not size.isdigit():
             raise ContractError(f"size must be a non-negative integer, got {size!r:.40}")
-        raw = await ctx.get_stub().get_state(_anchor_key(log_id, int(size)))
+        raw = await ctx.get_stub().get_state(anchor_key(log_id, int(size)))
         if not raw:
             raise ContractError(f"log {log_id} has no anchored checkpoint of size {size}")
         return str(raw.decode())
@@ -178,7 +159,7 @@ class EvidenceContract(Contract):  # type: ignore[misc]
         _check_log_id(log_id)
         if not from_size.isdigit() or not limit.isdigit() or not 0 < int(limit) <= MAX_PAGE:
             raise ContractError(f"from_size must be >= 0 and limit in 1..{MAX_PAGE}, got {from_size}, {limit}")
-        start, end = _anchor_key(log_id, int(from_size)), f"anchor/{log_id}/~"
+        start, end = anchor_key(log_id, int(from_size)), f"anchor/{log_id}/~"
         iterator = await ctx.get_stub().get_state_by_range(start, end)
         anchors: list[Any] = []
         async for kv in iterator:
@@ -187,10 +168,12 @@ class EvidenceContract(Contract):  # type: ignore[misc]
                 break
         return _dumps(anchors)
 
-    async def _log(self, ctx: TransactionContext, log_id: str) -> dict[str, Any]:
+    async def _log(self, ctx: TransactionContext, log_id: str) -> RegisteredLog:
         _check_log_id(log_id)
         raw = await ctx.get_stub().get_state(_log_key(log_id))
         if not raw:
             raise ContractError(f"log {log_id} is not registered")
-        log: dict[str, Any] = json.loads(raw)
-        return log
+        try:
+            return RegisteredLog.parse(parse_json(bytes(raw), f"log {log_id}"), f"log {log_id}")
+        except VerificationError as exc:
+            raise ContractError(f"the ledger's state of log {log_id} is malformed: {exc}") from exc

@@ -335,7 +335,7 @@ def run_demo(data: Path, segments: int, ledger: str = "embedded", console: bool 
     write_access_config(access, [admin_key.principal(Role.NOTARY_ADMIN)])
     config = NotaryConfig(data_dir=data / "notary", log_id=log_id, ledger=ledger, seal_interval=0.5, access=access)
     with running_notary(config) as (notary, notary_url):
-        print(f"notary {log_id} on {notary_url}, {_ledger_line(notary.ledger.trust_roots())}, "
+        print(f"notary {log_id} on {notary_url}, {_ledger_line(notary.ledger.trust_roots().body)}, "
               f"checkpoint key {notary.key.vkey[:40]}…")
         admin = NotaryClient(notary_url, as_principal=admin_key)
         roots_path = data / "published-roots.json"

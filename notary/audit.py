@@ -9,10 +9,11 @@ shows up as one of these.
 
 from sqlalchemy import select
 
-from anchors.ledger import Anchor, Ledger
+from anchors.ledger import Ledger
 from notary import store
 from notary.log import EvidenceLog
 from notary.tree import CompactRange
+from verifier.anchor import Anchor
 from verifier.entry import parse_entry, verify_entry_signature
 from verifier.errors import VerificationError
 from verifier.merkle import leaf_hash

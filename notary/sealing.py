@@ -13,13 +13,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from anchors.ledger import Anchor, Ledger, LedgerError, LedgerRefused, LedgerUnavailable
+from anchors.ledger import Ledger, LedgerError, LedgerRefused, LedgerUnavailable
 from notary import store
 from notary.log import EvidenceLog
+from verifier.anchor import Anchor
 
 log = logging.getLogger("bidtrace.notary.sealing")
 STATUS = "sealer_status"
@@ -62,7 +62,7 @@ class Sealer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._wake = threading.Event()
-        self._published: dict[str, Any] = {}
+        self._published: dict[str, int | str | None] = {}
 
     @property
     def running(self) -> bool:
@@ -139,7 +139,7 @@ class Sealer:
     def _publish(self) -> None:
         """Share this round's outcome with the notary's other processes (they serve /healthz too)."""
         state = self.state
-        status = {"anchored_size": state.anchored_size, "failures": state.failures,
+        status: dict[str, int | str | None] = {"anchored_size": state.anchored_size, "failures": state.failures,
                   "last_error": state.last_error, "alarm": state.alarm}
         if status == self._published:
             return
@@ -162,11 +162,11 @@ class Sealer:
             self.ledger.register_log(evidence.log_id, evidence.key.vkey)
             self.state.registered = True
         head = self.ledger.get_log(evidence.log_id)
-        anchored = int(head["size"]) if head else 0
+        anchored = head.size if head else 0
         if anchored > evidence.size:
             self._alarm(f"log has {evidence.size} records but the ledger anchored size {anchored}: truncated")
             return None
-        if head and anchored and evidence.root(anchored).hex() != head["root"]:
+        if head and anchored and evidence.root(anchored) != head.root:
             self._alarm(f"log's root at anchored size {anchored} differs from the ledger's: rewritten")
             return None
         if evidence.size == anchored:
@@ -203,8 +203,8 @@ class Sealer:
             if exists is None:
                 conn.execute(
                     insert(store.anchors).values(
-                        size=anchor.size, root=anchor.root, ledger=self.ledger.kind, tx_id=anchor.tx_id,
+                        size=anchor.size, root=anchor.root, ledger=evidence.ledger, tx_id=anchor.tx_id,
                         anchored_at=anchor.anchored_at, checkpoint=anchor.checkpoint,
-                        evidence=json.dumps(evidence),
+                        evidence=json.dumps(evidence.encode()),
                     )
                 )

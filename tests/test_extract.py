@@ -190,9 +190,12 @@ TAMPERING: list[tuple[str, Callable[[Files], object], str]] = [
     ("checkpoint signed by another key", lambda f: _replace_checkpoint(f), "checkpoint is not signed by"),
     ("anchor evidence flipped", lambda f: _flip_anchor(f), "manifest is not signed"),
     ("truncated to nothing", lambda f: [f.pop(n) for n in _record_names(f)], "extract has no records/"),
-    ("old format", lambda f: f.update({"manifest.json": f["manifest.json"].replace(b"bidtrace-extract/3",
+    ("old format", lambda f: f.update({"manifest.json": f["manifest.json"].replace(b"bidtrace-extract/4",
                                                                                    b"bidtrace-extract/1")}),
      "format 1 bound too few of its bytes"),
+    ("format 3", lambda f: f.update({"manifest.json": f["manifest.json"].replace(b"bidtrace-extract/4",
+                                                                               b"bidtrace-extract/3")}),
+     "format 3 named the anchor's ledger kind twice"),
 ]
 
 

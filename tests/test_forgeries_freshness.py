@@ -19,7 +19,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from notary import extract as notary_extract
-from notary.extract import build_extract, latest_anchor, published_roots
+from notary.extract import build_extract, latest_anchored_checkpoint, published_roots
 from notary.records import SchemaViolation, validate_record
 from notary.tree import batch_tree
 from tests.forgery_kit import (
@@ -63,10 +63,10 @@ def test_an_anchor_on_a_ledger_trusted_for_another_log_does_not_count(tmp_path: 
     province = Project(tmp_path / "province")
     jinan = Project(tmp_path / "jinan", log_id="jinan")
     jinan.notary.sealer.seal()
-    jinan_anchor = latest_anchor(jinan.notary.log)
+    jinan_checkpoint = latest_anchored_checkpoint(jinan.notary.log).checkpoint
     ledger = province.notary.ledger
     ledger.register_log("jinan", jinan.notary.key.vkey)
-    anchor = ledger.anchor_checkpoint("jinan", jinan_anchor.checkpoint, [])
+    anchor = ledger.anchor_checkpoint("jinan", jinan_checkpoint.note, [])
     evidence = ledger.transaction_evidence(anchor.tx_id)
     head = ledger.attest_head("jinan")
     head_evidence = ledger.transaction_evidence(head.tx_id)
@@ -78,10 +78,10 @@ def test_an_anchor_on_a_ledger_trusted_for_another_log_does_not_count(tmp_path: 
 
     files = files_of(genuine_jinan.data)
     manifest = json.loads(files[MANIFEST])
-    assert manifest["checkpoint"]["note"] == jinan_anchor.checkpoint
-    manifest["anchor"] = {"ledger": "embedded", "size": anchor.size, "root": anchor.root.hex(),
-                          "tx_id": anchor.tx_id, "anchored_at": anchor.anchored_at, "evidence": evidence}
-    manifest["head"] = {**head.encode(), "evidence": head_evidence}
+    assert manifest["checkpoint"]["note"] == jinan_checkpoint.note
+    manifest["anchor"] = {"size": anchor.size, "root": anchor.root.hex(),
+                          "tx_id": anchor.tx_id, "anchored_at": anchor.anchored_at, "evidence": evidence.encode()}
+    manifest["head"] = {**head.encode(), "evidence": head_evidence.encode()}
     del manifest["head"]["log_id"]
     resign(files, genuine_jinan.key, manifest)
     report = verify(tmp_path, rezip(files), trust)
@@ -210,7 +210,7 @@ def later(tmp_path: Path) -> Later:
     project.session()
     project.archive()
     project.notary.sealer.seal()
-    before_size = latest_anchor(project.notary.log).size
+    before_size = latest_anchored_checkpoint(project.notary.log).checkpoint.size
     before = Genuine(build_extract(project.notary.log, project.notary.ledger, "P-1", disclose=True),
                      published_roots(project.notary.log, project.notary.ledger), project.notary.key)
     time.sleep(0.01)
@@ -239,7 +239,7 @@ def test_the_genuine_extract_is_complete_up_to_the_ledgers_head(tmp_path: Path, 
     assert report.complete_up_to.startswith("ledger block ")
     assert "misconduct" in {r.type for r in report.records}
     head = next(f for f in report.findings if f.name == "head")
-    assert f"(size {latest_anchor(later.project.notary.log).size})" in head.detail
+    assert f"(size {latest_anchored_checkpoint(later.project.notary.log).checkpoint.size})" in head.detail
 
 
 def test_an_extract_cut_at_an_older_anchored_checkpoint_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

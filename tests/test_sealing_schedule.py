@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from anchors.embedded import EmbeddedLedger
-from anchors.ledger import Anchor
 from notary import store
 from notary.log import Submission
 from notary.service import Notary
 from tests.conftest import Participants, incident, make_config, wait_until
+from verifier.anchor import Anchor
 
 
 class SlowLedger(EmbeddedLedger):

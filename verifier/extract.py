@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from verifier.anchor import LogHead, verify_embedded_anchor, verify_embedded_head
+from verifier.anchor import AnchorEvidence, LogHead, verify_embedded_anchor, verify_embedded_head
 from verifier.cases import complaints_handled, misconduct_linkage, objections_handled
 from verifier.commitments import Disclosure
 from verifier.entry import LogEntry, parse_entry, verify_entry_signature
@@ -42,7 +42,6 @@ from verifier.manifest import (
     MANIFEST_CONTEXT,
     SIGNATURE,
     SUMMARY,
-    AnchorEvidence,
     Beacon,
     ExtractManifest,
     ListedRecord,
@@ -444,7 +443,7 @@ def _on_bound_ledger(evidence: AnchorEvidence, ledgers: tuple[LedgerRoot, ...], 
     """Run `check(evidence, ledger root)` against each chosen root of the evidence's ledger kind bound to
     `log_id`; any one suffices. A ledger trusted for another log's anchors proves nothing about this one's."""
     failures = []
-    for ledger in (root for root in ledgers if root.kind == evidence.ledger and root.anchors(log_id)):
+    for ledger in (root for root in ledgers if root.ledger == evidence.ledger and root.anchors(log_id)):
         try:
             return check(evidence.evidence, ledger.body)
         except VerificationError as exc:

@@ -38,7 +38,15 @@ from fabric_protos.msp import identities_pb2, msp_config_pb2
 from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
 from google.protobuf.message import DecodeError, Message
 
-from verifier.anchor import LogHead, check_anchored_note, check_first_cover, head_key
+from verifier.anchor import (
+    Anchor,
+    LogHead,
+    anchor_key,
+    check_anchored_note,
+    check_anchors,
+    check_first_cover,
+    head_key,
+)
 from verifier.errors import AnchorError
 
 M = TypeVar("M", bound=Message)
@@ -471,7 +479,7 @@ def _load_cert(pem: object, what: str) -> x509.Certificate:
         raise AnchorError(f"{what} must be PEM text, got {type(pem).__name__}")
     try:
         return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError: a flipped version byte
         raise AnchorError(f"{what} is not a PEM certificate: {exc}") from exc
 
 
@@ -548,13 +556,14 @@ def _check_anchor(
     action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str, size: int, root: bytes,
     first_cover: int | None, note: str | None,
 ) -> None:
-    result = _result(action, tx_id, "an anchor record")
-    _match_anchor(result, f"transaction {tx_id} result", log_id, size, root)
-    key = f"anchor/{log_id}/{size:020d}"
-    written = _written(action, chaincode, tx_id, key, f"the anchor of {log_id} at size {size}")
-    _match_anchor(written, f"anchor written under {key}", log_id, size, root)
+    what = f"transaction {tx_id} result"
+    check_anchors(Anchor.parse(_result(action, tx_id, "an anchor record"), what), what, log_id, size, root)
+    key = anchor_key(log_id, size)
+    what = f"anchor written under {key}"
+    written = Anchor.parse(_written(action, chaincode, tx_id, key, f"the anchor of {log_id} at size {size}"), what)
+    check_anchors(written, what, log_id, size, root)
     check_first_cover(written, first_cover)
-    check_anchored_note(written, note, f"anchor written under {key}")
+    check_anchored_note(written, note, what)
 
 
 def _check_head(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str, log_id: str) -> LogHead:
@@ -563,15 +572,3 @@ def _check_head(action: proposal_pb2.ChaincodeAction, chaincode: str, tx_id: str
     if head.log_id != log_id or written != head.encode() or head.tx_id != tx_id:
         raise AnchorError(f"transaction {tx_id} does not attest the head of log {log_id!r:.60} as it returns")
     return head
-
-
-def _match_anchor(anchor: object, what: str, log_id: str, size: int, root: bytes) -> None:
-    if not isinstance(anchor, dict):
-        raise AnchorError(f"{what} is not an anchor record")
-    found = (anchor.get("log_id"), anchor.get("size"), anchor.get("root"))
-    expected = (log_id, size, root.hex())
-    if found != expected:
-        raise AnchorError(
-            f"{what} is log {found[0]!r} size {found[1]!r} root {found[2]!r}, "
-            f"expected log {log_id!r} size {size} root {root.hex()}"
-        )

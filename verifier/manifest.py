@@ -1,8 +1,8 @@
-"""The audit extract format `bidtrace-extract/3`: its manifest, record files and anchor evidence, each with
+"""The audit extract format `bidtrace-extract/4`: its manifest, record files and anchor evidence, each with
 one encode and one strict parse.
 
 An extract is a zip of stored (uncompressed) members in one canonical layout: `manifest.json` (RFC 8785),
-`manifest.sig` (base64 of the notary's Ed25519 signature over `bidtrace/extract-manifest/v3\\n` and the
+`manifest.sig` (base64 of the notary's Ed25519 signature over `bidtrace/extract-manifest/v4\\n` and the
 manifest bytes, then a newline), and the members the manifest lists with their SHA-256 and size:
 `SUMMARY.txt`, `claimed-roots.json` (the roots the notary says it has; shown, never trusted) and one
 `records/<leaf index, 12 digits>.json` per record. Every JSON member is RFC 8785 canonical.
@@ -15,21 +15,22 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from verifier.anchor import AnchorEvidence
 from verifier.canonical import canonical_bytes
 from verifier.commitments import Disclosure
 from verifier.errors import ExtractError, MalformedInput
 from verifier.heads import ProjectHeadProof
 from verifier.strict import count, exact_object, hex64, hex64_list, listed, text
 from verifier.times import utc_text
-from verifier.trust import LEDGER_KINDS
 
-EXTRACT_FORMAT = "bidtrace-extract/3"
-MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v3\n"
+EXTRACT_FORMAT = "bidtrace-extract/4"
+MANIFEST_CONTEXT = b"bidtrace/extract-manifest/v4\n"
 # Formats no longer read, and why: a court told "refused" should know it is the format, not the evidence.
 OLD_EXTRACT_FORMATS = {
     "bidtrace-extract/1": "format 1 bound too few of its bytes",
     "bidtrace-extract/2": "format 2 did not carry the ledger's attested head, so it could be cut at any older "
                           "anchored checkpoint",
+    "bidtrace-extract/3": "format 3 named the anchor's ledger kind twice (beside its evidence and in it)",
 }
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -41,28 +42,6 @@ _SIGNATURE_FILE = re.compile(rb"[A-Za-z0-9+/]{86}==\n")
 
 def record_file_name(leaf_index: int) -> str:
     return f"records/{leaf_index:012d}.json"
-
-
-@dataclass(frozen=True)
-class AnchorEvidence:
-    """Evidence that a ledger recorded a checkpoint, tagged with the ledger's kind; `evidence` is checked by
-    that kind's anchor check against the user's roots for it."""
-
-    ledger: str
-    evidence: dict[str, Any]
-
-    @classmethod
-    def parse(cls, value: Any, what: str) -> "AnchorEvidence":
-        if not isinstance(value, dict):
-            raise MalformedInput(f"{what} must be a JSON object")
-        kind = value.get("ledger")
-        if kind not in LEDGER_KINDS:
-            raise MalformedInput(f"{what} must be tagged \"ledger\": one of {', '.join(LEDGER_KINDS)}, "
-                                 f"got {kind!r:.40}")
-        return cls(str(kind), value)
-
-    def encode(self) -> dict[str, Any]:
-        return self.evidence
 
 
 @dataclass(frozen=True)
@@ -82,25 +61,28 @@ class ManifestCheckpoint:
 
 @dataclass(frozen=True)
 class ManifestAnchor:
-    ledger: str
+    """The anchor of the extract's checkpoint; its evidence says, by its tag, which kind of ledger holds it."""
+
     size: int
     root: bytes
     tx_id: str
     anchored_at: str
     evidence: AnchorEvidence
 
+    @property
+    def ledger(self) -> str:
+        return self.evidence.ledger
+
     @classmethod
     def parse(cls, value: Any, what: str) -> "ManifestAnchor":
-        value = exact_object(value, what, {"ledger", "size", "root", "tx_id", "anchored_at", "evidence"})
-        evidence = AnchorEvidence.parse(value["evidence"], f"{what} evidence")
-        if value["ledger"] != evidence.ledger:
-            raise MalformedInput(f"{what} says ledger {value['ledger']!r:.30}, its evidence is {evidence.ledger!r}")
-        return cls(evidence.ledger, count(value, "size", what), hex64(value["root"], f"{what} root"),
-                   text(value, "tx_id", what), utc_text(value["anchored_at"], f"{what} anchored_at"), evidence)
+        value = exact_object(value, what, {"size", "root", "tx_id", "anchored_at", "evidence"})
+        return cls(count(value, "size", what), hex64(value["root"], f"{what} root"), text(value, "tx_id", what),
+                   utc_text(value["anchored_at"], f"{what} anchored_at"),
+                   AnchorEvidence.parse(value["evidence"], f"{what} evidence"))
 
     def encode(self) -> dict[str, Any]:
-        return {"ledger": self.ledger, "size": self.size, "root": self.root.hex(), "tx_id": self.tx_id,
-                "anchored_at": self.anchored_at, "evidence": self.evidence.encode()}
+        return {"size": self.size, "root": self.root.hex(), "tx_id": self.tx_id, "anchored_at": self.anchored_at,
+                "evidence": self.evidence.encode()}
 
 
 @dataclass(frozen=True)

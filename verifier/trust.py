@@ -29,12 +29,22 @@ from verifier.canonical import canonical_bytes
 from verifier.errors import MalformedInput
 from verifier.note import NoteKey, parse_vkey
 from verifier.signatures import load_public_key
-from verifier.strict import exact_object, listed, parse_json, text
+from verifier.strict import exact_object, hex64, listed, parse_json, text
 
 TRUST_FORMAT = "bidtrace-trust/2"
 OLD_TRUST_FORMATS = ("bidtrace-trust/1",)
 LEDGER_KINDS = ("embedded", "fabric")
 MAX_TRUST_FILE = 4 * 1024 * 1024
+
+
+def ledger_tag(value: Any, what: str) -> str:
+    """The kind of ledger a value is of, as its tag `"ledger"` says: the one key every ledger format shares."""
+    if not isinstance(value, dict):
+        raise MalformedInput(f"{what} must be a JSON object, got {type(value).__name__}")
+    kind = value.get("ledger")
+    if kind not in LEDGER_KINDS:
+        raise MalformedInput(f"{what} must be tagged \"ledger\": one of {', '.join(LEDGER_KINDS)}; got {kind!r:.40}")
+    return str(kind)
 
 
 def fingerprint(key_bytes: bytes) -> str:
@@ -69,9 +79,11 @@ def _certificate_fingerprints(pems: Any, what: str) -> tuple[tuple[str, str], ..
         raise MalformedInput(f"{what} must map MSP ids to PEM root certificates")
     found = []
     for msp, pem in sorted(pems.items()):
+        if not isinstance(pem, str):
+            raise MalformedInput(f"{what} {msp!r:.40} must be a PEM certificate as text, got {type(pem).__name__}")
         try:
-            cert = x509.load_pem_x509_certificate(str(pem).encode())
-        except ValueError as exc:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+        except (ValueError, x509.InvalidVersion) as exc:
             raise MalformedInput(f"{what} {msp!r} is not a PEM certificate: {exc}") from exc
         found.append((str(msp), fingerprint(cert.public_bytes(serialization.Encoding.DER))))
     return tuple(found)
@@ -92,7 +104,7 @@ class LedgerRoot:
     """What a ledger's anchor evidence is checked against, and the logs whose anchors it may vouch for.
     `body` is the ledger's root as the ledger publishes it, tag included, without the log bindings."""
 
-    kind: str
+    ledger: str  # the ledger's kind, as its tag "ledger" says: one of LEDGER_KINDS
     name: str
     body: dict[str, Any] = field(compare=False, hash=False)
     fingerprints: tuple[tuple[str, str], ...]
@@ -101,7 +113,7 @@ class LedgerRoot:
     @property
     def fingerprint(self) -> str:
         """The ledger's identity: its key or its channel's roots, whichever logs it is bound to."""
-        if self.kind == "embedded":
+        if self.ledger == "embedded":
             return self.fingerprints[0][1]
         return fingerprint(canonical_bytes(self.body))
 
@@ -109,11 +121,11 @@ class LedgerRoot:
         return log_id in self.logs
 
     def bound_to(self, logs: tuple[str, ...] | list[str]) -> "LedgerRoot":
-        return LedgerRoot(self.kind, self.name, self.body, self.fingerprints, tuple(sorted(set(logs))))
+        return LedgerRoot(self.ledger, self.name, self.body, self.fingerprints, tuple(sorted(set(logs))))
 
     def describe(self) -> str:
         bound = f", anchoring log{'s' if len(self.logs) != 1 else ''} {', '.join(repr(x) for x in self.logs)}"
-        if self.kind == "embedded":
+        if self.ledger == "embedded":
             return f"embedded ledger of {self.name}, block key {self.fingerprint}{bound}"
         orgs = ", ".join(f"{msp} {fp}" for msp, fp in self.fingerprints)
         return f"Fabric channel {self.name} {self.fingerprint} (root certificates: {orgs}){bound}"
@@ -134,9 +146,7 @@ class LedgerRoot:
     @classmethod
     def of_ledger(cls, value: Any, what: str) -> "LedgerRoot":
         """A ledger's root as the ledger publishes it, not yet bound to any log."""
-        if not isinstance(value, dict):
-            raise MalformedInput(f"{what} must be a JSON object")
-        kind = value.get("ledger")
+        kind = ledger_tag(value, what)
         if kind == "embedded":
             value = exact_object(value, what, {"ledger", "org", "public_key"})
             pem = text(value, "public_key", what)
@@ -144,11 +154,18 @@ class LedgerRoot:
             der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
             org = text(value, "org", what)
             return cls("embedded", org, value, ((org, fingerprint(der)),))
-        if kind == "fabric":
-            prints = _certificate_fingerprints(value.get("organizations"), f"{what} organizations")
-            prints += _certificate_fingerprints(value.get("orderers") or {}, f"{what} orderers")
-            return cls("fabric", str(value.get("channel", "?")), value, prints)
-        raise MalformedInput(f"{what} must be tagged \"ledger\": one of {', '.join(LEDGER_KINDS)}; got {kind!r:.40}")
+        # otherwise "fabric", the only other kind
+        value = exact_object(value, what, {"ledger", "channel", "chaincode", "genesis_block", "organizations",
+                                           "orderers", "endorsement"})
+        channel = text(value, "channel", what)
+        text(value, "chaincode", what)
+        hex64(value["genesis_block"], f"{what} genesis_block")
+        rule = exact_object(value["endorsement"], f"{what} endorsement", {"rule"})["rule"]
+        if rule != "MAJORITY":
+            raise MalformedInput(f"{what} endorsement rule must be \"MAJORITY\", got {rule!r:.40}")
+        prints = _certificate_fingerprints(value["organizations"], f"{what} organizations")
+        prints += _certificate_fingerprints(value["orderers"], f"{what} orderers")
+        return cls("fabric", channel, value, prints)
 
 
 @dataclass(frozen=True)
@@ -161,9 +178,10 @@ class TrustRoots:
     def notary(self, log_id: str) -> NotaryRoot | None:
         return next((n for n in self.notaries if n.log_id == log_id), None)
 
-    def ledgers_for(self, kind: str, log_id: str) -> list[LedgerRoot]:
-        """The chosen roots of ledgers of `kind` bound to `log_id`: the only ones whose anchors count for it."""
-        return [root for root in self.ledgers if root.kind == kind and root.anchors(log_id)]
+    def ledgers_for(self, ledger: str, log_id: str) -> list[LedgerRoot]:
+        """The chosen roots of ledgers of kind `ledger` bound to `log_id`: the only ones whose anchors count for
+        it."""
+        return [root for root in self.ledgers if root.ledger == ledger and root.anchors(log_id)]
 
     def merged(self, other: "TrustRoots") -> "TrustRoots":
         notaries = list(self.notaries)

@@ -15,12 +15,15 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fabric_protos.common import common_pb2
+from google.protobuf.message import DecodeError
 
 from anchors.fabric.gateway import Contract, Gateway, Network
 from anchors.fabric.identity import load_msp
-from anchors.ledger import Anchor, LedgerError, LedgerRefused
-from verifier.anchor import LogHead
+from anchors.ledger import LedgerError, LedgerRefused, parse_anchors, parse_answer
+from verifier.anchor import Anchor, AnchorEvidence, LogHead, RegisteredLog
+from verifier.errors import VerificationError
 from verifier.fabric import block_hash, genesis_membership, last_config_index
+from verifier.trust import LedgerRoot
 
 CONTRACT = "evidence"
 
@@ -55,40 +58,45 @@ class FabricLedger:
         profile_path = Path(profile_file)
         return cls(json.loads(profile_path.read_text()), profile_path.parent)
 
-    def register_log(self, log_id: str, note_key: str) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.contract.submit_transaction("register_log", log_id, note_key))
-        return result
+    def register_log(self, log_id: str, note_key: str) -> RegisteredLog:
+        raw = self.contract.submit_transaction("register_log", log_id, note_key)
+        return parse_answer(raw, RegisteredLog.parse, "registered log")
 
     def anchor_checkpoint(self, log_id: str, checkpoint: str, consistency_proof: list[bytes]) -> Anchor:
         proof = json.dumps([h.hex() for h in consistency_proof])
-        return Anchor.from_contract(self.contract.submit_transaction("anchor_checkpoint", log_id, checkpoint, proof))
+        raw = self.contract.submit_transaction("anchor_checkpoint", log_id, checkpoint, proof)
+        return parse_answer(raw, Anchor.parse, "anchor")
 
-    def get_log(self, log_id: str) -> dict[str, Any] | None:
+    def get_log(self, log_id: str) -> RegisteredLog | None:
         try:
-            log: dict[str, Any] = json.loads(self.contract.evaluate_transaction("get_log", log_id))
+            raw = self.contract.evaluate_transaction("get_log", log_id)
         except LedgerRefused as exc:
             if "is not registered" in str(exc):
                 return None
             raise
-        return log
+        return parse_answer(raw, RegisteredLog.parse, "registered log")
 
     def anchors(self, log_id: str, from_size: int = 0, limit: int = 1000) -> list[Anchor]:
         raw = self.contract.evaluate_transaction("list_anchors", log_id, str(from_size), str(limit))
-        return [Anchor.from_contract(json.dumps(a)) for a in json.loads(raw)]
+        return parse_answer(raw, parse_anchors, "anchors")
 
     def get_anchor(self, log_id: str, size: int) -> Anchor:
-        return Anchor.from_contract(self.contract.evaluate_transaction("get_anchor", log_id, str(size)))
+        return parse_answer(self.contract.evaluate_transaction("get_anchor", log_id, str(size)), Anchor.parse,
+                            "anchor")
 
     def attest_head(self, log_id: str) -> LogHead:
         raw = self.contract.submit_transaction("attest_log_head", log_id)
-        return LogHead.parse(json.loads(raw), "attested head")
+        return parse_answer(raw, LogHead.parse, "attested head")
 
-    def transaction_evidence(self, tx_id: str) -> dict[str, Any]:
+    def transaction_evidence(self, tx_id: str) -> AnchorEvidence:
         """The transaction's block, and the channel's configuration blocks up to the one in force at it, so that
         a verifier judges the endorsements against the membership of that time (from the pinned genesis)."""
         raw = self.network.get_block_by_tx_id(tx_id)
-        block = common_pb2.Block.FromString(raw)
-        return {
+        try:
+            block = common_pb2.Block.FromString(raw)
+        except DecodeError as exc:
+            raise LedgerError(f"the peer's block holding transaction {tx_id} does not decode: {exc}") from exc
+        return AnchorEvidence.parse({
             "ledger": self.kind,
             "channel": self.profile["channel"],
             "chaincode": self.profile["chaincode"],
@@ -96,7 +104,7 @@ class FabricLedger:
             "block_number": int(block.header.number),
             "block": base64.b64encode(raw).decode(),
             "config_blocks": [base64.b64encode(b).decode() for b in self.config_chain(last_config_index(block))],
-        }
+        }, f"Fabric evidence of transaction {tx_id}")
 
     def config_chain(self, last: int) -> list[bytes]:
         """Configuration blocks from the genesis block to block `last`, oldest first.
@@ -122,20 +130,23 @@ class FabricLedger:
             self._chains[last] = chain
         return chain
 
-    def trust_roots(self) -> dict[str, Any]:
+    def trust_roots(self) -> LedgerRoot:
         """What to publish: the channel and the genesis membership (every later change is proven from it)."""
         channel = self.profile["channel"]
-        block = common_pb2.Block.FromString(self.network.get_block_by_number(0))
-        genesis = genesis_membership(block, channel)
-        return {
-            "ledger": self.kind,
-            "channel": channel,
-            "chaincode": self.profile["chaincode"],
-            "genesis_block": block_hash(block.header).hex(),
-            "organizations": {msp: _pem(certs) for msp, certs in sorted(genesis.organizations.items())},
-            "orderers": {msp: _pem(certs) for msp, certs in sorted(genesis.orderers.items())},
-            "endorsement": {"rule": "MAJORITY"},
-        }
+        try:
+            block = common_pb2.Block.FromString(self.network.get_block_by_number(0))
+            genesis = genesis_membership(block, channel)
+            return LedgerRoot.of_ledger({
+                "ledger": self.kind,
+                "channel": channel,
+                "chaincode": self.profile["chaincode"],
+                "genesis_block": block_hash(block.header).hex(),
+                "organizations": {msp: _pem(certs) for msp, certs in sorted(genesis.organizations.items())},
+                "orderers": {msp: _pem(certs) for msp, certs in sorted(genesis.orderers.items())},
+                "endorsement": {"rule": "MAJORITY"},
+            }, f"Fabric channel {channel} roots")
+        except (DecodeError, VerificationError) as exc:
+            raise LedgerError(f"the channel's genesis block does not give its roots: {exc}") from exc
 
     def close(self) -> None:
         self.gateway.close()

@@ -17,7 +17,7 @@ from notary.api.models import (
     LogOut,
     Problem,
 )
-from notary.extract import NotAnchored, build_extract, proof_bundle
+from notary.extract import NotAnchored, build_extract, proof_bundle, published_roots
 from notary.service import Notary
 from notary.store import anchors
 
@@ -28,6 +28,9 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}, 409: {"m
 
 @router.get("/log", response_model=LogOut)
 def get_log(notary: Notary = Depends(get_notary)) -> LogOut:
+    """The log's identity and state; `trust_roots` are the roots this notary publishes, in the trust file
+    format `bidtrace-trust/2` (what `bidtrace notary roots` writes): shown, to be compared, never to be
+    trusted because the notary serves them."""
     return LogOut(
         log_id=notary.log.log_id,
         origin=notary.key.name,
@@ -36,8 +39,7 @@ def get_log(notary: Notary = Depends(get_notary)) -> LogOut:
         anchored_size=notary.status().anchored_size,
         ledger=notary.ledger.kind,
         max_merge_delay=notary.config.max_merge_delay,
-        trust_roots={"notary": {"log_id": notary.log.log_id, "note_key": notary.key.vkey},
-                     "ledger": notary.ledger.trust_roots()},
+        trust_roots=json.loads(published_roots(notary.log, notary.ledger).encode()),
     )
 
 

@@ -2,9 +2,7 @@
 
 import datetime
 import hashlib
-import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,6 +17,8 @@ from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb
 
 from anchors.fabric.identity import Identity, Signer
 from anchors.fabric.proposal import new_proposal
+from verifier.anchor import Anchor, LogHead, anchor_key, head_key
+from verifier.canonical import canonical_bytes
 from verifier.fabric import block_header_bytes
 from verifier.merkle import leaf_hash, node_hash, root_of_hashes
 from verifier.note import Checkpoint, NoteKey, signature_line
@@ -171,11 +171,11 @@ def anchor_block(
     identity, signer = creator
     function = "attest_log_head" if head is not None else "anchor_checkpoint"
     tx_id, proposal = new_proposal(identity, channel, "evidence", f"evidence:{function}", [b"x"])
-    anchor: dict[str, Any] = {"log_id": log_id, "size": size, "root": root.hex(), "tx_id": tx_id}
-    key = f"anchor/{log_id}/{size:020d}"
     if head is not None:
-        anchor["attested_at"], key = head, f"head/{log_id}"
-    value = json.dumps(anchor, sort_keys=True).encode()
+        key, value = head_key(log_id), canonical_bytes(LogHead(log_id, size, root, tx_id, head).encode())
+    else:
+        anchor = Anchor(log_id, size, root, f"checkpoint of {log_id}", 0, tx_id, "2026-11-27T09:00:00.000000Z")
+        key, value = anchor_key(log_id, size), canonical_bytes(anchor.encode())
     kv = kv_rwset_pb2.KVRWSet(writes=[kv_rwset_pb2.KVWrite(key=key, value=value)])
     rwset = rwset_pb2.TxReadWriteSet(
         data_model=rwset_pb2.TxReadWriteSet.KV,

@@ -39,7 +39,7 @@ def test_anchor_is_endorsed_by_a_majority_and_readable_from_every_peer(
     print(f"submit to commit: {time.monotonic() - started:.2f} s")
     assert (anchor.size, anchor.root) == (3, notary.root())
     evidence = province.transaction_evidence(anchor.tx_id)
-    summary = verify_fabric_anchor(evidence, province.trust_roots(), log_id, 3, notary.root())
+    summary = verify_fabric_anchor(evidence.evidence, province.trust_roots().body, log_id, 3, notary.root())
     members = len(fabric_network.orgs)
     endorsers = summary.split("endorsed by ")[1].split(" (")[0].split(", ")
     assert len(endorsers) >= members // 2 + 1 and f"of {members}" in summary, summary
@@ -62,7 +62,8 @@ def test_ledger_refuses_checkpoint_that_rewrites_history(ledger_of: LedgerOf) ->
             province.contract.evaluate_transaction(
                 "anchor_checkpoint", log_id, forged.checkpoint(), proof, target_organizations=[msp]
             )
-    assert province.get_log(log_id)["size"] == 3  # type: ignore[index]
+    registered = province.get_log(log_id)
+    assert registered is not None and registered.size == 3
 
 
 def test_checkpoint_from_another_organisation_is_refused(ledger_of: LedgerOf) -> None:
@@ -86,7 +87,7 @@ def test_verifier_accepts_real_evidence_and_rejects_a_flipped_byte(ledger_of: Le
     province = ledger_of("ProvinceMSP")
     log_id, notary = _new_log(province, entries=5)
     anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
-    evidence, roots = province.transaction_evidence(anchor.tx_id), province.trust_roots()
+    evidence, roots = province.transaction_evidence(anchor.tx_id).evidence, province.trust_roots().body
     print(verify_fabric_anchor(evidence, roots, log_id, 5, notary.root()))
     raw = bytearray(base64.b64decode(evidence["block"]))
     raw[len(raw) // 2] ^= 0x01
@@ -114,7 +115,7 @@ def test_anchor_event_is_delivered(ledger_of: LedgerOf) -> None:
     province = ledger_of("ProvinceMSP")
     log_id, notary = _new_log(province)
     anchor = province.anchor_checkpoint(log_id, notary.checkpoint(), notary.proof(0))
-    block = province.transaction_evidence(anchor.tx_id)["block_number"]
+    block = province.transaction_evidence(anchor.tx_id).evidence["block_number"]
     events = province.network.chaincode_events("evidence", start_block=block, timeout=30)
     try:
         found = next(event for event in events if event.tx_id == anchor.tx_id)
@@ -134,7 +135,7 @@ def test_concurrent_transactions_all_commit(ledger_of: LedgerOf) -> None:
         results = list(pool.map(lambda i: province.register_log(i, notary.vkey()), ids))
     elapsed = time.monotonic() - started
     print(f"64 transactions at concurrency 32: {elapsed:.1f} s ({64 / elapsed:.1f} tx/s)")
-    assert sorted(r["log_id"] for r in results) == sorted(ids)
+    assert sorted(r.log_id for r in results) == sorted(ids)
 
 
 def test_anchoring_goes_on_with_one_peer_and_one_orderer_stopped(

@@ -79,10 +79,12 @@ def test_rejects_endorsement_by_client_certificate(cas: dict[str, OrgCA]) -> Non
 
 def test_rejects_other_checkpoint(cas: dict[str, OrgCA]) -> None:
     block, tx_id = _block(cas)
-    with pytest.raises(AnchorError, match="expected log 'log-a' size 6"):
+    with pytest.raises(AnchorError, match=r"records size 5 root .*, expected size 6"):
         verify_fabric_anchor(_evidence(block, tx_id), _roots(cas), "log-a", 6, ROOT)
-    with pytest.raises(AnchorError, match="root"):
+    with pytest.raises(AnchorError, match="expected size 5 root 0000"):
         verify_fabric_anchor(_evidence(block, tx_id), _roots(cas), "log-a", 5, bytes(32))
+    with pytest.raises(AnchorError, match="is for log 'log-a', expected 'log-b'"):
+        verify_fabric_anchor(_evidence(block, tx_id), _roots(cas), "log-b", 5, ROOT)
 
 
 def test_rejects_transaction_marked_invalid(cas: dict[str, OrgCA]) -> None:
