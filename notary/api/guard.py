@@ -41,6 +41,8 @@ async def _answer(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# Where the body's JSON, once parsed here, is handed on (in the ASGI scope) so that it is not parsed twice.
+PARSED_BODY = "bidtrace.parsed_body"
 BODY_SECONDS = 60.0  # the longest a whole body may take to arrive; a slower one holds a worker for nothing
 
 
@@ -88,7 +90,7 @@ class BodyGuard:
         body = b"".join(chunks)
         if body and b"json" in headers.get(b"content-type", b"json"):
             try:
-                json.loads(body, parse_constant=_non_finite, object_pairs_hook=_unique)
+                scope[PARSED_BODY] = json.loads(body, parse_constant=_non_finite, object_pairs_hook=_unique)
             except _Refused as exc:
                 await _answer(send, 422, f"body: {exc}")
                 return
