@@ -354,6 +354,7 @@ def _report(run: Run) -> Run:
           f"{fmt_rate(r['rate']):>10} p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms "
           f"({r['records']:,} in {r['seconds']:.1f}s{', bodies used up' if r['exhausted'] else ''}; "
           f"server CPU {_cpu_per_record(run)})"
+          + (f" {r['busy']:,} answered 503 and sent again after Retry-After" if r.get("busy") else "")
           + (f" ERRORS {r['errors']}: {r['first_errors'][:2]}" if r["errors"] else ""), flush=True)
     return run
 
@@ -478,10 +479,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n" + table(
             ["contender", "database", "batch", "clients", "records/s", "p50", "p90", "p99", "acked", "time",
-             "server CPU/record", "errors"],
+             "server CPU/record", "503 (sent again)", "errors"],
             [[r.contender, r.database, f"{r.batch:,}", f"{r.clients:,}", fmt_rate(r.rate),
               f"{r.result['p50_ms']:.1f} ms", f"{r.result['p90_ms']:.1f} ms", f"{r.result['p99_ms']:.1f} ms",
-              f"{r.result['records']:,}", f"{r.result['seconds']:.1f}s", _cpu_per_record(r), str(r.result["errors"])]
+              f"{r.result['records']:,}", f"{r.result['seconds']:.1f}s", _cpu_per_record(r),
+              f"{r.result.get('busy', 0):,}", str(r.result["errors"])]
              for r in runs]))
         print("\nbidtrace / Tessera, one entry per POST (rate: >1 means bidtrace is faster; latencies ours / theirs)")
         print(table(["clients", "bidtrace", "bidtrace rate", "Tessera rate", "ratio", "p50", "p99"],

@@ -5,6 +5,9 @@
 // cost favours neither. Bodies come either from a file prepared beforehand (the notary's pre-signed
 // submissions: a 4-byte big-endian length before each body) or are made here (Tessera: random bytes of
 // a given size, each distinct).
+//
+// A 503 with Retry-After (a server shedding load) is not a failure: the client waits as told and sends
+// the same body again; the entry's latency runs from its first attempt, waits included.
 package main
 
 import (
@@ -37,6 +40,7 @@ type summary struct {
 	P90Ms     float64  `json:"p90_ms"`
 	P99Ms     float64  `json:"p99_ms"`
 	Errors    int64    `json:"errors"`
+	Busy      int64    `json:"busy"`
 	FirstErrs []string `json:"first_errors"`
 	Exhausted bool     `json:"exhausted"`
 }
@@ -103,7 +107,7 @@ func main() {
 	}
 	httpClient := &http.Client{Transport: transport, Timeout: 120 * time.Second}
 
-	var next, requests, acked, failures atomic.Int64
+	var next, requests, acked, failures, busy atomic.Int64
 	var exhausted atomic.Bool
 	var mu sync.Mutex
 	var firstErrs []string
@@ -141,15 +145,29 @@ func main() {
 					}
 				}
 				t := time.Now()
-				resp, err := httpClient.Post(*url, *contentType, bytes.NewReader(body))
-				if err != nil {
+				var resp *http.Response
+				var out []byte
+				var err error
+				for {
+					resp, err = httpClient.Post(*url, *contentType, bytes.NewReader(body))
+					if err != nil {
+						break
+					}
+					out, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					requests.Add(1)
+					wait, werr := strconv.Atoi(resp.Header.Get("Retry-After"))
+					if err != nil || resp.StatusCode != http.StatusServiceUnavailable || werr != nil {
+						break
+					}
+					busy.Add(1)
+					time.Sleep(time.Duration(wait) * time.Second)
+				}
+				if resp == nil { // the request itself failed (connection refused or reset)
 					fail(err.Error())
 					return
 				}
-				out, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
 				latency := time.Since(t)
-				requests.Add(1)
 				if err != nil || resp.StatusCode != http.StatusOK {
 					fail(fmt.Sprintf("%d %.200s", resp.StatusCode, out))
 					return
@@ -186,7 +204,7 @@ func main() {
 	s := summary{
 		Clients: *clients, Requests: requests.Load(), Records: acked.Load(), Seconds: elapsed,
 		RatePerS: float64(acked.Load()) / elapsed, P50Ms: pct(0.5), P90Ms: pct(0.9), P99Ms: pct(0.99),
-		Errors: failures.Load(), FirstErrs: firstErrs, Exhausted: exhausted.Load(),
+		Errors: failures.Load(), Busy: busy.Load(), FirstErrs: firstErrs, Exhausted: exhausted.Load(),
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(s); err != nil {
 		os.Exit(1)
