@@ -69,24 +69,24 @@ class BodyGuard:
         chunks: list[bytes] = []
         size = 0
         more = True
-        deadline = asyncio.get_running_loop().time() + self.body_seconds
-        while more:
-            try:
-                # A body sent a byte at a time (or not at all after its headers) would otherwise hold the
-                # connection and its buffer open indefinitely.
-                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
-            except TimeoutError:
-                await _answer(send, 408, f"the body did not arrive within {self.body_seconds:g} seconds")
-                return
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await _answer(send, 413, f"the body exceeds {limit} bytes, the most this service takes")
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            # One deadline for the whole body: one sent a byte at a time (or not at all after its headers)
+            # would otherwise hold the connection and its buffer open indefinitely.
+            async with asyncio.timeout(self.body_seconds):
+                while more and size <= limit:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await _answer(send, 408, f"the body did not arrive within {self.body_seconds:g} seconds")
+            return
+        if size > limit:
+            await _answer(send, 413, f"the body exceeds {limit} bytes, the most this service takes")
+            return
         body = b"".join(chunks)
         if body and b"json" in headers.get(b"content-type", b"json"):
             try:
