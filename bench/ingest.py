@@ -377,7 +377,8 @@ def _report(run: Run) -> Run:
           f"{fmt_rate(r['rate']):>10} p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms "
           f"({r['records']:,} in {r['seconds']:.1f}s{', bodies used up' if r['exhausted'] else ''}; "
           f"server CPU {_cpu_per_record(run)})"
-          + (f" {r['busy']:,} answered 503 and sent again after Retry-After" if r.get("busy") else "")
+          + (f" {r['busy']:,} answered 503 and sent again after Retry-After (the answered attempt alone: "
+             f"p50 {r['attempt_p50_ms']:.1f} ms p99 {r['attempt_p99_ms']:.1f} ms)" if r.get("busy") else "")
           + (f" ERRORS {r['errors']}: {r['first_errors'][:2]}" if r["errors"] else ""), flush=True)
     return run
 
