@@ -159,7 +159,10 @@ def notary_server(
     if http == "granian":
         if workers != 1:
             raise SystemExit("--http granian is tried with one worker only (the worker also seals)")
-        cmd = [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+        granian = Path(sys.executable).parent / "granian"
+        if not granian.exists():
+            raise SystemExit("--http granian needs granian installed beside this Python (it is not a dependency)")
+        cmd = [str(granian), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1", "--loop", "uvloop", "--log-level", "warning",
                "bench.ingest:granian_notary"]
         env = {**os.environ, "BIDTRACE_DATA": str(work / "notary"), "BIDTRACE_LOG_ID": "bench",
