@@ -145,20 +145,45 @@ def tessera_server(posix: Path, work: Path) -> Iterator[tuple[str, int]]:
 
 
 @contextlib.contextmanager
-def notary_server(work: Path, database_url: str | None, workers: int) -> Iterator[tuple[str, int]]:
-    """`bidtrace notary serve --insecure-local` on a fresh log; yields (base URL, pid).
+def notary_server(
+    work: Path, database_url: str | None, workers: int, http: str = "uvicorn"
+) -> Iterator[tuple[str, int]]:
+    """`bidtrace notary serve --insecure-local` on a fresh log; yields (base URL, pid). With `http` "granian",
+    the same application under granian's HTTP server instead (a trial: one worker, which also seals).
 
     The load generator sends plain POSTs, as it does to Tessera, so request signatures (RFC 9421) are not
     checked here; every batch's submitter signature still is. `python -m bench.auth` measures what checking
     request signatures adds."""
     port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    if http == "granian":
+        if workers != 1:
+            raise SystemExit("--http granian is tried with one worker only (the worker also seals)")
+        granian = Path(sys.executable).parent / "granian"
+        if not granian.exists():
+            raise SystemExit("--http granian needs granian installed beside this Python (it is not a dependency)")
+        cmd = [str(granian), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1", "--loop", "uvloop", "--log-level", "warning",
+               "bench.ingest:granian_notary"]
+        env = {**os.environ, "BIDTRACE_DATA": str(work / "notary"), "BIDTRACE_LOG_ID": "bench",
+               "BIDTRACE_INSECURE_LOCAL": "1", **({"BIDTRACE_DATABASE_URL": database_url} if database_url else {})}
+        with _process(cmd, work / "notary.log", f"{base}/healthz", env) as pid:
+            yield base, pid
+        return
     cmd = [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(work / "notary"), "--port", str(port),
            "--log-id", "bench", "--workers", str(workers), "--insecure-local"]
     if database_url:
         cmd.append(f"--database-url={database_url}")
-    base = f"http://127.0.0.1:{port}"
     with _process(cmd, work / "notary.log", f"{base}/healthz", dict(os.environ)) as pid:
         yield base, pid
+
+
+def granian_notary() -> Any:
+    """The notary's application, configured from the environment, for granian's `--factory`."""
+    from notary.api import create_app
+    from notary.service import Notary, NotaryConfig
+
+    return create_app(Notary(NotaryConfig()))
 
 
 @contextlib.contextmanager
@@ -323,9 +348,9 @@ def run_tessera(loadgen: Path, posix: Path, work: Path, clients: int, seconds: f
 
 
 def run_notary(loadgen: Path, work: Path, database_url: str | None, bodies: Submissions, clients: int,
-               seconds: float, workers: int, profile: Path | None = None) -> Run:
+               seconds: float, workers: int, profile: Path | None = None, http: str = "uvicorn") -> Run:
     work.mkdir(parents=True)
-    with fresh_database(database_url) as url, notary_server(work, url, workers) as (base, pid):
+    with fresh_database(database_url) as url, notary_server(work, url, workers, http) as (base, pid):
         register(base, bodies.keys)
         spy = None
         if profile is not None:
@@ -339,8 +364,9 @@ def run_notary(loadgen: Path, work: Path, database_url: str | None, bodies: Subm
         if spy is not None:
             spy.wait(timeout=120)
     database = "postgresql" if database_url else "sqlite"
-    return _report(Run(f"bidtrace ({workers} worker{'s' if workers > 1 else ''})", database, bodies.batch, clients,
-                       result))
+    server = "" if http == "uvicorn" else f", {http}"
+    return _report(Run(f"bidtrace ({workers} worker{'s' if workers > 1 else ''}{server})", database, bodies.batch,
+                       clients, result))
 
 
 def _cpu_per_record(run: Run) -> str:
@@ -354,6 +380,8 @@ def _report(run: Run) -> Run:
           f"{fmt_rate(r['rate']):>10} p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms "
           f"({r['records']:,} in {r['seconds']:.1f}s{', bodies used up' if r['exhausted'] else ''}; "
           f"server CPU {_cpu_per_record(run)})"
+          + (f" {r['busy']:,} answered 503 and sent again after Retry-After (the answered attempt alone: "
+             f"p50 {r['attempt_p50_ms']:.1f} ms p99 {r['attempt_p99_ms']:.1f} ms)" if r.get("busy") else "")
           + (f" ERRORS {r['errors']}: {r['first_errors'][:2]}" if r["errors"] else ""), flush=True)
     return run
 
@@ -376,7 +404,9 @@ STAGES = [  # first match walking a sample's stack from the innermost frame outw
     ("RFC 8785 canonical_bytes", ("canonical_bytes",)),
     ("hashing, batch trees (leaf_hash, batch_tree, CompactRange)", ("leaf_hash", "batch_tree", "append (notary")),
     ("group append bookkeeping (_append_group)", ("_append_group",)),
-    ("JSON in and out, SubmissionIn (FastAPI, pydantic)", ("request_body_to_args", "_get_body", "json")),
+    ("JSON in and out, SubmissionIn (FastAPI, pydantic)",
+     ("request_body_to_args", "_get_body", "json", "model_validate (pydantic")),
+    ("POST /v1/records in front of the framework (Intake, BodyGuard)", ("notary/api/intake", "notary/api/guard")),
     ("HTTP server (uvicorn protocol, httptools/h11)", ("uvicorn", "httptools", "h11")),
     ("FastAPI/Starlette routing, middleware, response", ("fastapi", "starlette")),
 ]
@@ -432,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", default=os.environ.get("BIDTRACE_BENCH_POSTGRES_URL"))
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--quick", action="store_true", help="1, 128 and 1,024 clients, 5 s runs")
+    parser.add_argument("--http", default="uvicorn",
+                        help="the notary's HTTP servers to try, one-record POSTs: uvicorn, granian (one worker)")
     args = parser.parse_args(argv)
     if args.quick:
         args.clients, args.seconds, args.singles, args.batches = "1,128,1024", 5.0, 60_000, 150
@@ -454,9 +486,10 @@ def main(argv: list[str] | None = None) -> int:
             n += 1
             runs.append(run_tessera(loadgen, posix, tmp / f"{n:02d}-tessera-c{clients}", clients, args.seconds))
             for w in workers:
-                n += 1
-                runs.append(run_notary(loadgen, tmp / f"{n:02d}-notary-c{clients}-w{w}", None, singles, clients,
-                                       args.seconds, w))
+                for http in args.http.split(","):
+                    n += 1
+                    runs.append(run_notary(loadgen, tmp / f"{n:02d}-notary-c{clients}-w{w}-{http}", None, singles,
+                                           clients, args.seconds, w, http=http))
         print("\n## Batches of 1,000 records per POST", flush=True)
         with postgres(args.postgres_url, tmp) as pg_url:
             databases: list[str | None] = [None] + ([pg_url] if pg_url else [])
@@ -478,10 +511,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n" + table(
             ["contender", "database", "batch", "clients", "records/s", "p50", "p90", "p99", "acked", "time",
-             "server CPU/record", "errors"],
+             "server CPU/record", "503 (sent again)", "errors"],
             [[r.contender, r.database, f"{r.batch:,}", f"{r.clients:,}", fmt_rate(r.rate),
               f"{r.result['p50_ms']:.1f} ms", f"{r.result['p90_ms']:.1f} ms", f"{r.result['p99_ms']:.1f} ms",
-              f"{r.result['records']:,}", f"{r.result['seconds']:.1f}s", _cpu_per_record(r), str(r.result["errors"])]
+              f"{r.result['records']:,}", f"{r.result['seconds']:.1f}s", _cpu_per_record(r),
+              f"{r.result.get('busy', 0):,}", str(r.result["errors"])]
              for r in runs]))
         print("\nbidtrace / Tessera, one entry per POST (rate: >1 means bidtrace is faster; latencies ours / theirs)")
         print(table(["clients", "bidtrace", "bidtrace rate", "Tessera rate", "ratio", "p50", "p99"],

@@ -35,6 +35,8 @@ def serve(
     insecure_local: bool = typer.Option(False, "--insecure-local",
                                         help="no access configuration: loopback only, anyone local may do anything"),
     max_body: int = typer.Option(32 * 1024 * 1024, envvar="BIDTRACE_MAX_BODY", help="largest request body, bytes"),
+    max_in_flight: int = typer.Option(256, min=1, envvar="BIDTRACE_MAX_IN_FLIGHT",
+                                      help="submissions one worker takes at once; beyond them it answers 503"),
 ) -> None:
     """Serve the notary HTTP API and anchor checkpoints on the ledger."""
     import ipaddress
@@ -47,6 +49,7 @@ def serve(
     config = _config(data, database_url, ledger, log_id, org)
     config.seal_interval = seal_interval
     config.access, config.insecure_local, config.max_body_bytes = access, insecure_local, max_body
+    config.max_in_flight = max_in_flight
     if insecure_local and host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         typer.echo(f"--insecure-local serves loopback only, not {host}", err=True)
         raise typer.Exit(2)
@@ -85,7 +88,7 @@ def serve(
             "BIDTRACE_DATA": str(config.data_dir), "BIDTRACE_DATABASE_URL": config.url,
             "BIDTRACE_LEDGER": config.ledger, "BIDTRACE_LOG_ID": config.log_id, "BIDTRACE_ORG": config.org,
             "BIDTRACE_ACCESS": str(access or ""), "BIDTRACE_INSECURE_LOCAL": "1" if insecure_local else "",
-            "BIDTRACE_MAX_BODY": str(max_body),
+            "BIDTRACE_MAX_BODY": str(max_body), "BIDTRACE_MAX_IN_FLIGHT": str(max_in_flight),
         })
         notary.start()
         from notary.api.worker import supervise

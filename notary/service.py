@@ -31,6 +31,9 @@ class NotaryConfig:
         default_factory=lambda: Path(os.environ["BIDTRACE_ACCESS"]) if os.environ.get("BIDTRACE_ACCESS") else None)
     insecure_local: bool = field(default_factory=lambda: os.environ.get("BIDTRACE_INSECURE_LOCAL") == "1")
     max_body_bytes: int = field(default_factory=lambda: int(os.environ.get("BIDTRACE_MAX_BODY", 32 * 1024 * 1024)))
+    # Submissions one HTTP worker checks or holds for their commit at once; more are answered 503 with
+    # Retry-After (notary.api.intake). Enough to fill large groups, few enough to keep a queue short.
+    max_in_flight: int = field(default_factory=lambda: int(os.environ.get("BIDTRACE_MAX_IN_FLIGHT", 256)))
 
     @property
     def note_name(self) -> str:

@@ -12,6 +12,7 @@ from notary.access import Authenticator, DatabaseNonces
 from notary.api import admin, ops, proofs, records
 from notary.api.deps import Metrics
 from notary.api.guard import BodyGuard
+from notary.api.intake import Intake
 from notary.log import RecordRejected
 from notary.service import Notary
 
@@ -40,6 +41,8 @@ def create_app(notary: Notary, start_sealer: bool = True) -> FastAPI:
     # Nonces live in the database so that a replay to another worker process is caught too.
     app.state.authenticator = Authenticator(notary.principals, DatabaseNonces(notary.engine))
     app.state.insecure_local = notary.config.access is None and notary.config.insecure_local
+    # Added first, so inside BodyGuard: it takes the body BodyGuard has read, limited and parsed.
+    app.add_middleware(Intake, max_in_flight=notary.config.max_in_flight)
     app.add_middleware(BodyGuard, max_body_bytes=notary.config.max_body_bytes)
 
     @app.exception_handler(DBAPIError)

@@ -111,6 +111,9 @@ class Metrics:
             "bidtrace_submit_seconds", "Time to check and durably append a batch", registry=r
         )
         r.register(_GroupCommits(notary))
+        self.in_flight = 0  # submissions this worker is checking or holding for their commit (notary.api.intake)
+        Gauge("bidtrace_submissions_in_flight", "Submissions being checked or awaiting their commit",
+              registry=r).set_function(lambda: self.in_flight)
         Gauge("bidtrace_log_size", "Leaves in the log", registry=r).set_function(lambda: notary.log.size)
         Gauge("bidtrace_anchored_size", "Size of the newest anchored checkpoint", registry=r).set_function(
             lambda: notary.status().anchored_size

@@ -41,6 +41,8 @@ async def _answer(send: Send, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# Where the body's JSON, once parsed here, is handed on (in the ASGI scope) so that it is not parsed twice.
+PARSED_BODY = "bidtrace.parsed_body"
 BODY_SECONDS = 60.0  # the longest a whole body may take to arrive; a slower one holds a worker for nothing
 
 
@@ -67,28 +69,28 @@ class BodyGuard:
         chunks: list[bytes] = []
         size = 0
         more = True
-        deadline = asyncio.get_running_loop().time() + self.body_seconds
-        while more:
-            try:
-                # A body sent a byte at a time (or not at all after its headers) would otherwise hold the
-                # connection and its buffer open indefinitely.
-                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
-            except TimeoutError:
-                await _answer(send, 408, f"the body did not arrive within {self.body_seconds:g} seconds")
-                return
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await _answer(send, 413, f"the body exceeds {limit} bytes, the most this service takes")
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            # One deadline for the whole body: one sent a byte at a time (or not at all after its headers)
+            # would otherwise hold the connection and its buffer open indefinitely.
+            async with asyncio.timeout(self.body_seconds):
+                while more and size <= limit:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await _answer(send, 408, f"the body did not arrive within {self.body_seconds:g} seconds")
+            return
+        if size > limit:
+            await _answer(send, 413, f"the body exceeds {limit} bytes, the most this service takes")
+            return
         body = b"".join(chunks)
         if body and b"json" in headers.get(b"content-type", b"json"):
             try:
-                json.loads(body, parse_constant=_non_finite, object_pairs_hook=_unique)
+                scope[PARSED_BODY] = json.loads(body, parse_constant=_non_finite, object_pairs_hook=_unique)
             except _Refused as exc:
                 await _answer(send, 422, f"body: {exc}")
                 return

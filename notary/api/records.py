@@ -26,7 +26,7 @@ from verifier.merkle import leaf_hash
 router = APIRouter(prefix="/v1", tags=["records"])
 LeafIndex = Annotated[int, Path(ge=0, le=2**42)]
 _ERRORS: dict[int | str, dict[str, object]] = {
-    s: {"model": Problem} for s in (400, 401, 403, 409, 413, 422)
+    s: {"model": Problem} for s in (400, 401, 403, 409, 413, 422, 503)
 }
 
 
@@ -37,7 +37,16 @@ async def submit_records(
 ) -> Response:
     """Append one record or a batch. Answers only after the records are durable; resubmitting a
     record returns its original receipt and appends nothing. The caller submits as itself; a device
-    only for its own venue and only the record types of its function."""
+    only for its own venue and only the record types of its function. A worker with too many submissions
+    in flight answers 503 with Retry-After (nothing was appended; send the same request again then).
+
+    Well-formed requests are served by `notary.api.intake.Intake` in front of the framework, with the same
+    dependency and `accept_submission`; this route answers the others (and publishes the contract)."""
+    return Response(await accept_submission(body, notary, metrics, caller), media_type="application/json")
+
+
+async def accept_submission(body: SubmissionIn, notary: Notary, metrics: Metrics, caller: Caller) -> bytes:
+    """The answer to a submission `caller` was authenticated for: the JSON body of a 200, once durable."""
     _check_submitter(caller, body)
     submission = Submission(
         submitter=body.submitter,
@@ -52,8 +61,8 @@ async def submit_records(
     metrics.appended.inc(result.appended)
     metrics.duplicates.inc(duplicates)
     notary.sealer.nudge(1 + max(r.leaf_index for r in result.receipts))
-    content = json.dumps({"receipts": result.encode(), "appended": result.appended, "duplicates": duplicates})
-    return Response(content, media_type="application/json")
+    return json.dumps({"receipts": result.encode(), "appended": result.appended,
+                       "duplicates": duplicates}).encode()
 
 
 def _check_submitter(caller: Caller, body: SubmissionIn) -> None:
