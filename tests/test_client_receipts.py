@@ -17,6 +17,7 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.keys import NotaryKey
 from notary.server import running_notary
 from tests.conftest import ADMIN, CONFIGURED, incident, make_config
+from verifier.receipt import Receipt
 
 
 class Relay(httpx.BaseTransport):
@@ -46,7 +47,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, SubmitterKey]]:
         yield url, hub
 
 
-def _submit(url: str, hub: SubmitterKey, alter: Callable[[list[dict[str, Any]]], object], **kw: Any) -> Any:
+def _submit(url: str, hub: SubmitterKey, alter: Callable[[list[dict[str, Any]]], object],
+            **kw: Any) -> list[Receipt]:
     client = NotaryClient(url, transport=Relay(alter), **kw)
     try:
         return client.submit(hub, [incident(i) for i in range(3)])
@@ -57,7 +59,9 @@ def _submit(url: str, hub: SubmitterKey, alter: Callable[[list[dict[str, Any]]],
 def test_genuine_receipts_are_accepted(served: tuple[str, SubmitterKey]) -> None:
     receipts = _submit(*served, lambda r: None)
     first = CONFIGURED + 1  # after the registry records of the administrator's and the hub's bindings
-    assert [r["leaf_index"] for r in receipts] == [first, first + 1, first + 2]
+    assert [r.leaf_index for r in receipts] == [first, first + 1, first + 2]
+    assert all(isinstance(r, Receipt) for r in receipts)
+    assert [len(r.batch_path) for r in receipts] == [2, 2, 1]  # computed from the answer (RFC 9162 tree of 3)
 
 
 def _flip_signature(receipts: list[dict[str, Any]]) -> None:

@@ -206,7 +206,7 @@ class Station:
         receipt = self.st.admin.submit(self.key, [record], [{"index": 0, "field": "expert_commitment",
                                                               "salt": salt.hex(), "value": identity(expert_id)}])[0]
         result: dict[str, Any] = self.st.call("POST", f"/sessions/{session_id}/checkins", {
-            "expert_id": expert_id, "checkin_leaf": receipt["leaf_index"], "salt": salt.hex()}, 201)
+            "expert_id": expert_id, "checkin_leaf": receipt.leaf_index, "salt": salt.hex()}, 201)
         return result
 
 
