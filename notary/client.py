@@ -171,6 +171,11 @@ class NotaryClient:
         return checkpoint
 
     @property
+    def seen(self) -> Checkpoint | None:
+        """The largest checkpoint this client has verified."""
+        return self._seen
+
+    @property
     def seen_note(self) -> str | None:
         """The signed note of the largest checkpoint this client has verified, for its owner to keep (`saw`)."""
         return self._seen_note

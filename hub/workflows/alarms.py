@@ -32,7 +32,7 @@ class Alarm:
     """One thing a supervisor should look at: `kind` names it, `subject` what it is about, `detail` the facts."""
 
     kind: str  # recording_gap | recorder_silent | late_checkin | missing_checkin | objection_overdue |
-    #            anchor_lag | venue_offline | notary_unreachable
+    #            anchor_lag | venue_offline | notary_unreachable | receipt_not_included | receipt_unconfirmed
     subject: str
     detail: str
     leaf_index: int | None = None
@@ -127,6 +127,7 @@ def session_alarms(hub: Hub, s: Session, session: db.EvalSession, anchor: Anchor
                        .order_by(db.Incident.incident_id)):
         alarms.append(Alarm("venue_offline", i.venue_id, f"{i.kind} {i.started_at}", i.leaves[0] if i.leaves else None))
     alarms += _anchor_alarms(s, session, anchor, now)
+    alarms += _inclusion_alarms(s, session, anchor, now)
     return alarms
 
 
@@ -173,3 +174,32 @@ def _anchor_alarms(s: Session, session: db.EvalSession, anchor: AnchorState | No
     return [Alarm("anchor_lag", f"leaf {oldest.leaf_index}",
                   f"{oldest.receipt.get('received_at')}; anchored {anchor.anchored_size}/{anchor.size}",
                   oldest.leaf_index)]
+
+
+def _inclusion_alarms(s: Session, session: db.EvalSession, anchor: AnchorState | None,
+                      now: datetime) -> list[Alarm]:
+    """The notary's promise checked by the hub (`hub.workflows.inclusion`): each receipt of the session whose
+    leaf the notary's checkpoint does not hold (or whose checkpoint forked) is an alarm naming the leaf and the
+    receipt; so is the oldest receipt not yet seen in a checkpoint after the log's maximum merge delay."""
+    alarms = []
+    for row, check in s.execute(select(db.EvidenceRow, db.InclusionCheck)
+                                .join(db.InclusionCheck, db.InclusionCheck.leaf_index == db.EvidenceRow.leaf_index)
+                                .where(db.EvidenceRow.session_id == session.session_id,
+                                       db.InclusionCheck.status == "broken")
+                                .order_by(db.EvidenceRow.leaf_index)):
+        alarms.append(Alarm("receipt_not_included", f"leaf {row.leaf_index}",
+                            f"{row.type} receipt of {row.receipt.get('received_at')}, leaf hash {row.leaf_hash}: "
+                            f"{check.detail}", row.leaf_index))
+    if anchor is None:
+        return alarms
+    oldest = s.scalars(select(db.EvidenceRow).where(
+        db.EvidenceRow.session_id == session.session_id,
+        db.EvidenceRow.leaf_index.not_in(select(db.InclusionCheck.leaf_index)))
+        .order_by(db.EvidenceRow.leaf_index)).first()
+    received = _time(oldest.receipt.get("received_at")) if oldest is not None else None
+    if oldest is not None and received is not None and (now - received).total_seconds() > anchor.max_merge_delay:
+        alarms.append(Alarm("receipt_unconfirmed", f"leaf {oldest.leaf_index}",
+                            f"{oldest.type} receipt of {oldest.receipt.get('received_at')}, leaf hash "
+                            f"{oldest.leaf_hash}: not in a signed checkpoint of the notary after the log's maximum "
+                            f"merge delay ({anchor.max_merge_delay} s)", oldest.leaf_index))
+    return alarms
