@@ -194,7 +194,7 @@ class EvidenceQueue:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.confirm_interval = confirm_interval
-        self._confirmed_at = -float("inf")  # monotonic time of the last inclusion check
+        self._confirmed_at = time.monotonic()  # of the last inclusion check (the first one confirm_interval on)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from notary.client import NotaryClient, NotaryError
@@ -13,7 +14,7 @@ from notary.server import serving
 from notary.service import Notary
 from tests.conftest import ADMIN, CONFIGURED, Participants, incident, make_config
 from verifier.errors import MalformedInput, SignatureError
-from verifier.receipt import verify_receipt
+from verifier.receipt import JSON_SCHEMA, Receipt, verify_receipt
 
 
 @pytest.fixture
@@ -97,3 +98,23 @@ def test_a_notary_showing_a_history_inconsistent_with_the_one_seen_before_is_cau
         twin.sealer.seal()
         with pytest.raises(NotaryError, match="is not consistent with the one of size"):
             client.check_included(other)
+
+
+def test_the_api_answers_receipts_in_the_formats_one_encoding_and_schema(api: Any) -> None:
+    _, client, people = api
+    receipts = client.submit(people.hub, [incident(i) for i in range(3)])
+    for receipt in receipts:
+        served = client.get(f"/v1/records/{receipt.leaf_index}/receipt")
+        assert served == receipt.encode() and Receipt.parse(served) == receipt
+        jsonschema.validate(served, JSON_SCHEMA)
+        jsonschema.validate(receipt.encode(with_path=False), JSON_SCHEMA)  # the form a submission's answer has
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(dict(receipts[0].encode(), note="trust me"), JSON_SCHEMA)
+    api_doc = client.get("/openapi.json")
+    answer = api_doc["paths"]["/v1/records/{leaf_index}/receipt"]["get"]["responses"]["200"]["content"]
+    documented = answer["application/json"]["schema"]
+    assert documented["required"] == JSON_SCHEMA["required"] and documented["properties"].keys() == \
+        JSON_SCHEMA["properties"].keys() and documented["description"] == JSON_SCHEMA["description"]
+    submission = api_doc["components"]["schemas"]["SubmissionOut"]["properties"]["receipts"]["items"]
+    assert submission["description"] == JSON_SCHEMA["description"]
+    assert not [name for name in api_doc["components"]["schemas"] if "Receipt" in name or "BatchPosition" in name]
