@@ -325,7 +325,7 @@ def register(
         raise typer.Exit(EXIT_REFUSED) from exc
     finally:
         client.close()
-    typer.echo(f"registered {out['principal_id']} as {out['role']} of {out['venue_id']} at {out['registered_at']}")
+    typer.echo(f"registered {out.describe()}")
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ class Hub:
 
     # ----- lifecycle -----
 
-    def register(self, admin: PrincipalKey) -> dict[str, Any]:
+    def register(self, admin: PrincipalKey) -> Principal:
         """Bind the hub's key with the notary as the hub (signed by a notary administrator; idempotent)."""
         client = NotaryClient(self.config.notary_url, timeout=15.0, as_principal=admin)
         try:

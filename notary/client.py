@@ -15,7 +15,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from notary.access import PrincipalKey, Role, SignedRequests
+from notary.access import AccessConfigError, Principal, PrincipalKey, Role, SignedRequests
 from notary.tree import batch_tree
 from verifier.canonical import canonical_bytes
 from verifier.errors import VerificationError
@@ -222,9 +222,10 @@ class NotaryClient:
         return response.json() if response.headers.get("content-type", "").startswith("application/json") else response
 
     def register(self, key: PrincipalKey, role: str, venue_id: str | None = None, function: str | None = None,
-                 projects: list[str] | None = None) -> dict[str, Any]:
+                 projects: list[str] | None = None) -> Principal:
         """Bind a principal (needs a notary administrator's key). `role` "hub" means the coordination hub
-        (hub_operator); a device needs its venue and function ("recorder", "checkin", "signing_pad")."""
+        (hub_operator); a device needs its venue and function ("recorder", "checkin", "signing_pad"). Returns
+        the principal as the notary bound it (its answer read strictly), which must be this key in this role."""
         role = {"hub": Role.HUB_OPERATOR.value}.get(role, role)
         body: dict[str, Any] = {"principal_id": key.principal_id, "role": role, "public_key": key.public_pem()}
         if venue_id is not None:
@@ -233,8 +234,17 @@ class NotaryClient:
             body["function"] = function
         if projects:
             body["projects"] = projects
-        result: dict[str, Any] = self._check(self._http.post("/v1/principals", json=body))
-        return result
+        answer = self._check(self._http.post("/v1/principals", json=body))
+        if not isinstance(answer, dict) or not isinstance(answer.get("registered_at"), str):
+            raise NotaryError(502, "the notary's answer to a binding is not a principal with its registered_at")
+        try:
+            bound = Principal.parse({k: v for k, v in answer.items() if k != "registered_at"}, "the notary's answer")
+        except AccessConfigError as exc:
+            raise NotaryError(502, f"the notary's answer to a binding does not hold: {exc}") from exc
+        if (bound.principal_id, bound.role.value, bound.public_key) != (key.principal_id, role, key.public_pem()):
+            raise NotaryError(502, f"the notary answered the binding of {bound.describe()}, not of "
+                                   f"{key.principal_id} as {role} with this key")
+        return bound
 
     def submit(
         self, submitter: SubmitterKey, records: list[dict[str, Any]], disclosures: list[dict[str, Any]] | None = None

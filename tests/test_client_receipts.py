@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from notary.access import Role
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.keys import NotaryKey
 from notary.server import running_notary
@@ -96,3 +97,35 @@ def test_receipts_signed_by_another_key_than_the_pinned_one_are_refused(served: 
     with pytest.raises(NotaryError) as refused:
         _submit(*served, lambda r: None, notary_key=other.note_key, log_id="province")
     assert "is not signed by bidtrace/province" in refused.value.detail
+
+
+class BindingRelay(httpx.BaseTransport):
+    """Forwards to the real server; rewrites the public key of a binding's answer, as a lying proxy would."""
+
+    def __init__(self, key_pem: str) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._key_pem = key_pem
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        response.read()
+        if request.method != "POST" or request.url.path != "/v1/principals":
+            return response
+        return httpx.Response(response.status_code, json=dict(json.loads(response.content), public_key=self._key_pem))
+
+
+def test_a_binding_answers_the_principal_as_bound_and_is_checked(served: tuple[str, SubmitterKey]) -> None:
+    url, _ = served
+    camera = SubmitterKey.generate("V-1.cam1")
+    admin = NotaryClient(url, as_principal=ADMIN)
+    bound = admin.register(camera, "device", "V-1", "recorder")
+    admin.close()
+    assert (bound.principal_id, bound.role, bound.venue_id, bound.function) == ("V-1.cam1", Role.DEVICE, "V-1",
+                                                                                "recorder")
+    assert bound.public_key == camera.public_pem()
+    other = SubmitterKey.generate("V-1.cam2")
+    lied = NotaryClient(url, as_principal=ADMIN, transport=BindingRelay(SubmitterKey.generate("x").public_pem()))
+    with pytest.raises(NotaryError) as refused:
+        lied.register(other, "device", "V-1", "recorder")
+    lied.close()
+    assert refused.value.status == 502 and "not of V-1.cam2 as device with this key" in refused.value.detail

@@ -78,3 +78,38 @@ def test_the_queue_confirms_receipts_and_names_the_ones_a_restored_notary_lost(l
     assert result.exit_code == 0, result.output
     assert "BROKEN PROMISE (2 records kept with their receipts): the notary broke its promise for queued record " \
            "#3: receipt of" in result.output and f"for leaf {lost[0]}" in result.output
+
+
+def test_a_notary_showing_a_history_that_forks_from_the_one_seen_is_named(live_notary: LiveNotary,
+                                                                           tmp_path: Path) -> None:
+    key = SubmitterKey.load_or_create(tmp_path / f"{DEVICE}.key", DEVICE)
+    live_notary.register(key)
+    path = queue_path(tmp_path, DEVICE)
+    queue = EvidenceQueue(path, key, NotaryClient(live_notary.url), confirm_interval=0)
+    queue.enqueue([incident(n, device=DEVICE) for n in range(2)])
+    queue.send_pending()
+    live_notary.stop()
+    shutil.copytree(live_notary.data_dir, tmp_path / "backup")
+    live_notary.start()
+    queue.enqueue([incident(n, device=DEVICE) for n in range(2, 4)])
+    queue.send_pending()
+    last = queue.status().last_receipt
+    assert last is not None
+    _sealed(live_notary, last.leaf_index)
+    queue.send_pending()
+    assert (queue.status().sent, queue.status().unconfirmed) == (4, 0)  # seen in a checkpoint of that history
+    queue.close()
+
+    _restore(live_notary, tmp_path / "backup")  # the same notary, now on a history without incidents 2 and 3
+    other = NotaryClient(live_notary.url)
+    other.submit(key, [incident(n, device=DEVICE) for n in range(900, 905)])
+    other.close()
+    queue = EvidenceQueue(path, key, NotaryClient(live_notary.url), confirm_interval=0)
+    queue.enqueue([incident(4, device=DEVICE)])
+    assert queue.send_pending().sent == 1
+    _sealed(live_notary, live_notary.size() - 1)
+    queue.send_pending()
+    [broken] = queue.broken()
+    assert broken.seq == 5 and "is not consistent with the one of size" in broken.detail
+    assert queue.status().broken == 1 and queue.status().unconfirmed == 0
+    queue.close()
