@@ -22,19 +22,21 @@ from verifier.receipt import Receipt
 
 
 class Relay(httpx.BaseTransport):
-    """Forwards to the real server; `alter` may rewrite the receipts of a submission's answer."""
+    """Forwards to the real server; `alter` may rewrite the answer to a POST to `path` (by default the receipts
+    of a submission's answer)."""
 
-    def __init__(self, alter: Callable[[list[dict[str, Any]]], object]) -> None:
+    def __init__(self, alter: Callable[[Any], object], path: str = "/v1/records") -> None:
         self._inner = httpx.HTTPTransport()
-        self._alter = alter
+        self._alter = alter if path != "/v1/records" else lambda body: alter(body["receipts"])
+        self._path = path
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
         response.read()
-        if request.method != "POST" or request.url.path != "/v1/records":
+        if request.method != "POST" or request.url.path != self._path:
             return response
         body = json.loads(response.content)
-        self._alter(body["receipts"])
+        self._alter(body)
         return httpx.Response(response.status_code, json=body)
 
 
@@ -99,21 +101,6 @@ def test_receipts_signed_by_another_key_than_the_pinned_one_are_refused(served: 
     assert "is not signed by bidtrace/province" in refused.value.detail
 
 
-class BindingRelay(httpx.BaseTransport):
-    """Forwards to the real server; rewrites the public key of a binding's answer, as a lying proxy would."""
-
-    def __init__(self, key_pem: str) -> None:
-        self._inner = httpx.HTTPTransport()
-        self._key_pem = key_pem
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self._inner.handle_request(request)
-        response.read()
-        if request.method != "POST" or request.url.path != "/v1/principals":
-            return response
-        return httpx.Response(response.status_code, json=dict(json.loads(response.content), public_key=self._key_pem))
-
-
 def test_a_binding_answers_the_principal_as_bound_and_is_checked(served: tuple[str, SubmitterKey]) -> None:
     url, _ = served
     camera = SubmitterKey.generate("V-1.cam1")
@@ -124,7 +111,9 @@ def test_a_binding_answers_the_principal_as_bound_and_is_checked(served: tuple[s
                                                                                 "recorder")
     assert bound.public_key == camera.public_pem()
     other = SubmitterKey.generate("V-1.cam2")
-    lied = NotaryClient(url, as_principal=ADMIN, transport=BindingRelay(SubmitterKey.generate("x").public_pem()))
+    stranger = SubmitterKey.generate("x").public_pem()
+    relay = Relay(lambda b: b.update(public_key=stranger), "/v1/principals")
+    lied = NotaryClient(url, as_principal=ADMIN, transport=relay)
     with pytest.raises(NotaryError) as refused:
         lied.register(other, "device", "V-1", "recorder")
     lied.close()

@@ -28,12 +28,17 @@ def _restore(live: LiveNotary, backup: Path) -> None:
     live.start()
 
 
+def _device(live: LiveNotary, folder: Path) -> tuple[SubmitterKey, Path, EvidenceQueue]:
+    """A registered device and its queue, checking receipts whenever it talks to the notary."""
+    key = SubmitterKey.load_or_create(folder / f"{DEVICE}.key", DEVICE)
+    live.register(key)
+    path = queue_path(folder, DEVICE)
+    return key, path, EvidenceQueue(path, key, NotaryClient(live.url), confirm_interval=0)
+
+
 def test_the_queue_confirms_receipts_and_names_the_ones_a_restored_notary_lost(live_notary: LiveNotary,
                                                                                tmp_path: Path) -> None:
-    key = SubmitterKey.load_or_create(tmp_path / f"{DEVICE}.key", DEVICE)
-    live_notary.register(key)
-    path = queue_path(tmp_path, DEVICE)
-    queue = EvidenceQueue(path, key, NotaryClient(live_notary.url), confirm_interval=0)
+    key, path, queue = _device(live_notary, tmp_path)
     queue.enqueue([incident(n, device=DEVICE) for n in range(2)])
     assert queue.send_pending().sent == 2
     last = queue.status().last_receipt
@@ -82,10 +87,7 @@ def test_the_queue_confirms_receipts_and_names_the_ones_a_restored_notary_lost(l
 
 def test_a_notary_showing_a_history_that_forks_from_the_one_seen_is_named(live_notary: LiveNotary,
                                                                            tmp_path: Path) -> None:
-    key = SubmitterKey.load_or_create(tmp_path / f"{DEVICE}.key", DEVICE)
-    live_notary.register(key)
-    path = queue_path(tmp_path, DEVICE)
-    queue = EvidenceQueue(path, key, NotaryClient(live_notary.url), confirm_interval=0)
+    key, path, queue = _device(live_notary, tmp_path)
     queue.enqueue([incident(n, device=DEVICE) for n in range(2)])
     queue.send_pending()
     live_notary.stop()
