@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from notary.access import registry_tables
+from verifier.receipt import Receipt
 
 
 class Base(DeclarativeBase):
@@ -255,8 +256,13 @@ class EvidenceRow(Base):
     occurred_at: Mapped[str] = mapped_column(String(40))
     leaf_hash: Mapped[str] = mapped_column(String(64))
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
-    receipt: Mapped[dict[str, Any]] = mapped_column(JSON)
+    receipt: Mapped[dict[str, Any]] = mapped_column(JSON)  # verifier.receipt.Receipt.encode()
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+    @property
+    def received_at(self) -> str:
+        """When the notary received the record, as its receipt states (read strictly)."""
+        return Receipt.parse(self.receipt, f"receipt of leaf {self.leaf_index}").received_at
 
 
 class InclusionCheck(Base):

@@ -67,6 +67,14 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+def _received(row: db.EvidenceRow) -> str:
+    """The receipt time of a mirrored leaf (its receipt read strictly), or what is wrong with the hub's copy."""
+    try:
+        return row.received_at
+    except MalformedInput as exc:
+        return f"(unreadable receipt: {exc})"
+
+
 def cameras(s: Session, session_id: str, venue_id: str | None = None) -> list[CameraHealth]:
     """Each camera of the session (of `venue_id` only, if given), from its recording_segment records."""
     query = select(db.EvidenceRow).where(db.EvidenceRow.session_id == session_id,
@@ -91,8 +99,8 @@ def cameras(s: Session, session_id: str, venue_id: str | None = None) -> list[Ca
                 health.gaps.append(f"{before.get('end')} → {payload.get('start')}")
         previous[camera] = payload
         health.last_end = str(payload.get("end"))
-        health.last_received = str(row.receipt.get("received_at"))
-        end, received = _time(payload.get("end")), _time(row.receipt.get("received_at"))
+        health.last_received = _received(row)
+        end, received = _time(payload.get("end")), _time(_received(row))
         if end is not None and received is not None:
             health.delay_seconds = round((received - end).total_seconds(), 1)
     return sorted(by_camera.values(), key=lambda c: (c.venue_id, c.camera_id))
@@ -168,11 +176,11 @@ def _anchor_alarms(s: Session, session: db.EvalSession, anchor: AnchorState | No
                        .order_by(db.EvidenceRow.leaf_index)).first()
     if oldest is None:
         return []
-    received = _time(oldest.receipt.get("received_at"))
+    received = _time(_received(oldest))
     if received is None or (now - received).total_seconds() <= anchor.max_merge_delay:
         return []
     return [Alarm("anchor_lag", f"leaf {oldest.leaf_index}",
-                  f"{oldest.receipt.get('received_at')}; anchored {anchor.anchored_size}/{anchor.size}",
+                  f"{_received(oldest)}; anchored {anchor.anchored_size}/{anchor.size}",
                   oldest.leaf_index)]
 
 
@@ -188,7 +196,7 @@ def _inclusion_alarms(s: Session, session: db.EvalSession, anchor: AnchorState |
                                        db.InclusionCheck.status == "broken")
                                 .order_by(db.EvidenceRow.leaf_index)):
         alarms.append(Alarm("receipt_not_included", f"leaf {row.leaf_index}",
-                            f"{row.type} receipt of {row.receipt.get('received_at')}, leaf hash {row.leaf_hash}: "
+                            f"{row.type} receipt of {_received(row)}, leaf hash {row.leaf_hash}: "
                             f"{check.detail}", row.leaf_index))
     if anchor is None:
         return alarms
@@ -196,10 +204,10 @@ def _inclusion_alarms(s: Session, session: db.EvalSession, anchor: AnchorState |
         db.EvidenceRow.session_id == session.session_id,
         db.EvidenceRow.leaf_index.not_in(select(db.InclusionCheck.leaf_index)))
         .order_by(db.EvidenceRow.leaf_index)).first()
-    received = _time(oldest.receipt.get("received_at")) if oldest is not None else None
+    received = _time(_received(oldest)) if oldest is not None else None
     if oldest is not None and received is not None and (now - received).total_seconds() > anchor.max_merge_delay:
         alarms.append(Alarm("receipt_unconfirmed", f"leaf {oldest.leaf_index}",
-                            f"{oldest.type} receipt of {oldest.receipt.get('received_at')}, leaf hash "
+                            f"{oldest.type} receipt of {_received(oldest)}, leaf hash "
                             f"{oldest.leaf_hash}: not in a signed checkpoint of the notary after the log's maximum "
                             f"merge delay ({anchor.max_merge_delay} s)", oldest.leaf_index))
     return alarms

@@ -58,7 +58,7 @@ def confirm_receipts(hub: Hub) -> int:
     confirmed: list[db.EvidenceRow] = []
     for row in rows:
         try:
-            receipt = Receipt.parse(row.receipt, f"receipt of leaf {row.leaf_index}")
+            receipt = Receipt.parse(row.receipt, f"the hub's copy of the receipt of leaf {row.leaf_index}")
         except VerificationError as exc:
             broken.append((row, checkpoint.size, f"the hub holds a malformed receipt: {exc}"))
             continue
@@ -82,8 +82,8 @@ def _record(hub: Hub, broken: list[tuple[db.EvidenceRow, int, str]], confirmed: 
     now = hub.stamp()
     with hub.lock, hub.db() as s:
         for row, at, detail in broken:
-            log.error("the notary broke its promise for leaf %d (%s, receipt of %s, leaf hash %s): %s",
-                      row.leaf_index, row.type, row.receipt.get("received_at"), row.leaf_hash, detail)
+            log.error("the notary broke its promise for leaf %d (%s, leaf hash %s): %s",
+                      row.leaf_index, row.type, row.leaf_hash, detail)
             s.merge(db.InclusionCheck(leaf_index=row.leaf_index, status="broken", checkpoint_size=at, detail=detail,
                                       checked_at=now))
         for row in confirmed:
