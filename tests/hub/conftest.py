@@ -130,7 +130,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     with running_notary(make_config(tmp_path / "notary", seal_interval=0.2)) as (notary, notary_url):
         hub = Hub(HubConfig(
             data_dir=tmp_path / "hub", notary_url=notary_url, access=hub_access(tmp_path / "hub-access.json"),
-            tail_interval=0.1, deliver_interval=0.1, deadline_interval=0.2, inclusion_interval=0.2, retry_base=0.1,
+            tail_interval=0.1, deliver_interval=0.1, deadline_interval=0.2, inclusion_interval=1.0, retry_base=0.1,
             retry_max=0.4,
             beacon_wait=20))
         admin = NotaryClient(notary_url, as_principal=ADMIN)
