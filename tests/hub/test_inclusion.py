@@ -122,3 +122,30 @@ def test_a_notary_that_lost_an_acknowledged_record_is_caught_and_named(restorabl
     assert row.leaf_hash in alarm.detail and row.receipt["received_at"] in alarm.detail
     assert f"leaf {lost} of the receipt is not in the notary's checkpoint" in alarm.detail
 
+
+
+def test_a_notary_showing_a_history_that_forks_from_the_one_seen_is_an_alarm(restorable: tuple[LiveNotary, Stack],
+                                                                            tmp_path: Path) -> None:
+    live, st = restorable
+    live.stop()  # a backup of the notary, taken before the session's evidence
+    shutil.copytree(live.data_dir, tmp_path / "backup")
+    live.start()
+    setup_session(st)
+    _sealed(live, max(_checks(st)))
+    assert confirm_receipts(st.hub) > 0 and set(_checks(st).values()) == {"confirmed"}
+
+    live.stop()  # restored: the hub's checkpoint of the session is on a history the notary no longer shows
+    shutil.rmtree(live.data_dir)
+    shutil.copytree(tmp_path / "backup", live.data_dir)
+    live.start()
+    other = NotaryClient(live.url)
+    other.submit(st.hub.key, [incident(900 + i) for i in range(40)])
+    other.close()
+    st.call("POST", "/sessions/S-1/incidents", {"venue_id": YT, "kind": "other", "description": "投影仪故障",
+                                                "started_at": "2026-11-26T10:05:00+08:00"}, 201)
+    [after] = [leaf for leaf, status in _checks(st).items() if status == "unconfirmed"]
+    _sealed(live, after)
+    assert confirm_receipts(st.hub) == 0
+    assert _checks(st)[after] == "broken"
+    [alarm] = _alarms(st.hub, "receipt_not_included")
+    assert alarm.leaf_index == after and "is not consistent with the one of size" in alarm.detail
