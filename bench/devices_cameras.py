@@ -33,6 +33,7 @@ from bench.common import Deadline, machine, percentile, table
 from bench.ingest import notary_server
 from devices.queue import EvidenceQueue, record_hash
 from notary.client import NotaryClient, SubmitterKey
+from verifier.receipt import Receipt
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 11, 26, 9, 30, tzinfo=CST)
@@ -70,11 +71,11 @@ class Tracker:
     latencies: list[float] = field(default_factory=list)
     acked: int = 0
 
-    def sent(self, receipts: list[dict[str, Any]]) -> None:
+    def sent(self, receipts: list[Receipt]) -> None:
         now = time.perf_counter()
         with self.lock:
             for r in receipts:
-                t = self.enqueued_at.pop(r["record_hash"], None)
+                t = self.enqueued_at.pop(r.record_hash.hex(), None)
                 if t is not None:
                     self.latencies.append(now - t)
                     self.acked += 1

@@ -334,12 +334,13 @@ class CheckinStation:
             if receipt is None:
                 out.waiting += 1
             else:
-                ready.append((int(receipt["leaf_index"]), key, value, receipt))
-        for _, key, value, receipt in sorted(ready):  # in log order: the hub takes an expert's latest as it comes
+                ready.append((receipt.leaf_index, key, value, receipt))
+        # In log order: the hub takes an expert's latest as it comes.
+        for _, key, value, receipt in sorted(ready, key=lambda r: r[0]):
             pending = json.loads(value)
             try:
                 answer = self.hub.report_checkin(self.config.session_id, pending["expert_id"],
-                                                 int(receipt["leaf_index"]), pending["salt"])
+                                                 receipt.leaf_index, pending["salt"])
             except HubRefused as exc:
                 if exc.status >= 500 or exc.status == 429:
                     out.waiting += 1

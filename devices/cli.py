@@ -10,7 +10,6 @@ import json
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import typer
 
@@ -57,7 +56,7 @@ def _finish(queue: EvidenceQueue, timeout: float) -> int:
         return EXIT_PENDING
     last = st.last_receipt
     typer.echo(f"all {st.sent} queued records acknowledged"
-               + (f"; last leaf {last['leaf_index']} of log {last['log_id']}" if last else ""))
+               + (f"; last leaf {last.leaf_index} of log {last.log_id}" if last else ""))
     return 0
 
 
@@ -259,21 +258,23 @@ def status(
         raise typer.Exit(EXIT_INPUT)
     queue = EvidenceQueue(path, SubmitterKey.generate(device_id))  # reads only; the key is not used
     try:
-        st = queue.status().as_dict()
+        st = queue.status()
     finally:
         queue.close()
     if as_json:
-        typer.echo(json.dumps(st, indent=2))
+        typer.echo(json.dumps(st.as_dict(), indent=2))
         return
-    last: dict[str, Any] | None = st["last_receipt"]
-    typer.echo(f"device {device_id}: {st['pending']} pending, {st['sent']} sent, {st['refused']} refused, "
-               f"{st['set_aside']} set aside")
-    if st["oldest_pending_at"]:
-        typer.echo(f"oldest pending since {st['oldest_pending_at']}")
-    typer.echo("last receipt: " + (f"leaf {last['leaf_index']} of log {last['log_id']} "
-                                   f"({last['leaf_hash']}, received {last['received_at']})" if last else "none"))
-    if st["refusal"]:
-        typer.echo(f"BLOCKED: {st['refusal']}")
+    last = st.last_receipt
+    typer.echo(f"device {device_id}: {st.pending} pending, {st.sent} sent, {st.refused} refused, "
+               f"{st.set_aside} set aside; {st.unconfirmed} sent not yet seen in a signed checkpoint")
+    if st.oldest_pending_at:
+        typer.echo(f"oldest pending since {st.oldest_pending_at}")
+    typer.echo("last receipt: " + (f"leaf {last.leaf_index} of log {last.log_id} "
+                                   f"({last.leaf_hash.hex()}, received {last.received_at})" if last else "none"))
+    if st.refusal:
+        typer.echo(f"BLOCKED: {st.refusal}")
+    if st.first_broken:
+        typer.echo(f"BROKEN PROMISE ({st.broken} records kept with their receipts): {st.first_broken}")
 
 
 @app.command("flush")
@@ -324,7 +325,7 @@ def register(
         raise typer.Exit(EXIT_REFUSED) from exc
     finally:
         client.close()
-    typer.echo(f"registered {out['principal_id']} as {out['role']} of {out['venue_id']} at {out['registered_at']}")
+    typer.echo(f"registered {out.describe()}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,16 @@ order, in batches, and keeps the notary's receipts.
 Disclosures (salt and value of a commitment) travel with their record and are erased from the device's
 disk once the notary has acknowledged the record.
 
+A receipt is a promise; the queue keeps each record and its receipt until the promise is seen kept: whenever
+the sender talks to the notary (at most every `confirm_interval` seconds) it fetches the notary's newest
+signed checkpoint once, checks it is consistent with the largest one seen before (kept in the queue across
+restarts), and checks each unconfirmed receipt's inclusion in it, oldest first. A receipt whose leaf is not
+in the checkpoint, or a checkpoint on another history than the one seen before (the notary lost the record
+or equivocated), marks the record `broken` with the notary's failure: it stays on disk with its receipt (the
+signed proof of what the notary promised), is never deleted nor sent again on its own, and the queue's status
+names it until an operator decides. A record sent again would get a new leaf from the same notary; the
+evidence that it broke its word is worth more.
+
 The queue also keeps a small key/value state that a caller can update in the same transaction as an
 enqueue (the recorder keeps its hash chain there, so chain state and queued segments never disagree).
 """
@@ -26,6 +36,7 @@ enqueue (the recorder keeps its hash chain there, so chain state and queued segm
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -38,8 +49,10 @@ from typing import Any, Protocol
 
 import httpx
 
-from notary.client import NotaryClient, NotaryError, SubmitterKey
+from notary.client import BrokenPromise, NotaryClient, NotaryError, SubmitterKey
 from verifier.canonical import canonical_bytes
+from verifier.note import Checkpoint
+from verifier.receipt import Receipt
 from verifier.times import now_utc
 
 _SCHEMA = """
@@ -56,10 +69,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     refusal TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, seq);
+CREATE TABLE IF NOT EXISTS inclusion (
+    seq INTEGER PRIMARY KEY REFERENCES outbox (seq),
+    state TEXT NOT NULL CHECK (state IN ('confirmed', 'broken')),
+    checkpoint_size INTEGER NOT NULL,
+    detail TEXT,
+    checked_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+log = logging.getLogger("bidtrace.devices.queue")
 TRANSIENT_STATUS = frozenset({408, 425, 429})
+_SEEN = "inclusion:checkpoint"  # kv: the note of the largest checkpoint the queue has verified
 
 
 class Submitter(Protocol):
@@ -67,7 +89,16 @@ class Submitter(Protocol):
 
     def submit(
         self, submitter: SubmitterKey, records: list[dict[str, Any]], disclosures: list[dict[str, Any]] | None = None
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[Receipt]: ...
+
+    def newest_checkpoint(self) -> Checkpoint: ...
+
+    def check_included(self, receipt: Receipt, checkpoint: Checkpoint | None = None) -> Checkpoint: ...
+
+    def saw(self, note: str) -> Checkpoint: ...
+
+    @property
+    def seen_note(self) -> str | None: ...
 
 
 class QueueError(Exception):
@@ -87,21 +118,41 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class BrokenReceipt:
+    """A sent record whose receipt the notary did not honour: its leaf is not in the notary's signed checkpoint
+    (or the checkpoint forks from the history seen before)."""
+
+    seq: int
+    receipt: Receipt
+    detail: str
+
+    def __str__(self) -> str:
+        return (f"the notary broke its promise for queued record #{self.seq}: receipt of {self.receipt.received_at} "
+                f"for leaf {self.receipt.leaf_index} (leaf hash {self.receipt.leaf_hash.hex()}): {self.detail}")
+
+
+@dataclass(frozen=True)
 class QueueStatus:
     pending: int
     sent: int
     refused: int
     set_aside: int
-    last_receipt: dict[str, Any] | None
+    last_receipt: Receipt | None
     refusal: Refusal | None
     last_error: str | None
     oldest_pending_at: str | None
+    unconfirmed: int = 0  # sent, their receipts not yet seen in a signed checkpoint
+    broken: int = 0
+    first_broken: BrokenReceipt | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "pending": self.pending, "sent": self.sent, "refused": self.refused, "set_aside": self.set_aside,
-            "last_receipt": self.last_receipt, "refusal": str(self.refusal) if self.refusal else None,
+            "last_receipt": self.last_receipt.encode() if self.last_receipt else None,
+            "refusal": str(self.refusal) if self.refusal else None,
             "last_error": self.last_error, "oldest_pending_at": self.oldest_pending_at,
+            "unconfirmed": self.unconfirmed, "broken": self.broken,
+            "first_broken": str(self.first_broken) if self.first_broken else None,
         }
 
 
@@ -132,6 +183,7 @@ class EvidenceQueue:
         batch_size: int = 50,
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
+        confirm_interval: float = 5.0,
     ) -> None:
         if not 1 <= batch_size <= 10_000:
             raise ValueError(f"batch_size must be 1..10000, got {batch_size}")
@@ -141,6 +193,8 @@ class EvidenceQueue:
         self.batch_size = batch_size
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.confirm_interval = confirm_interval
+        self._confirmed_at = time.monotonic()  # of the last inclusion check (the first one confirm_interval on)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -153,7 +207,7 @@ class EvidenceQueue:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._sender_lock_fd: int | None = None
-        self.on_sent: Callable[[list[dict[str, Any]]], None] | None = None
+        self.on_sent: Callable[[list[Receipt]], None] | None = None
 
     # ------------------------------------------------------------------ storage
 
@@ -216,7 +270,7 @@ class EvidenceQueue:
                                     (len(prefix), prefix)).fetchall()
         return {str(k): str(v) for k, v in rows}
 
-    def records(self, state: str | None = None) -> list[tuple[int, str, dict[str, Any], dict[str, Any] | None]]:
+    def records(self, state: str | None = None) -> list[tuple[int, str, dict[str, Any], Receipt | None]]:
         """(seq, state, record, receipt) of every queued record, in order (optionally of one state)."""
         query = "SELECT seq, state, record, receipt FROM outbox"
         args: tuple[str, ...] = ()
@@ -225,7 +279,7 @@ class EvidenceQueue:
             args = (state,)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY seq", args).fetchall()
-        return [(int(s), str(st), json.loads(r), json.loads(rc) if rc else None) for s, st, r, rc in rows]
+        return [(int(s), str(st), json.loads(r), _receipt(rc)) for s, st, r, rc in rows]
 
     def status(self) -> QueueStatus:
         with self._lock:
@@ -234,12 +288,25 @@ class EvidenceQueue:
                 "SELECT receipt FROM outbox WHERE state = 'sent' ORDER BY seq DESC LIMIT 1").fetchone()
             oldest = self._db.execute(
                 "SELECT enqueued_at FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT 1").fetchone()
+            checked = dict(self._db.execute("SELECT state, count(*) FROM inclusion GROUP BY state").fetchall())
+        sent = int(counts.get("sent", 0))
+        broken = self.broken()
         return QueueStatus(
-            pending=int(counts.get("pending", 0)), sent=int(counts.get("sent", 0)),
+            pending=int(counts.get("pending", 0)), sent=sent,
             refused=int(counts.get("refused", 0)), set_aside=int(counts.get("set_aside", 0)),
-            last_receipt=json.loads(last[0]) if last else None, refusal=self.refusal(),
+            last_receipt=_receipt(last[0]) if last else None, refusal=self.refusal(),
             last_error=self._last_error, oldest_pending_at=oldest[0] if oldest else None,
+            unconfirmed=sent - int(checked.get("confirmed", 0)) - int(checked.get("broken", 0)),
+            broken=len(broken), first_broken=broken[0] if broken else None,
         )
+
+    def broken(self) -> list[BrokenReceipt]:
+        """Every sent record whose receipt the notary did not honour, in queue order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT o.seq, o.receipt, i.detail FROM outbox o JOIN inclusion i ON i.seq = o.seq "
+                "WHERE i.state = 'broken' ORDER BY o.seq").fetchall()
+        return [BrokenReceipt(int(seq), Receipt.parse(json.loads(rc)), str(detail)) for seq, rc, detail in rows]
 
     def refusal(self) -> Refusal | None:
         with self._lock:
@@ -298,7 +365,7 @@ class EvidenceQueue:
                 "ORDER BY seq LIMIT ?", (limit,)).fetchall()
         return [(int(s), json.loads(r), str(h), json.loads(d)) for s, r, h, d in rows]
 
-    def _submit(self, batch: list[tuple[int, dict[str, Any], str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    def _submit(self, batch: list[tuple[int, dict[str, Any], str, list[dict[str, Any]]]]) -> list[Receipt]:
         assert self.client is not None
         disclosures = [{"index": i, **d} for i, (_, _, _, ds) in enumerate(batch) for d in ds]
         with self._transaction() as db:
@@ -307,18 +374,18 @@ class EvidenceQueue:
         if len(receipts) != len(batch):
             raise NotaryError(0, f"notary answered {len(receipts)} receipts for a batch of {len(batch)}")
         for (seq, _, rh, _), receipt in zip(batch, receipts, strict=True):
-            if receipt.get("record_hash") != rh:
+            if receipt.record_hash.hex() != rh:
                 raise NotaryError(0, f"receipt for queued record #{seq} names record hash "
-                                     f"{receipt.get('record_hash')}, expected {rh}")
+                                     f"{receipt.record_hash.hex()}, expected {rh}")
         return receipts
 
     def _mark_sent(self, batch: list[tuple[int, dict[str, Any], str, list[dict[str, Any]]]],
-                   receipts: list[dict[str, Any]]) -> None:
+                   receipts: list[Receipt]) -> None:
         now = _now()
         with self._transaction() as db:
             db.executemany(
                 "UPDATE outbox SET state = 'sent', sent_at = ?, receipt = ?, disclosures = '[]' WHERE seq = ?",
-                [(now, json.dumps(rc), seq) for (seq, *_), rc in zip(batch, receipts, strict=True)],
+                [(now, json.dumps(rc.encode()), seq) for (seq, *_), rc in zip(batch, receipts, strict=True)],
             )
         if self.on_sent is not None:
             self.on_sent(receipts)
@@ -358,7 +425,62 @@ class EvidenceQueue:
             self._mark_sent(batch, receipts)
             self._last_error = None
             sent += len(batch)
+        if time.monotonic() - self._confirmed_at >= self.confirm_interval:
+            try:
+                self.confirm_sent()
+            except NotaryError as exc:
+                self._last_error = f"notary failed while checking receipts ({exc}); will retry"
+                return SendReport(sent, error=self._last_error)
+            except (httpx.HTTPError, OSError) as exc:
+                self._last_error = f"notary unreachable ({type(exc).__name__}: {exc}); will retry"
+                return SendReport(sent, error=self._last_error)
         return SendReport(sent)
+
+    def confirm_sent(self, limit: int = 1000) -> int:
+        """Check the unconfirmed receipts (oldest first, up to `limit`) against the notary's newest signed
+        checkpoint; return how many were confirmed. A broken promise marks its record `broken` (see the module's
+        note) and is logged in the status; a leaf not yet in a checkpoint waits for the next round."""
+        if self.client is None:
+            raise QueueError("this queue has no notary client")
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT o.seq, o.receipt FROM outbox o LEFT JOIN inclusion i ON i.seq = o.seq "
+                "WHERE o.state = 'sent' AND i.seq IS NULL ORDER BY o.seq LIMIT ?", (limit,)).fetchall()
+        self._confirmed_at = time.monotonic()
+        if not rows:
+            return 0
+        kept = self.get_state(_SEEN)
+        try:
+            if kept is not None and self.client.seen_note is None:
+                self.client.saw(kept)
+            checkpoint = self.client.newest_checkpoint()
+        except BrokenPromise as exc:  # no receipt can be confirmed against a forked history
+            self._mark_checked([(int(seq), "broken", 0, exc.detail) for seq, _ in rows])
+            return 0
+        if self.client.seen_note is not None and self.client.seen_note != kept:
+            self.set_state({_SEEN: self.client.seen_note})
+        checked: list[tuple[int, str, int, str | None]] = []
+        for seq, raw in rows:
+            receipt = Receipt.parse(json.loads(raw), f"receipt of queued record #{seq}")
+            if receipt.leaf_index >= checkpoint.size:
+                break  # the rest are later still: the next round
+            try:
+                self.client.check_included(receipt, checkpoint)
+            except BrokenPromise as exc:
+                checked.append((int(seq), "broken", checkpoint.size, exc.detail))
+                continue
+            checked.append((int(seq), "confirmed", checkpoint.size, None))
+        self._mark_checked(checked)
+        return sum(1 for c in checked if c[1] == "confirmed")
+
+    def _mark_checked(self, checked: list[tuple[int, str, int, str | None]]) -> None:
+        now = _now()
+        with self._transaction() as db:
+            db.executemany("INSERT INTO inclusion (seq, state, checkpoint_size, detail, checked_at) "
+                           "VALUES (?, ?, ?, ?, ?)", [(*c, now) for c in checked])
+        for c in checked:
+            if c[1] == "broken":
+                log.error("%s", next(b for b in self.broken() if b.seq == c[0]))
 
     def _isolate_refusal(self, batch: list[tuple[int, dict[str, Any], str, list[dict[str, Any]]]],
                          exc: NotaryError) -> int:
@@ -446,6 +568,10 @@ class EvidenceQueue:
                 return SendReport(total, None, report.error)
             time.sleep(delay)
             delay = min(self.backoff_max, delay * 2)
+
+
+def _receipt(stored: str | None) -> Receipt | None:
+    return Receipt.parse(json.loads(stored)) if stored else None
 
 
 def open_queue(path: Path, key: SubmitterKey, notary_url: str | None, **kw: Any) -> EvidenceQueue:

@@ -91,7 +91,7 @@ def register(
         result = hub.register(PrincipalKey.load(admin_key, admin_id))
     finally:
         hub.close()
-    typer.echo(f"registered {result['principal_id']} as {result['role']} at {result['registered_at']}")
+    typer.echo(f"registered {result.describe()}")
 
 
 @app.command("key")

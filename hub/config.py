@@ -24,6 +24,7 @@ class HubConfig:
     tail_interval: float = 0.5  # seconds between reads of the notary log for the supervision feed
     deliver_interval: float = 0.5  # seconds between webhook delivery rounds
     deadline_interval: float = 5.0  # seconds between objection deadline checks
+    inclusion_interval: float = 5.0  # seconds between checks that receipted leaves are in a signed checkpoint
     retry_base: float = 0.5  # first webhook retry delay; doubles per failure up to retry_max
     retry_max: float = 60.0
     webhook_timeout: float = 5.0

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from notary.access import registry_tables
+from verifier.receipt import Receipt
 
 
 class Base(DeclarativeBase):
@@ -255,8 +256,35 @@ class EvidenceRow(Base):
     occurred_at: Mapped[str] = mapped_column(String(40))
     leaf_hash: Mapped[str] = mapped_column(String(64))
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
-    receipt: Mapped[dict[str, Any]] = mapped_column(JSON)
+    receipt: Mapped[dict[str, Any]] = mapped_column(JSON)  # verifier.receipt.Receipt.encode()
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+    @property
+    def received_at(self) -> str:
+        """When the notary received the record, as its receipt states (read strictly)."""
+        return Receipt.parse(self.receipt, f"receipt of leaf {self.leaf_index}").received_at
+
+
+class InclusionCheck(Base):
+    """Whether the notary kept the promise of a receipt the hub holds (`hub.workflows.inclusion`): its leaf is
+    in a later signed checkpoint (`confirmed`), or it is not, or the checkpoint forks from the history seen
+    before (`broken`, with what failed). A mirrored leaf without a row is not yet confirmed."""
+
+    __tablename__ = "inclusion_checks"
+    leaf_index: Mapped[int] = mapped_column(ForeignKey("evidence.leaf_index"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # confirmed | broken
+    checkpoint_size: Mapped[int] = mapped_column(Integer)  # the checkpoint checked against (0: none held)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checked_at: Mapped[str] = mapped_column(String(40))
+
+
+class SeenCheckpoint(Base):
+    """The largest notary checkpoint the hub has verified (its signed note): every later one must extend it."""
+
+    __tablename__ = "seen_checkpoint"
+    origin: Mapped[str] = mapped_column(String(200), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text)
 
 
 class Subscription(Base):

@@ -1,5 +1,6 @@
-"""The hub's schedule (APScheduler): tail the notary log and fan out, deliver webhooks, check deadlines, and
-commit and run scheduled draws (专家预约抽取) when they are due."""
+"""The hub's schedule (APScheduler): tail the notary log and fan out, deliver webhooks, check deadlines,
+commit and run scheduled draws (专家预约抽取) when they are due, and check that the notary kept the promise of
+every receipt the hub holds."""
 
 import logging
 from typing import Any
@@ -34,7 +35,7 @@ class Jobs:
 
 
 def start_scheduler(hub: Hub) -> Jobs:
-    from hub.workflows import cases, draws, feed
+    from hub.workflows import cases, draws, feed, inclusion
 
     client = httpx.Client(timeout=hub.config.webhook_timeout, follow_redirects=False)
     scheduler = BackgroundScheduler(daemon=True, job_defaults={"coalesce": True, "max_instances": 1,
@@ -47,5 +48,7 @@ def start_scheduler(hub: Hub) -> Jobs:
                       seconds=hub.config.deadline_interval, id="deadlines")
     scheduler.add_job(_guard("scheduled draws", lambda: draws.run_scheduled(hub)), "interval",
                       seconds=hub.config.schedule_interval, id="scheduled draws")
+    scheduler.add_job(_guard("inclusion", lambda: inclusion.confirm_receipts(hub)), "interval",
+                      seconds=hub.config.inclusion_interval, id="inclusion")
     scheduler.start()
     return Jobs(scheduler, client)

@@ -36,6 +36,7 @@ from notary.access import (
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.keys import create_private_database
 from verifier.commitments import commit, new_salt
+from verifier.receipt import Receipt
 from verifier.times import format_time
 
 log = logging.getLogger("bidtrace.hub")
@@ -91,7 +92,7 @@ class Hub:
 
     # ----- lifecycle -----
 
-    def register(self, admin: PrincipalKey) -> dict[str, Any]:
+    def register(self, admin: PrincipalKey) -> Principal:
         """Bind the hub's key with the notary as the hub (signed by a notary administrator; idempotent)."""
         client = NotaryClient(self.config.notary_url, timeout=15.0, as_principal=admin)
         try:
@@ -299,9 +300,18 @@ class Hub:
         self, s: Session, session: models.EvalSession, kind: str, venue_id: str, payload: dict[str, Any],
         personal: dict[str, str] | None = None, attachments: list[dict[str, Any]] | None = None,
         salts: dict[str, bytes] | None = None,
-    ) -> dict[str, Any]:
-        """Submit one record about `session` to the notary and mirror it; return its receipt (and the record
-        submitted, under "record").
+    ) -> Receipt:
+        """Submit one record about `session` to the notary and mirror it; return its receipt (see
+        `write_with_record`)."""
+        return self.write_with_record(s, session, kind, venue_id, payload, personal, attachments, salts)[1]
+
+    def write_with_record(
+        self, s: Session, session: models.EvalSession, kind: str, venue_id: str, payload: dict[str, Any],
+        personal: dict[str, str] | None = None, attachments: list[dict[str, Any]] | None = None,
+        salts: dict[str, bytes] | None = None,
+    ) -> tuple[dict[str, Any], Receipt]:
+        """Submit one record about `session` to the notary and mirror it; return the record submitted and the
+        notary's receipt for it (checked: signed for exactly this record).
 
         `personal` maps payload fields (named `*_commitment`) to personal values: each becomes
         a `verifier.commitments` commitment under a fresh salt (or the one `salts` gives for it: a linkage),
@@ -328,18 +338,18 @@ class Hub:
         except httpx.HTTPError as exc:
             raise NotaryUnavailable(f"the notary at {self.config.notary_url} cannot be reached ({exc}); "
                                     "nothing was changed") from exc
-        leaf = int(receipt["leaf_index"])
+        leaf = receipt.leaf_index
         if s.get(models.EvidenceRow, leaf) is None:
             s.add(models.EvidenceRow(
                 leaf_index=leaf, project_id=session.project_id, session_id=session.session_id, type=kind,
-                occurred_at=record["occurred_at"], leaf_hash=receipt["leaf_hash"], record=record, receipt=receipt,
-                fanned_out=False))
+                occurred_at=record["occurred_at"], leaf_hash=receipt.leaf_hash.hex(), record=record,
+                receipt=receipt.encode(), fanned_out=False))
         log.info("%s %s of %s -> leaf %d", kind, payload.get("action") or payload.get("status") or "",
                  session.session_id, leaf)
-        return {**receipt, "record": record}
+        return record, receipt
 
     def write_registry(self, s: Session, payload: dict[str, Any], kind: str = "registry",
-                       venue_id: str | None = None) -> dict[str, Any]:
+                       venue_id: str | None = None) -> Receipt:
         """A `registry` record: a change to who or what the hub trusts (a CA, the expert pool), or another
         registration (a room's cameras). It belongs to no evaluation: its project and session are both
         "registry"."""

@@ -8,19 +8,20 @@ states at `/v1/log` on first use, kept for the client's life (so a later change 
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from notary.access import PrincipalKey, Role, SignedRequests
+from notary.access import AccessConfigError, Principal, PrincipalKey, Role, SignedRequests
 from notary.tree import batch_tree
 from verifier.canonical import canonical_bytes
 from verifier.errors import VerificationError
 from verifier.merkle import hex_hashes, leaf_hash, verify_consistency, verify_inclusion
 from verifier.note import Checkpoint, NoteKey, parse_vkey, verify_checkpoint
-from verifier.receipt import Receipt, receipt_member
+from verifier.receipt import Receipt
 from verifier.signatures import SUBMISSION_CONTEXT, batch_statement
 
 
@@ -44,23 +45,34 @@ class SubmitterKey(PrincipalKey):
         return base64.b64encode(self.sign(statement)).decode()
 
 
-def complete_receipts(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fill in the batch paths that a submission's answer leaves out: the receipts without one are the
-    members that request appended, one signed batch whose every member the answer carries."""
-    fresh = [r for r in receipts if r["batch"].get("path") is None]
-    if fresh:
-        try:
-            members = {r["batch"]["index"]: receipt_member(int(r["leaf_index"]), bytes.fromhex(r["leaf_hash"]),
-                                                           bytes.fromhex(r["record_hash"]), str(r["received_at"]))
-                       for r in fresh}
-        except (KeyError, TypeError, ValueError, VerificationError) as exc:
-            raise NotaryError(502, f"the notary's answer holds a malformed receipt: {exc}") from exc
-        if sorted(members) != list(range(fresh[0]["batch"]["size"])):
-            raise NotaryError(502, "the notary's answer does not carry every leaf hash of its signed batch")
-        _, paths = batch_tree([members[i] for i in range(fresh[0]["batch"]["size"])])
-        for receipt in fresh:
-            receipt["batch"]["path"] = [h.hex() for h in paths[receipt["batch"]["index"]]]
-    return receipts
+def complete_receipts(answer: Any) -> list[Receipt]:
+    """Read a submission answer's receipts strictly and fill in the batch paths it leaves out: the receipts
+    without one are the members that request appended, one signed batch whose every member the answer
+    carries."""
+    if not isinstance(answer, list):
+        raise NotaryError(502, f"the notary's answer holds no list of receipts, got {type(answer).__name__}")
+    try:
+        receipts = [Receipt.parse(r, f"receipt #{i}", with_path=not _pathless(r)) for i, r in enumerate(answer)]
+    except VerificationError as exc:
+        raise NotaryError(502, f"the notary's answer holds a malformed receipt: {exc}") from exc
+    fresh = [r for r, raw in zip(receipts, answer, strict=True) if _pathless(raw)]
+    if not fresh:
+        return receipts
+    size = fresh[0].batch_size
+    try:
+        members = {r.batch_index: r.member for r in fresh}
+    except VerificationError as exc:
+        raise NotaryError(502, f"the notary's answer holds a malformed receipt: {exc}") from exc
+    if sorted(members) != list(range(size)):
+        raise NotaryError(502, "the notary's answer does not carry every leaf hash of its signed batch")
+    _, paths = batch_tree([members[i] for i in range(size)])
+    return [replace(r, batch_path=tuple(paths[r.batch_index])) if _pathless(raw) else r
+            for r, raw in zip(receipts, answer, strict=True)]
+
+
+def _pathless(raw: Any) -> bool:
+    """A receipt of the answer written without its batch path (`Receipt.encode(with_path=False)`)."""
+    return isinstance(raw, dict) and isinstance(raw.get("batch"), dict) and "path" not in raw["batch"]
 
 
 class NotaryError(Exception):
@@ -68,6 +80,14 @@ class NotaryError(Exception):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class BrokenPromise(NotaryError):
+    """The notary broke its promise: a receipt's leaf is not in its signed checkpoint, or its checkpoints do not
+    lie on one history (it equivocated). Not a transient failure; the evidence is to be kept and shown."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(502, detail)
 
 
 class NotaryClient:
@@ -83,6 +103,7 @@ class NotaryClient:
         self._submitters: dict[str, SignedRequests] = {}
         self._notary = (notary_key, log_id) if notary_key is not None and log_id is not None else None
         self._seen: Checkpoint | None = None  # the largest checkpoint this client has verified
+        self._seen_note: str | None = None  # and its signed note
 
     def notary_identity(self) -> tuple[NoteKey, str]:
         """The notary's checkpoint key and log id that receipts are checked against."""
@@ -94,42 +115,49 @@ class NotaryClient:
                 raise NotaryError(502, f"the notary states no usable checkpoint key: {exc}") from exc
         return self._notary
 
-    def check_receipts(self, records: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> list[Receipt]:
+    def check_receipts(self, records: list[dict[str, Any]], receipts: list[Receipt]) -> None:
         """Raise NotaryError unless there is one receipt per record, each signed by the notary for that record."""
         key, log_id = self.notary_identity()
         if len(receipts) != len(records):
             raise NotaryError(502, f"the notary answered {len(receipts)} receipts for {len(records)} records")
-        checked = []
         for i, (record, receipt) in enumerate(zip(records, receipts, strict=True)):
             try:
-                parsed = Receipt.parse(receipt, f"receipt #{i}")
-                parsed.verify(key, log_id)
+                receipt.verify(key, log_id)
             except VerificationError as exc:
                 raise NotaryError(502, f"the notary's receipt for record {i} does not hold: {exc}") from exc
-            if not parsed.covers(record):
+            if not receipt.covers(record):
                 raise NotaryError(502, f"the notary's receipt for record {i} is for another record")
-            checked.append(parsed)
-        return checked
 
-    def check_included(self, receipt: Receipt) -> Checkpoint:
-        """Raise NotaryError unless the notary's newest checkpoint, signed by its key and consistent with every
-        checkpoint this client saw before, includes the receipt's leaf; return that checkpoint.
-
-        A receipt is only a promise; this is the check that the promise was kept, and that the notary shows
-        this client one history (an equivocating notary would have to fork between two calls)."""
-        key, log_id = self.notary_identity()
-        try:
-            receipt.verify(key, log_id)
-        except VerificationError as exc:
-            raise NotaryError(502, f"the receipt does not hold: {exc}") from exc
+    def newest_checkpoint(self) -> Checkpoint:
+        """The notary's newest checkpoint; raise BrokenPromise unless it is signed by the notary's key and
+        consistent with every checkpoint this client saw before (an equivocating notary would have to fork
+        between two calls)."""
+        key, _ = self.notary_identity()
         answer = self.get("/v1/checkpoint")
         try:
             checkpoint = verify_checkpoint(str(answer["note"]), key)
         except (KeyError, TypeError, VerificationError) as exc:
-            raise NotaryError(502, f"the notary's checkpoint does not hold: {exc}") from exc
+            raise BrokenPromise(f"the notary's checkpoint does not hold: {exc}") from exc
         if checkpoint.origin != key.name:
-            raise NotaryError(502, f"the notary's checkpoint is of origin {checkpoint.origin!r:.60}, not {key.name!r}")
+            raise BrokenPromise(f"the notary's checkpoint is of origin {checkpoint.origin!r:.60}, not {key.name!r}")
         self._check_consistent(checkpoint)
+        if self._seen is checkpoint:
+            self._seen_note = str(answer["note"])
+        return checkpoint
+
+    def check_included(self, receipt: Receipt, checkpoint: Checkpoint | None = None) -> Checkpoint:
+        """Raise unless `checkpoint` (by default the notary's newest, see `newest_checkpoint`) includes the
+        receipt's leaf; return that checkpoint. A receipt is only a promise; this is the check that it was kept.
+
+        NotaryError 409: the leaf is not yet in the checkpoint (ask again within the log's maximum merge
+        delay). BrokenPromise: the receipt, the checkpoint or the inclusion proof does not hold."""
+        key, log_id = self.notary_identity()
+        try:
+            receipt.verify(key, log_id)
+        except VerificationError as exc:
+            raise BrokenPromise(f"the receipt for leaf {receipt.leaf_index} does not hold: {exc}") from exc
+        if checkpoint is None:
+            checkpoint = self.newest_checkpoint()
         if checkpoint.size <= receipt.leaf_index:
             raise NotaryError(409, f"leaf {receipt.leaf_index} is not yet in a checkpoint (newest has size "
                                    f"{checkpoint.size}); ask again within the log's maximum merge delay")
@@ -138,8 +166,30 @@ class NotaryClient:
             verify_inclusion(receipt.leaf_hash, receipt.leaf_index, checkpoint.size,
                              hex_hashes("inclusion proof", proof.get("proof")), checkpoint.root)
         except (AttributeError, VerificationError) as exc:
-            raise NotaryError(502, f"leaf {receipt.leaf_index} of the receipt is not in the notary's checkpoint of "
-                                   f"size {checkpoint.size}: {exc}") from exc
+            raise BrokenPromise(f"leaf {receipt.leaf_index} of the receipt is not in the notary's checkpoint of "
+                                f"size {checkpoint.size}: {exc}") from exc
+        return checkpoint
+
+    @property
+    def seen(self) -> Checkpoint | None:
+        """The largest checkpoint this client has verified."""
+        return self._seen
+
+    @property
+    def seen_note(self) -> str | None:
+        """The signed note of the largest checkpoint this client has verified, for its owner to keep (`saw`)."""
+        return self._seen_note
+
+    def saw(self, note: str) -> Checkpoint:
+        """Take a checkpoint note this client's owner verified before (kept across restarts) as seen: every
+        later checkpoint must be consistent with it. Raise BrokenPromise if it is not the notary's."""
+        key, _ = self.notary_identity()
+        try:
+            checkpoint = verify_checkpoint(note, key)
+        except VerificationError as exc:
+            raise BrokenPromise(f"the checkpoint kept from before does not hold: {exc}") from exc
+        if self._seen is None or checkpoint.size > self._seen.size:
+            self._seen, self._seen_note = checkpoint, note
         return checkpoint
 
     def _check_consistent(self, checkpoint: Checkpoint) -> None:
@@ -156,8 +206,8 @@ class NotaryClient:
                                older.root, newer.root)
         except (AttributeError, VerificationError) as exc:
             self._seen = seen
-            raise NotaryError(502, f"the notary's checkpoint of size {checkpoint.size} is not consistent with the "
-                                   f"one of size {seen.size} it showed before: {exc}") from exc
+            raise BrokenPromise(f"the notary's checkpoint of size {checkpoint.size} is not consistent with the "
+                                f"one of size {seen.size} it showed before: {exc}") from exc
 
     def close(self) -> None:
         self._http.close()
@@ -172,9 +222,10 @@ class NotaryClient:
         return response.json() if response.headers.get("content-type", "").startswith("application/json") else response
 
     def register(self, key: PrincipalKey, role: str, venue_id: str | None = None, function: str | None = None,
-                 projects: list[str] | None = None) -> dict[str, Any]:
+                 projects: list[str] | None = None) -> Principal:
         """Bind a principal (needs a notary administrator's key). `role` "hub" means the coordination hub
-        (hub_operator); a device needs its venue and function ("recorder", "checkin", "signing_pad")."""
+        (hub_operator); a device needs its venue and function ("recorder", "checkin", "signing_pad"). Returns
+        the principal as the notary bound it (its answer read strictly), which must be this key in this role."""
         role = {"hub": Role.HUB_OPERATOR.value}.get(role, role)
         body: dict[str, Any] = {"principal_id": key.principal_id, "role": role, "public_key": key.public_pem()}
         if venue_id is not None:
@@ -183,12 +234,23 @@ class NotaryClient:
             body["function"] = function
         if projects:
             body["projects"] = projects
-        result: dict[str, Any] = self._check(self._http.post("/v1/principals", json=body))
-        return result
+        answer = self._check(self._http.post("/v1/principals", json=body))
+        if not isinstance(answer, dict) or not isinstance(answer.get("registered_at"), str):
+            raise NotaryError(502, "the notary's answer to a binding is not a principal with its registered_at")
+        try:
+            bound = Principal.parse({k: v for k, v in answer.items() if k != "registered_at"}, "the notary's answer")
+        except AccessConfigError as exc:
+            raise NotaryError(502, f"the notary's answer to a binding does not hold: {exc}") from exc
+        if (bound.principal_id, bound.role.value, bound.public_key) != (key.principal_id, role, key.public_pem()):
+            raise NotaryError(502, f"the notary answered the binding of {bound.describe()}, not of "
+                                   f"{key.principal_id} as {role} with this key")
+        return bound
 
     def submit(
         self, submitter: SubmitterKey, records: list[dict[str, Any]], disclosures: list[dict[str, Any]] | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Receipt]:
+        """Submit one signed batch; return its receipts, one per record in order, each checked (signed by the
+        notary for exactly that record). A receipt is a promise: `check_included` checks it was kept."""
         body = {
             "submitter": submitter.submitter_id,
             "records": records,
@@ -201,7 +263,8 @@ class NotaryClient:
             auth = self._submitters[submitter.submitter_id] = SignedRequests(submitter)
         response = self._http.post("/v1/records", content=content, headers={"content-type": "application/json"},
                                    auth=auth)
-        receipts: list[dict[str, Any]] = complete_receipts(self._check(response)["receipts"])
+        answer = self._check(response)
+        receipts = complete_receipts(answer.get("receipts") if isinstance(answer, dict) else None)
         self.check_receipts(records, receipts)
         return receipts
 

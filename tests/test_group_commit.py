@@ -17,7 +17,7 @@ from notary.service import Notary
 from tests.conftest import ADMIN, CONFIGURED, Participants, entry_of, incident, make_config, segment
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
-from verifier.receipt import Receipt, verify_receipt
+from verifier.receipt import Receipt
 
 
 def _commit_counts(url: str) -> tuple[int, int]:
@@ -61,9 +61,9 @@ def test_concurrent_submissions_share_commits_and_every_ack_is_present(tmp_path:
                     for n in range(per_client):  # one record per POST, the next only after the ack
                         record = segment(1000 * c + n, device=cameras[c].submitter_id)
                         (receipt,) = http.submit(cameras[c], [record])
-                        verify_receipt(receipt, notary.key.note_key, "province")
+                        receipt.verify(notary.key.note_key, "province")
                         with lock:
-                            acked[receipt["leaf_index"]] = (c, record)
+                            acked[receipt.leaf_index] = (c, record)
                 except BaseException as exc:  # surfaced below
                     errors.append(exc)
                 finally:
@@ -117,7 +117,7 @@ def test_a_revoked_key_is_refused_inside_the_group_without_failing_the_others(sq
             assert exc.status == 403 and "revoked" in exc.detail
         (receipt,) = client.submit(people.camera, [segment(1)])
         client.close()
-    assert receipt["leaf_index"] == CONFIGURED + 1 and log.size == CONFIGURED + 2
+    assert receipt.leaf_index == CONFIGURED + 1 and log.size == CONFIGURED + 2
 
 
 def test_resubmissions_within_one_group_append_once(sqlite_notary: Notary) -> None:
@@ -151,4 +151,4 @@ def test_a_failing_database_answers_503_and_a_resubmission_then_appends(sqlite_n
             conn.exec_driver_sql("ALTER TABLE leaves_away RENAME TO leaves")
         (receipt,) = client.submit(people.hub, [incident(0)])
         client.close()
-    assert receipt["leaf_index"] == CONFIGURED and sqlite_notary.log.size == CONFIGURED + 1
+    assert receipt.leaf_index == CONFIGURED and sqlite_notary.log.size == CONFIGURED + 1

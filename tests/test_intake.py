@@ -98,7 +98,7 @@ def test_the_intake_answers_as_the_route_does(served: Any) -> None:
         answers.append(response.json())
         receipts = complete_receipts(response.json()["receipts"])
         client.check_receipts(records, receipts)  # signed by the notary, over these records' bytes
-        assert [json.loads(entry_of(notary, r["leaf_index"]))["record"] for r in receipts] == records
+        assert [json.loads(entry_of(notary, r.leaf_index))["record"] for r in receipts] == records
     assert [sorted(a) for a in answers] == [["appended", "duplicates", "receipts"]] * 2
     assert [(a["appended"], a["duplicates"]) for a in answers] == [(2, 0), (2, 0)]
     assert [sorted(r) for r in answers[0]["receipts"]] == [sorted(r) for r in answers[1]["receipts"]]

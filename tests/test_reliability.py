@@ -78,7 +78,7 @@ class _Camera:
             except (httpx.HTTPError, NotaryError):
                 return
             for record, receipt in zip(self.pending, receipts, strict=True):
-                self.acked[receipt["leaf_index"]] = record
+                self.acked[receipt.leaf_index] = record
             self.pending = None
 
 
@@ -113,7 +113,7 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) 
     for camera in cameras:
         if camera.pending is not None:
             for record, receipt in zip(camera.pending, admin.submit(camera.key, camera.pending), strict=True):
-                camera.acked[receipt["leaf_index"]] = record
+                camera.acked[receipt.leaf_index] = record
     try:
         wait_until(lambda: admin.get("/healthz")["anchor_lag"] == 0, 60, "the backlog to be anchored")
         health = admin.get("/healthz")

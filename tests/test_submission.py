@@ -47,7 +47,7 @@ def test_batch_signed_once_proves_each_records_submitter_on_its_own(api: Any) ->
     notary, client, people = api
     records = [segment(i) for i in range(37)]
     receipts = client.submit(people.camera, records)
-    assert [r["leaf_index"] for r in receipts] == list(range(CONFIGURED, CONFIGURED + 37))
+    assert [r.leaf_index for r in receipts] == list(range(CONFIGURED, CONFIGURED + 37))
     key = load_public_key(people.camera.public_pem())
     for i in (0, 17, 36):
         entry = parse_entry(entry_of(notary, CONFIGURED + i))
@@ -62,10 +62,9 @@ def test_receipts_are_signed_by_the_notary_and_match_the_leaves(api: Any) -> Non
     notary, client, people = api
     receipts = client.submit(people.hub, [incident(i) for i in range(5)])
     for r in receipts:
-        verify_receipt(r, notary.key.note_key, "province")
-        assert r["record_hash"] == parse_entry(entry_of(notary, r["leaf_index"])).record_hash.hex()
-    forged = dict(receipts[0], leaf_index=3, leaf_hash=receipts[3]["leaf_hash"])
-    forged["batch"] = receipts[0]["batch"]
+        r.verify(notary.key.note_key, "province")
+        assert r.record_hash == parse_entry(entry_of(notary, r.leaf_index)).record_hash
+    forged = dict(receipts[0].encode(), leaf_index=3, leaf_hash=receipts[3].leaf_hash.hex())
     with pytest.raises(SignatureError):
         verify_receipt(forged, notary.key.note_key, "province")
 
@@ -75,7 +74,7 @@ def test_resubmitted_record_gets_the_same_receipt_and_no_second_leaf(api: Any) -
     first = client.submit(people.hub, [incident(1), incident(2)])
     again = client.submit(people.hub, [incident(2), incident(3), incident(1), incident(3)])
     assert again[0] == first[1] and again[2] == first[0]
-    assert again[1] == again[3] and again[1]["leaf_index"] == CONFIGURED + 2
+    assert again[1] == again[3] and again[1].leaf_index == CONFIGURED + 2
     assert notary.log.size == CONFIGURED + 3
     response = client._http.post("/v1/records", auth=SignedRequests(people.hub), json={
         "submitter": "hub-1", "records": [incident(1)], "signature": people.hub.sign_batch([incident(1)])})
@@ -157,8 +156,8 @@ def test_personal_data_enters_only_as_a_commitment_and_disclosures_must_open_it(
     assert err.value.status == 422 and "does not open its commitment" in err.value.detail
     right = [{"index": 0, "field": "expert_commitment", "salt": salt.hex(), "value": "370102197001011234"}]
     receipt = client.submit(people.station, [checkin], right)[0]
-    assert b"370102197001011234" not in entry_of(notary, receipt["leaf_index"])
-    assert notary.log.disclosures(receipt["leaf_index"])[0]["value"] == "370102197001011234"
+    assert b"370102197001011234" not in entry_of(notary, receipt.leaf_index)
+    assert notary.log.disclosures(receipt.leaf_index)[0]["value"] == "370102197001011234"
 
 
 def test_acknowledged_records_are_in_the_database_when_the_answer_arrives(api: Any) -> None:
@@ -169,7 +168,7 @@ def test_acknowledged_records_are_in_the_database_when_the_answer_arrives(api: A
         from sqlalchemy import text
         assert conn.execute(text("SELECT count(*) FROM leaves")).scalar() == CONFIGURED + 20
     fresh.dispose()
-    assert receipts[-1]["leaf_index"] == CONFIGURED + 19
+    assert receipts[-1].leaf_index == CONFIGURED + 19
 
 
 def test_proofs_from_the_api_verify_against_the_signed_checkpoint(api: Any) -> None:
@@ -258,5 +257,5 @@ def test_disclosed_values_round_trip_exactly(api: Any) -> None:
         "photo_sha256": None, "faces_detected": None}}
     receipt = client.submit(people.station, [checkin],
                             [{"index": 0, "field": "expert_commitment", "salt": salt.hex(), "value": value}])[0]
-    assert notary.log.disclosures(receipt["leaf_index"]) == [
+    assert notary.log.disclosures(receipt.leaf_index) == [
         {"field": "expert_commitment", "salt": salt.hex(), "value": value}]

@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -18,7 +17,7 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.server import free_port
 from notary.service import Notary
 from tests.conftest import ADMIN, CONFIGURED, admin_access, incident, make_config, wait_until
-from verifier.receipt import verify_receipt
+from verifier.receipt import Receipt
 
 
 def test_concurrent_appends_through_several_workers(tmp_path: Path, database_url: str) -> None:
@@ -37,7 +36,7 @@ def test_concurrent_appends_through_several_workers(tmp_path: Path, database_url
         admin = NotaryClient(url, as_principal=ADMIN)
         for hub in hubs:  # registered through whichever worker answers; used through the others
             admin.register(hub, "hub")
-        receipts: list[dict[str, Any]] = []
+        receipts: list[Receipt] = []
         errors: list[BaseException] = []
         lock = threading.Lock()
 
@@ -62,7 +61,7 @@ def test_concurrent_appends_through_several_workers(tmp_path: Path, database_url
         for t in threads:
             t.join(timeout=120)
         assert not errors, errors
-        leaves = sorted(r["leaf_index"] for r in receipts)
+        leaves = sorted(r.leaf_index for r in receipts)
         # after the registry records of the administrator's binding and of the four hubs'
         first = CONFIGURED + 4
         assert leaves == list(range(first, first + len(leaves))), "leaf indexes must be unique and without gaps"
@@ -82,7 +81,7 @@ def test_concurrent_appends_through_several_workers(tmp_path: Path, database_url
     notary = Notary(make_config(data, database_url))
     try:
         for r in receipts:
-            verify_receipt(r, notary.key.note_key, "province")
+            r.verify(notary.key.note_key, "province")
         for project in ("P-0", "P-1", "P-2"):
             seqs = [json.loads(e)["project_seq"] for _, e in notary.log.entries(limit=1000, project_id=project)]
             assert seqs == list(range(len(seqs)))

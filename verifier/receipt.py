@@ -47,6 +47,34 @@ def receipt_statement(log_id: str, batch_size: int, root: bytes) -> bytes:
 
 
 _FIELDS = frozenset({"log_id", "leaf_index", "leaf_hash", "record_hash", "received_at", "batch", "signature"})
+_BATCH = frozenset({"size", "index", "path"})
+
+_HEX64_SCHEMA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+JSON_SCHEMA: dict[str, Any] = {
+    "title": "Receipt",
+    "description": "verifier.receipt.Receipt as its encode() writes it and its parse() reads it (scheme "
+                   "bidtrace/receipt/v2). A POST /v1/records answer leaves out the batch path of the receipts "
+                   "that request appended: it carries every member of their batch, so the path follows.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": sorted(_FIELDS),
+    "properties": {
+        "log_id": {"type": "string"},
+        "leaf_index": {"type": "integer", "minimum": 0},
+        "leaf_hash": _HEX64_SCHEMA,
+        "record_hash": _HEX64_SCHEMA,
+        "received_at": {"type": "string", "description": "RFC 3339 UTC time the notary received the record"},
+        "batch": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["index", "size"],
+            "properties": {"size": {"type": "integer", "minimum": 1}, "index": {"type": "integer", "minimum": 0},
+                           "path": {"type": "array", "items": _HEX64_SCHEMA,
+                                    "description": "the receipt member's inclusion path in the signed batch"}},
+        },
+        "signature": {"type": "string", "description": "base64 Ed25519 signature of the notary over the batch"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -76,9 +104,12 @@ class Receipt:
                 "signature": base64.b64encode(self.signature).decode()}
 
     @classmethod
-    def parse(cls, value: Any, what: str = "receipt") -> "Receipt":
+    def parse(cls, value: Any, what: str = "receipt", with_path: bool = True) -> "Receipt":
+        """Read a receipt strictly. `with_path=False` reads the form `encode(with_path=False)` writes (its
+        batch has no path; the value's path is empty until `notary.client.complete_receipts` computes it)."""
         value = exact_object(value, what, _FIELDS)
-        batch = exact_object(value["batch"], f"{what} batch", {"size", "index", "path"})
+        batch = exact_object(value["batch"], f"{what} batch", _BATCH if with_path else _BATCH - {"path"})
+        path = listed(batch, "path", what) if with_path else []
         try:
             signature = base64.b64decode(text(value, "signature", what), validate=True)
         except binascii.Error as exc:
@@ -87,7 +118,7 @@ class Receipt:
                    hex64(value["leaf_hash"], f"{what} leaf_hash"), hex64(value["record_hash"], f"{what} record_hash"),
                    utc_text(value["received_at"], f"{what} received_at"), count(batch, "size", f"{what} batch"),
                    count(batch, "index", f"{what} batch"),
-                   tuple(hex64(h, f"{what} batch path[{i}]") for i, h in enumerate(listed(batch, "path", what))),
+                   tuple(hex64(h, f"{what} batch path[{i}]") for i, h in enumerate(path)),
                    signature)
 
     def verify(self, notary: NoteKey, log_id: str) -> None:

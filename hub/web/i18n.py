@@ -147,6 +147,8 @@ ALARM_NAMES: dict[str, tuple[str, str]] = {
     "anchor_lag": ("锚定滞后", "anchor lag"),
     "venue_offline": ("场地离线", "venue offline"),
     "notary_unreachable": ("公证服务不可达", "notary unreachable"),
+    "receipt_not_included": ("回执未兑现", "receipt not kept"),
+    "receipt_unconfirmed": ("回执逾期未入检查点", "receipt not in a checkpoint"),
 }
 
 

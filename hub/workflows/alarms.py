@@ -32,7 +32,7 @@ class Alarm:
     """One thing a supervisor should look at: `kind` names it, `subject` what it is about, `detail` the facts."""
 
     kind: str  # recording_gap | recorder_silent | late_checkin | missing_checkin | objection_overdue |
-    #            anchor_lag | venue_offline | notary_unreachable
+    #            anchor_lag | venue_offline | notary_unreachable | receipt_not_included | receipt_unconfirmed
     subject: str
     detail: str
     leaf_index: int | None = None
@@ -67,6 +67,14 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+def _received(row: db.EvidenceRow) -> str:
+    """The receipt time of a mirrored leaf (its receipt read strictly), or what is wrong with the hub's copy."""
+    try:
+        return row.received_at
+    except MalformedInput as exc:
+        return f"(unreadable receipt: {exc})"
+
+
 def cameras(s: Session, session_id: str, venue_id: str | None = None) -> list[CameraHealth]:
     """Each camera of the session (of `venue_id` only, if given), from its recording_segment records."""
     query = select(db.EvidenceRow).where(db.EvidenceRow.session_id == session_id,
@@ -91,8 +99,8 @@ def cameras(s: Session, session_id: str, venue_id: str | None = None) -> list[Ca
                 health.gaps.append(f"{before.get('end')} → {payload.get('start')}")
         previous[camera] = payload
         health.last_end = str(payload.get("end"))
-        health.last_received = str(row.receipt.get("received_at"))
-        end, received = _time(payload.get("end")), _time(row.receipt.get("received_at"))
+        health.last_received = _received(row)
+        end, received = _time(payload.get("end")), _time(_received(row))
         if end is not None and received is not None:
             health.delay_seconds = round((received - end).total_seconds(), 1)
     return sorted(by_camera.values(), key=lambda c: (c.venue_id, c.camera_id))
@@ -127,6 +135,7 @@ def session_alarms(hub: Hub, s: Session, session: db.EvalSession, anchor: Anchor
                        .order_by(db.Incident.incident_id)):
         alarms.append(Alarm("venue_offline", i.venue_id, f"{i.kind} {i.started_at}", i.leaves[0] if i.leaves else None))
     alarms += _anchor_alarms(s, session, anchor, now)
+    alarms += _inclusion_alarms(s, session, anchor, now)
     return alarms
 
 
@@ -167,9 +176,38 @@ def _anchor_alarms(s: Session, session: db.EvalSession, anchor: AnchorState | No
                        .order_by(db.EvidenceRow.leaf_index)).first()
     if oldest is None:
         return []
-    received = _time(oldest.receipt.get("received_at"))
+    received = _time(_received(oldest))
     if received is None or (now - received).total_seconds() <= anchor.max_merge_delay:
         return []
     return [Alarm("anchor_lag", f"leaf {oldest.leaf_index}",
-                  f"{oldest.receipt.get('received_at')}; anchored {anchor.anchored_size}/{anchor.size}",
+                  f"{_received(oldest)}; anchored {anchor.anchored_size}/{anchor.size}",
                   oldest.leaf_index)]
+
+
+def _inclusion_alarms(s: Session, session: db.EvalSession, anchor: AnchorState | None,
+                      now: datetime) -> list[Alarm]:
+    """The notary's promise checked by the hub (`hub.workflows.inclusion`): each receipt of the session whose
+    leaf the notary's checkpoint does not hold (or whose checkpoint forked) is an alarm naming the leaf and the
+    receipt; so is the oldest receipt not yet seen in a checkpoint after the log's maximum merge delay."""
+    alarms = []
+    for row, check in s.execute(select(db.EvidenceRow, db.InclusionCheck)
+                                .join(db.InclusionCheck, db.InclusionCheck.leaf_index == db.EvidenceRow.leaf_index)
+                                .where(db.EvidenceRow.session_id == session.session_id,
+                                       db.InclusionCheck.status == "broken")
+                                .order_by(db.EvidenceRow.leaf_index)):
+        alarms.append(Alarm("receipt_not_included", f"leaf {row.leaf_index}",
+                            f"{row.type} receipt of {_received(row)}, leaf hash {row.leaf_hash}: "
+                            f"{check.detail}", row.leaf_index))
+    if anchor is None:
+        return alarms
+    oldest = s.scalars(select(db.EvidenceRow).where(
+        db.EvidenceRow.session_id == session.session_id,
+        db.EvidenceRow.leaf_index.not_in(select(db.InclusionCheck.leaf_index)))
+        .order_by(db.EvidenceRow.leaf_index)).first()
+    received = _time(_received(oldest)) if oldest is not None else None
+    if oldest is not None and received is not None and (now - received).total_seconds() > anchor.max_merge_delay:
+        alarms.append(Alarm("receipt_unconfirmed", f"leaf {oldest.leaf_index}",
+                            f"{oldest.type} receipt of {_received(oldest)}, leaf hash "
+                            f"{oldest.leaf_hash}: not in a signed checkpoint of the notary after the log's maximum "
+                            f"merge delay ({anchor.max_merge_delay} s)", oldest.leaf_index))
+    return alarms

@@ -85,7 +85,7 @@ def register_cameras(hub: Hub, venue_id: str, room: str, body: CamerasIn) -> dic
         _room_of(s, venue_id, room)
         receipt = hub.write_registry(s, inventory.encode(), kind="camera_inventory", venue_id=venue_id)
         s.merge(db.RoomCameras(venue_id=venue_id, room=room, inventory=inventory.encode(),
-                               registry_leaf=receipt["leaf_index"]))
+                               registry_leaf=receipt.leaf_index))
         booked = s.scalars(select(db.Booking).where(
             db.Booking.venue_id == venue_id, db.Booking.room == room,
             db.Booking.status.in_(("reserved", "confirmed")))).all()
@@ -96,7 +96,7 @@ def register_cameras(hub: Hub, venue_id: str, room: str, body: CamerasIn) -> dic
                 _log_cameras(hub, s, session, booking)
                 sessions.append(session.session_id)
         s.commit()
-        return {**cameras_view(venue_id, inventory), "registry_leaf": receipt["leaf_index"],
+        return {**cameras_view(venue_id, inventory), "registry_leaf": receipt.leaf_index,
                 "sessions": sorted(sessions)}
 
 
@@ -165,7 +165,7 @@ def create_session(hub: Hub, body: SessionIn) -> dict[str, Any]:
             start_utc=start, end_utc=end, status="reserved", history=[])
         receipt = hub.write(s, session, "booking", body.main_venue_id,
                             _payload(booking, "reserved", tenderer_id=body.tenderer_id))
-        booking.history = [{"action": "reserved", "leaf": receipt["leaf_index"]}]
+        booking.history = [{"action": "reserved", "leaf": receipt.leaf_index}]
         s.add(booking)
         _log_cameras(hub, s, session, booking)
         s.commit()
@@ -191,7 +191,7 @@ def offer(hub: Hub, session_id: str, body: OfferIn) -> dict[str, Any]:
             venue_id=body.venue_id, room=body.room, slot_start=slot_start, slot_end=slot_end, start_utc=start,
             end_utc=end, status="offered", history=[])
         receipt = hub.write(s, session, "booking", session.main_venue_id, _payload(booking, "offered"))
-        booking.history = [{"action": "offered", "leaf": receipt["leaf_index"]}]
+        booking.history = [{"action": "offered", "leaf": receipt.leaf_index}]
         s.add(booking)
         s.commit()
         return booking_view(booking)
@@ -218,7 +218,7 @@ def act(hub: Hub, booking_id: str, action: str, body: BookingActionIn, by_venue:
         actor = by_venue or booking.main_venue_id
         receipt = hub.write(s, session, "booking", actor, _payload(booking, PAST[action], body.reason))
         booking.status = PAST[action]
-        booking.history = [*booking.history, {"action": PAST[action], "leaf": receipt["leaf_index"]}]
+        booking.history = [*booking.history, {"action": PAST[action], "leaf": receipt.leaf_index}]
         if booking.status == "confirmed":
             _log_cameras(hub, s, session, booking)
         s.commit()
@@ -244,7 +244,7 @@ def change(hub: Hub, booking_id: str, body: BookingChangeIn) -> dict[str, Any]:
         else:
             session.room, session.slot_start, session.slot_end = room, slot_start, slot_end
             _log_cameras(hub, s, session, booking)
-        booking.history = [*booking.history, {"action": "changed", "leaf": receipt["leaf_index"]}]
+        booking.history = [*booking.history, {"action": "changed", "leaf": receipt.leaf_index}]
         s.commit()
         return booking_view(booking)
 

@@ -121,9 +121,10 @@ def _write_filing(hub: Hub, s: Session, session: db.EvalSession, kind: str, case
                   payload: dict[str, Any], filed_by: str) -> None:
     """Log a filing with who filed it as a commitment (the opening goes to the notary only); keep the case."""
     payload.pop("filed_by_commitment")
-    receipt = hub.write(s, session, kind, session.main_venue_id, payload, personal={"filed_by_commitment": filed_by})
-    case.filed_by_commitment = receipt["record"]["payload"]["filed_by_commitment"]
-    case.leaves = [receipt["leaf_index"]]
+    record, receipt = hub.write_with_record(s, session, kind, session.main_venue_id, payload,
+                                            personal={"filed_by_commitment": filed_by})
+    case.filed_by_commitment = record["payload"]["filed_by_commitment"]
+    case.leaves = [receipt.leaf_index]
     s.add(case)
     s.commit()
 
@@ -199,8 +200,8 @@ def step_objection(hub: Hub, objection_id: str, action: str, body: ObjectionStep
         receipt = hub.write(s, session, "objection", acting, _objection_record(o, None, answer, answered_by))
         if answered_by is not None and p is not None:
             o.answers = [*o.answers, {"by": answered_by, "role": str(p.role), "answer": answer,
-                                      "leaf": receipt["leaf_index"]}]
-        o.leaves = [*o.leaves, receipt["leaf_index"]]
+                                      "leaf": receipt.leaf_index}]
+        o.leaves = [*o.leaves, receipt.leaf_index]
         s.commit()
         return objection_view(o)
 
@@ -282,7 +283,7 @@ def step_complaint(hub: Hub, complaint_id: str, action: str, body: ComplaintStep
             c.decision = body.text
         c.status = target
         receipt = hub.write(s, session, "complaint", session.main_venue_id, _complaint_record(c))
-        c.leaves = [*c.leaves, receipt["leaf_index"]]
+        c.leaves = [*c.leaves, receipt.leaf_index]
         s.commit()
         return complaint_view(c)
 
@@ -330,7 +331,7 @@ def check_deadlines(hub: Hub) -> list[str]:
 
 def _alarm(hub: Hub, s: Session, session_id: str, kind: str, venue_id: str, payload: dict[str, Any]) -> int:
     session = hub.get(s, db.EvalSession, session_id, "session")
-    return int(hub.write(s, session, kind, venue_id, payload)["leaf_index"])
+    return hub.write(s, session, kind, venue_id, payload).leaf_index
 
 
 def alarms(hub: Hub) -> list[dict[str, Any]]:
@@ -412,12 +413,12 @@ def record_misconduct(hub: Hub, body: MisconductIn) -> dict[str, Any]:
         payload = _case_record(m).encode()
         payload.pop("subject_commitment")
         payload.pop("linkage_commitment")
-        receipt = hub.write(s, session, "misconduct", session.main_venue_id, payload,
-                            personal={"subject_commitment": party, "linkage_commitment": party},
-                            salts={"linkage_commitment": keys.salt(group, party)})
-        written = receipt["record"]["payload"]
+        record, receipt = hub.write_with_record(s, session, "misconduct", session.main_venue_id, payload,
+                                                personal={"subject_commitment": party, "linkage_commitment": party},
+                                                salts={"linkage_commitment": keys.salt(group, party)})
+        written = record["payload"]
         m.subject_commitment, m.linkage_commitment = written["subject_commitment"], written["linkage_commitment"]
-        m.leaves = [receipt["leaf_index"]]
+        m.leaves = [receipt.leaf_index]
         s.add(m)
         s.commit()
         return misconduct_view(m)
@@ -444,7 +445,7 @@ def step_misconduct(hub: Hub, case_id: str, action: str, body: MisconductStepIn)
             m.delivery, m.forwarded_to = _deliver(hub, s, m, body), body.supervisor
         m.status = target
         receipt = hub.write(s, session, "misconduct", m.venue_id, _case_record(m).encode())
-        m.leaves = [*m.leaves, receipt["leaf_index"]]
+        m.leaves = [*m.leaves, receipt.leaf_index]
         s.commit()
         return misconduct_view(m)
 

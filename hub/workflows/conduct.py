@@ -148,7 +148,7 @@ def record_roster(hub: Hub, session_id: str) -> dict[str, Any]:
         receipt = hub.write(s, session, "roster", session.main_venue_id, {"roster_id": roster_id, "experts": entries})
         s.commit()
         shown = [{**e, "roster_status": _roster_label(e["status"], e.get("identity"))} for e in entries]
-        return {"roster_id": roster_id, "leaf_index": receipt["leaf_index"], "experts": shown}
+        return {"roster_id": roster_id, "leaf_index": receipt.leaf_index, "experts": shown}
 
 
 # ----- cloud signatures (云签) -----
@@ -238,10 +238,10 @@ def record_signature(hub: Hub, session_id: str, body: SignatureIn) -> dict[str, 
                             personal={"signer_commitment": expert.identity_number}, attachments=[attachment])
         s.add(db.SignatureRow(session_id=session_id, expert_id=body.expert_id, document_sha256=body.document_sha256,
                               certificate_sha256=cert_sha, certificate_pem=body.certificate_pem,
-                              leaf=receipt["leaf_index"]))
+                              leaf=receipt.leaf_index))
         s.commit()
         return {"expert_id": body.expert_id, "document_sha256": body.document_sha256,
-                "certificate_sha256": cert_sha, "leaf_index": receipt["leaf_index"]}
+                "certificate_sha256": cert_sha, "leaf_index": receipt.leaf_index}
 
 
 # ----- fees (专家费支付) -----
@@ -263,10 +263,10 @@ def pay_fee(hub: Hub, session_id: str, body: FeeIn) -> dict[str, Any]:
         receipt = hub.write(s, session, "fee_payment", sel.venue_id, payload,
                             personal={"payee_commitment": expert.identity_number})
         s.add(db.Fee(payment_id=payment_id, session_id=session_id, expert_id=body.expert_id, payer=body.payer,
-                     amount_fen=body.amount_fen, leaf=receipt["leaf_index"]))
+                     amount_fen=body.amount_fen, leaf=receipt.leaf_index))
         s.commit()
         return {"payment_id": payment_id, "expert_id": body.expert_id, "amount_fen": body.amount_fen,
-                "leaf_index": receipt["leaf_index"]}
+                "leaf_index": receipt.leaf_index}
 
 
 # ----- incidents (突发事件) -----
@@ -309,7 +309,7 @@ def record_incident(hub: Hub, session_id: str, body: IncidentIn) -> dict[str, An
             description=body.description, started_at=body.started_at, ended_at=body.ended_at,
             new_main_venue_id=body.new_main_venue_id, affected_device_id=body.affected_device_id, leaves=[])
         receipt = hub.write(s, session, "incident", body.venue_id, _incident_payload(incident))
-        incident.leaves = [receipt["leaf_index"]]
+        incident.leaves = [receipt.leaf_index]
         s.add(incident)
         if body.kind == "main_venue_switch" and body.new_main_venue_id:
             session.main_venue_id = body.new_main_venue_id
@@ -332,7 +332,7 @@ def resolve_incident(hub: Hub, incident_id: str, body: IncidentResolveIn, by_ven
             raise Invalid(f"ended_at {body.ended_at} is before the incident started ({incident.started_at})")
         incident.ended_at = body.ended_at
         receipt = hub.write(s, session, "incident", incident.venue_id, _incident_payload(incident))
-        incident.leaves = [*incident.leaves, receipt["leaf_index"]]
+        incident.leaves = [*incident.leaves, receipt.leaf_index]
         s.commit()
         return incident_view(incident)
 
@@ -376,6 +376,6 @@ def archive(hub: Hub, session_id: str) -> dict[str, Any]:
         archive_id = f"A-{session_id}"
         receipt = hub.write(s, session, "archive", session.main_venue_id,
                             {"archive_id": archive_id, "leaves": leaves, "leaf_hashes": hashes})
-        session.status, session.archive_leaf = "archived", receipt["leaf_index"]
+        session.status, session.archive_leaf = "archived", receipt.leaf_index
         s.commit()
-        return {"archive_id": archive_id, "leaf_index": receipt["leaf_index"], "leaves": leaves}
+        return {"archive_id": archive_id, "leaf_index": receipt.leaf_index, "leaves": leaves}

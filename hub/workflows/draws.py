@@ -88,7 +88,7 @@ def _commit(hub: Hub, s: Session, session: db.EvalSession, pool: list[str], crit
         draw_id=draw_id, session_id=session.session_id, status="committed", count=count, criteria=criteria,
         pool=pool, excluded=excluded, conflicts=conflicts, same_employer=same_employer, venues=venues,
         seed_hex=seed.hex(),
-        seed_commitment=payload["seed_commitment"], commitment_leaf=receipt["leaf_index"], replaces_draw=replaces,
+        seed_commitment=payload["seed_commitment"], commitment_leaf=receipt.leaf_index, replaces_draw=replaces,
         replaced_experts=replaced or [])
     s.add(row)
     return row
@@ -165,7 +165,7 @@ def schedule_draw(hub: Hub, session_id: str, body: DrawScheduleIn) -> dict[str, 
         receipt = hub.write(s, session, "draw_schedule", session.main_venue_id, payload)
         row = db.DrawSchedule(schedule_id=schedule_id, session_id=session_id, draw_at=body.draw_at,
                               due=draw_at.timestamp(), request=request, status="scheduled",
-                              schedule_leaf=receipt["leaf_index"])
+                              schedule_leaf=receipt.leaf_index)
         s.add(row)
         s.commit()
         return schedule_view(row)
@@ -272,7 +272,7 @@ def execute(hub: Hub, draw_id: str) -> dict[str, Any]:
         if assignments is not None:
             payload["assignments"] = assignments
         receipt = hub.write(s, session, "draw_result", session.main_venue_id, payload)
-        d.status, d.beacon, d.result_leaf = "drawn", beacon.hex(), receipt["leaf_index"]
+        d.status, d.beacon, d.result_leaf = "drawn", beacon.hex(), receipt.leaf_index
         d.selected, d.assignments = selected, assignments
         if d.replaced_experts:
             for sel in s.scalars(select(db.Selection).where(db.Selection.session_id == d.session_id,

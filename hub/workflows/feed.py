@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 
 from hub import db
 from hub.api.models import SubscriptionIn
-from hub.errors import Forbidden, NotFound
+from hub.errors import Forbidden, NotaryUnavailable, NotFound
 from hub.service import Hub
 from notary.access import Caller, Role
+from verifier.errors import VerificationError
+from verifier.receipt import Receipt
 
 PAGE = 500
 MAX_PAGES_PER_TICK = 20
@@ -59,11 +61,11 @@ def tail(hub: Hub) -> int:
                 leaf = int(r["leaf_index"])
                 if record.get("project_id") not in projects or s.get(db.EvidenceRow, leaf) is not None:
                     continue
-                receipt = hub.notary_get(f"/v1/records/{leaf}/receipt")
+                receipt = _receipt(hub, leaf, hub.notary_get(f"/v1/records/{leaf}/receipt"))
                 s.add(db.EvidenceRow(
                     leaf_index=leaf, project_id=record["project_id"], session_id=record["session_id"],
                     type=record["type"], occurred_at=record["occurred_at"], leaf_hash=r["leaf_hash"], record=record,
-                    receipt=receipt, fanned_out=False))
+                    receipt=receipt.encode(), fanned_out=False))
             _cursor(s).value = int(page[-1]["leaf_index"])
             s.commit()
         read += len(page)
@@ -71,6 +73,19 @@ def tail(hub: Hub) -> int:
             break
     fan_out(hub)
     return read
+
+
+def _receipt(hub: Hub, leaf: int, answer: Any) -> Receipt:
+    """The notary's receipt of a mirrored leaf, read strictly and checked against its key (a receipt the hub
+    keeps is the notary's word, or the hub does not keep it)."""
+    try:
+        receipt = Receipt.parse(answer, f"the notary's receipt of leaf {leaf}")
+        receipt.verify(*hub.notary.notary_identity())
+    except VerificationError as exc:
+        raise NotaryUnavailable(f"the notary's receipt of leaf {leaf} does not hold: {exc}") from exc
+    if receipt.leaf_index != leaf:
+        raise NotaryUnavailable(f"the notary answered the receipt of leaf {receipt.leaf_index} for leaf {leaf}")
+    return receipt
 
 
 def _enqueue(s: Session, sub: db.Subscription, leaf: int) -> None:

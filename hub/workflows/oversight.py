@@ -35,7 +35,7 @@ def submit_bid(hub: Hub, session_id: str, body: BidIn, caller: Caller) -> dict[s
                             bid_tag(key, "network", body.network_address.strip()), keys.current)
         receipt = hub.write(s, session, "bid_submission", session.main_venue_id, bid.encode())
         s.commit()
-        return {**bid.encode(), "leaf_index": receipt["leaf_index"]}
+        return {**bid.encode(), "leaf_index": receipt.leaf_index}
 
 
 def mirrored(hub: Hub, project_id: str | None = None) -> list[LogRecord]:

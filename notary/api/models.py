@@ -2,7 +2,9 @@
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from verifier import receipt
 
 SubmitterId = str
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
@@ -26,28 +28,12 @@ class SubmissionIn(BaseModel):
     disclosures: list[DisclosureIn] = Field(default=[], max_length=20_000)
 
 
-class BatchPosition(BaseModel):
-    size: int
-    index: int
-    path: list[str] | None = Field(
-        default=None,
-        description="inclusion path of the leaf hash in the signed batch; omitted in a POST /v1/records answer "
-        "for the leaves that request appended, whose hashes the answer all carries (the path follows from them)",
-    )
-
-
-class Receipt(BaseModel):
-    log_id: str
-    leaf_index: int
-    leaf_hash: str
-    record_hash: str
-    received_at: str
-    batch: BatchPosition
-    signature: str
+# A receipt crosses the API as `verifier.receipt.Receipt.encode()` writes it; its schema is the format's own.
+ReceiptJson = Annotated[dict[str, Any], WithJsonSchema(receipt.JSON_SCHEMA)]
 
 
 class SubmissionOut(BaseModel):
-    receipts: list[Receipt]
+    receipts: list[ReceiptJson]
     appended: int
     duplicates: int
 

@@ -208,7 +208,7 @@ def test_the_notary_refuses_a_comparison_that_contradicts_its_result(live_notary
             ("matched", {**match, "model": "resnet 370102197001011234"}, "resident identity number")):
         with pytest.raises(Exception, match=reason):
             client.submit(key, [checkin(result, face_match)])
-    assert client.submit(key, [checkin("matched", match)])[0]["leaf_index"] >= 0
+    assert client.submit(key, [checkin("matched", match)])[0].leaf_index >= 0
     client.close()
 
 

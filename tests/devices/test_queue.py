@@ -13,6 +13,7 @@ from devices.queue import EvidenceQueue, QueueError
 from notary.client import NotaryClient, SubmitterKey
 from tests.conftest import CONFIGURED, incident
 from tests.devices.conftest import LiveNotary
+from verifier.receipt import Receipt
 
 DEVICE = "V-1.cam1"
 
@@ -38,7 +39,7 @@ def test_refused_record_is_kept_and_blocks_what_follows(live_notary: LiveNotary,
     assert queue.set_aside_refused() == 1
     assert queue.send_pending().sent == 2
     assert [st for _, st, _, _ in queue.records()] == ["sent", "sent", "set_aside", "sent", "sent"]
-    assert [rc["leaf_index"] for _, _, _, rc in queue.records() if rc] == [base + i for i in range(4)]
+    assert [rc.leaf_index for _, _, _, rc in queue.records() if rc] == [base + i for i in range(4)]
     queue.close()
 
 
@@ -56,15 +57,12 @@ def test_unregistered_device_waits_for_registration(live_notary: LiveNotary, tmp
     queue.close()
 
 
-class CrashAfterSubmit:
+class CrashAfterSubmit(NotaryClient):
     """Submits for real, then 'dies' before the queue can mark the records sent."""
 
-    def __init__(self, client: NotaryClient) -> None:
-        self.client = client
-
     def submit(self, key: SubmitterKey, records: list[dict[str, Any]],
-               disclosures: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        self.client.submit(key, records, disclosures)
+               disclosures: list[dict[str, Any]] | None = None) -> list[Receipt]:
+        super().submit(key, records, disclosures)
         raise httpx.ReadTimeout("lost the answer")
 
 
@@ -73,7 +71,7 @@ def test_resending_after_a_lost_answer_makes_no_second_leaf(live_notary: LiveNot
     live_notary.register(key)
     base = live_notary.size()
     client = NotaryClient(live_notary.url)
-    queue = EvidenceQueue(tmp_path / "q.db", key, CrashAfterSubmit(client))
+    queue = EvidenceQueue(tmp_path / "q.db", key, CrashAfterSubmit(live_notary.url))
     queue.enqueue(incidents(0, 4))
     report = queue.send_pending()
     assert report.sent == 0 and report.error and "unreachable" in report.error
@@ -83,7 +81,7 @@ def test_resending_after_a_lost_answer_makes_no_second_leaf(live_notary: LiveNot
     assert queue.status().pending == 4
     assert queue.send_pending().sent == 4
     assert live_notary.size() == base + 4
-    assert [rc["leaf_index"] for _, _, _, rc in queue.records() if rc] == [base + i for i in range(4)]
+    assert [rc.leaf_index for _, _, _, rc in queue.records() if rc] == [base + i for i in range(4)]
     queue.close()
 
 

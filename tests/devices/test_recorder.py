@@ -77,8 +77,8 @@ def test_segments_form_a_chain_the_notary_accepts(live_notary: LiveNotary, camer
     segs = assert_complete(live_notary.entries(), out, 47)
     # the receipts the queue kept are those of the leaves
     receipts = [rc for _, _, _, rc in queue.records()]
-    assert [rc["leaf_index"] for rc in receipts if rc] == [e.leaf_index for e in segs]
-    assert [rc["record_hash"] for rc in receipts if rc] == [e.record_hash.hex() for e in segs]
+    assert [rc.leaf_index for rc in receipts if rc] == [e.leaf_index for e in segs]
+    assert [rc.record_hash.hex() for rc in receipts if rc] == [e.record_hash.hex() for e in segs]
     # media clock: 0.5 s per segment from the first start, RFC 3339 with offset
     first, last = segs[0].record["payload"], segs[-1].record["payload"]
     assert first["previous_segment"] is None

@@ -96,14 +96,14 @@ def test_notary_keeps_accepting_while_the_network_is_down_and_anchors_the_backlo
             client = NotaryClient(url, as_principal=ADMIN)
             client.register(hub, "hub")
             # The log already holds the registry record of the hub's binding: count from the first incident.
-            first = client.submit(hub, [incident(0)])[0]["leaf_index"]
+            first = client.submit(hub, [incident(0)])[0].leaf_index
             wait_until(lambda: notary.sealer.state.anchored_size >= first + 1, 60, "the first anchor")
             anchored = notary.sealer.state.anchored_size
             stopped = fabric_network.down()
             assert any(name.startswith("orderer-") for name in stopped)
             try:
                 for i in range(1, 31):
-                    assert client.submit(hub, [incident(i)])[0]["leaf_index"] == first + i
+                    assert client.submit(hub, [incident(i)])[0].leaf_index == first + i
                 wait_until(lambda: notary.sealer.state.failures >= 1, 60, "an anchoring failure")
                 health = client.get("/healthz")
                 assert health["status"] == "degraded" and health["anchored_size"] == anchored, health

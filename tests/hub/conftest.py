@@ -130,7 +130,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     with running_notary(make_config(tmp_path / "notary", seal_interval=0.2)) as (notary, notary_url):
         hub = Hub(HubConfig(
             data_dir=tmp_path / "hub", notary_url=notary_url, access=hub_access(tmp_path / "hub-access.json"),
-            tail_interval=0.1, deliver_interval=0.1, deadline_interval=0.2, retry_base=0.1, retry_max=0.4,
+            tail_interval=0.1, deliver_interval=0.1, deadline_interval=0.2, inclusion_interval=1.0, retry_base=0.1,
+            retry_max=0.4,
             beacon_wait=20))
         admin = NotaryClient(notary_url, as_principal=ADMIN)
         admin.register(hub.key, "hub")
@@ -206,7 +207,7 @@ class Station:
         receipt = self.st.admin.submit(self.key, [record], [{"index": 0, "field": "expert_commitment",
                                                               "salt": salt.hex(), "value": identity(expert_id)}])[0]
         result: dict[str, Any] = self.st.call("POST", f"/sessions/{session_id}/checkins", {
-            "expert_id": expert_id, "checkin_leaf": receipt["leaf_index"], "salt": salt.hex()}, 201)
+            "expert_id": expert_id, "checkin_leaf": receipt.leaf_index, "salt": salt.hex()}, 201)
         return result
 
 

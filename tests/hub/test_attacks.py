@@ -84,7 +84,7 @@ def test_a_device_reports_check_ins_only_at_its_venue_and_only_as_a_station(stac
     qd_station, qd_camera = PrincipalKey.generate(f"{QD}.checkin"), PrincipalKey.generate(f"{MAIN}.cam1")
     for key in (qd_station, qd_camera):
         st.hub.principals.bind(key.principal(Role.DEVICE, *device_bindings(key.principal_id)))
-    report = {"expert_id": at_main, "checkin_leaf": receipt["leaf_index"]}
+    report = {"expert_id": at_main, "checkin_leaf": receipt.leaf_index}
     st.as_key(qd_station).refused("POST", "/sessions/S-1/checkins", report, 403, f"sits in {MAIN}", QD)
     st.as_key(qd_camera).refused("POST", "/sessions/S-1/checkins", report, 403, "not a check-in station")
     st.as_key(qd_station).refused("GET", "/sessions/S-1/experts", None, 403, "may not read draw")

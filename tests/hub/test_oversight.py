@@ -112,7 +112,7 @@ def _draw(st: Stack, session_id: str, pool: list[str], selected: list[str], proj
     commitment = {**base, "type": "draw_commitment", "payload": {
         "draw_id": draw_id, "pool": pool, "pool_digest": "0" * 64, "criteria": {"specialty": "房屋建筑工程"},
         "count": len(selected), "recusal_rules": [], "seed_commitment": "1" * 64}}
-    leaf = st.hub.notary.submit(st.hub.key, [commitment])[0]["leaf_index"]
+    leaf = st.hub.notary.submit(st.hub.key, [commitment])[0].leaf_index
     st.hub.notary.submit(st.hub.key, [{**base, "type": "draw_result", "payload": {
         "draw_id": draw_id, "commitment_leaf": leaf, "beacon": "2" * 64, "revealed_seed": "3" * 64,
         "excluded": [], "selected": selected}}])
