@@ -8,6 +8,7 @@ states at `/v1/log` on first use, kept for the client's life (so a later change 
 
 import base64
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -73,6 +74,20 @@ def complete_receipts(answer: Any) -> list[Receipt]:
 def _pathless(raw: Any) -> bool:
     """A receipt of the answer written without its batch path (`Receipt.encode(with_path=False)`)."""
     return isinstance(raw, dict) and isinstance(raw.get("batch"), dict) and "path" not in raw["batch"]
+
+
+BUSY_ATTEMPTS = 5  # a submission answered 503 with Retry-After is sent again, up to this many times in all
+_MAX_BUSY_WAIT = 5.0
+
+
+def _busy_wait(response: httpx.Response) -> float | None:
+    """Seconds to wait before sending a submission again, if the notary answered that it is full; else None."""
+    if response.status_code != 503:
+        return None
+    try:
+        return min(max(float(response.headers.get("retry-after", "")), 0.0), _MAX_BUSY_WAIT)
+    except ValueError:
+        return None
 
 
 class NotaryError(Exception):
@@ -261,8 +276,13 @@ class NotaryClient:
         auth = self._submitters.get(submitter.submitter_id)
         if auth is None or auth.key is not submitter:
             auth = self._submitters[submitter.submitter_id] = SignedRequests(submitter)
-        response = self._http.post("/v1/records", content=content, headers={"content-type": "application/json"},
-                                   auth=auth)
+        for attempt in range(1, BUSY_ATTEMPTS + 1):
+            response = self._http.post("/v1/records", content=content, headers={"content-type": "application/json"},
+                                       auth=auth)
+            wait = _busy_wait(response)
+            if wait is None or attempt == BUSY_ATTEMPTS:
+                break
+            time.sleep(wait)  # the notary is full (admission control): the same batch again, signed anew
         answer = self._check(response)
         receipts = complete_receipts(answer.get("receipts") if isinstance(answer, dict) else None)
         self.check_receipts(records, receipts)

@@ -141,3 +141,38 @@ def test_beyond_its_bound_a_worker_answers_503_and_keeps_what_it_acknowledged(se
     assert again.status_code == 200 and canonical_bytes(beyond["records"][0]) in entry_of(
         notary, again.json()["receipts"][0]["leaf_index"])
     metrics.close()
+
+
+def test_the_client_waits_out_a_full_worker_and_gets_its_receipts(served: Any) -> None:
+    notary, people, http = served
+    watcher = NotaryClient(str(http.base_url), as_principal=ADMIN)
+    blocker = sqlite3.connect(notary.config.data_dir / "notary.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    held = [threading.Thread(target=http.send, args=(_request(http, _signed(people.hub, [incident(n)]), INTAKE,
+                                                               people.hub),)) for n in range(4)]
+    late: list[Any] = []
+    client = NotaryClient(str(http.base_url))
+    latecomer = threading.Thread(target=lambda: late.append(client.submit(people.hub, [incident(99)])))
+
+    def refusals() -> float:
+        text = watcher._http.get("/metrics").text
+        line = next((x for x in text.splitlines()
+                     if x.startswith("bidtrace_submissions_rejected_total") and '"503"' in x), "")
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    try:
+        for t in held:
+            t.start()
+        wait_until(lambda: "bidtrace_submissions_in_flight 4.0" in watcher._http.get("/metrics").text, 10,
+                   "four submissions in flight")
+        latecomer.start()
+        wait_until(lambda: refusals() >= 1, 10, "the latecomer answered 503")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    for t in [*held, latecomer]:
+        t.join(30)
+    assert len(late) == 1 and len(late[0]) == 1  # its receipt, checked by the client
+    assert canonical_bytes(incident(99)) in entry_of(notary, late[0][0].leaf_index)
+    client.close()
+    watcher.close()
