@@ -33,6 +33,7 @@ from tests.conftest import (
 )
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
+from verifier.heads import ordered
 
 
 def _start_server(data: Path, port: int, database_url: str) -> subprocess.Popen[bytes]:
@@ -229,6 +230,24 @@ def test_inserted_row_is_detected(notary: Notary) -> None:
          h=leaf_hash(forged), e=forged)
     problems = audit_log(notary.log, notary.ledger)
     assert any(f"leaf {last + 1}" in p and "signature" in p for p in problems)
+
+
+def test_changed_project_head_is_detected(notary: Notary) -> None:
+    # The heads table is what checkpoints commit to: a head restated to hide a project's last record, or a
+    # head for a project without leaves, must not pass the audit.
+    _filled(notary)
+    _sql(notary, "UPDATE project_heads SET records = records - 1, last_leaf = last_leaf - 1 WHERE project_id = 'P-1'")
+    _sql(notary, "INSERT INTO project_heads (project_id, records, last_leaf) VALUES ('P-9', 1, 3)")
+    problems = audit_log(notary.log, notary.ledger)
+    assert any(p.startswith("project P-1: stored head says 39 records") and "give 40 records" in p for p in problems)
+    assert any(p.startswith("project P-9: stored head says 1 records, last leaf 3") for p in problems), problems
+
+
+def test_project_heads_kept_by_appends_are_the_ones_the_leaves_give(notary: Notary) -> None:
+    _filled(notary)
+    size, stored = notary.log.stored_heads()
+    assert ordered(stored) == ordered(notary.log.project_heads(size))
+    assert {h.project_id for h in stored} >= {"P-1"}
 
 
 def test_truncated_log_raises_the_alarm_and_stops_sealing(notary: Notary) -> None:
