@@ -369,6 +369,7 @@ STAGES = [  # first match walking a sample's stack from the innermost frame outw
     ("waiting (idle threads, event loop poll, queue/lock waits)",
      ("select", "poll", "wait", "_wait_for_tstate_lock", "get (queue", "acquire", "sleep")),
     ("SQL commit (fsync)", ("_commit_impl", "commit (sqlalchemy")),
+    ("sequencer messages between workers and sequencer", ("notary/sequencer.py",)),
     ("SQL statements (SQLAlchemy + driver)", ("sqlalchemy", "sqlite3", "psycopg")),
     ("signature check (verify_signature)", ("verify_signature",)),
     ("receipts (Ed25519 sign, dicts)", ("_receipts",)),

@@ -166,7 +166,7 @@ class _ProjectHeads:
         rows = conn.exec_driver_sql("SELECT project_id, records, last_leaf FROM project_heads").all()
         return [ProjectHead(str(p), int(records), int(last)) for p, records, last in rows]
 
-    def append(self, project_id: str, seq: int) -> int:
+    def next_record(self, project_id: str, seq: int) -> int:
         """Count leaf `seq` as the project's next record; return its number in the project (project_seq)."""
         records, _ = self._next[project_id]
         self._next[project_id] = (records + 1, seq)
@@ -575,7 +575,7 @@ class EvidenceLog:
                         continue
                     project_id = pending.project_ids[i]
                     seq = tree.size
-                    pseq = heads.append(project_id, seq)
+                    pseq = heads.next_record(project_id, seq)
                     entry = _entry(pending.canon[i], {
                         "project_seq": pseq, "received_at": received_at, "record": _RECORD_SLOT, "seq": seq,
                         "signature": {"alg": pending.alg, "index": i, "path": [h.hex() for h in pending.paths[i]],

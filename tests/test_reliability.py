@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,13 @@ from verifier.entry import parse_entry
 from verifier.heads import ordered
 
 
-def _start_server(data: Path, port: int, database_url: str) -> subprocess.Popen[bytes]:
+def _start_server(data: Path, port: int, database_url: str, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BIDTRACE_ACCESS": str(admin_access(data.parent))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
-         "--seal-interval", "0.2", "--database-url", database_url],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+         "--seal-interval", "0.2", "--database-url", database_url, "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if workers > 1 else subprocess.PIPE,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -83,13 +85,72 @@ class _Camera:
             self.pending = None
 
 
+def _processes(parent: int) -> list[int]:
+    """The live processes whose parent is `parent` (a notary's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _listening(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:`port` (each worker has its own, SO_REUSEPORT)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for row in rows if row[1] == f"0100007F:{port:04X}" and row[3] == "0A")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 @pytest.mark.slow
 def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) -> None:
     """kill -9 at random moments while many clients' submissions are being group-committed, 20 times."""
     data, port = tmp_path / "notary", free_port()
+
+    def kill(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return _start_server(data, port, database_url)
+
+    _survives_kills(data, port, database_url, 1, kill)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", ["sequencer", "worker"])
+def test_acknowledged_records_survive_kill_9_with_two_workers(tmp_path: Path, database_url: str, victim: str) -> None:
+    """The same with `--workers 2`: kill -9 the supervising process (which runs the sequencer: its workers
+    answer 503 and stop, and the notary is started again), or one worker (its supervisor starts another)."""
+    data, port = tmp_path / "notary", free_port()
+
+    def kill(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        workers = _processes(proc.pid)
+        assert workers, "the notary has no worker processes"
+        if victim == "worker":
+            os.kill(random.Random(len(workers)).choice(workers), signal.SIGKILL)
+            wait_until(lambda: _listening(port) == 2, 60, "the supervisor to start another worker")
+            return proc
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        wait_until(lambda: all(_gone(pid) for pid in workers), 60, "the workers to stop without their sequencer")
+        return _start_server(data, port, database_url, workers=2)
+
+    _survives_kills(data, port, database_url, 2, kill)
+
+
+def _survives_kills(data: Path, port: int, database_url: str, workers: int,
+                    kill: Callable[[subprocess.Popen[bytes]], subprocess.Popen[bytes]]) -> None:
     rng = random.Random(9)
     cameras = [_Camera(n, random.Random(n)) for n in range(12)]
-    proc = _start_server(data, port, database_url)
+    proc = _start_server(data, port, database_url, workers)
     url = f"http://127.0.0.1:{port}"
     admin = NotaryClient(url, as_principal=ADMIN, timeout=5)
     for camera in cameras:
@@ -102,14 +163,12 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) 
         for t in threads:
             t.start()
         time.sleep(rng.uniform(0.05, 0.6))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc = kill(proc)
         stop.set()
         for t in threads:
             t.join(timeout=30)
         for client in clients:
             client.close()
-        proc = _start_server(data, port, database_url)
     # The batches in flight at the last kill are resent: each appends once, or returns its receipts.
     for camera in cameras:
         if camera.pending is not None:
@@ -119,7 +178,7 @@ def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) 
         wait_until(lambda: admin.get("/healthz")["anchor_lag"] == 0, 60, "the backlog to be anchored")
         health = admin.get("/healthz")
     finally:
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         admin.close()
     acked = {leaf: record for camera in cameras for leaf, record in camera.acked.items()}
