@@ -14,7 +14,7 @@ from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.log import Submission, _GroupCommit
 from notary.server import serving
 from notary.service import Notary
-from tests.conftest import ADMIN, CONFIGURED, Participants, entry_of, incident, make_config, segment
+from tests.conftest import ADMIN, CONFIGURED, Participants, entry_of, incident, make_config, run_concurrently, segment
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
 from verifier.receipt import Receipt, verify_receipt
@@ -72,11 +72,7 @@ def test_concurrent_submissions_share_commits_and_every_ack_is_present(tmp_path:
                     http.close()
 
             commits_before, submissions_before = _commit_counts(url)  # the access file's registry record
-            threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=300)
+            run_concurrently(client, clients)
             assert not errors, errors[:3]
             commits, submissions = (n - before for n, before in zip(
                 _commit_counts(url), (commits_before, submissions_before), strict=True))

@@ -18,7 +18,7 @@ from notary.audit import audit_log
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.server import free_port
 from notary.service import Notary
-from tests.conftest import ADMIN, CONFIGURED, admin_access, incident, make_config, segment, wait_until
+from tests.conftest import ADMIN, CONFIGURED, admin_access, incident, make_config, run_concurrently, segment, wait_until
 from verifier.receipt import verify_receipt
 
 
@@ -136,11 +136,7 @@ def test_submissions_at_two_workers_share_commits(tmp_path: Path, database_url: 
                 http.close()
 
         before = _commit_counts(url)
-        threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=300)
+        run_concurrently(client, clients)
         assert not errors, errors[:3]
         after = _commit_counts(url)
         commits, submissions, across = (after[name] - before[name] for name in after)
