@@ -3,10 +3,12 @@
 A batch is checked in full (submitter, role, schema, signature, disclosures) before anything is
 written. Checked batches are appended in groups: whatever waits while one group commits forms the
 next, all of it in one transaction with the tree nodes it completes, one commit and one fsync; each
-record is acknowledged only after its group commits. The database is the only state: a group takes
-the sequencer row lock first, then reads the tree size and its right edge (O(log n) perfect-subtree
-roots), so any number of notary processes can append to one log safely, each append costs O(1)
-amortised hashes, and a proof costs O(log n) node reads at any size.
+record is acknowledged only after its group commits (the worker processes of one notary hand their
+checked batches to one sequencer, `notary.sequencer`, so groups span them). The database is the only
+state: a group takes the sequencer row lock first, then reads the tree size and its right edge
+(O(log n) perfect-subtree roots) and its projects' heads, so any number of notary processes can append
+to one log safely, each append costs O(1) amortised hashes, and a proof costs O(log n) node reads at
+any size.
 """
 import asyncio
 import base64

@@ -197,7 +197,7 @@ class Sequencer:
         return theirs
 
     def _serve(self, sock: socket.socket, worker: int) -> None:
-        answers: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        answers: queue.Queue[bytes | None] = queue.Queue()
         # Answers are sent by a thread of their own, so that a worker slow to read never holds up a commit.
         threading.Thread(target=_send_answers, args=(sock, answers), name=f"sequencer-{worker}-answers",
                          daemon=True).start()
@@ -210,7 +210,7 @@ class Sequencer:
         finally:
             answers.put(None)
 
-    def _handle(self, body: _Body, worker: int, answers: "queue.SimpleQueue[bytes | None]") -> None:
+    def _handle(self, body: _Body, worker: int, answers: "queue.Queue[bytes | None]") -> None:
         if body.kind == COUNTS:
             body.done()
             answers.put(encode_counts(body.request, self._log.commit_counts()))
@@ -233,7 +233,7 @@ def _answer(request: int, pending: _Pending, future: "Future[_Appended]") -> byt
     return encode_refused(request, failure)
 
 
-def _send_answers(sock: socket.socket, answers: "queue.SimpleQueue[bytes | None]") -> None:
+def _send_answers(sock: socket.socket, answers: "queue.Queue[bytes | None]") -> None:
     try:
         while (frame := answers.get()) is not None:
             sock.sendall(frame)
