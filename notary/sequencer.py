@@ -205,7 +205,7 @@ class Sequencer:
             with sock.makefile("rb") as stream:
                 while (body := read_frame(stream)) is not None:
                     self._handle(body, worker, answers)
-        except (OSError, WireError) as exc:  # the worker is dropped; its supervisor starts another
+        except (OSError, ValueError) as exc:  # not this format (WireError, bad UTF-8): the worker is dropped
             print(f"notary sequencer: dropping worker {worker}: {exc}", file=sys.stderr)
         finally:
             answers.put(None)
@@ -307,7 +307,7 @@ class SequencerClient:
                         future.set_result(parse_counts(body))
                     else:
                         raise WireError(f"answer kind {body.kind} to request {body.request} of another kind")
-        except (OSError, WireError, KeyError) as exc:
+        except (OSError, ValueError, KeyError) as exc:  # WireError, bad UTF-8, an answer to no request
             reason = f"its answers broke off: {exc!r}"
         self._fail(reason)
 

@@ -108,3 +108,18 @@ def test_a_worker_answers_503_when_its_sequencer_is_gone(sqlite_notary: Notary) 
         assert isinstance(later, RecordRejected) and later.status == 503
     finally:
         worker.close()
+
+
+@pytest.mark.parametrize("frame", [
+    b"\x00\x00\x00\x03abc",  # too short for a head
+    b"\x00\x00\x00\x0e\x01" + bytes(8) + b"\x00\x00\x00\x01\xff",  # a submission whose first text is not UTF-8
+])
+def test_the_sequencer_drops_a_connection_that_speaks_no_message_of_its_format(sqlite_notary: Notary,
+                                                                                frame: bytes) -> None:
+    end = Sequencer(sqlite_notary.log).connect()
+    try:
+        end.sendall(frame)
+        with end.makefile("rb") as stream:
+            assert stream.read() == b"", "the sequencer answered a message it cannot have parsed"
+    finally:
+        end.close()
