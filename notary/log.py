@@ -312,8 +312,20 @@ class EvidenceLog:
         with engine.connect() as conn:
             size = _size(conn)
             count = conn.execute(select(func.count()).select_from(store.leaves)).scalar_one()
+            heads_kept = conn.exec_driver_sql("SELECT 1 FROM project_heads LIMIT 1").first() is not None
         if count != size:
             raise RuntimeError(f"log has {count} leaves but its last sequence number is {size - 1}")
+        if size and not heads_kept:
+            self._count_project_heads()
+
+    def _count_project_heads(self) -> None:
+        """Fill `project_heads` from the leaves, for a log written before the appends kept it."""
+        with self._append_lock.held(), self.engine.begin() as conn:
+            store.lock_sequencer(conn)
+            if conn.exec_driver_sql("SELECT 1 FROM project_heads LIMIT 1").first() is None:
+                store.insert_many(conn, store.project_heads, [
+                    {"project_id": h.project_id, "records": h.records, "last_leaf": h.last_leaf}
+                    for h in self.project_heads(_size(conn), conn)])
 
     def close(self) -> None:
         self._group.close()
@@ -677,13 +689,15 @@ class EvidenceLog:
 
     # ----- checkpoints -----
 
-    def project_heads(self, size: int) -> list[ProjectHead]:
+    def project_heads(self, size: int, conn: Connection | None = None) -> list[ProjectHead]:
         """Each project's number of records and last leaf among the first `size` leaves (counted from the
         leaves: any past size; a new checkpoint reads the heads the appends keep)."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.project_heads(size, own)
         leaves = store.leaves.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(leaves.project_id, func.max(leaves.project_seq), func.max(leaves.seq))
-                                .where(leaves.seq < size).group_by(leaves.project_id)).all()
+        rows = conn.execute(select(leaves.project_id, func.max(leaves.project_seq), func.max(leaves.seq))
+                            .where(leaves.seq < size).group_by(leaves.project_id)).all()
         return [ProjectHead(str(project), int(last_seq) + 1, int(last_leaf)) for project, last_seq, last_leaf in rows]
 
     def stored_heads(self) -> tuple[int, list[ProjectHead]]:

@@ -309,6 +309,21 @@ def test_project_heads_kept_by_appends_are_the_ones_the_leaves_give(notary: Nota
     assert {h.project_id for h in stored} >= {"P-1"}
 
 
+def test_a_log_without_kept_project_heads_counts_them_when_opened(notary: Notary) -> None:
+    # A log written before the appends kept its project heads.
+    _filled(notary)
+    _sql(notary, "DELETE FROM project_heads")
+    assert notary.log.stored_heads()[1] == []
+    reopened = Notary(notary.config, ledger=notary.ledger)
+    try:
+        size, stored = reopened.log.stored_heads()
+        assert stored and ordered(stored) == ordered(reopened.log.project_heads(size))
+        assert audit_log(reopened.log, reopened.ledger) == []
+    finally:
+        reopened.log.close()
+        reopened.engine.dispose()
+
+
 def test_truncated_log_raises_the_alarm_and_stops_sealing(notary: Notary) -> None:
     _filled(notary)
     _sql(notary, "DELETE FROM leaves WHERE seq >= 30")
