@@ -1,5 +1,6 @@
 """What must hold when things break: kill -9 of the notary, an unavailable ledger, a tampered database."""
 
+import contextlib
 import os
 import random
 import signal
@@ -153,32 +154,33 @@ def _survives_kills(data: Path, port: int, database_url: str, workers: int,
     proc = _start_server(data, port, database_url, workers)
     url = f"http://127.0.0.1:{port}"
     admin = NotaryClient(url, as_principal=ADMIN, timeout=5)
-    for camera in cameras:
-        admin.register(camera.key, "device", "V-1", "recorder")
-    for _ in range(20):
-        stop = threading.Event()
-        clients = [NotaryClient(url, timeout=5) for _ in cameras]
-        threads = [threading.Thread(target=c.run, args=(client, stop))
-                   for c, client in zip(cameras, clients, strict=True)]
-        for t in threads:
-            t.start()
-        time.sleep(rng.uniform(0.05, 0.6))
-        proc = kill(proc)
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        for client in clients:
-            client.close()
-    # The batches in flight at the last kill are resent: each appends once, or returns its receipts.
-    for camera in cameras:
-        if camera.pending is not None:
-            for record, receipt in zip(camera.pending, admin.submit(camera.key, camera.pending), strict=True):
-                camera.acked[receipt["leaf_index"]] = record
     try:
+        for camera in cameras:
+            admin.register(camera.key, "device", "V-1", "recorder")
+        for _ in range(20):
+            stop = threading.Event()
+            clients = [NotaryClient(url, timeout=5) for _ in cameras]
+            threads = [threading.Thread(target=c.run, args=(client, stop))
+                       for c, client in zip(cameras, clients, strict=True)]
+            for t in threads:
+                t.start()
+            time.sleep(rng.uniform(0.05, 0.6))
+            proc = kill(proc)
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+            for client in clients:
+                client.close()
+        # The batches in flight at the last kill are resent: each appends once, or returns its receipts.
+        for camera in cameras:
+            if camera.pending is not None:
+                for record, receipt in zip(camera.pending, admin.submit(camera.key, camera.pending), strict=True):
+                    camera.acked[receipt["leaf_index"]] = record
         wait_until(lambda: admin.get("/healthz")["anchor_lag"] == 0, 60, "the backlog to be anchored")
         health = admin.get("/healthz")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # the current server, or the orphans of a killed one
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         admin.close()
     acked = {leaf: record for camera in cameras for leaf, record in camera.acked.items()}

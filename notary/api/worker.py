@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from typing import Final
 
 import uvicorn
@@ -31,28 +30,24 @@ HTTP: Final = "httptools"
 
 
 SEQUENCER_FD: Final = "BIDTRACE_SEQUENCER_FD"  # the worker's end of its socket pair to the sequencer
+SUPERVISOR: Final = "BIDTRACE_SUPERVISOR"  # the process id of the worker's supervisor
 
 
 def serve_worker(host: str, port: int) -> None:
-    parent = os.getppid()
-    server: uvicorn.Server | None = None
-
-    def stop() -> None:
-        if server is not None:
-            server.should_exit = True
-
-    sequencer = SequencerClient(socket.socket(fileno=int(os.environ[SEQUENCER_FD])), on_gone=stop)
+    # The supervisor names itself: it may be gone before this process asks for its parent.
+    parent = int(os.environ[SUPERVISOR])
+    sequencer_gone = threading.Event()
+    sequencer = SequencerClient(socket.socket(fileno=int(os.environ[SEQUENCER_FD])), on_gone=sequencer_gone.set)
     notary = Notary(NotaryConfig(), committer=sequencer)
     app = create_app(notary, start_sealer=False)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", loop=LOOP, http=HTTP))
 
-    def watch_parent() -> None:
-        while not server.should_exit:
-            if os.getppid() != parent:
-                server.should_exit = True
-            time.sleep(1)
+    def watch() -> None:
+        while not sequencer_gone.wait(0.2) and os.getppid() == parent:
+            pass
+        server.should_exit = True
 
-    threading.Thread(target=watch_parent, daemon=True).start()
+    threading.Thread(target=watch, daemon=True).start()
     try:
         server.run(sockets=[listen(host, port, shared=True)])
     finally:
@@ -69,7 +64,8 @@ def supervise(host: str, port: int, workers: int, sequencer: Sequencer) -> None:
         end = sequencer.connect()
         try:
             return subprocess.Popen([sys.executable, "-m", "notary.api.worker", host, str(port)],
-                                    pass_fds=[end.fileno()], env={**os.environ, SEQUENCER_FD: str(end.fileno())})
+                                    pass_fds=[end.fileno()],
+                                    env={**os.environ, SEQUENCER_FD: str(end.fileno()), SUPERVISOR: str(os.getpid())})
         finally:
             end.close()  # the worker holds its own copy
 
