@@ -3,8 +3,9 @@
 It reads the database as an outsider would distrust it: entries must hash to their leaves, leaves must
 be numbered without gaps and carry their own number, each project's records must be numbered without
 gaps, submitters' signatures must hold, the stored tree nodes must be the ones the leaves give, and the
-roots must equal every checkpoint the ledger anchored. Any change, deletion, swap or insertion of a row
-shows up as one of these.
+roots must equal every checkpoint the ledger anchored, and the stored project heads (what checkpoints
+commit to) must be the ones the leaves give. Any change, deletion, swap or insertion of a row shows up as
+one of these.
 """
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from notary.tree import CompactRange
 from verifier.anchor import Anchor
 from verifier.entry import parse_entry, verify_entry_signature
 from verifier.errors import VerificationError
+from verifier.heads import ProjectHead
 from verifier.merkle import leaf_hash
 from verifier.signatures import PublicKey, load_public_key
 
@@ -31,8 +33,12 @@ def audit_log(evidence: EvidenceLog, ledger: Ledger) -> list[str]:
             keys[row.submitter_id] = load_public_key(row.public_key)
         stored_nodes = {row.id: bytes(row.hash) for row in conn.execute(select(store.nodes))}
     anchors = {a.size: a.root for a in _all_anchors(ledger, evidence.log_id)}
+    heads_size, stored_heads = evidence.stored_heads()
+    if heads_size == 0:
+        problems += _heads_problems(stored_heads, {}, {}, 0)
     tree = CompactRange()
     project_next: dict[str, int] = {}
+    project_last: dict[str, int] = {}
     expected_seq = 0
     after = -1
     while len(problems) < MAX_PROBLEMS:
@@ -63,6 +69,7 @@ def audit_log(evidence: EvidenceLog, ledger: Ledger) -> list[str]:
                         f"leaf {row.seq}: project {entry.project_id} record #{entry.project_seq}, expected #{want}"
                     )
                 project_next[entry.project_id] = entry.project_seq + 1
+                project_last[entry.project_id] = row.seq
                 key = keys.get(entry.submitter)
                 if key is None:
                     problems.append(f"leaf {row.seq}: submitter {entry.submitter} is not registered")
@@ -74,6 +81,8 @@ def audit_log(evidence: EvidenceLog, ledger: Ledger) -> list[str]:
                 if stored_nodes.get(store.node_id(level, index)) != h:
                     problems.append(f"tree node ({level}, {index}) over leaf {row.seq} differs from the leaves")
             expected_seq += 1
+            if tree.size == heads_size:
+                problems += _heads_problems(stored_heads, project_next, project_last, heads_size)
             if tree.size in anchors and tree.root() != anchors[tree.size]:
                 problems.append(f"root at anchored size {tree.size} differs from the ledger's anchor")
     if tree.size < max(anchors, default=0):
@@ -90,3 +99,18 @@ def _all_anchors(ledger: Ledger, log_id: str) -> list[Anchor]:
         if len(page) < 1000:
             return found
         start = page[-1].size + 1
+
+
+def _heads_problems(stored: list[ProjectHead], project_next: dict[str, int], project_last: dict[str, int],
+                    size: int) -> list[str]:
+    """The stored project heads against the ones the first `size` leaves give."""
+    problems: list[str] = []
+    found = {h.project_id: h for h in stored}
+    for project in sorted(set(found) | set(project_next)):
+        want = (project_next.get(project, 0), project_last.get(project, -1))
+        head = found.get(project)
+        got = (0, -1) if head is None else (head.records, head.last_leaf)
+        if got != want:
+            problems.append(f"project {project}: stored head says {got[0]} records, last leaf {got[1]}; the first "
+                            f"{size} leaves give {want[0]} records, last leaf {want[1]}")
+    return problems

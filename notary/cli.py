@@ -29,7 +29,7 @@ def serve(
     data: Path = DATA, database_url: str | None = DB, ledger: str = LEDGER, log_id: str = LOG_ID, org: str = ORG,
     host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8400),
     seal_interval: float = typer.Option(1.0, help="seconds between checkpoints"),
-    workers: int = typer.Option(1, min=1, max=64, help="HTTP worker processes (appends are serialised by the DB)"),
+    workers: int = typer.Option(1, min=1, max=64, help="HTTP worker processes (one sequencer appends for all)"),
     access: Path | None = typer.Option(None, "--access", envvar="BIDTRACE_ACCESS",
                                        help="access configuration: the principals allowed in (JSON)"),
     insecure_local: bool = typer.Option(False, "--insecure-local",
@@ -92,8 +92,9 @@ def serve(
         })
         notary.start()
         from notary.api.worker import supervise
+        from notary.sequencer import Sequencer
 
-        supervise(host, port, workers)
+        supervise(host, port, workers, Sequencer(notary.log))
     finally:
         notary.close()
 

@@ -3,10 +3,12 @@
 A batch is checked in full (submitter, role, schema, signature, disclosures) before anything is
 written. Checked batches are appended in groups: whatever waits while one group commits forms the
 next, all of it in one transaction with the tree nodes it completes, one commit and one fsync; each
-record is acknowledged only after its group commits. The database is the only state: a group takes
-the sequencer row lock first, then reads the tree size and its right edge (O(log n) perfect-subtree
-roots), so any number of notary processes can append to one log safely, each append costs O(1)
-amortised hashes, and a proof costs O(log n) node reads at any size.
+record is acknowledged only after its group commits (the worker processes of one notary hand their
+checked batches to one sequencer, `notary.sequencer`, so groups span them). The database is the only
+state: a group takes the sequencer row lock first, then reads the tree size and its right edge
+(O(log n) perfect-subtree roots) and its projects' heads, so any number of notary processes can append
+to one log safely, each append costs O(1) amortised hashes, and a proof costs O(log n) node reads at
+any size.
 """
 import asyncio
 import base64
@@ -18,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -95,7 +97,7 @@ class Submitter:
 
 
 def _size(conn: Connection) -> int:
-    last = conn.execute(select(func.max(store.leaves.c.seq))).scalar()
+    last = conn.exec_driver_sql("SELECT max(seq) FROM leaves").scalar()
     return 0 if last is None else int(last) + 1
 
 
@@ -104,7 +106,7 @@ class _Pending:
     """A checked submission waiting for its group's commit."""
 
     submitter: Submitter
-    records: Sequence[Any]
+    project_ids: list[str]  # each record's project
     canon: list[bytes]  # each record's canonical bytes
     record_hashes: list[bytes]
     paths: list[list[bytes]]  # each record's inclusion path in the signed batch
@@ -137,18 +139,66 @@ def _still_registered(sub: Submitter, current: Submitter | None) -> RecordReject
     return None
 
 
+class _ProjectHeads:
+    """The `project_heads` rows of a group's projects, read and written inside its transaction."""
+
+    def __init__(self, found: dict[str, tuple[int, int]], projects: set[str]) -> None:
+        self._known = found  # project -> (records, last leaf) as stored
+        self._next = {p: found.get(p, (0, -1)) for p in projects}
+
+    @classmethod
+    def read(cls, conn: Connection, projects: set[str]) -> "_ProjectHeads":
+        rows = store.rows_where_in(
+            conn, "SELECT project_id, records, last_leaf FROM project_heads WHERE project_id IN ({in})", list(projects))
+        return cls({p: (int(records), int(last)) for p, records, last in rows}, projects)
+
+    @staticmethod
+    def read_all(conn: Connection) -> list[ProjectHead]:
+        rows = conn.exec_driver_sql("SELECT project_id, records, last_leaf FROM project_heads").all()
+        return [ProjectHead(str(p), int(records), int(last)) for p, records, last in rows]
+
+    def next_record(self, project_id: str, seq: int) -> int:
+        """Count leaf `seq` as the project's next record; return its number in the project (project_seq)."""
+        records, _ = self._next[project_id]
+        self._next[project_id] = (records + 1, seq)
+        return records
+
+    def write(self, conn: Connection) -> None:
+        changed = [(p, head) for p, head in self._next.items() if head[0] and head != self._known.get(p)]
+        updates = [(records, last, p) for p, (records, last) in changed if p in self._known]
+        if updates:
+            mark = store.mark(conn)
+            conn.exec_driver_sql(
+                f"UPDATE project_heads SET records = {mark}, last_leaf = {mark} WHERE project_id = {mark}", updates)
+        store.insert_many(conn, store.project_heads, [
+            {"project_id": p, "records": records, "last_leaf": last}
+            for p, (records, last) in changed if p not in self._known])
+
+
+@dataclass(frozen=True)
 class CommitCounts:
-    """How many durable commits appended how many submissions (a group commit appends several at once)."""
+    """How many durable commits appended how many submissions (a group commit appends several at once),
+    and how many of those commits held submissions that came from more than one worker process."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.commits = 0
-        self.submissions = 0
+    commits: int = 0
+    submissions: int = 0
+    across_workers: int = 0
 
-    def add(self, submissions: int) -> None:
-        with self._lock:
-            self.commits += 1
-            self.submissions += submissions
+    def add(self, submissions: int, workers: int) -> "CommitCounts":
+        return CommitCounts(self.commits + 1, self.submissions + submissions, self.across_workers + (workers > 1))
+
+
+class Committer(Protocol):
+    """What appends checked submissions: the group commit of this process, or the notary's sequencer."""
+
+    def commit(self, pending: "_Pending", worker: int = 0) -> "Future[_Appended]": ...
+
+    def counts(self) -> CommitCounts: ...
+
+    def close(self) -> None: ...
+
+
+_Waiting = tuple[_Pending, "Future[_Appended]", int]  # a submission, its answer to come, its worker
 
 
 class _GroupCommit:
@@ -161,19 +211,25 @@ class _GroupCommit:
 
     def __init__(self, append: Callable[[list[_Pending]], list[_Appended | RecordRejected]]) -> None:
         self._append = append
-        self._waiting: queue.SimpleQueue[tuple[_Pending, Future[_Appended]] | None] = queue.SimpleQueue()
+        self._waiting: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._counts = CommitCounts()
 
-    def commit(self, pending: _Pending) -> "Future[_Appended]":
+    def commit(self, pending: _Pending, worker: int = 0) -> "Future[_Appended]":
+        """Queue a checked submission for the next group; `worker` names the process it came from."""
         future: Future[_Appended] = Future()
+        future.set_running_or_notify_cancel()  # answered even if its caller stopped waiting (a cancelled task)
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
                     self._thread.start()
-        self._waiting.put((pending, future))
+        self._waiting.put((pending, future, worker))
         return future
+
+    def counts(self) -> CommitCounts:
+        return self._counts
 
     def close(self) -> None:
         if self._thread is not None:
@@ -182,14 +238,14 @@ class _GroupCommit:
             self._thread = None
 
     def _run(self) -> None:
-        carried: tuple[_Pending, Future[_Appended]] | None = None
+        carried: _Waiting | None = None
         while True:
             first = carried or self._waiting.get()
             carried = None
             if first is None:
                 return
             group = [first]
-            records = len(first[0].records)
+            records = len(first[0].canon)
             while records < self.MAX_GROUP_RECORDS:
                 try:
                     item = self._waiting.get_nowait()
@@ -198,16 +254,16 @@ class _GroupCommit:
                 if item is None:
                     self._waiting.put(None)  # stop after this group
                     break
-                if records + len(item[0].records) > self.MAX_GROUP_RECORDS:
+                if records + len(item[0].canon) > self.MAX_GROUP_RECORDS:
                     carried = item
                     break
                 group.append(item)
-                records += len(item[0].records)
+                records += len(item[0].canon)
             self._commit(group)
 
-    def _commit(self, group: list[tuple[_Pending, "Future[_Appended]"]]) -> None:
+    def _commit(self, group: list[_Waiting]) -> None:
         try:
-            outcomes = self._append([pending for pending, _ in group])
+            outcomes = self._append([pending for pending, _, _ in group])
         except SQLAlchemyError as exc:
             # The driver's own message, without SQLAlchemy's echo of the statement and its parameters.
             cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
@@ -215,14 +271,15 @@ class _GroupCommit:
                 503, f"the evidence database refused a write ({cause}); nothing was appended, and resubmitting is "
                 "safe: a record already in the log is answered with its receipt",
             )
-            for _, future in group:
+            for _, future, _ in group:
                 future.set_exception(refusal)
             return
         except BaseException as exc:  # answered to every waiter, never lost in this thread
-            for _, future in group:
+            for _, future, _ in group:
                 future.set_exception(exc)
             return
-        for (_, future), outcome in zip(group, outcomes, strict=True):
+        self._counts = self._counts.add(len(group), len({worker for _, _, worker in group}))
+        for (_, future, _), outcome in zip(group, outcomes, strict=True):
             if isinstance(outcome, RecordRejected):
                 future.set_exception(outcome)
             else:
@@ -230,21 +287,34 @@ class _GroupCommit:
 
 
 class EvidenceLog:
-    def __init__(self, engine: Engine, key: NotaryKey, log_id: str) -> None:
+    def __init__(self, engine: Engine, key: NotaryKey, log_id: str, committer: Committer | None = None) -> None:
+        """`committer` appends the checked submissions (the notary's sequencer, for a worker process);
+        without it, this log group-commits them itself."""
         self.engine = engine
         self.key = key
         self.log_id = log_id
         self._keys: dict[str, PublicKey] = {}  # parsed public keys by PEM: a cache, not state
         self._registered: dict[str, Submitter] = {}  # submitters by id as last read: a cache, not state
         self._append_lock = store.AppendLock(engine)
-        self._group = _GroupCommit(self._append_group)
-        self.commits = CommitCounts()
+        self._group: Committer = committer or _GroupCommit(self._append_group)
         store.ensure_sequencer(engine)
         with engine.connect() as conn:
             size = _size(conn)
             count = conn.execute(select(func.count()).select_from(store.leaves)).scalar_one()
+            heads_kept = conn.exec_driver_sql("SELECT 1 FROM project_heads LIMIT 1").first() is not None
         if count != size:
             raise RuntimeError(f"log has {count} leaves but its last sequence number is {size - 1}")
+        if size and not heads_kept:
+            self._count_project_heads()
+
+    def _count_project_heads(self) -> None:
+        """Fill `project_heads` from the leaves, for a log written before the appends kept it."""
+        with self._append_lock.held(), self.engine.begin() as conn:
+            store.lock_sequencer(conn)
+            if conn.exec_driver_sql("SELECT 1 FROM project_heads LIMIT 1").first() is None:
+                store.insert_many(conn, store.project_heads, [
+                    {"project_id": h.project_id, "records": h.records, "last_leaf": h.last_leaf}
+                    for h in self.project_heads(_size(conn), conn)])
 
     def close(self) -> None:
         self._group.close()
@@ -268,16 +338,10 @@ class EvidenceLog:
         leaf_ids = [index for level, index in ids if level == 0]
         wanted = {store.node_id(level, index): (level, index) for level, index in ids if level > 0}
         found: dict[NodeId, bytes] = {}
-        if leaf_ids:
-            rows = conn.execute(
-                select(store.leaves.c.seq, store.leaves.c.leaf_hash).where(store.leaves.c.seq.in_(leaf_ids))
-            ).all()
-            found.update({(0, row.seq): bytes(row.leaf_hash) for row in rows})
-        if wanted:
-            rows = conn.execute(
-                select(store.nodes.c.id, store.nodes.c.hash).where(store.nodes.c.id.in_(list(wanted)))
-            ).all()
-            found.update({wanted[row.id]: bytes(row.hash) for row in rows})
+        rows = store.rows_where_in(conn, "SELECT seq, leaf_hash FROM leaves WHERE seq IN ({in})", leaf_ids)
+        found.update({(0, seq): bytes(h) for seq, h in rows})
+        rows = store.rows_where_in(conn, "SELECT id, hash FROM nodes WHERE id IN ({in})", list(wanted))
+        found.update({wanted[node]: bytes(h) for node, h in rows})
         if len(found) != len(set(ids)):
             missing = sorted(set(ids) - set(found))
             raise RuntimeError(f"tree nodes missing from the database: {missing[:5]}")
@@ -370,16 +434,36 @@ class EvidenceLog:
         one it got the first time. Concurrent submissions share one commit (see `_GroupCommit`).
         """
         pending = self._check(submission)
-        appended = self._group.commit(pending).result()
+        try:
+            appended = self._group.commit(pending).result()
+        except RecordRejected as exc:
+            self._forget_if_refused(pending, exc)
+            raise
         return self._answer(pending, appended)
 
     async def submit_async(self, submission: Submission) -> "SubmitResult":
         """`submit` for an event loop: the loop serves other requests while the group commits."""
         pending = self._check(submission)
-        appended = await asyncio.wrap_future(self._group.commit(pending))
+        try:
+            appended = await asyncio.wrap_future(self._group.commit(pending))
+        except RecordRejected as exc:
+            self._forget_if_refused(pending, exc)
+            raise
         if appended.appended != len(pending.record_hashes):  # resubmissions: their receipts are read back
             return await asyncio.to_thread(self._answer, pending, appended)
         return self._answer(pending, appended)
+
+    def sequence(self, pending: "_Pending", worker: int) -> "Future[_Appended]":
+        """Append a submission another process checked (the sequencer's part, see `notary.sequencer`)."""
+        return self._group.commit(pending, worker)
+
+    def commit_counts(self) -> CommitCounts:
+        return self._group.counts()
+
+    def _forget_if_refused(self, pending: "_Pending", refusal: RecordRejected) -> None:
+        """A submitter refused at append time (revoked, key changed) is read again next time."""
+        if refusal.status in (403, 409):
+            self._registered.pop(pending.submitter.submitter_id, None)
 
     def _check(self, submission: Submission) -> "_Pending":
         """Everything about a submission that needs no lock: size, schema, role, signature, disclosures."""
@@ -420,7 +504,8 @@ class EvidenceLog:
             ) from exc
         openings = self._check_disclosures(records, submission.disclosures)
         return _Pending(
-            submitter=sub, records=records, canon=canon, record_hashes=[hashlib.sha256(c).digest() for c in canon],
+            submitter=sub, project_ids=[record["project_id"] for record in records], canon=canon,
+            record_hashes=[hashlib.sha256(c).digest() for c in canon],
             paths=paths, alg=key_algorithm(key), signature=base64.b64encode(signature).decode(), openings=openings,
         )
 
@@ -461,13 +546,6 @@ class EvidenceLog:
             openings.setdefault(d.index, []).append(d)
         return openings
 
-    @staticmethod
-    def _project_seq(conn: Connection, project_id: str) -> int:
-        last = conn.execute(
-            select(func.max(store.leaves.c.project_seq)).where(store.leaves.c.project_id == project_id)
-        ).scalar()
-        return 0 if last is None else int(last) + 1
-
     def _append_group(self, group: list["_Pending"]) -> list["_Appended | RecordRejected"]:
         """Append every submission of a group in one transaction, in the order they arrived; one commit
         (one fsync) makes them all durable. A submission whose submitter was revoked meanwhile is refused
@@ -479,14 +557,13 @@ class EvidenceLog:
         with self._append_lock.held(), self.engine.begin() as conn:
             store.lock_sequencer(conn)  # held until commit: one group at a time, across processes
             current = self._current_submitters(conn, {p.submitter.submitter_id for p in group})
-            all_hashes = {rh for p in group for rh in p.record_hashes}
-            rows = conn.execute(
-                select(store.leaves.c.record_hash, store.leaves.c.seq).where(store.leaves.c.record_hash.in_(all_hashes))
-            ).all()
-            seq_of: dict[bytes, int] = {bytes(r.record_hash): r.seq for r in rows}
+            all_hashes = list({rh for p in group for rh in p.record_hashes})
+            rows = store.rows_where_in(conn, "SELECT record_hash, seq FROM leaves WHERE record_hash IN ({in})",
+                                       all_hashes)
+            seq_of: dict[bytes, int] = {bytes(rh): seq for rh, seq in rows}
             tree = self._edge(conn, _size(conn))
             received_at = now_utc()
-            next_seq: dict[str, int] = {}
+            heads = _ProjectHeads.read(conn, {pid for p in group for pid in p.project_ids})
             for pending in group:
                 sub = pending.submitter
                 refusal = _still_registered(sub, current.get(sub.submitter_id))
@@ -500,14 +577,10 @@ class EvidenceLog:
                 for i, rh in enumerate(pending.record_hashes):
                     if rh in seq_of:
                         continue
-                    record = pending.records[i]
-                    project_id = record["project_id"]
-                    pseq = next_seq.get(project_id)
-                    if pseq is None:
-                        pseq = self._project_seq(conn, project_id)
-                    next_seq[project_id] = pseq + 1
+                    project_id = pending.project_ids[i]
                     seq = tree.size
-                    signature = BatchSignature(len(pending.records), i, tuple(pending.paths[i]), signature_value)
+                    pseq = heads.next_record(project_id, seq)
+                    signature = BatchSignature(len(pending.canon), i, tuple(pending.paths[i]), signature_value)
                     entry = encode_entry(seq, pseq, received_at, sub.submitter_id, pending.canon[i], signature,
                                          pending.alg)
                     lh = leaf_hash(entry)
@@ -529,15 +602,13 @@ class EvidenceLog:
             store.insert_many(conn, store.leaves, leaf_rows)
             store.insert_many(conn, store.nodes, node_rows)
             store.insert_many(conn, store.disclosures, disclosure_rows)
-        self.commits.add(len(group))
+            heads.write(conn)
         return outcomes
 
     @staticmethod
     def _current_submitters(conn: Connection, ids: set[str]) -> dict[str, Submitter]:
-        s = store.submitters.c
-        rows = conn.execute(
-            select(s.submitter_id, s.role, s.public_key, s.registered_at, s.revoked_at).where(s.submitter_id.in_(ids))
-        ).all()
+        rows = store.rows_where_in(conn, "SELECT submitter_id, role, public_key, registered_at, revoked_at "
+                                         "FROM submitters WHERE submitter_id IN ({in})", list(ids))
         return {row[0]: Submitter(*row) for row in rows}
 
     # ----- receipts -----
@@ -605,22 +676,34 @@ class EvidenceLog:
 
     # ----- checkpoints -----
 
-    def project_heads(self, size: int) -> list[ProjectHead]:
-        """Each project's number of records and last leaf among the first `size` leaves."""
+    def project_heads(self, size: int, conn: Connection | None = None) -> list[ProjectHead]:
+        """Each project's number of records and last leaf among the first `size` leaves (counted from the
+        leaves: any past size; a new checkpoint reads the heads the appends keep)."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.project_heads(size, own)
         leaves = store.leaves.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(leaves.project_id, func.max(leaves.project_seq), func.max(leaves.seq))
-                                .where(leaves.seq < size).group_by(leaves.project_id)).all()
+        rows = conn.execute(select(leaves.project_id, func.max(leaves.project_seq), func.max(leaves.seq))
+                            .where(leaves.seq < size).group_by(leaves.project_id)).all()
         return [ProjectHead(str(project), int(last_seq) + 1, int(last_leaf)) for project, last_seq, last_leaf in rows]
+
+    def stored_heads(self) -> tuple[int, list[ProjectHead]]:
+        """The tree size and the `project_heads` rows, read together under the sequencer lock (written
+        by nothing: the transaction is rolled back)."""
+        with self._append_lock.held(), self.engine.connect() as conn:
+            store.lock_sequencer(conn)
+            return _size(conn), _ProjectHeads.read_all(conn)
 
     def sign_checkpoint(self) -> tuple[int, bytes, str]:
         """Sign and store a checkpoint of the current tree (or return the stored one of that size), committing
         to every project's head at that size (`verifier.heads`)."""
-        size, root = self.state()
-        with self.engine.begin() as conn:
+        with self._append_lock.held(), self.engine.begin() as conn:
+            store.lock_sequencer(conn)  # size, root and heads of one moment: no append runs meanwhile
+            size = _size(conn)
+            root = self._edge(conn, size).root()
             note = conn.execute(select(store.checkpoints.c.note).where(store.checkpoints.c.size == size)).scalar()
             if note is None:
-                heads = heads_line(self.project_heads(size))
+                heads = heads_line(_ProjectHeads.read_all(conn))
                 note = self.key.sign_checkpoint(Checkpoint(self.key.name, size, root, (heads,)))
                 conn.execute(
                     insert(store.checkpoints).values(size=size, root=root, note=note, signed_at=now_utc())

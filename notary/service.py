@@ -9,7 +9,7 @@ from anchors.ledger import Ledger
 from notary.access import AccessConfigError, DatabaseRegistry, Principal, load_access_config
 from notary.client import SubmitterKey
 from notary.keys import NotaryKey, create_private_database
-from notary.log import EvidenceLog
+from notary.log import Committer, EvidenceLog
 from notary.sealing import Sealer, SealerState, read_status
 from notary.store import open_engine
 
@@ -66,13 +66,15 @@ def open_ledger(config: NotaryConfig, key: NotaryKey) -> Ledger:
 
 
 class Notary:
-    def __init__(self, config: NotaryConfig, ledger: Ledger | None = None) -> None:
+    def __init__(self, config: NotaryConfig, ledger: Ledger | None = None, committer: Committer | None = None) -> None:
+        """`committer`: what appends checked submissions, when not this process's own group commit (a worker
+        process hands them to its notary's sequencer)."""
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.config = config
         self.key = NotaryKey.load_or_create(config.data_dir / "notary.key", config.note_name)
         create_private_database(config.url)
         self.engine = open_engine(config.url)
-        self.log = EvidenceLog(self.engine, self.key, config.log_id)
+        self.log = EvidenceLog(self.engine, self.key, config.log_id, committer)
         self.principals = DatabaseRegistry(self.engine)
         self.storage_error: str | None = None  # the last write the database refused, until one succeeds
         # Access and registry records are the notary's own evidence, signed by its own submitter key.

@@ -27,7 +27,6 @@ from sqlalchemy import (
     event,
     insert,
     select,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -74,6 +73,17 @@ disclosures = Table(
     Column("field", String(128), primary_key=True),
     Column("salt", LargeBinary, nullable=False),
     Column("value", Text, nullable=False),
+)
+
+# Each project's number of records and last leaf, kept by every append (under the sequencer lock) so that
+# a group reads only its own projects' rows and a checkpoint commits to every head without a scan of the
+# leaves. The audit checks it against the leaves.
+project_heads = Table(
+    "project_heads",
+    metadata,
+    Column("project_id", String(128), primary_key=True),
+    Column("records", BigInteger, nullable=False),
+    Column("last_leaf", BigInteger, nullable=False),
 )
 
 checkpoints = Table(
@@ -131,7 +141,27 @@ def lock_sequencer(conn: Connection) -> None:
     this write: SQLite then starts the transaction holding its write lock with a fresh snapshot (waiting
     up to busy_timeout for another writer), PostgreSQL holds the row lock, and every read that follows
     sees what the previous append committed."""
-    conn.execute(update(settings).where(settings.c.name == SEQUENCER).values(value=settings.c.value))
+    conn.exec_driver_sql(_LOCK_SEQUENCER)
+
+
+_LOCK_SEQUENCER = f"UPDATE settings SET value = value WHERE name = '{SEQUENCER}'"
+
+
+def mark(conn: Connection) -> str:
+    """The driver's parameter marker: the append path's statements are written for the driver, since
+    building them through SQLAlchemy cost more than running them."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def marks(conn: Connection, count: int) -> str:
+    return ", ".join(mark(conn) for _ in range(count))
+
+
+def rows_where_in(conn: Connection, sql: str, values: list[Any]) -> list[Any]:
+    """Run `sql`, whose `{in}` stands for the markers of `values` (as in `... WHERE x IN ({in})`)."""
+    if not values:
+        return []
+    return list(conn.exec_driver_sql(sql.format(**{"in": marks(conn, len(values))}), tuple(values)).all())
 
 
 class AppendLock:
@@ -178,8 +208,7 @@ def insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
             for row in rows:
                 copy.write_row(tuple(row[c] for c in columns))
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks(conn, len(columns))})"
     conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
 

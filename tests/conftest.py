@@ -4,9 +4,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,15 @@ def entry_of(notary: Notary, seq: int) -> bytes:
     data = notary.log.entry(seq)
     assert data is not None, f"leaf {seq} is not in the log"
     return data
+
+
+def run_concurrently(client: Callable[[int], None], count: int, timeout: float = 300) -> None:
+    """Run `client(0)` … `client(count - 1)`, each in a thread of its own, and wait for all of them."""
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
 
 
 def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:

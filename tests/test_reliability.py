@@ -1,5 +1,6 @@
 """What must hold when things break: kill -9 of the notary, an unavailable ledger, a tampered database."""
 
+import contextlib
 import os
 import random
 import signal
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,16 @@ from tests.conftest import (
 )
 from verifier.canonical import canonical_bytes
 from verifier.entry import parse_entry
+from verifier.heads import ordered
 
 
-def _start_server(data: Path, port: int, database_url: str) -> subprocess.Popen[bytes]:
+def _start_server(data: Path, port: int, database_url: str, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BIDTRACE_ACCESS": str(admin_access(data.parent))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
-         "--seal-interval", "0.2", "--database-url", database_url],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+         "--seal-interval", "0.2", "--database-url", database_url, "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if workers > 1 else subprocess.PIPE,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -82,43 +86,101 @@ class _Camera:
             self.pending = None
 
 
+def _processes(parent: int) -> list[int]:
+    """The live processes whose parent is `parent` (a notary's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _listening(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:`port` (each worker has its own, SO_REUSEPORT)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for row in rows if row[1] == f"0100007F:{port:04X}" and row[3] == "0A")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 @pytest.mark.slow
 def test_acknowledged_records_survive_kill_9(tmp_path: Path, database_url: str) -> None:
     """kill -9 at random moments while many clients' submissions are being group-committed, 20 times."""
     data, port = tmp_path / "notary", free_port()
-    rng = random.Random(9)
-    cameras = [_Camera(n, random.Random(n)) for n in range(12)]
-    proc = _start_server(data, port, database_url)
-    url = f"http://127.0.0.1:{port}"
-    admin = NotaryClient(url, as_principal=ADMIN, timeout=5)
-    for camera in cameras:
-        admin.register(camera.key, "device", "V-1", "recorder")
-    for _ in range(20):
-        stop = threading.Event()
-        clients = [NotaryClient(url, timeout=5) for _ in cameras]
-        threads = [threading.Thread(target=c.run, args=(client, stop))
-                   for c, client in zip(cameras, clients, strict=True)]
-        for t in threads:
-            t.start()
-        time.sleep(rng.uniform(0.05, 0.6))
+
+    def kill(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        for client in clients:
-            client.close()
-        proc = _start_server(data, port, database_url)
-    # The batches in flight at the last kill are resent: each appends once, or returns its receipts.
-    for camera in cameras:
-        if camera.pending is not None:
-            for record, receipt in zip(camera.pending, admin.submit(camera.key, camera.pending), strict=True):
-                camera.acked[receipt.leaf_index] = record
+        return _start_server(data, port, database_url)
+
+    _survives_kills(data, port, database_url, 1, kill)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", ["sequencer", "worker"])
+def test_acknowledged_records_survive_kill_9_with_two_workers(tmp_path: Path, database_url: str, victim: str) -> None:
+    """The same with `--workers 2`: kill -9 the supervising process (which runs the sequencer: its workers
+    answer 503 and stop, and the notary is started again), or one worker (its supervisor starts another)."""
+    data, port = tmp_path / "notary", free_port()
+
+    def kill(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        workers = _processes(proc.pid)
+        assert workers, "the notary has no worker processes"
+        if victim == "worker":
+            os.kill(random.Random(len(workers)).choice(workers), signal.SIGKILL)
+            wait_until(lambda: _listening(port) == 2, 60, "the supervisor to start another worker")
+            return proc
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        wait_until(lambda: all(_gone(pid) for pid in workers), 60, "the workers to stop without their sequencer")
+        return _start_server(data, port, database_url, workers=2)
+
+    _survives_kills(data, port, database_url, 2, kill)
+
+
+def _survives_kills(data: Path, port: int, database_url: str, workers: int,
+                    kill: Callable[[subprocess.Popen[bytes]], subprocess.Popen[bytes]]) -> None:
+    rng = random.Random(9)
+    cameras = [_Camera(n, random.Random(n)) for n in range(12)]
+    proc = _start_server(data, port, database_url, workers)
+    url = f"http://127.0.0.1:{port}"
+    admin = NotaryClient(url, as_principal=ADMIN, timeout=5)
     try:
+        for camera in cameras:
+            admin.register(camera.key, "device", "V-1", "recorder")
+        for _ in range(20):
+            stop = threading.Event()
+            clients = [NotaryClient(url, timeout=5) for _ in cameras]
+            threads = [threading.Thread(target=c.run, args=(client, stop))
+                       for c, client in zip(cameras, clients, strict=True)]
+            for t in threads:
+                t.start()
+            time.sleep(rng.uniform(0.05, 0.6))
+            proc = kill(proc)
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+            for client in clients:
+                client.close()
+        # The batches in flight at the last kill are resent: each appends once, or returns its receipts.
+        for camera in cameras:
+            if camera.pending is not None:
+                for record, receipt in zip(camera.pending, admin.submit(camera.key, camera.pending), strict=True):
+                    camera.acked[receipt.leaf_index] = record
         wait_until(lambda: admin.get("/healthz")["anchor_lag"] == 0, 60, "the backlog to be anchored")
         health = admin.get("/healthz")
     finally:
-        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # the current server, or the orphans of a killed one
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
         admin.close()
     acked = {leaf: record for camera in cameras for leaf, record in camera.acked.items()}
@@ -229,6 +291,39 @@ def test_inserted_row_is_detected(notary: Notary) -> None:
          h=leaf_hash(forged), e=forged)
     problems = audit_log(notary.log, notary.ledger)
     assert any(f"leaf {last + 1}" in p and "signature" in p for p in problems)
+
+
+def test_changed_project_head_is_detected(notary: Notary) -> None:
+    # The heads table is what checkpoints commit to: a head restated to hide a project's last record, or a
+    # head for a project without leaves, must not pass the audit.
+    _filled(notary)
+    _sql(notary, "UPDATE project_heads SET records = records - 1, last_leaf = last_leaf - 1 WHERE project_id = 'P-1'")
+    _sql(notary, "INSERT INTO project_heads (project_id, records, last_leaf) VALUES ('P-9', 1, 3)")
+    problems = audit_log(notary.log, notary.ledger)
+    assert any(p.startswith("project P-1: stored head says 39 records") and "give 40 records" in p for p in problems)
+    assert any(p.startswith("project P-9: stored head says 1 records, last leaf 3") for p in problems), problems
+
+
+def test_project_heads_kept_by_appends_are_the_ones_the_leaves_give(notary: Notary) -> None:
+    _filled(notary)
+    size, stored = notary.log.stored_heads()
+    assert ordered(stored) == ordered(notary.log.project_heads(size))
+    assert {h.project_id for h in stored} >= {"P-1"}
+
+
+def test_a_log_without_kept_project_heads_counts_them_when_opened(notary: Notary) -> None:
+    # A log written before the appends kept its project heads.
+    _filled(notary)
+    _sql(notary, "DELETE FROM project_heads")
+    assert notary.log.stored_heads()[1] == []
+    reopened = Notary(notary.config, ledger=notary.ledger)
+    try:
+        size, stored = reopened.log.stored_heads()
+        assert stored and ordered(stored) == ordered(reopened.log.project_heads(size))
+        assert audit_log(reopened.log, reopened.ledger) == []
+    finally:
+        reopened.log.close()
+        reopened.engine.dispose()
 
 
 def test_truncated_log_raises_the_alarm_and_stops_sealing(notary: Notary) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from notary.audit import audit_log
 from notary.client import NotaryClient, NotaryError, SubmitterKey
 from notary.server import free_port
 from notary.service import Notary
-from tests.conftest import ADMIN, CONFIGURED, admin_access, incident, make_config, wait_until
+from tests.conftest import ADMIN, CONFIGURED, admin_access, incident, make_config, run_concurrently, segment, wait_until
 from verifier.receipt import Receipt
 
 
@@ -88,6 +89,62 @@ def test_concurrent_appends_through_several_workers(tmp_path: Path, database_url
         assert audit_log(notary.log, notary.ledger) == []
     finally:
         notary.close()
+
+
+def _commit_counts(url: str) -> dict[str, int]:
+    text = httpx.get(f"{url}/metrics", auth=SignedRequests(ADMIN), timeout=30).text
+    counts = {}
+    for name in ("commits", "commit_submissions", "commits_across_workers"):
+        found = re.search(rf"^bidtrace_append_{name}_total (\S+)$", text, re.M)
+        assert found, f"bidtrace_append_{name}_total is missing from /metrics"
+        counts[name] = int(float(found.group(1)))
+    return counts
+
+
+def test_submissions_at_two_workers_share_commits(tmp_path: Path, database_url: str) -> None:
+    """One sequencer appends for both workers: a commit holds submissions that reached different workers,
+    and the commit counts in /metrics are the notary's own, whichever worker answers."""
+    clients, per_client = 32, 10
+    data, port = tmp_path / "notary", free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bidtrace", "notary", "serve", "--data", str(data), "--port", str(port),
+         "--workers", "2", "--seal-interval", "0.5", "--database-url", database_url],
+        env={**os.environ, "BIDTRACE_ACCESS": str(admin_access(tmp_path))}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _up(url), 60, "the notary's workers")
+        cameras = [SubmitterKey.generate(f"V-1.cam{c}") for c in range(clients)]
+        admin = NotaryClient(url, as_principal=ADMIN)
+        for camera in cameras:
+            admin.register(camera, "device", "V-1", "recorder")
+        admin.close()
+        errors: list[BaseException] = []
+        start = threading.Barrier(clients)
+
+        def client(c: int) -> None:
+            http = NotaryClient(url)  # a connection of its own: the kernel spreads them over the workers
+            try:
+                start.wait()
+                for n in range(per_client):
+                    http.submit(cameras[c], [segment(1000 * c + n, device=cameras[c].submitter_id)])
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+            finally:
+                http.close()
+
+        before = _commit_counts(url)
+        run_concurrently(client, clients)
+        assert not errors, errors[:3]
+        after = _commit_counts(url)
+        commits, submissions, across = (after[name] - before[name] for name in after)
+        assert submissions == clients * per_client, "every submission is counted by the one sequencer"
+        assert commits < submissions
+        assert across > 0, f"none of {commits} commits held submissions from both workers"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
 
 
 def _up(url: str) -> bool:

@@ -130,10 +130,14 @@ class _GroupCommits(Collector):
         self.notary = notary
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        counts = self.notary.log.commits
+        counts = self.notary.log.commit_counts()
         yield CounterMetricFamily(
             "bidtrace_append_commits", "Durable commits that appended submissions", value=counts.commits
         )
         yield CounterMetricFamily(
             "bidtrace_append_commit_submissions", "Submissions appended by those commits", value=counts.submissions
+        )
+        yield CounterMetricFamily(
+            "bidtrace_append_commits_across_workers", "Commits that held submissions from several worker processes",
+            value=counts.across_workers,
         )
