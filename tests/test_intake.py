@@ -1,6 +1,7 @@
 """POST /v1/records served in front of the framework (notary.api.intake), over real HTTP: the same answers
 as the framework's route for every check it makes, and a bounded number of submissions in flight."""
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -105,51 +106,56 @@ def test_the_intake_answers_as_the_route_does(served: Any) -> None:
     client.close()
 
 
-def test_beyond_its_bound_a_worker_answers_503_and_keeps_what_it_acknowledged(served: Any) -> None:
-    notary, people, http = served
-    metrics = NotaryClient(str(http.base_url), as_principal=ADMIN)
-    # A writer holding the database keeps the group commit waiting, so the admitted submissions stay in flight.
+HELD = [[incident(n)] for n in range(4)]  # the submissions a full worker holds
+
+
+@contextlib.contextmanager
+def _full(notary: Notary, people: Participants, http: httpx.Client) -> Iterator[list[httpx.Response]]:
+    """The worker (bound 4) holding the four HELD submissions in flight, their answers when the block ends:
+    a writer holding the database keeps the group commit waiting, so the admitted submissions stay in flight."""
+    watcher = NotaryClient(str(http.base_url), as_principal=ADMIN)
     blocker = sqlite3.connect(notary.config.data_dir / "notary.db", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     answers: list[httpx.Response] = []
-    batches = [[incident(n)] for n in range(4)]
 
     def submit(records: list[dict[str, Any]]) -> None:
         answers.append(http.send(_request(http, _signed(people.hub, records), INTAKE, people.hub)))
 
-    threads = [threading.Thread(target=submit, args=(b,)) for b in batches]
+    threads = [threading.Thread(target=submit, args=(b,)) for b in HELD]
     try:
         for t in threads:
             t.start()
-        wait_until(lambda: "bidtrace_submissions_in_flight 4.0" in metrics._http.get("/metrics").text, 10,
+        wait_until(lambda: "bidtrace_submissions_in_flight 4.0" in watcher._http.get("/metrics").text, 10,
                    "four submissions in flight")
-        beyond = _signed(people.hub, [incident(99)])
-        refused = http.send(_request(http, beyond, INTAKE, people.hub))
-        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
-        assert "4 submissions in flight" in refused.json()["detail"]
+        yield answers
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
         for t in threads:
             t.join(30)
+        watcher.close()
+
+
+def test_beyond_its_bound_a_worker_answers_503_and_keeps_what_it_acknowledged(served: Any) -> None:
+    notary, people, http = served
+    beyond = _signed(people.hub, [incident(99)])
+    with _full(notary, people, http) as answers:
+        refused = http.send(_request(http, beyond, INTAKE, people.hub))
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert "4 submissions in flight" in refused.json()["detail"]
     assert [a.status_code for a in answers] == [200] * 4
     acknowledged = {json.dumps(json.loads(entry_of(notary, r["leaf_index"]))["record"], sort_keys=True)
                     for a in answers for r in a.json()["receipts"]}
-    assert acknowledged == {json.dumps(b[0], sort_keys=True) for b in batches}
+    assert acknowledged == {json.dumps(b[0], sort_keys=True) for b in HELD}
     assert notary.log.size == CONFIGURED + 4  # and nothing of the refused one
     again = http.send(_request(http, beyond, INTAKE, people.hub))  # once the worker has room, it is taken
     assert again.status_code == 200 and canonical_bytes(beyond["records"][0]) in entry_of(
         notary, again.json()["receipts"][0]["leaf_index"])
-    metrics.close()
 
 
 def test_the_client_waits_out_a_full_worker_and_gets_its_receipts(served: Any) -> None:
     notary, people, http = served
     watcher = NotaryClient(str(http.base_url), as_principal=ADMIN)
-    blocker = sqlite3.connect(notary.config.data_dir / "notary.db", isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    held = [threading.Thread(target=http.send, args=(_request(http, _signed(people.hub, [incident(n)]), INTAKE,
-                                                               people.hub),)) for n in range(4)]
     late: list[Any] = []
     client = NotaryClient(str(http.base_url))
     latecomer = threading.Thread(target=lambda: late.append(client.submit(people.hub, [incident(99)])))
@@ -160,18 +166,10 @@ def test_the_client_waits_out_a_full_worker_and_gets_its_receipts(served: Any) -
                      if x.startswith("bidtrace_submissions_rejected_total") and '"503"' in x), "")
         return float(line.rsplit(" ", 1)[1]) if line else 0.0
 
-    try:
-        for t in held:
-            t.start()
-        wait_until(lambda: "bidtrace_submissions_in_flight 4.0" in watcher._http.get("/metrics").text, 10,
-                   "four submissions in flight")
+    with _full(notary, people, http):
         latecomer.start()
         wait_until(lambda: refusals() >= 1, 10, "the latecomer answered 503")
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
-    for t in [*held, latecomer]:
-        t.join(30)
+    latecomer.join(30)
     assert len(late) == 1 and len(late[0]) == 1  # its receipt, checked by the client
     assert canonical_bytes(incident(99)) in entry_of(notary, late[0][0].leaf_index)
     client.close()
